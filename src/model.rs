@@ -642,3 +642,33 @@ impl Analysis {
         self.concepts.get(id.index()).and_then(|c| c.status)
     }
 }
+
+/// An error in a lexicon, target or rule file, located by path and line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LexiconError {
+    /// The file.
+    pub path: String,
+    /// 1-based line (0 when the problem is the file as a whole).
+    pub line: usize,
+    /// What is wrong and, for enumerated values, which values are allowed.
+    pub message: String,
+}
+
+impl LexiconError {
+    /// A new error.
+    pub fn new(path: impl Into<String>, line: usize, message: impl Into<String>) -> LexiconError {
+        LexiconError { path: path.into(), line, message: message.into() }
+    }
+}
+
+impl fmt::Display for LexiconError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line > 0 {
+            write!(f, "{}:{}: {}", self.path, self.line, self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for LexiconError {}
