@@ -314,47 +314,23 @@ impl Pipeline {
                 }
             }
         }
+        // Level expressions, once per sentence (they anchor findings and are attributes).
+        levels.clear();
+        level_pos.clear();
+        attribute::levels(text, sent.span.start, sent.span.end, levels);
+        for e in levels.iter() {
+            level_pos.push(fold_pos(folded, e.start, e.end));
+        }
         // Candidates that pass anchoring.
         for x in hits {
             for p in &self.payloads[x.pat as usize] {
                 let Payload::Term(t) = *p else { continue };
                 let term = &self.lex.terms[t as usize];
-                if term.concept.is_builtin() && term.anchor != Anchor::Intrinsic {
-                    let ds = self.nearest_modifier(hits, folded, x, |k| {
-                        matches!(k, ModifierKind::Spine | ModifierKind::Region)
-                    });
-                    let ds = ds.or_else(|| {
-                        // a level in the sentence anchors too
-                        let mut tmp = Vec::new();
-                        attribute::levels(text, sent.span.start, sent.span.end, &mut tmp);
-                        tmp.iter()
-                            .map(|e| {
-                                let (a, b) = fold_pos(folded, e.start, e.end);
-                                distance(folded, x.fs, x.fe, a, b)
-                            })
-                            .min()
-                    });
-                    let dother =
-                        self.nearest_modifier(hits, folded, x, |k| k == ModifierKind::Other);
-                    let ok = match term.anchor {
-                        Anchor::Spine => {
-                            (ds.is_some() || spine_exam)
-                                && match (ds, dother) {
-                                    (_, None) => true,
-                                    (Some(a), Some(b)) => a <= b,
-                                    (None, Some(_)) => false,
-                                }
-                        }
-                        Anchor::NotOther => match (ds, dother) {
-                            (_, None) => true,
-                            (Some(a), Some(b)) => a <= b,
-                            (None, Some(_)) => false,
-                        },
-                        Anchor::Intrinsic => true,
-                    };
-                    if !ok {
-                        continue;
-                    }
+                if term.concept.is_builtin()
+                    && term.anchor != Anchor::Intrinsic
+                    && !self.anchored(term.anchor, hits, folded, x, level_pos, spine_exam)
+                {
+                    continue;
                 }
                 let attrs = Attributes {
                     direction: term.direction,
@@ -377,12 +353,7 @@ impl Pipeline {
             return;
         }
         // Levels: each expression goes to the nearest candidate.
-        levels.clear();
-        level_pos.clear();
-        attribute::levels(text, sent.span.start, sent.span.end, levels);
-        for e in levels.iter() {
-            let (a, b) = fold_pos(folded, e.start, e.end);
-            level_pos.push((a, b));
+        for (e, &(a, b)) in levels.iter().zip(level_pos.iter()) {
             let linked = LINKS.contains(&prev_token(&folded.bytes, a));
             if let Some(ci) = nearest_cand(cands, folded, a, b, linked, |_| true) {
                 let c = &mut cands[ci];
@@ -541,23 +512,79 @@ impl Pipeline {
         }
     }
 
-    /// Token distance from the hit `x` to the nearest modifier of a kind in `hits`.
-    fn nearest_modifier(
+    /// Whether a term that needs anchoring is a spine finding here.
+    ///
+    /// A finding tied by a preposition to the anatomy right after it ("deformity of the ribs",
+    /// "changes in the thoracic spine", "fracture at T12") belongs to that anatomy. Otherwise
+    /// the nearest anatomy word in the sentence decides, spine words and levels winning ties;
+    /// a `spine` term with no anatomy word at all counts only in a spine exam.
+    fn anchored(
         &self,
+        anchor: Anchor,
         hits: &[Hit],
         folded: &Folded,
         x: &Hit,
-        want: impl Fn(ModifierKind) -> bool,
-    ) -> Option<usize> {
-        hits.iter()
-            .filter(|y| {
-                self.payloads[y.pat as usize].iter().any(|p| match *p {
-                    Payload::Modifier(m) => want(self.lex.modifiers[m as usize].kind),
-                    _ => false,
-                })
+        level_pos: &[(usize, usize)],
+        spine_exam: bool,
+    ) -> bool {
+        let is_kind = |y: &Hit, want: &dyn Fn(ModifierKind) -> bool| {
+            self.payloads[y.pat as usize].iter().any(|p| match *p {
+                Payload::Modifier(m) => want(self.lex.modifiers[m as usize].kind),
+                _ => false,
             })
-            .map(|y| distance(folded, x.fs, x.fe, y.fs, y.fe))
-            .min()
+        };
+        let spine_kind = |k: ModifierKind| matches!(k, ModifierKind::Spine | ModifierKind::Region);
+        let other_kind = |k: ModifierKind| k == ModifierKind::Other;
+        // Prepositional attachment.
+        if LINKS.contains(&next_token(&folded.bytes, x.fe)) {
+            let mut first: Option<(usize, bool)> = None; // (folded start, is spine)
+            for y in hits.iter().filter(|y| y.fs >= x.fe) {
+                if folded.tokens_between(x.fe, y.fs) > 5 {
+                    break;
+                }
+                if is_kind(y, &spine_kind) {
+                    first = Some((y.fs, true));
+                    break;
+                }
+                if is_kind(y, &other_kind) {
+                    first = Some((y.fs, false));
+                    break;
+                }
+            }
+            if let Some(&(ls, _)) = level_pos.iter().find(|(ls, _)| *ls >= x.fe) {
+                if folded.tokens_between(x.fe, ls) <= 5 && first.map_or(true, |(fs, _)| ls < fs) {
+                    first = Some((ls, true));
+                }
+            }
+            if let Some((_, spine)) = first {
+                return spine;
+            }
+        }
+        let nearest = |want: &dyn Fn(ModifierKind) -> bool| {
+            hits.iter()
+                .filter(|y| is_kind(y, want))
+                .map(|y| distance(folded, x.fs, x.fe, y.fs, y.fe))
+                .min()
+        };
+        let ds_levels = level_pos
+            .iter()
+            .map(|&(a, b)| distance(folded, x.fs, x.fe, a, b))
+            .min();
+        let ds = match (nearest(&spine_kind), ds_levels) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let dother = nearest(&other_kind);
+        let not_other = match (ds, dother) {
+            (_, None) => true,
+            (Some(a), Some(b)) => a <= b,
+            (None, Some(_)) => false,
+        };
+        match anchor {
+            Anchor::Intrinsic => true,
+            Anchor::NotOther => not_other,
+            Anchor::Spine => (ds.is_some() || spine_exam) && not_other,
+        }
     }
 }
 
@@ -577,6 +604,19 @@ fn fold_pos(folded: &Folded, s: usize, e: usize) -> (usize, usize) {
     let a = folded.map.partition_point(|&m| (m as usize) < s);
     let b = folded.map.partition_point(|&m| (m as usize) < e);
     (a.min(folded.bytes.len()), b.min(folded.bytes.len()).max(a))
+}
+
+/// The folded token that starts just after folded position `fe` (a space).
+fn next_token(bytes: &[u8], fe: usize) -> &[u8] {
+    let s = fe + 1;
+    if s >= bytes.len() {
+        return b"";
+    }
+    let mut e = s;
+    while e < bytes.len() && bytes[e] != b' ' {
+        e += 1;
+    }
+    &bytes[s..e]
 }
 
 /// The folded token that ends just before folded position `fs`.

@@ -40,7 +40,13 @@ fn split(text: &str, body: Span, section: u32, out: &mut Vec<Sentence>) {
         let c = b[i];
         match c {
             b'.' | b'!' | b'?' => {
-                let next_ws = i + 1 >= end || b[i + 1].is_ascii_whitespace();
+                let next_ws = i + 1 >= end
+                    || b[i + 1].is_ascii_whitespace()
+                    // `effusion.Heart`: a period glued to the next sentence
+                    || (c == b'.'
+                        && b[i + 1].is_ascii_uppercase()
+                        && i > start
+                        && b[i - 1].is_ascii_lowercase());
                 if next_ws
                     && !(c == b'.' && (is_abbreviation(b, start, i) || is_list_number(b, start, i)))
                 {
@@ -216,6 +222,15 @@ mod tests {
                 "Disc spaces: narrowed"
             ]
         );
+    }
+
+    #[test]
+    fn glued_period_splits() {
+        assert_eq!(
+            split_all("No effusion.Mild DDD."),
+            vec!["No effusion.", "Mild DDD."]
+        );
+        assert_eq!(split_all("2.5 mm e.g. x"), vec!["2.5 mm e.g. x"]);
     }
 
     #[test]
