@@ -13,7 +13,8 @@ without repeats, and the Genant grade agreeing with a stated height loss (20-25 
 >25-40 % -> 2, >40 % -> 3).
 
 Warnings (not errors): a gold level that the text never names, alone or inside a range
-("T11-L2", "L4-5", "L5/S1", "T5 to T11", "C5 through C7"); an action id outside the
+("T11-L2", "L4-5", "L5/S1", "T5 to T11", "C5 through C7") or by an anatomic name (dens,
+odontoid, axis -> C2; atlas, atlanto- -> C1); an action id outside the
 contract's table.
 
 Exit status: 0 when no errors, 1 otherwise. Standard library only. Messages name the file,
@@ -123,6 +124,12 @@ def levels_named(text):
             if b in VERTEBRAE:
                 i, j = sorted((VERTEBRAE.index(a), VERTEBRAE.index(b)))
                 named.update(VERTEBRAE[i : j + 1])
+    low = text.lower()
+    # Anatomic names that denote one vertebra.
+    if re.search(r"\b(dens|odontoid|axis)\b", low):
+        named.add("C2")
+    if re.search(r"\b(atlas|atlanto)", low):
+        named.add("C1")
     return named
 
 
