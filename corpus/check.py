@@ -13,7 +13,7 @@ without repeats, and the Genant grade agreeing with a stated height loss (20-25 
 >25-40 % -> 2, >40 % -> 3).
 
 Warnings (not errors): a gold level that the text never names, alone or inside a range
-("T11-L2", "L4-5", "L5/S1", "T5 to T11", "C5 through C7") or by an anatomic name (dens,
+("T11-L2", "L4-5", "L5/S1", "T5 to T11", "C5 through C7", "between L1 and L4") or by an anatomic name (dens,
 odontoid, axis -> C2; atlas, atlanto- -> C1); an action id outside the
 contract's table.
 
@@ -110,6 +110,11 @@ LEVEL_RE = re.compile(
     re.IGNORECASE,
 )
 
+# "between L1 and L4" (a Cobb angle's end vertebrae) is a range too.
+BETWEEN_RE = re.compile(
+    r"\bbetween\s+([CTLS])(\d{1,2})\s+and\s+([CTLS]?)(\d{1,2})\b", re.IGNORECASE
+)
+
 
 def levels_named(text):
     """Every vertebra the text names, ranges expanded."""
@@ -124,6 +129,12 @@ def levels_named(text):
             if b in VERTEBRAE:
                 i, j = sorted((VERTEBRAE.index(a), VERTEBRAE.index(b)))
                 named.update(VERTEBRAE[i : j + 1])
+    for m in BETWEEN_RE.finditer(text):
+        a = f"{m.group(1).upper()}{int(m.group(2))}"
+        b = f"{(m.group(3) or m.group(1)).upper()}{int(m.group(4))}"
+        if a in VERTEBRAE and b in VERTEBRAE:
+            i, j = sorted((VERTEBRAE.index(a), VERTEBRAE.index(b)))
+            named.update(VERTEBRAE[i : j + 1])
     low = text.lower()
     # Anatomic names that denote one vertebra.
     if re.search(r"\b(dens|odontoid|axis)\b", low):
