@@ -4,6 +4,7 @@
 Usage:
     python3 corpus/check.py            # every *.jsonl beside this script
     python3 corpus/check.py FILE...    # the named files
+    python3 corpus/check.py --stats    # also print counts per kind and per concept status
 
 Checks every line: valid JSON object, known top-level keys, unique ids across all files, a
 known `kind`, non-empty `text`, patient fields with the contract's names and plausible values,
@@ -164,6 +165,7 @@ class Checker:
         self.errors = 0
         self.warnings = 0
         self.ids = {}
+        self.records = 0
 
     def error(self, where, msg):
         self.errors += 1
@@ -185,6 +187,7 @@ class Checker:
                 except json.JSONDecodeError as e:
                     self.error(where, f"invalid JSON ({e.msg} at column {e.colno})")
                     continue
+                self.records += 1
                 if not isinstance(obj, dict):
                     self.error(where, "not a JSON object")
                     continue
@@ -328,7 +331,37 @@ class Checker:
             self.error(where, f"actions both required and forbidden: {', '.join(sorted(both))}")
 
 
+def print_stats(files):
+    """Counts per file: reports per kind, patient context, and status per concept."""
+    for path in files:
+        kinds, statuses, with_patient, n = {}, {}, 0, 0
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if not isinstance(obj, dict):
+                    continue
+                n += 1
+                kinds[obj.get("kind")] = kinds.get(obj.get("kind"), 0) + 1
+                with_patient += "patient" in obj
+                for c, ann in (obj.get("gold") or {}).items():
+                    if isinstance(ann, dict):
+                        key = (c, ann.get("status"))
+                        statuses[key] = statuses.get(key, 0) + 1
+        print(f"{path}: {n} report(s), {with_patient} with patient context")
+        for k in sorted(kinds, key=lambda k: (-kinds[k], str(k))):
+            print(f"  kind {k}: {kinds[k]}")
+        print(f"  {'concept':<22} present absent uncertain")
+        for c in CONCEPTS:
+            row = [statuses.get((c, s), 0) for s in ("present", "absent", "uncertain")]
+            print(f"  {c:<22} {row[0]:>7} {row[1]:>6} {row[2]:>9}")
+
+
 def main(argv):
+    stats = "--stats" in argv
+    argv = [a for a in argv if a != "--stats"]
     here = os.path.dirname(os.path.abspath(__file__))
     files = argv or sorted(
         os.path.join(here, f) for f in os.listdir(here) if f.endswith(".jsonl")
@@ -337,16 +370,14 @@ def main(argv):
         print("no .jsonl files to check")
         return 1
     c = Checker()
-    records = 0
     for path in files:
-        before = len(c.ids)
         try:
             c.check_file(path)
         except OSError as e:
             c.error(path, f"cannot read ({e.strerror})")
-            continue
-        records += len(c.ids) - before
-    print(f"{len(files)} file(s), {records} record(s), {c.errors} error(s), {c.warnings} warning(s)")
+    if stats:
+        print_stats([f for f in files if os.path.exists(f)])
+    print(f"{len(files)} file(s), {c.records} record(s), {c.errors} error(s), {c.warnings} warning(s)")
     return 1 if c.errors else 0
 
 
