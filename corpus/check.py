@@ -382,4 +382,9 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except BrokenPipeError:
+        # Output piped into `head`: stop quietly.
+        sys.stderr.close()
+        sys.exit(1)
