@@ -31,7 +31,10 @@
 //! ```ignore
 #![deny(missing_docs)]
 
+pub mod batch;
+pub mod input;
 pub mod model;
+pub mod output;
 pub mod pipeline;
 pub mod span;
 
