@@ -35,6 +35,9 @@ pub struct ExtractArgs {
     /// Print nothing but fatal errors.
     #[arg(long, short)]
     quiet: bool,
+    /// Most records per chunk (tuning and tests).
+    #[arg(long, hide = true, value_name = "N", default_value_t = 2048)]
+    chunk_records: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -85,6 +88,7 @@ pub fn run(args: ExtractArgs) -> Result<Outcome, Fatal> {
     let pipeline = args.lexicons.pipeline()?;
     let batch_options = BatchOptions {
         threads: args.threads.map(usize::from).unwrap_or(0),
+        chunk_records: args.chunk_records.max(1),
         ..BatchOptions::default()
     };
     let records = Records::new(inputs, options);

@@ -465,7 +465,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let odd = dir.join("reports.xlsx");
         std::fs::write(&odd, "x").unwrap();
-        let err = resolve(&[odd.clone()], &opts).unwrap_err();
+        let err = resolve(std::slice::from_ref(&odd), &opts).unwrap_err();
         assert!(err.message.contains("--input-format"));
         let forced = ReadOptions {
             format: Some(InputFormat::Csv),

@@ -35,7 +35,7 @@ impl StreamFormat {
 
 enum Out<W: Write> {
     Json(W),
-    Csv(csv::Writer<W>),
+    Csv(Box<csv::Writer<W>>),
 }
 
 /// Streams one table to `W`; record errors are not part of any streamed table (they are counted in
@@ -69,7 +69,7 @@ impl<'p, W: Write> StreamSink<'p, W> {
                 };
                 w.write_record(&header)
                     .map_err(|e| OutputError::csv(&name, e))?;
-                Out::Csv(w)
+                Out::Csv(Box::new(w))
             }
         };
         Ok(StreamSink {
