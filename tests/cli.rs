@@ -578,6 +578,20 @@ fn mention_offsets_are_character_offsets() {
     let chars: Vec<char> = text.chars().collect();
     let (header, rows) = table(&sc.out().join("mentions.csv"));
     let col = |n: &str| header.iter().position(|h| h == n).unwrap();
+    let concepts: Vec<&str> = rows.iter().map(|r| r[col("concept")].as_str()).collect();
+    for c in [
+        "kyphosis",
+        "vertebral_fracture",
+        "spondylolisthesis",
+        "demineralization",
+    ] {
+        assert!(concepts.contains(&c), "{c} not found in {concepts:?}");
+    }
+    let after_dash = rows
+        .iter()
+        .filter(|r| r[col("start")].parse::<usize>().unwrap() > text.find('–').unwrap())
+        .count();
+    assert!(after_dash > 0, "no mention after the non-ASCII characters");
     for row in &rows {
         let start: usize = row[col("start")].parse().unwrap();
         let end: usize = row[col("end")].parse().unwrap();
@@ -672,4 +686,58 @@ fn explain_one_report() {
         .starts_with("report b "));
     let o = spinex(&["explain", s(&input), "--id", "zz"]);
     assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn user_concepts_get_columns_after_the_required_ones() {
+    let sc = Scratch::new("targets");
+    let targets = sc.write(
+        "targets.csv",
+        "term,concept\nschmorl node,schmorl_node\nlimbus vertebra,limbus_vertebra\n",
+    );
+    let input = sc.write(
+        "in.csv",
+        "id,text\nt1,FINDINGS: Small Schmorl node at L2. No limbus vertebra.\n",
+    );
+    extract(&sc, &[&input], &["--targets", s(&targets)]);
+    let (header, rows) = table(&sc.out().join("reports.csv"));
+    assert_eq!(header[..26], REPORTS_COLUMNS.map(String::from));
+    assert_eq!(
+        header[26..30],
+        [
+            "schmorl_node",
+            "limbus_vertebra",
+            "schmorl_node_levels",
+            "limbus_vertebra_levels"
+        ]
+    );
+    assert_eq!(rows[0][26..29], ["present", "absent", "L2"]);
+    let concepts = column(&sc.out().join("mentions.csv"), "concept");
+    assert!(
+        concepts.contains(&"schmorl_node".to_string()),
+        "{concepts:?}"
+    );
+    assert_eq!(summary(&sc.out())["concepts"]["schmorl_node"]["present"], 1);
+}
+
+#[test]
+fn invalid_targets_file_is_fatal_with_its_line() {
+    let sc = Scratch::new("badtargets");
+    let targets = sc.write("targets.csv", "term,concept\nschmorl node,Schmorl Node\n");
+    let input = sc.write("in.csv", "id,text\nt1,abc\n");
+    let o = spinex(&[
+        "extract",
+        s(&input),
+        "--targets",
+        s(&targets),
+        "--out",
+        s(&sc.out()),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!("spinex: {}:2: ", s(&targets))),
+        "{err}"
+    );
 }

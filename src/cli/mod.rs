@@ -97,19 +97,17 @@ fn build_pipeline(
     lexicons: Option<&Path>,
     targets: Option<&Path>,
 ) -> Result<Pipeline, LexiconError> {
-    match (lexicons, targets) {
-        (None, None) => Ok(Pipeline::builtin()),
-        (Some(dir), _) => Err(LexiconError::new(
-            dir.display().to_string(),
-            0,
-            "loading lexicons from a directory is not available in this version",
-        )),
-        (None, Some(file)) => Err(LexiconError::new(
-            file.display().to_string(),
-            0,
-            "user concepts are not available in this version",
-        )),
+    if lexicons.is_none() && targets.is_none() {
+        return Ok(Pipeline::builtin());
     }
+    let mut builder = Pipeline::builder();
+    if let Some(dir) = lexicons {
+        builder = builder.lexicons_dir(dir);
+    }
+    if let Some(file) = targets {
+        builder = builder.targets_file(file);
+    }
+    builder.build()
 }
 
 /// A fatal error: printed as one line, exit status 2.

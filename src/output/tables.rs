@@ -8,7 +8,7 @@ use crate::span::CharIndex;
 use std::fmt;
 
 /// Required columns of `mentions.csv`, in order, then the extra ones.
-pub const MENTION_COLUMNS: [&str; 27] = [
+pub const MENTION_COLUMNS: [&str; 28] = [
     "report_id",
     "concept",
     "start",
@@ -24,6 +24,7 @@ pub const MENTION_COLUMNS: [&str; 27] = [
     "acuity",
     "trigger",
     // extras
+    "term",
     "region",
     "genant_grade",
     "height_loss_pct",
@@ -81,6 +82,7 @@ pub const REPORT_EXTRA_COLUMNS: [&str; 6] = [
 /// The table layout of one pipeline (its concepts decide the columns of `reports.csv`).
 #[derive(Debug, Clone, Copy)]
 pub struct Tables<'p> {
+    pipeline: &'p Pipeline,
     concepts: &'p [String],
 }
 
@@ -88,6 +90,7 @@ impl<'p> Tables<'p> {
     /// The layout for `pipeline`.
     pub fn new(pipeline: &'p Pipeline) -> Tables<'p> {
         Tables {
+            pipeline,
             concepts: pipeline.concept_names(),
         }
     }
@@ -120,6 +123,11 @@ impl<'p> Tables<'p> {
         }
         cols.extend(REPORT_EXTRA_COLUMNS.iter().map(|s| s.to_string()));
         cols
+    }
+
+    /// The lexicon term that matched a mention.
+    pub fn term(&self, m: &Mention) -> &'p str {
+        self.pipeline.term_text(m)
     }
 
     /// The name of a concept.
@@ -184,6 +192,7 @@ impl<'p> Tables<'p> {
         row.opt(m.attrs.severity);
         row.opt(m.attrs.acuity);
         row.joined(triggers(text, m));
+        row.cell(self.term(m));
         row.opt(m.attrs.region);
         row.opt(m.attrs.genant_grade);
         row.opt(m.attrs.height_loss_pct);
