@@ -11,7 +11,7 @@
 
 use crate::input::{InputError, Record};
 use crate::model::Analysis;
-use crate::output::{OutputError, Sink, Summary};
+use crate::output::{OutputError, Rendered, Renderer, Sink, Summary};
 use crate::pipeline::Pipeline;
 use rayon::prelude::*;
 use std::fmt;
@@ -118,11 +118,20 @@ where
     let start = Instant::now();
     let threads = options.resolved_threads();
     let mut summary = Summary::new(pipeline.concept_names());
+    let renderer = Renderer::new(pipeline, sink.parts());
     if threads <= 1 {
-        sequential(pipeline, records, sink, options, progress, &mut summary)?;
+        sequential(
+            pipeline,
+            &renderer,
+            records,
+            sink,
+            options,
+            progress,
+            &mut summary,
+        )?;
     } else {
         parallel(
-            pipeline,
+            (pipeline, &renderer),
             records,
             sink,
             options,
@@ -135,16 +144,19 @@ where
     Ok(summary)
 }
 
+/// An analyzed report with its rendered output.
+type Done = Option<(Analysis, Rendered)>;
+
 fn write_one(
     sink: &mut (dyn Sink + Send),
     summary: &mut Summary,
     record: &Record,
-    analysis: Option<&Analysis>,
+    done: Option<(&Analysis, &Rendered)>,
 ) -> Result<(), OutputError> {
-    match (record, analysis) {
-        (Ok(report), Some(a)) => {
+    match (record, done) {
+        (Ok(report), Some((a, rendered))) => {
             summary.add_report(report, a);
-            sink.report(report, a)
+            sink.report(report, a, rendered)
         }
         (Err(e), _) => {
             summary.add_error(e);
@@ -165,6 +177,7 @@ fn progress_of(s: &Summary) -> Progress {
 
 fn sequential<I>(
     pipeline: &Pipeline,
+    renderer: &Renderer,
     records: I,
     sink: &mut (dyn Sink + Send),
     options: &BatchOptions,
@@ -176,11 +189,22 @@ where
 {
     let mut in_chunk = 0usize;
     let mut bytes = 0usize;
+    let mut rendered = Rendered::default();
     for item in records {
         let record = item?;
-        let analysis = record.as_ref().ok().map(|r| pipeline.analyze(r));
+        let analysis = record.as_ref().ok().map(|r| {
+            let a = pipeline.analyze(r);
+            rendered.clear();
+            renderer.render_into(r, &a, &mut rendered);
+            a
+        });
         bytes += record.as_ref().map(|r| r.text.len()).unwrap_or(0);
-        write_one(sink, summary, &record, analysis.as_ref())?;
+        write_one(
+            sink,
+            summary,
+            &record,
+            analysis.as_ref().map(|a| (a, &rendered)),
+        )?;
         in_chunk += 1;
         if in_chunk >= options.chunk_records.max(1) || bytes >= options.chunk_bytes {
             sink.chunk_done()?;
@@ -240,7 +264,7 @@ impl<I: Iterator<Item = Result<Record, InputError>>> Iterator for Chunks<I> {
 }
 
 fn parallel<I>(
-    pipeline: &Pipeline,
+    (pipeline, renderer): (&Pipeline, &Renderer),
     records: I,
     sink: &mut (dyn Sink + Send),
     options: &BatchOptions,
@@ -265,7 +289,7 @@ where
     };
     std::thread::scope(|scope| {
         let (read_tx, read_rx) = sync_channel::<Result<Vec<Record>, InputError>>(1);
-        let (write_tx, write_rx) = sync_channel::<(Vec<Record>, Vec<Option<Analysis>>)>(1);
+        let (write_tx, write_rx) = sync_channel::<(Vec<Record>, Vec<Done>)>(1);
         std::thread::Builder::new()
             .name("spinex-read".into())
             .spawn_scoped(scope, move || {
@@ -279,9 +303,9 @@ where
         let writer = std::thread::Builder::new()
             .name("spinex-write".into())
             .spawn_scoped(scope, move || -> Result<(), OutputError> {
-                for (records, analyses) in write_rx {
-                    for (record, analysis) in records.iter().zip(&analyses) {
-                        write_one(sink, summary, record, analysis.as_ref())?;
+                for (records, done) in write_rx {
+                    for (record, done) in records.iter().zip(&done) {
+                        write_one(sink, summary, record, done.as_ref().map(|(a, r)| (a, r)))?;
                     }
                     sink.chunk_done()?;
                     progress(&progress_of(summary));
@@ -298,13 +322,19 @@ where
                     break;
                 }
             };
-            let analyses: Vec<Option<Analysis>> = pool.install(|| {
+            let done: Vec<Done> = pool.install(|| {
                 records
                     .par_iter()
-                    .map(|r| r.as_ref().ok().map(|r| pipeline.analyze(r)))
+                    .map(|r| {
+                        r.as_ref().ok().map(|r| {
+                            let a = pipeline.analyze(r);
+                            let rendered = renderer.render(r, &a);
+                            (a, rendered)
+                        })
+                    })
                     .collect()
             });
-            if write_tx.send((records, analyses)).is_err() {
+            if write_tx.send((records, done)).is_err() {
                 break; // the writer stopped; its error is reported below
             }
         }
@@ -326,6 +356,7 @@ mod tests {
     use super::*;
     use crate::input::RecordError;
     use crate::model::Report;
+    use crate::output::Parts;
 
     #[derive(Default)]
     struct Collect {
@@ -335,8 +366,18 @@ mod tests {
     }
 
     impl Sink for Collect {
-        fn report(&mut self, report: &Report, a: &Analysis) -> Result<(), OutputError> {
+        fn parts(&self) -> Parts {
+            Parts::REPORTS
+        }
+        fn report(
+            &mut self,
+            report: &Report,
+            a: &Analysis,
+            r: &Rendered,
+        ) -> Result<(), OutputError> {
             assert_eq!(report.id, a.report_id);
+            assert!(r.reports.starts_with(report.id.as_bytes()));
+            assert!(r.mentions.is_empty() && r.results.is_empty());
             self.ids.push(report.id.clone());
             Ok(())
         }
@@ -436,7 +477,10 @@ mod tests {
     struct Failing(usize);
 
     impl Sink for Failing {
-        fn report(&mut self, _: &Report, _: &Analysis) -> Result<(), OutputError> {
+        fn parts(&self) -> Parts {
+            Parts::NONE
+        }
+        fn report(&mut self, _: &Report, _: &Analysis, _: &Rendered) -> Result<(), OutputError> {
             if self.0 == 0 {
                 return Err(OutputError::io(
                     "out",

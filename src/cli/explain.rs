@@ -4,7 +4,10 @@ use super::{Fatal, InputArgs, LexiconArgs, Outcome};
 use clap::Args;
 use spinex::input::{self, Records};
 use spinex::span::CharIndex;
-use spinex::{Analysis, Mention, Pipeline, Report, Span, BUILTIN_CONCEPTS};
+use spinex::{
+    Analysis, Attributes, Mention, PatientContext, Pipeline, Report, Span, BUILTIN_CONCEPTS,
+    PATIENT_FIELDS,
+};
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
@@ -97,6 +100,63 @@ fn concept_name(pipeline: &Pipeline, m: &Mention) -> String {
         .unwrap_or_else(|| format!("#{}", m.concept.0))
 }
 
+/// Known patient values, `name value` pairs.
+fn patient_line(p: &PatientContext) -> String {
+    let value = serde_json::to_value(p).unwrap_or_default();
+    let mut parts = Vec::new();
+    if let Some(map) = value.as_object() {
+        for field in PATIENT_FIELDS {
+            match map.get(field) {
+                None | Some(serde_json::Value::Null) => {}
+                Some(serde_json::Value::String(s)) => parts.push(format!("{field} {s}")),
+                // Patient numbers are f32: show them as such (-2.9, not -2.900000095).
+                Some(serde_json::Value::Number(n)) => match n.as_f64() {
+                    Some(x) => parts.push(format!("{field} {}", x as f32)),
+                    None => parts.push(format!("{field} {n}")),
+                },
+                Some(v) => parts.push(format!("{field} {v}")),
+            }
+        }
+    }
+    parts.join(", ")
+}
+
+/// The attributes that are set, in words.
+fn attributes_line(at: &Attributes) -> String {
+    let mut parts = Vec::new();
+    if !at.levels.is_empty() {
+        parts.push(format!("levels {}", at.levels));
+    }
+    if let Some(r) = at.region {
+        parts.push(format!("region {r}"));
+    }
+    if let Some(s) = at.severity {
+        parts.push(format!("severity {s}"));
+    }
+    if let Some(a) = at.acuity {
+        parts.push(format!("acuity {a}"));
+    }
+    if let Some(h) = at.height_loss_pct {
+        parts.push(format!("height loss {h}%"));
+    }
+    if let Some(g) = at.genant_grade {
+        parts.push(format!("Genant grade {g}"));
+    }
+    if let Some(g) = at.meyerding_grade {
+        parts.push(format!("Meyerding grade {g}"));
+    }
+    if let Some(mm) = at.slip_mm {
+        parts.push(format!("slip {mm} mm"));
+    }
+    if let Some(c) = at.cobb_degrees {
+        parts.push(format!("Cobb {c} degrees"));
+    }
+    if let Some(d) = at.direction {
+        parts.push(format!("direction {d}"));
+    }
+    parts.join(", ")
+}
+
 /// The explanation of one analyzed report, as plain text.
 fn explain(pipeline: &Pipeline, report: &Report, a: &Analysis) -> String {
     let text = report.text.as_str();
@@ -109,8 +169,7 @@ fn explain(pipeline: &Pipeline, report: &Report, a: &Analysis) -> String {
         text.chars().count()
     );
     if !report.patient.is_empty() {
-        let p = serde_json::to_string(&report.patient).unwrap_or_default();
-        let _ = writeln!(o, "patient {p}");
+        let _ = writeln!(o, "patient {}", patient_line(&report.patient));
     }
     for w in &report.warnings {
         let _ = writeln!(o, "warning: {w}");
@@ -173,10 +232,13 @@ fn explain(pipeline: &Pipeline, report: &Report, a: &Analysis) -> String {
             if flags.is_empty() { "" } else { ": " },
             flags.join("; ")
         );
-        let attrs = serde_json::to_string(&m.attrs).unwrap_or_default();
-        if attrs != "{\"levels\":[]}" {
-            let _ = writeln!(o, "      attributes {attrs}");
-        }
+        let attrs = attributes_line(&m.attrs);
+        let _ = writeln!(
+            o,
+            "      term {:?}{}{attrs}",
+            pipeline.term_text(m),
+            if attrs.is_empty() { "" } else { "; " }
+        );
         if let Some(s) = a.sentences.get(m.sentence as usize) {
             let _ = writeln!(o, "      sentence {}", show(text, &chars, s.span));
         }

@@ -5,7 +5,9 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use spinex::batch::{self, BatchError, BatchOptions, Progress};
 use spinex::input::{self, RecordError, Records};
-use spinex::output::{OutDir, OutputError, Sink, StreamFormat, StreamSink, Summary};
+use spinex::output::{
+    OutDir, OutputError, Parts, Rendered, Sink, StreamFormat, StreamSink, Summary,
+};
 use spinex::{Analysis, Pipeline, Report};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -64,8 +66,11 @@ struct ReportErrors<S> {
 }
 
 impl<S: Sink> Sink for ReportErrors<S> {
-    fn report(&mut self, report: &Report, a: &Analysis) -> Result<(), OutputError> {
-        self.inner.report(report, a)
+    fn parts(&self) -> Parts {
+        self.inner.parts()
+    }
+    fn report(&mut self, report: &Report, a: &Analysis, r: &Rendered) -> Result<(), OutputError> {
+        self.inner.report(report, a, r)
     }
     fn error(&mut self, error: &RecordError) -> Result<(), OutputError> {
         if !self.quiet {

@@ -1,13 +1,12 @@
 //! An output directory: every table, `results.jsonl` and `summary.json`, written atomically.
 
-use super::json::write_report;
+use super::render::{Parts, Rendered};
 use super::row::Row;
 use super::tables::*;
 use super::{OutputError, Sink, Summary};
 use crate::input::RecordError;
 use crate::model::{Analysis, Report};
 use crate::pipeline::Pipeline;
-use crate::span::CharIndex;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -24,7 +23,14 @@ pub const FILES: [&str; 8] = [
     "summary.json",
 ];
 
-type CsvOut = csv::Writer<BufWriter<File>>;
+const REPORTS: usize = 0;
+const MENTIONS: usize = 1;
+const RECOMMENDATIONS: usize = 2;
+const CAUTIONS: usize = 3;
+const AUDIT: usize = 4;
+const ERRORS: usize = 5;
+const RESULTS: usize = 6;
+const SUMMARY: usize = 7;
 
 /// Writes an output directory. Files are written as `NAME.tmp` and renamed by [`Sink::finish`];
 /// dropped unfinished, it removes them.
@@ -32,13 +38,9 @@ pub struct OutDir<'p> {
     dir: PathBuf,
     tables: Tables<'p>,
     row: Row,
-    reports: CsvOut,
-    mentions: CsvOut,
-    recommendations: CsvOut,
-    cautions: CsvOut,
-    audit: CsvOut,
-    errors: CsvOut,
-    results: BufWriter<File>,
+    scratch: Vec<u8>,
+    /// One writer per file of [`FILES`] but `summary.json`.
+    files: Vec<BufWriter<File>>,
     finished: bool,
 }
 
@@ -51,37 +53,38 @@ impl<'p> OutDir<'p> {
     pub fn create(dir: &Path, pipeline: &'p Pipeline) -> Result<OutDir<'p>, OutputError> {
         let dir_name = dir.display().to_string();
         std::fs::create_dir_all(dir).map_err(|e| OutputError::io(&dir_name, &e))?;
-        let open = |name: &str| -> Result<BufWriter<File>, OutputError> {
-            let f =
-                File::create(tmp_path(dir, name)).map_err(|e| OutputError::io(&dir_name, &e))?;
-            Ok(BufWriter::with_capacity(1 << 16, f))
-        };
-        let csv_open = |name: &str, header: &[String]| -> Result<CsvOut, OutputError> {
-            let mut w = csv::WriterBuilder::new()
-                .flexible(false)
-                .from_writer(open(name)?);
-            w.write_record(header)
-                .map_err(|e| OutputError::csv(&dir.join(name).display().to_string(), e))?;
-            Ok(w)
-        };
-        let owned = |cols: &[&str]| cols.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let tables = Tables::new(pipeline);
         let mut out = OutDir {
             dir: dir.to_path_buf(),
-            tables,
+            tables: Tables::new(pipeline),
             row: Row::default(),
-            reports: csv_open(FILES[0], &tables.report_columns())?,
-            mentions: csv_open(FILES[1], &owned(&MENTION_COLUMNS))?,
-            recommendations: csv_open(FILES[2], &owned(&RECOMMENDATION_COLUMNS))?,
-            cautions: csv_open(FILES[3], &owned(&CAUTION_COLUMNS))?,
-            audit: csv_open(FILES[4], &owned(&AUDIT_COLUMNS))?,
-            errors: csv_open(FILES[5], &owned(&ERROR_COLUMNS))?,
-            results: open(FILES[6])?,
+            scratch: Vec::new(),
+            files: Vec::with_capacity(RESULTS + 1),
             finished: false,
         };
-        // summary.json is written at the end; make sure it can be.
-        File::create(tmp_path(dir, FILES[7])).map_err(|e| OutputError::io(&dir_name, &e))?;
-        out.finished = false;
+        for name in FILES {
+            // summary.json is written at the end; creating it now proves that it can be.
+            let f =
+                File::create(tmp_path(dir, name)).map_err(|e| OutputError::io(&dir_name, &e))?;
+            if name != FILES[SUMMARY] {
+                out.files.push(BufWriter::with_capacity(1 << 17, f));
+            }
+        }
+        let headers: [Vec<String>; 6] = [
+            out.tables.report_columns(),
+            owned(&MENTION_COLUMNS),
+            owned(&RECOMMENDATION_COLUMNS),
+            owned(&CAUTION_COLUMNS),
+            owned(&AUDIT_COLUMNS),
+            owned(&ERROR_COLUMNS),
+        ];
+        for (i, header) in headers.iter().enumerate() {
+            out.row.header(header);
+            out.scratch.clear();
+            out.row.encode(&mut out.scratch);
+            out.files[i]
+                .write_all(&out.scratch)
+                .map_err(|e| out.io_err(i, e))?;
+        }
         Ok(out)
     }
 
@@ -90,89 +93,63 @@ impl<'p> OutDir<'p> {
         &self.dir
     }
 
-    fn err(&self, name: &str) -> impl Fn(csv::Error) -> OutputError {
-        let path = self.dir.join(name).display().to_string();
-        move |e| OutputError::csv(&path, e)
+    fn io_err(&self, file: usize, e: std::io::Error) -> OutputError {
+        OutputError::io(self.dir.join(FILES[file]).display().to_string(), &e)
     }
 
-    fn io_err(&self, name: &str) -> impl Fn(std::io::Error) -> OutputError {
-        let path = self.dir.join(name).display().to_string();
-        move |e| OutputError::io(&path, &e)
-    }
-
-    fn remove_tmp(&self) {
-        for name in FILES {
-            let _ = std::fs::remove_file(tmp_path(&self.dir, name));
+    fn put(&mut self, file: usize, bytes: &[u8]) -> Result<(), OutputError> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        match self.files[file].write_all(bytes) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.io_err(file, e)),
         }
     }
 }
 
+fn owned(cols: &[&str]) -> Vec<String> {
+    cols.iter().map(|s| s.to_string()).collect()
+}
+
 impl Sink for OutDir<'_> {
-    fn report(&mut self, report: &Report, a: &Analysis) -> Result<(), OutputError> {
-        let chars = CharIndex::new(&report.text);
-        let t = self.tables;
-        t.report_row(&mut self.row, report, a);
-        self.row
-            .write(&mut self.reports)
-            .map_err(self.err(FILES[0]))?;
-        for m in &a.mentions {
-            t.mention_row(&mut self.row, report, a, &chars, m);
-            self.row
-                .write(&mut self.mentions)
-                .map_err(self.err(FILES[1]))?;
-        }
-        for r in &a.recommendations {
-            t.recommendation_row(&mut self.row, report, a, &chars, r);
-            self.row
-                .write(&mut self.recommendations)
-                .map_err(self.err(FILES[2]))?;
-        }
-        for c in &a.cautions {
-            t.caution_row(&mut self.row, report, a, &chars, c);
-            self.row
-                .write(&mut self.cautions)
-                .map_err(self.err(FILES[3]))?;
-        }
-        for f in &a.flags {
-            t.audit_row(&mut self.row, report, a, &chars, f);
-            self.row
-                .write(&mut self.audit)
-                .map_err(self.err(FILES[4]))?;
-        }
-        write_report(&mut self.results, &t, report, a, &chars)
-            .map_err(std::io::Error::from)
-            .and_then(|_| self.results.write_all(b"\n"))
-            .map_err(self.io_err(FILES[6]))?;
-        Ok(())
+    fn parts(&self) -> Parts {
+        Parts::ALL
+    }
+
+    fn report(&mut self, _: &Report, _: &Analysis, r: &Rendered) -> Result<(), OutputError> {
+        self.put(REPORTS, &r.reports)?;
+        self.put(MENTIONS, &r.mentions)?;
+        self.put(RECOMMENDATIONS, &r.recommendations)?;
+        self.put(CAUTIONS, &r.cautions)?;
+        self.put(AUDIT, &r.audit)?;
+        self.put(RESULTS, &r.results)
     }
 
     fn error(&mut self, error: &RecordError) -> Result<(), OutputError> {
         self.tables.error_row(&mut self.row, error);
-        self.row.write(&mut self.errors).map_err(self.err(FILES[5]))
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        self.row.encode(&mut buf);
+        let result = self.put(ERRORS, &buf);
+        self.scratch = buf;
+        result
     }
 
     fn finish(&mut self, summary: &Summary) -> Result<(), OutputError> {
-        let csvs = [
-            (&mut self.reports, FILES[0]),
-            (&mut self.mentions, FILES[1]),
-            (&mut self.recommendations, FILES[2]),
-            (&mut self.cautions, FILES[3]),
-            (&mut self.audit, FILES[4]),
-            (&mut self.errors, FILES[5]),
-        ];
-        for (w, name) in csvs {
-            w.flush()
-                .map_err(|e| OutputError::io(self.dir.join(name).display().to_string(), &e))?;
+        for i in 0..self.files.len() {
+            if let Err(e) = self.files[i].flush() {
+                return Err(self.io_err(i, e));
+            }
         }
-        self.results.flush().map_err(self.io_err(FILES[6]))?;
-        let mut json = serde_json::to_vec_pretty(summary).map_err(|e| {
-            OutputError::io(self.dir.join(FILES[7]).display().to_string(), &e.into())
-        })?;
+        let mut json =
+            serde_json::to_vec_pretty(summary).map_err(|e| self.io_err(SUMMARY, e.into()))?;
         json.push(b'\n');
-        std::fs::write(tmp_path(&self.dir, FILES[7]), json).map_err(self.io_err(FILES[7]))?;
-        for name in FILES {
+        std::fs::write(tmp_path(&self.dir, FILES[SUMMARY]), json)
+            .map_err(|e| self.io_err(SUMMARY, e))?;
+        for (i, name) in FILES.iter().enumerate() {
             std::fs::rename(tmp_path(&self.dir, name), self.dir.join(name))
-                .map_err(self.io_err(name))?;
+                .map_err(|e| self.io_err(i, e))?;
         }
         self.finished = true;
         Ok(())
@@ -182,7 +159,9 @@ impl Sink for OutDir<'_> {
 impl Drop for OutDir<'_> {
     fn drop(&mut self) {
         if !self.finished {
-            self.remove_tmp();
+            for name in FILES {
+                let _ = std::fs::remove_file(tmp_path(&self.dir, name));
+            }
         }
     }
 }

@@ -13,12 +13,14 @@
 
 mod dir;
 mod json;
+mod render;
 mod row;
 mod stream;
 mod summary;
 mod tables;
 
 pub use dir::OutDir;
+pub use render::{Parts, Rendered, Renderer};
 pub use stream::{StreamFormat, StreamSink};
 pub use summary::Summary;
 pub use tables::Tables;
@@ -28,12 +30,20 @@ use crate::model::{Analysis, Report};
 use std::fmt;
 use std::io;
 
-/// Where analyzed reports go. The batch driver calls [`Sink::report`] and [`Sink::error`] in input
-/// order, then [`Sink::chunk_done`] after each chunk; the caller calls [`Sink::finish`] once the
-/// run is complete.
+/// Where analyzed reports go. The batch driver renders the [`Parts`] a sink asks for on the
+/// analysis threads, then calls [`Sink::report`] and [`Sink::error`] in input order and
+/// [`Sink::chunk_done`] after each chunk; the caller calls [`Sink::finish`] once the run is
+/// complete.
 pub trait Sink {
-    /// One analyzed report.
-    fn report(&mut self, report: &Report, analysis: &Analysis) -> Result<(), OutputError>;
+    /// The parts to render for this sink.
+    fn parts(&self) -> Parts;
+    /// One analyzed report, with the parts rendered.
+    fn report(
+        &mut self,
+        report: &Report,
+        analysis: &Analysis,
+        rendered: &Rendered,
+    ) -> Result<(), OutputError>;
     /// One record that could not be read.
     fn error(&mut self, error: &RecordError) -> Result<(), OutputError>;
     /// A chunk of records is done (a chance to flush).
@@ -45,8 +55,16 @@ pub trait Sink {
 }
 
 impl<S: Sink + ?Sized> Sink for Box<S> {
-    fn report(&mut self, report: &Report, analysis: &Analysis) -> Result<(), OutputError> {
-        (**self).report(report, analysis)
+    fn parts(&self) -> Parts {
+        (**self).parts()
+    }
+    fn report(
+        &mut self,
+        report: &Report,
+        analysis: &Analysis,
+        rendered: &Rendered,
+    ) -> Result<(), OutputError> {
+        (**self).report(report, analysis, rendered)
     }
     fn error(&mut self, error: &RecordError) -> Result<(), OutputError> {
         (**self).error(error)
@@ -77,18 +95,6 @@ impl OutputError {
             path: path.into(),
             kind: err.kind(),
             message: crate::input::io_reason(err),
-        }
-    }
-
-    /// An error from a CSV writer on `path`.
-    pub(crate) fn csv(path: &str, err: csv::Error) -> OutputError {
-        match err.into_kind() {
-            csv::ErrorKind::Io(e) => OutputError::io(path, &e),
-            other => OutputError {
-                path: path.into(),
-                kind: io::ErrorKind::Other,
-                message: format!("{:?}", other),
-            },
         }
     }
 

@@ -87,9 +87,41 @@ impl Row {
         self.record.push_field(&self.scratch);
     }
 
-    /// Writes the row.
-    pub fn write<W: Write>(&self, w: &mut csv::Writer<W>) -> csv::Result<()> {
-        w.write_byte_record(&self.record)
+    /// Appends the row as one RFC 4180 record ending in `\n`: a field is quoted when it holds a
+    /// comma, a quote, CR or LF (quotes doubled), or when it is the only field and empty; the same
+    /// output as `csv::Writer`'s default style.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let only = self.record.len() == 1;
+        for (i, field) in self.record.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let quote = (only && field.is_empty())
+                || field
+                    .iter()
+                    .any(|&b| matches!(b, b',' | b'"' | b'\n' | b'\r'));
+            if quote {
+                out.push(b'"');
+                for &b in field {
+                    if b == b'"' {
+                        out.push(b'"');
+                    }
+                    out.push(b);
+                }
+                out.push(b'"');
+            } else {
+                out.extend_from_slice(field);
+            }
+        }
+        out.push(b'\n');
+    }
+
+    /// A header row.
+    pub fn header<S: AsRef<str>>(&mut self, names: &[S]) {
+        self.clear();
+        for n in names {
+            self.verbatim(n.as_ref());
+        }
     }
 }
 
@@ -100,9 +132,35 @@ mod tests {
     fn render(f: impl FnOnce(&mut Row)) -> String {
         let mut row = Row::default();
         f(&mut row);
-        let mut w = csv::Writer::from_writer(Vec::new());
-        row.write(&mut w).unwrap();
-        String::from_utf8(w.into_inner().unwrap()).unwrap()
+        let mut out = Vec::new();
+        row.encode(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn encoding_matches_the_csv_crate() {
+        let cases: &[&[&str]] = &[
+            &["a", "b,c", "d\"e", "f\ng", "h\r\ni", "", " j ", "k'l"],
+            &[""],
+            &["", ""],
+            &["x"],
+            &["\"", ",", "\r"],
+            &["30°", "L4–5"],
+        ];
+        for fields in cases {
+            let mut row = Row::default();
+            for f in *fields {
+                row.verbatim(f);
+            }
+            let mut ours = Vec::new();
+            row.encode(&mut ours);
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record(*fields).unwrap();
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                String::from_utf8(w.into_inner().unwrap()).unwrap()
+            );
+        }
     }
 
     #[test]
