@@ -741,3 +741,56 @@ fn invalid_targets_file_is_fatal_with_its_line() {
         "{err}"
     );
 }
+
+#[test]
+fn readme_documents_every_column_and_file() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let p = spinex::Pipeline::builtin();
+    let mut names: Vec<String> = spinex::output::Tables::new(&p)
+        .report_columns()
+        .into_iter()
+        .filter(|c| !c.ends_with("_levels"))
+        .collect();
+    for cols in [
+        &spinex::output::MENTION_COLUMNS[..],
+        &spinex::output::RECOMMENDATION_COLUMNS[..],
+        &spinex::output::CAUTION_COLUMNS[..],
+        &spinex::output::AUDIT_COLUMNS[..],
+        &spinex::output::ERROR_COLUMNS[..],
+        &spinex::output::FILES[..],
+    ] {
+        names.extend(cols.iter().map(|c| c.to_string()));
+    }
+    let missing: Vec<&String> = names
+        .iter()
+        .filter(|n| !readme.contains(&format!("`{n}`")))
+        .collect();
+    assert!(missing.is_empty(), "README does not name {missing:?}");
+}
+
+#[test]
+fn readme_quick_start_is_what_ci_runs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let quick = readme.split("## Quick start").nth(1).unwrap();
+    let block = quick
+        .split("```sh\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let commands: Vec<&str> = block.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        commands,
+        [
+            "cargo run --release -- extract samples/reports.csv --out spinex-out",
+            "cargo test"
+        ]
+    );
+    let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
+    for c in commands {
+        assert!(ci.lines().any(|l| l.trim() == c), "{c} not in .ci/run");
+    }
+}

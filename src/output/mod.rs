@@ -20,10 +20,14 @@ mod summary;
 mod tables;
 
 pub use dir::OutDir;
+pub use dir::FILES;
 pub use render::{Parts, Rendered, Renderer};
 pub use stream::{StreamFormat, StreamSink};
 pub use summary::Summary;
-pub use tables::Tables;
+pub use tables::{
+    Tables, AUDIT_COLUMNS, CAUTION_COLUMNS, ERROR_COLUMNS, MENTION_COLUMNS, RECOMMENDATION_COLUMNS,
+    REPORT_EXTRA_COLUMNS,
+};
 
 use crate::input::RecordError;
 use crate::model::{Analysis, Report};
