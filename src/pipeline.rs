@@ -244,7 +244,9 @@ impl Pipeline {
     }
 
     /// Whether the exam is a spine exam: a spine word in the report's first line (when it is
-    /// not under a header) or in a technique/exam section.
+    /// not under a header), in a header or in a technique/exam section; or, failing such
+    /// evidence, spine words at least as many as words naming other anatomy (a chest film names
+    /// lungs, heart and ribs far more often than the spine; a bare snippet names neither).
     fn is_spine_exam(&self, text: &str, a: &Analysis, hits: &[Hit]) -> bool {
         let first_line_end = text.find('\n').unwrap_or(text.len()).min(160);
         let in_scope = |sp: Span| {
@@ -254,16 +256,23 @@ impl Pipeline {
                         || (sec.kind == SectionKind::Preamble && sp.end <= first_line_end))
             }) || a.sections.iter().any(|sec| sec.header.contains(sp))
         };
-        hits.iter().any(|x| {
-            in_scope(x.span)
-                && self.payloads[x.pat as usize].iter().any(|p| match *p {
-                    Payload::Modifier(i) => matches!(
-                        self.lex.modifiers[i as usize].kind,
-                        ModifierKind::Spine | ModifierKind::Region
-                    ),
-                    _ => false,
-                })
-        })
+        let (mut spine, mut other) = (0usize, 0usize);
+        for x in hits {
+            for p in &self.payloads[x.pat as usize] {
+                let Payload::Modifier(i) = *p else { continue };
+                match self.lex.modifiers[i as usize].kind {
+                    ModifierKind::Spine | ModifierKind::Region => {
+                        if in_scope(x.span) {
+                            return true;
+                        }
+                        spine += 1;
+                    }
+                    ModifierKind::Other => other += 1,
+                    _ => {}
+                }
+            }
+        }
+        spine >= other
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -303,11 +312,12 @@ impl Pipeline {
                         rule: r,
                     }),
                     Payload::Modifier(m) => {
-                        if self.lex.modifiers[m as usize].kind == ModifierKind::Severity {
-                            let prev = prev_token(&folded.bytes, x.fs);
-                            if prev == b"," || prev == b"and" {
-                                breaks.push(x.fs);
-                            }
+                        if matches!(
+                            self.lex.modifiers[m as usize].kind,
+                            ModifierKind::Severity | ModifierKind::Acuity
+                        ) && opens_clause(&folded.bytes, x.fs)
+                        {
+                            breaks.push(x.fs);
                         }
                     }
                     Payload::Term(_) => {}
@@ -320,6 +330,18 @@ impl Pipeline {
         attribute::levels(text, sent.span.start, sent.span.end, levels);
         for e in levels.iter() {
             level_pos.push(fold_pos(folded, e.start, e.end));
+        }
+        // Descriptive words that open an affirmed item after a comma ("No fracture, stable
+        // grade 1 anterolisthesis").
+        if let (Some(first), Some(last)) = (hits.first(), hits.last()) {
+            let (lo, hi) = (first.fs, last.fe.min(folded.bytes.len()));
+            for k in lo..hi.saturating_sub(1) {
+                if folded.bytes[k] == b',' && folded.bytes[k + 1] == b' ' {
+                    if BREAK_WORDS.contains(&next_token(&folded.bytes, k + 1)) {
+                        breaks.push(k + 2);
+                    }
+                }
+            }
         }
         // Candidates that pass anchoring.
         for x in hits {
@@ -476,6 +498,8 @@ impl Pipeline {
             }
         }
         // Context.
+        let (_, sent_fe) = fold_pos(folded, sent.span.start, sent.span.end);
+        let last_end = last_word_end(&folded.bytes, sent_fe);
         for c in cands.iter() {
             let mut f = context::flags(
                 c.concept,
@@ -485,9 +509,19 @@ impl Pipeline {
                 &self.lex.context,
                 breaks,
                 folded,
+                last_end,
             );
             match section.kind {
-                SectionKind::Indication => f.hypothetical = f.hypothetical.or(Some(section.header)),
+                SectionKind::Indication => {
+                    // A question mark in a reason for exam asks; it does not hedge a finding.
+                    if f.uncertain.is_some_and(|t| t.slice(text) == "?") {
+                        f.uncertain = None;
+                    }
+                    // Explicit history in an indication stays history.
+                    if f.historical.is_none() {
+                        f.hypothetical = f.hypothetical.or(Some(section.header));
+                    }
+                }
                 SectionKind::History | SectionKind::Comparison => {
                     f.historical = f.historical.or(Some(section.header))
                 }
@@ -496,6 +530,9 @@ impl Pipeline {
             let term = &self.lex.terms[c.term as usize];
             if term.only_negated && (f.negated.is_none() || f.uncertain.is_some()) {
                 continue;
+            }
+            if term.only_affirmed {
+                f.negated = None;
             }
             out.push(Mention {
                 concept: c.concept,
@@ -604,6 +641,34 @@ fn fold_pos(folded: &Folded, s: usize, e: usize) -> (usize, usize) {
     let a = folded.map.partition_point(|&m| (m as usize) < s);
     let b = folded.map.partition_point(|&m| (m as usize) < e);
     (a.min(folded.bytes.len()), b.min(folded.bytes.len()).max(a))
+}
+
+/// Words that, right after a comma, open an affirmed item and so end a negation's list.
+const BREAK_WORDS: [&[u8]; 9] = [
+    b"stable",
+    b"unchanged",
+    b"multilevel",
+    b"multiple",
+    b"diffuse",
+    b"grade",
+    b"scattered",
+    b"extensive",
+    b"redemonstrated",
+];
+
+/// Whether the token at folded `fs` follows a comma or "and".
+fn opens_clause(bytes: &[u8], fs: usize) -> bool {
+    let prev = prev_token(bytes, fs);
+    prev == b"," || prev == b"and"
+}
+
+/// Folded end of the last word before folded position `end`, skipping punctuation tokens.
+fn last_word_end(bytes: &[u8], end: usize) -> usize {
+    let mut e = end.min(bytes.len());
+    while e > 0 && !bytes[e - 1].is_ascii_alphanumeric() && bytes[e - 1] < 0x80 {
+        e -= 1;
+    }
+    e
 }
 
 /// The folded token that starts just after folded position `fe` (a space).
