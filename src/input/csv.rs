@@ -277,4 +277,27 @@ mod tests {
             .contains("empty report id"));
         assert_eq!(recs[1].as_ref().unwrap().text, "");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_survives_a_csv_round_trip(
+            rows in proptest::collection::vec(("[a-z0-9=+@-][a-z0-9 _.-]{0,8}[a-z0-9]", "(?s).{0,40}"), 1..8),
+            crlf in proptest::bool::ANY,
+        ) {
+            let mut w = ::csv::WriterBuilder::new()
+                .terminator(if crlf { ::csv::Terminator::CRLF } else { ::csv::Terminator::Any(b'\n') })
+                .from_writer(Vec::new());
+            w.write_record(["id", "text"]).unwrap();
+            for (id, text) in &rows {
+                w.write_record([id, text]).unwrap();
+            }
+            let recs = read(&w.into_inner().unwrap(), InputFormat::Csv);
+            proptest::prop_assert_eq!(recs.len(), rows.len());
+            for (rec, (id, text)) in recs.iter().zip(&rows) {
+                let r = rec.as_ref().unwrap();
+                proptest::prop_assert_eq!(&r.id, id);
+                proptest::prop_assert_eq!(&r.text, text);
+            }
+        }
+    }
 }

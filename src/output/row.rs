@@ -189,4 +189,19 @@ mod tests {
         });
         assert_eq!(out, "a;b,true,,2.5,\"two\nlines\"\n");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn encoding_matches_the_csv_crate_for_any_fields(fields in proptest::collection::vec(".{0,12}", 1..6)) {
+            let mut row = Row::default();
+            for f in &fields {
+                row.verbatim(f);
+            }
+            let mut ours = Vec::new();
+            row.encode(&mut ours);
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record(&fields).unwrap();
+            proptest::prop_assert_eq!(ours, w.into_inner().unwrap());
+        }
+    }
 }
