@@ -91,11 +91,16 @@ struct Cand {
     term: u32,
     concept: ConceptId,
     attrs: Attributes,
+    /// A measurement that places the finding in the normal range (kyphosis of 38°).
+    normal_measure: Option<Span>,
 }
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
+
+/// Upper end of the normal thoracic kyphosis, in degrees (Cobb T4-T12 of about 20 to 45).
+const NORMAL_KYPHOSIS_MAX: f32 = 45.0;
 
 /// Prepositions that tie a following level to the finding before it ("fracture of T12").
 const LINKS: [&[u8]; 8] = [
@@ -212,6 +217,7 @@ impl Pipeline {
             return;
         }
         let spine_exam = self.is_spine_exam(text, a, &s.hits);
+        let has_headers = a.sections.iter().any(|x| x.kind != SectionKind::Preamble);
         let mut h = 0usize;
         for (si, sent) in a.sentences.iter().enumerate() {
             while h < s.hits.len() && s.hits[h].span.start < sent.span.start {
@@ -236,6 +242,7 @@ impl Pipeline {
                     section,
                     range,
                     spine_exam,
+                    has_headers,
                     s,
                     &mut a.mentions,
                 );
@@ -284,6 +291,7 @@ impl Pipeline {
         section: Section,
         range: std::ops::Range<usize>,
         spine_exam: bool,
+        has_headers: bool,
         s: &mut Scratch,
         out: &mut Vec<Mention>,
     ) {
@@ -367,6 +375,7 @@ impl Pipeline {
                     term: t,
                     concept: term.concept,
                     attrs,
+                    normal_measure: None,
                 });
                 break; // one concept per matched words
             }
@@ -428,6 +437,17 @@ impl Pipeline {
                         c.attrs.meyerding_grade = Some(g)
                     }
                     (Quantity::Millimetres(v), _) => c.attrs.slip_mm = Some(v),
+                    (Quantity::Degrees(v), ConceptId::KYPHOSIS) => {
+                        c.attrs.cobb_degrees = Some(v);
+                        // A thoracic kyphosis measured within the normal range (up to 45°) is
+                        // a measurement, not hyperkyphosis, unless the words say increased.
+                        let plain = self.lex.terms[c.term as usize]
+                            .text
+                            .eq_ignore_ascii_case("kyphosis");
+                        if plain && v <= NORMAL_KYPHOSIS_MAX {
+                            c.normal_measure = Some(Span::new(qs, qe));
+                        }
+                    }
                     (Quantity::Degrees(v), _) => c.attrs.cobb_degrees = Some(v),
                     _ => {}
                 }
@@ -511,7 +531,20 @@ impl Pipeline {
                 folded,
                 last_end,
             );
+            if let Some(m) = c.normal_measure {
+                if c.attrs.severity.is_none() {
+                    f.negated = f.negated.or(Some(m));
+                }
+            }
+            // The exam's title names the study, not a finding ("SCOLIOSIS SERIES",
+            // "VERTEBRAL FRACTURE ASSESSMENT"): a technique line, or the first line of a report
+            // whose findings sit under headers.
+            let title_end = text.find('\n').unwrap_or(text.len());
             match section.kind {
+                SectionKind::Technique => f.hypothetical = f.hypothetical.or(Some(section.header)),
+                SectionKind::Preamble if has_headers && c.span.end <= title_end => {
+                    f.hypothetical = f.hypothetical.or(Some(Span::new(0, title_end)))
+                }
                 SectionKind::Indication => {
                     // A question mark in a reason for exam asks; it does not hedge a finding.
                     if f.uncertain.is_some_and(|t| t.slice(text) == "?") {
