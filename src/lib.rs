@@ -33,9 +33,12 @@
 #![deny(missing_docs)]
 
 pub mod attribute;
+pub mod batch;
 pub mod context;
+pub mod input;
 pub mod lexicon;
 pub mod model;
+pub mod output;
 pub mod pipeline;
 pub mod section;
 pub mod sentence;
