@@ -33,6 +33,7 @@
 
 pub mod model;
 pub mod pipeline;
+pub mod recommend;
 pub mod span;
 
 pub use pipeline::Pipeline;
