@@ -6,6 +6,13 @@ use proptest::prelude::*;
 use spinex::recommend::{RuleSet, CONTRACT_ACTIONS};
 use spinex::*;
 use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+/// The shipped rules, read once for the whole test binary.
+fn rules() -> &'static RuleSet {
+    static RULES: OnceLock<RuleSet> = OnceLock::new();
+    RULES.get_or_init(RuleSet::builtin)
+}
 
 // ---------------------------------------------------------------------------------------------
 // Building analyses by hand.
@@ -212,7 +219,7 @@ fn patient(s: &str) -> PatientContext {
 fn run(findings_text: &str, patient_text: &str) -> (Analysis, String, PatientContext) {
     let (mut a, text) = build(&findings(findings_text));
     let p = patient(patient_text);
-    RuleSet::builtin().apply(&mut a, &p);
+    rules().apply(&mut a, &p);
     (a, text, p)
 }
 
@@ -230,7 +237,7 @@ fn actions(a: &Analysis) -> Vec<&str> {
 /// Checks every row carries a rule, a rationale, a source and evidence from mentions that
 /// count and are not negated.
 fn rows_are_complete(a: &Analysis, seed: &str) {
-    let rs = RuleSet::builtin();
+    let rs = rules();
     for r in &a.recommendations {
         assert!(
             rs.rule(&r.rule).is_some(),
@@ -397,7 +404,7 @@ fn seed_002_t12_deformity_gets_mri_dxa_and_bone_treatment_not_augmentation() {
     assert!(rec(&b, "dxa").is_none());
 
     // `explain` quotes the evidence and names every rule behind an action.
-    let x = RuleSet::builtin().explain(&a, &p, &text);
+    let x = rules().explain(&a, &p, &text);
     assert!(
         x.contains("mri_without_contrast — recommended (routine)"),
         "{x}"
@@ -534,7 +541,7 @@ fn case_table() {
 
 #[test]
 fn lint_rule_file() {
-    let rs = RuleSet::builtin();
+    let rs = rules();
     let defined: Vec<&str> = rs.actions().iter().map(|a| a.id.as_str()).collect();
     for id in CONTRACT_ACTIONS {
         assert!(defined.contains(&id), "contract action {id} is not defined");
@@ -594,7 +601,7 @@ fn lint_rule_file() {
 #[test]
 fn rules_md_documents_every_rule_action_and_caution() {
     let doc = include_str!("../lexicons/RULES.md");
-    let rs = RuleSet::builtin();
+    let rs = rules();
     for r in rs.rules() {
         assert!(
             doc.contains(&format!("`{}`", r.id())),
@@ -698,7 +705,7 @@ proptest! {
         p in arb_patient(),
     ) {
         let (mut a, _) = build(&specs);
-        RuleSet::builtin().apply(&mut a, &p);
+        rules().apply(&mut a, &p);
         prop_assert!(a.recommendations.is_empty(), "{:?}", actions(&a));
         prop_assert!(a.cautions.is_empty());
     }
@@ -707,7 +714,7 @@ proptest! {
     #[test]
     fn outputs_keep_their_invariants(specs in arb_specs(arb_kind().boxed()), p in arb_patient()) {
         let (mut a, _) = build(&specs);
-        let rs = RuleSet::builtin();
+        let rs = rules();
         rs.apply(&mut a, &p);
         let got = actions(&a);
         let set: BTreeSet<&str> = got.iter().copied().collect();
@@ -738,9 +745,10 @@ proptest! {
                 prop_assert!(!set.contains(i), "{} without a red flag: {:?}", i, got);
             }
         }
-        // High-energy trauma takes a fracture off the fragility pathway.
+        // High-energy trauma takes a fracture off the fragility pathway and is a red flag.
         if p.high_energy_trauma == Some(true) {
             prop_assert!(!set.contains("fall_prevention"));
+            prop_assert!(!set.contains("avoid_routine_imaging"));
         }
         for r in &a.recommendations {
             prop_assert!(!r.rationale.is_empty() && !r.source.is_empty());
