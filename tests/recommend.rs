@@ -760,3 +760,98 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// End to end: reports written for the seed scenarios, read by the pipeline, then the rules.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn seed_scenarios_through_the_pipeline() {
+    let pipeline = Pipeline::builtin();
+    // (report text, patient context, required actions, forbidden actions)
+    let cases: [(&str, &str, &str, &str); 7] = [
+        (
+            "EXAM: Thoracic spine, two views.\nFINDINGS: Vertebral bodies are aligned. No acute \
+             fracture or dislocation. Degenerative disc changes with small anterior osteophytes \
+             in the midthoracic spine. Bones are diffusely osteopenic.\nIMPRESSION: Thoracic \
+             spondylosis and generalized osteopenia. No acute fracture.",
+            "-",
+            "conservative_management avoid_routine_imaging calcium_vitamin_d weight_bearing_exercise dxa fracture_risk_assessment pharmacologic_osteoporosis_treatment reassess_followup",
+            "mri_without_contrast mri_with_and_without_contrast",
+        ),
+        (
+            "FINDINGS: Osteopenia of the lumbar spine. Alignment is normal.\nIMPRESSION: Osteopenia.",
+            "-",
+            "calcium_vitamin_d fracture_risk_assessment pharmacologic_osteoporosis_treatment secondary_cause_workup repeat_dxa",
+            "mri_without_contrast mri_with_and_without_contrast",
+        ),
+        (
+            "EXAM: Thoracic and lumbosacral spine.\nFINDINGS: No acute fracture. No significant \
+             spondylolisthesis. Mild compression deformity of T12 without retropulsion. Moderate \
+             demineralization of the bones. Multilevel degenerative changes.\nIMPRESSION: Mild \
+             T12 compression deformity. Moderate demineralization. Multilevel degenerative change.",
+            "-",
+            "mri_without_contrast dxa calcium_vitamin_d pharmacologic_osteoporosis_treatment secondary_cause_workup",
+            "avoid_routine_imaging mri_with_and_without_contrast",
+        ),
+        (
+            "FINDINGS: Mild dextroscoliosis of the lumbar spine. Grade 1 anterolisthesis of L4 on \
+             L5. Diffuse disc space narrowing and multilevel facet hypertrophy. Mildly decreased \
+             bone mineralization.\nIMPRESSION: Degenerative changes with L4 anterolisthesis.",
+            "-",
+            "mri_with_and_without_contrast dxa fracture_risk_assessment conservative_management spine_surgery_referral",
+            "avoid_routine_imaging",
+        ),
+        (
+            "FINDINGS: Osteopenia. Compression fracture of L1 with 30% loss of height.\n\
+             IMPRESSION: L1 compression fracture.",
+            "high_energy_trauma=no",
+            "conservative_management pharmacologic_osteoporosis_treatment calcium_vitamin_d mri_without_contrast",
+            "avoid_routine_imaging spine_surgery_referral",
+        ),
+        (
+            "FINDINGS: No fracture. No spondylolisthesis. No osteopenia. Normal alignment.\n\
+             IMPRESSION: Negative lumbar spine.",
+            "neuro_deficit=yes,cancer_history=yes",
+            "",
+            "*",
+        ),
+        (
+            "INDICATION: Back pain, evaluate for compression fracture.\nFINDINGS: No compression \
+             fracture.\nIMPRESSION: Negative.",
+            "-",
+            "",
+            "*",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (n, (text, p, required, forbidden)) in cases.iter().enumerate() {
+        let mut report = Report::new(format!("e2e-{n}"), *text);
+        report.patient = patient(p);
+        let mut a = pipeline.analyze(&report);
+        rules().apply(&mut a, &report.patient);
+        let got = actions(&a);
+        for r in required.split_whitespace() {
+            if !got.contains(&r) {
+                failures.push(format!("case {n}: missing {r} (got {got:?})"));
+            }
+        }
+        if *forbidden == "*" {
+            if !got.is_empty() {
+                failures.push(format!("case {n}: expected no action (got {got:?})"));
+            }
+        } else {
+            for f in forbidden.split_whitespace() {
+                if got.contains(&f) {
+                    failures.push(format!("case {n}: forbidden {f} (got {got:?})"));
+                }
+            }
+        }
+        for r in &a.recommendations {
+            if r.evidence.is_empty() {
+                failures.push(format!("case {n}: {} has no evidence", r.action));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
