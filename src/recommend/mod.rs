@@ -540,7 +540,7 @@ impl RuleSet {
         for rec in &analysis.recommendations {
             let _ = writeln!(s, "{} — {} ({})", rec.action, rec.strength, rec.urgency);
             if let Some(c) = &rec.condition {
-                let _ = writeln!(s, "  condition: {c}");
+                wrap_into(&mut s, &format!("condition: {c}"), "  ", 92);
             }
             for f in &firings {
                 let rule = &self.rules[f.rule];
