@@ -40,6 +40,7 @@ pub mod lexicon;
 pub mod model;
 pub mod output;
 pub mod pipeline;
+pub mod recommend;
 pub mod section;
 pub mod sentence;
 pub mod span;
