@@ -34,6 +34,7 @@
 
 pub mod attribute;
 pub mod context;
+pub mod eval;
 pub mod lexicon;
 pub mod model;
 pub mod pipeline;
