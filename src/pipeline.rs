@@ -5,7 +5,7 @@ use crate::context::{self, TriggerHit};
 use crate::lexicon::{Anchor, Lexicons, ModifierKind, ModifierValue};
 use crate::model::*;
 use crate::text::{fold_str, Folded};
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -91,11 +91,31 @@ struct Cand {
     term: u32,
     concept: ConceptId,
     attrs: Attributes,
+    /// A measurement that places the finding in the normal range (kyphosis of 38°).
+    normal_measure: Option<Span>,
+    /// Counts only when denied (a bare "No acute fracture" with no anatomy named).
+    if_negated: bool,
+}
+
+/// Whether a term that needs anchoring is a spine finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Anchoring {
+    Yes,
+    No,
+    /// No anatomy is named at all and the exam is not a spine exam: a denial ("No acute
+    /// fracture") still covers the spine, an affirmation does not.
+    IfNegated,
 }
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
+
+/// The normal thoracic kyphosis, in degrees (Cobb T4-T12 of about 20 to 45); a smaller angle
+/// is a change or a segmental angle, not a measure of the whole curve.
+const NORMAL_KYPHOSIS_MIN: f32 = 20.0;
+/// Upper end of the normal thoracic kyphosis.
+const NORMAL_KYPHOSIS_MAX: f32 = 45.0;
 
 /// Prepositions that tie a following level to the finding before it ("fracture of T12").
 const LINKS: [&[u8]; 8] = [
@@ -195,23 +215,42 @@ impl Pipeline {
         let Scratch { folded, hits, .. } = s;
         folded.fold(text);
         hits.clear();
-        for m in self.ac.find_iter(folded.bytes.as_slice()) {
-            let (fs, fe) = (m.start() + 1, m.end());
-            if folded.bytes.get(fe) != Some(&b' ') {
-                continue;
+        // Leftmost-longest, token-bounded: when the longest match at a position ends inside a
+        // word ("degenerative spur" in "degenerative spurring"), the longest shorter one that
+        // ends on a token boundary is taken instead.
+        let hay = folded.bytes.as_slice();
+        let mut pos = 0usize;
+        while pos < hay.len() {
+            let Some(mut m) = self.ac.find(Input::new(hay).range(pos..)) else {
+                break;
+            };
+            loop {
+                if hay.get(m.end()) == Some(&b' ') {
+                    let (fs, fe) = (m.start() + 1, m.end());
+                    let (os, oe) = folded.original(fs, fe);
+                    hits.push(Hit {
+                        fs,
+                        fe,
+                        span: Span::new(os, oe),
+                        pat: m.pattern().as_u32(),
+                    });
+                    pos = m.end();
+                    break;
+                }
+                match self.ac.find(Input::new(hay).range(m.start()..m.end() - 1)) {
+                    Some(shorter) => m = shorter,
+                    None => {
+                        pos = m.start() + 1;
+                        break;
+                    }
+                }
             }
-            let (os, oe) = folded.original(fs, fe);
-            hits.push(Hit {
-                fs,
-                fe,
-                span: Span::new(os, oe),
-                pat: m.pattern().as_u32(),
-            });
         }
         if hits.is_empty() {
             return;
         }
         let spine_exam = self.is_spine_exam(text, a, &s.hits);
+        let has_headers = a.sections.iter().any(|x| x.kind != SectionKind::Preamble);
         let mut h = 0usize;
         for (si, sent) in a.sentences.iter().enumerate() {
             while h < s.hits.len() && s.hits[h].span.start < sent.span.start {
@@ -236,6 +275,7 @@ impl Pipeline {
                     section,
                     range,
                     spine_exam,
+                    has_headers,
                     s,
                     &mut a.mentions,
                 );
@@ -261,7 +301,7 @@ impl Pipeline {
             for p in &self.payloads[x.pat as usize] {
                 let Payload::Modifier(i) = *p else { continue };
                 match self.lex.modifiers[i as usize].kind {
-                    ModifierKind::Spine | ModifierKind::Region => {
+                    ModifierKind::Spine | ModifierKind::Region | ModifierKind::Disc => {
                         if in_scope(x.span) {
                             return true;
                         }
@@ -284,6 +324,7 @@ impl Pipeline {
         section: Section,
         range: std::ops::Range<usize>,
         spine_exam: bool,
+        has_headers: bool,
         s: &mut Scratch,
         out: &mut Vec<Mention>,
     ) {
@@ -348,10 +389,20 @@ impl Pipeline {
             for p in &self.payloads[x.pat as usize] {
                 let Payload::Term(t) = *p else { continue };
                 let term = &self.lex.terms[t as usize];
-                if term.concept.is_builtin()
-                    && term.anchor != Anchor::Intrinsic
-                    && !self.anchored(term.anchor, hits, folded, x, level_pos, spine_exam)
-                {
+                let anchoring = if term.concept.is_builtin() && term.anchor != Anchor::Intrinsic {
+                    self.anchored(
+                        term.anchor,
+                        term.concept,
+                        hits,
+                        folded,
+                        x,
+                        level_pos,
+                        spine_exam,
+                    )
+                } else {
+                    Anchoring::Yes
+                };
+                if anchoring == Anchoring::No {
                     continue;
                 }
                 let attrs = Attributes {
@@ -367,6 +418,8 @@ impl Pipeline {
                     term: t,
                     concept: term.concept,
                     attrs,
+                    normal_measure: None,
+                    if_negated: anchoring == Anchoring::IfNegated,
                 });
                 break; // one concept per matched words
             }
@@ -428,6 +481,18 @@ impl Pipeline {
                         c.attrs.meyerding_grade = Some(g)
                     }
                     (Quantity::Millimetres(v), _) => c.attrs.slip_mm = Some(v),
+                    (Quantity::Degrees(_), _) if c.attrs.cobb_degrees.is_some() => {}
+                    (Quantity::Degrees(v), ConceptId::KYPHOSIS) => {
+                        c.attrs.cobb_degrees = Some(v);
+                        // A thoracic kyphosis measured within the normal range (up to 45°) is
+                        // a measurement, not hyperkyphosis, unless the words say increased.
+                        let plain = self.lex.terms[c.term as usize]
+                            .text
+                            .eq_ignore_ascii_case("kyphosis");
+                        if plain && (NORMAL_KYPHOSIS_MIN..=NORMAL_KYPHOSIS_MAX).contains(&v) {
+                            c.normal_measure = Some(Span::new(qs, qe));
+                        }
+                    }
                     (Quantity::Degrees(v), _) => c.attrs.cobb_degrees = Some(v),
                     _ => {}
                 }
@@ -510,8 +575,22 @@ impl Pipeline {
                 breaks,
                 folded,
                 last_end,
+                self.lex.terms[c.term as usize].only_negated,
             );
+            if let Some(m) = c.normal_measure {
+                if c.attrs.severity.is_none() {
+                    f.negated = f.negated.or(Some(m));
+                }
+            }
+            // The exam's title names the study, not a finding ("SCOLIOSIS SERIES",
+            // "VERTEBRAL FRACTURE ASSESSMENT"): a technique line, or the first line of a report
+            // whose findings sit under headers.
+            let title_end = text.find('\n').unwrap_or(text.len());
             match section.kind {
+                SectionKind::Technique => f.hypothetical = f.hypothetical.or(Some(section.header)),
+                SectionKind::Preamble if has_headers && c.span.end <= title_end => {
+                    f.hypothetical = f.hypothetical.or(Some(Span::new(0, title_end)))
+                }
                 SectionKind::Indication => {
                     // A question mark in a reason for exam asks; it does not hedge a finding.
                     if f.uncertain.is_some_and(|t| t.slice(text) == "?") {
@@ -528,7 +607,8 @@ impl Pipeline {
                 _ => {}
             }
             let term = &self.lex.terms[c.term as usize];
-            if term.only_negated && (f.negated.is_none() || f.uncertain.is_some()) {
+            if (term.only_negated || c.if_negated) && (f.negated.is_none() || f.uncertain.is_some())
+            {
                 continue;
             }
             if term.only_affirmed {
@@ -555,51 +635,75 @@ impl Pipeline {
     /// "changes in the thoracic spine", "fracture at T12") belongs to that anatomy. Otherwise
     /// the nearest anatomy word in the sentence decides, spine words and levels winning ties;
     /// a `spine` term with no anatomy word at all counts only in a spine exam.
+    #[allow(clippy::too_many_arguments)]
     fn anchored(
         &self,
         anchor: Anchor,
+        concept: ConceptId,
         hits: &[Hit],
         folded: &Folded,
         x: &Hit,
         level_pos: &[(usize, usize)],
         spine_exam: bool,
-    ) -> bool {
-        let is_kind = |y: &Hit, want: &dyn Fn(ModifierKind) -> bool| {
+    ) -> Anchoring {
+        let kind_of = |y: &Hit| {
+            self.payloads[y.pat as usize].iter().find_map(|p| match *p {
+                Payload::Modifier(m) => match self.lex.modifiers[m as usize].kind {
+                    k @ (ModifierKind::Spine
+                    | ModifierKind::Region
+                    | ModifierKind::Disc
+                    | ModifierKind::Other) => Some(k),
+                    _ => None,
+                },
+                _ => None,
+            })
+        };
+        let is_hardware = |y: &Hit| {
             self.payloads[y.pat as usize].iter().any(|p| match *p {
-                Payload::Modifier(m) => want(self.lex.modifiers[m as usize].kind),
+                Payload::Term(t) => self.lex.terms[t as usize].concept == ConceptId::HARDWARE,
                 _ => false,
             })
         };
-        let spine_kind = |k: ModifierKind| matches!(k, ModifierKind::Spine | ModifierKind::Region);
-        let other_kind = |k: ModifierKind| k == ModifierKind::Other;
-        // Prepositional attachment.
+        let is_spine = |k: ModifierKind| {
+            matches!(
+                k,
+                ModifierKind::Spine | ModifierKind::Region | ModifierKind::Disc
+            )
+        };
+        // Prepositional attachment: "deformity of the ribs", "fracture of the left rod",
+        // "loss of height of the L4-L5 disc", "changes in the thoracic spine".
         if LINKS.contains(&next_token(&folded.bytes, x.fe)) {
             let mut first: Option<(usize, bool)> = None; // (folded start, is spine)
             for y in hits.iter().filter(|y| y.fs >= x.fe) {
                 if folded.tokens_between(x.fe, y.fs) > 5 {
                     break;
                 }
-                if is_kind(y, &spine_kind) {
-                    first = Some((y.fs, true));
+                if let Some(k) = kind_of(y) {
+                    let spine = match k {
+                        ModifierKind::Disc => concept != ConceptId::VERTEBRAL_FRACTURE,
+                        k => is_spine(k),
+                    };
+                    first = Some((y.fs, spine));
                     break;
                 }
-                if is_kind(y, &other_kind) {
+                if concept != ConceptId::HARDWARE && is_hardware(y) {
                     first = Some((y.fs, false));
                     break;
                 }
             }
             if let Some(&(ls, _)) = level_pos.iter().find(|(ls, _)| *ls >= x.fe) {
                 if folded.tokens_between(x.fe, ls) <= 5 && first.map_or(true, |(fs, _)| ls < fs) {
+                    // A level names the vertebra unless a disc word follows it straight away.
                     first = Some((ls, true));
                 }
             }
             if let Some((_, spine)) = first {
-                return spine;
+                return if spine { Anchoring::Yes } else { Anchoring::No };
             }
         }
         let nearest = |want: &dyn Fn(ModifierKind) -> bool| {
             hits.iter()
-                .filter(|y| is_kind(y, want))
+                .filter(|y| kind_of(y).is_some_and(want))
                 .map(|y| distance(folded, x.fs, x.fe, y.fs, y.fe))
                 .min()
         };
@@ -607,20 +711,24 @@ impl Pipeline {
             .iter()
             .map(|&(a, b)| distance(folded, x.fs, x.fe, a, b))
             .min();
-        let ds = match (nearest(&spine_kind), ds_levels) {
+        let ds = match (nearest(&is_spine), ds_levels) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let dother = nearest(&other_kind);
+        let dother = nearest(&|k| k == ModifierKind::Other);
         let not_other = match (ds, dother) {
             (_, None) => true,
             (Some(a), Some(b)) => a <= b,
             (None, Some(_)) => false,
         };
+        let yes = |b: bool| if b { Anchoring::Yes } else { Anchoring::No };
         match anchor {
-            Anchor::Intrinsic => true,
-            Anchor::NotOther => not_other,
-            Anchor::Spine => (ds.is_some() || spine_exam) && not_other,
+            Anchor::Intrinsic => Anchoring::Yes,
+            Anchor::NotOther => yes(not_other),
+            Anchor::Spine if ds.is_none() && dother.is_none() && !spine_exam => {
+                Anchoring::IfNegated
+            }
+            Anchor::Spine => yes((ds.is_some() || spine_exam) && not_other),
         }
     }
 }
