@@ -225,8 +225,39 @@ pub fn load_gold(path: &Path) -> Result<Vec<GoldReport>, EvalError> {
     parse_gold(&shown, &data)
 }
 
+/// Reads several gold files in order; ids must be unique across all of them.
+pub fn load_gold_files<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<GoldReport>, EvalError> {
+    let mut out: Vec<GoldReport> = Vec::new();
+    let mut seen: HashMap<String, String> = HashMap::new();
+    for p in paths {
+        let p = p.as_ref();
+        let shown = p.display().to_string();
+        let data = std::fs::read_to_string(p).map_err(|e| EvalError {
+            path: shown.clone(),
+            line: 0,
+            message: format!("cannot read: {e}"),
+        })?;
+        for (line, g) in parse_lines(&shown, &data)? {
+            if let Some(first) = seen.insert(g.id.clone(), shown.clone()) {
+                return Err(EvalError {
+                    path: shown,
+                    line,
+                    message: format!("duplicate id {:?} (first in {first})", clip(&g.id)),
+                });
+            }
+            out.push(g);
+        }
+    }
+    Ok(out)
+}
+
 /// Parses gold JSONL text; `path` only names the source in errors.
 pub fn parse_gold(path: &str, data: &str) -> Result<Vec<GoldReport>, EvalError> {
+    Ok(parse_lines(path, data)?.into_iter().map(|x| x.1).collect())
+}
+
+/// Parses gold JSONL text into (1-based line, report) pairs.
+fn parse_lines(path: &str, data: &str) -> Result<Vec<(usize, GoldReport)>, EvalError> {
     let mut out = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (i, line) in data.lines().enumerate() {
@@ -245,7 +276,7 @@ pub fn parse_gold(path: &str, data: &str) -> Result<Vec<GoldReport>, EvalError> 
                 clip(&g.id)
             )));
         }
-        out.push(g);
+        out.push((i + 1, g));
     }
     Ok(out)
 }
@@ -1551,6 +1582,26 @@ mod tests {
         assert!(e
             .to_string()
             .starts_with("/nonexistent/gold.jsonl: cannot read"));
+    }
+
+    #[test]
+    fn ids_are_unique_across_files() {
+        let dir = std::env::temp_dir().join(format!("spinex-eval-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let a = dir.join("a.jsonl");
+        let b = dir.join("b.jsonl");
+        std::fs::write(&a, line("{}")).unwrap();
+        std::fs::write(
+            &b,
+            format!("{}\n{}", line("{}").replace("r1", "r2"), line("{}")),
+        )
+        .unwrap();
+        let ok = load_gold_files(&[&a]).unwrap();
+        assert_eq!(ok.len(), 1);
+        let e = load_gold_files(&[&a, &b]).unwrap_err();
+        assert_eq!((e.path.as_str(), e.line), (b.to_str().unwrap(), 2));
+        assert!(e.message.contains("duplicate id \"r1\""), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
