@@ -1406,6 +1406,18 @@ impl fmt::Display for EvalReport {
         }
         writeln!(f)?;
         writeln!(f, "disagreements ({})", self.disagreements.len())?;
+        let mut groups: Vec<(&str, &str, usize)> = Vec::new();
+        for d in &self.disagreements {
+            let c = d.concept.as_deref().unwrap_or("actions");
+            match groups.iter_mut().find(|g| g.0 == c && g.1 == d.field) {
+                Some(g) => g.2 += 1,
+                None => groups.push((c, d.field, 1)),
+            }
+        }
+        groups.sort_by(|a, b| b.2.cmp(&a.2));
+        for (c, field, n) in groups {
+            writeln!(f, "{n:>6}  {c} {field}")?;
+        }
         for d in &self.disagreements {
             writeln!(f)?;
             writeln!(
@@ -1791,6 +1803,7 @@ mod tests {
         assert!(shown.contains("r1 vertebral_fracture status: gold present, predicted absent"));
         assert!(shown.contains("mention \"compression fracture\" (findings, negated by \"No\")"));
         assert!(shown.contains("r2 scoliosis levels: gold T5;T6, predicted T5"));
+        assert!(shown.contains("disagreements (4)\n     1  vertebral_fracture status\n     1  vertebral_fracture levels\n     1  hardware status"));
     }
 
     #[test]
