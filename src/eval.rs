@@ -1414,7 +1414,7 @@ impl fmt::Display for EvalReport {
                 None => groups.push((c, d.field, 1)),
             }
         }
-        groups.sort_by(|a, b| b.2.cmp(&a.2));
+        groups.sort_by_key(|g| std::cmp::Reverse(g.2));
         for (c, field, n) in groups {
             writeln!(f, "{n:>6}  {c} {field}")?;
         }
