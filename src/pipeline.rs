@@ -4,6 +4,7 @@ use crate::attribute::{self, genant_from_pct, meyerding_from_pct, LevelExpr, Qua
 use crate::context::{self, TriggerHit};
 use crate::lexicon::{Anchor, Lexicons, ModifierKind, ModifierValue};
 use crate::model::*;
+use crate::recommend::RuleSet;
 use crate::text::{fold_str, Folded};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
 use std::cell::RefCell;
@@ -24,6 +25,7 @@ pub struct Pipeline {
     lex: Lexicons,
     ac: AhoCorasick,
     payloads: Vec<Vec<Payload>>,
+    rules: RuleSet,
 }
 
 /// Builds a [`Pipeline`] from lexicon files and user targets.
@@ -50,6 +52,19 @@ impl PipelineBuilder {
             Some(d) => Lexicons::from_dir(d)?,
             None => Lexicons::builtin(),
         };
+        // Recommendation rules: `rules.toml` in the lexicon folder when it has one.
+        let rules = match &self.dir {
+            Some(d) if d.join("rules.toml").is_file() => {
+                let path = d.join("rules.toml");
+                let shown = path.display().to_string();
+                let bytes = std::fs::read(&path)
+                    .map_err(|e| LexiconError::new(&shown, 0, format!("cannot read: {e}")))?;
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| LexiconError::new(&shown, 0, "not valid UTF-8"))?;
+                RuleSet::parse(&text, &shown)?
+            }
+            _ => RuleSet::builtin(),
+        };
         if let Some(t) = &self.targets {
             let shown = t.display().to_string();
             let bytes = std::fs::read(t)
@@ -58,7 +73,9 @@ impl PipelineBuilder {
                 .map_err(|_| LexiconError::new(&shown, 0, "not valid UTF-8"))?;
             lex.add_targets(&shown, &text)?;
         }
-        Pipeline::from_lexicons(lex)
+        let mut p = Pipeline::from_lexicons(lex)?;
+        p.rules = rules;
+        Ok(p)
     }
 }
 
@@ -172,7 +189,12 @@ impl Pipeline {
             .map_err(|e| {
                 LexiconError::new("lexicons", 0, format!("cannot compile patterns: {e}"))
             })?;
-        Ok(Pipeline { lex, ac, payloads })
+        Ok(Pipeline {
+            lex,
+            ac,
+            payloads,
+            rules: RuleSet::builtin(),
+        })
     }
 
     /// Concept names: the 11 built-ins in contract order, then user concepts.
@@ -183,6 +205,11 @@ impl Pipeline {
     /// The lexicons this pipeline was built from.
     pub fn lexicons(&self) -> &Lexicons {
         &self.lex
+    }
+
+    /// The recommendation rules.
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
     }
 
     /// The lexicon term that matched a mention.
@@ -208,6 +235,7 @@ impl Pipeline {
             self.detect(text, &mut a, &mut s);
         });
         crate::status::statuses(&a.mentions, self.lex.concepts.len(), &mut a.concepts);
+        self.rules.apply(&mut a, &report.patient);
         a
     }
 

@@ -29,6 +29,36 @@ enum Command {
     /// Show, for one report, its sections, every mention with its context and attributes, the
     /// statuses, and each recommendation, caution and flag with the reason for it.
     Explain(explain::ExplainArgs),
+    /// List the recommendation rules, or print one with its conditions, actions, rationale
+    /// and source.
+    Rules(RulesArgs),
+}
+
+/// Arguments of `spinex rules`.
+#[derive(Debug, Args)]
+struct RulesArgs {
+    /// A rule id (`spinex rules` lists them).
+    id: Option<String>,
+    #[command(flatten)]
+    lexicons: LexiconArgs,
+}
+
+fn rules(args: RulesArgs) -> Result<Outcome, Fatal> {
+    let pipeline = args.lexicons.pipeline()?;
+    let set = pipeline.rules();
+    let text = match &args.id {
+        None => set.list_rules(),
+        Some(id) => set.describe_rule(id).ok_or_else(|| {
+            Fatal::new(format!("no rule {id:?}; `spinex rules` lists the rule ids"))
+        })?,
+    };
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Ok(()) => Ok(Outcome::Done),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Outcome::ClosedPipe),
+        Err(e) => Err(Fatal::new(format!("standard output: {e}"))),
+    }
 }
 
 /// Input format names for `--input-format`.
@@ -157,6 +187,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Fatal> {
     match cli.command {
         Command::Extract(args) => extract::run(args),
         Command::Explain(args) => explain::run(args),
+        Command::Rules(args) => rules(args),
     }
 }
 
