@@ -38,6 +38,8 @@ pub struct Term {
     pub only_negated: bool,
     /// A denial near the term is about a property, not the thing ("no hardware complication").
     pub only_affirmed: bool,
+    /// The words themselves deny the finding ("normal in height").
+    pub denial: bool,
 }
 
 str_enum! {
@@ -256,6 +258,7 @@ impl Lexicons {
                 severity: None,
                 only_negated: false,
                 only_affirmed: false,
+                denial: false,
             };
             for kv in f.get(3).copied().unwrap_or("").split(',').map(str::trim) {
                 if kv.is_empty() {
@@ -270,9 +273,10 @@ impl Lexicons {
                     "severity" => t.severity = Some(parse_enum(v, Severity::parse, Severity::allowed).map_err(err)?),
                     "only" if v == "negated" => t.only_negated = true,
                     "only" if v == "affirmed" => t.only_affirmed = true,
+                    "only" if v == "denial" => t.denial = true,
                     _ => {
                         return Err(err(format!(
-                            "unknown attribute {kv:?}; expected direction=, acuity=, severity=, only=negated or only=affirmed"
+                            "unknown attribute {kv:?}; expected direction=, acuity=, severity=, only=negated, only=affirmed or only=denial"
                         )))
                     }
                 }
@@ -461,6 +465,7 @@ impl Lexicons {
                     severity: None,
                     only_negated: false,
                     only_affirmed: false,
+                    denial: false,
                 });
             }
         }

@@ -112,6 +112,8 @@ struct Cand {
     normal_measure: Option<Span>,
     /// Counts only when denied (a bare "No acute fracture" with no anatomy named).
     if_negated: bool,
+    /// A Genant grade was written out (not derived from a percent).
+    genant_stated: bool,
 }
 
 /// Whether a term that needs anchoring is a spine finding.
@@ -449,6 +451,7 @@ impl Pipeline {
                     attrs,
                     normal_measure: None,
                     if_negated: anchoring == Anchoring::IfNegated,
+                    genant_stated: false,
                 });
                 break; // one concept per matched words
             }
@@ -497,14 +500,24 @@ impl Pipeline {
                 let c = &mut cands[ci];
                 match (q, c.concept) {
                     (Quantity::Percent(p), ConceptId::VERTEBRAL_FRACTURE) => {
-                        c.attrs.height_loss_pct = Some(p);
-                        c.attrs.genant_grade = c.attrs.genant_grade.or(genant_from_pct(p));
+                        // Percent of canal narrowing or stenosis is not height loss.
+                        if names_canal(&folded.bytes, b) {
+                            continue;
+                        }
+                        // Several figures: the largest loss is the one that grades the fracture.
+                        if c.attrs.height_loss_pct.map_or(true, |q| p > q) {
+                            c.attrs.height_loss_pct = Some(p);
+                            if !c.genant_stated {
+                                c.attrs.genant_grade = genant_from_pct(p);
+                            }
+                        }
                     }
                     (Quantity::Percent(p), _) => {
                         c.attrs.meyerding_grade = c.attrs.meyerding_grade.or(meyerding_from_pct(p));
                     }
                     (Quantity::Grade(g), ConceptId::VERTEBRAL_FRACTURE) if g <= 3 => {
-                        c.attrs.genant_grade = Some(g)
+                        c.attrs.genant_grade = Some(g);
+                        c.genant_stated = true;
                     }
                     (Quantity::Grade(g), ConceptId::SPONDYLOLISTHESIS) => {
                         c.attrs.meyerding_grade = Some(g)
@@ -515,9 +528,11 @@ impl Pipeline {
                         c.attrs.cobb_degrees = Some(v);
                         // A thoracic kyphosis measured within the normal range (up to 45°) is
                         // a measurement, not hyperkyphosis, unless the words say increased.
+                        // Focal, segmental or angular kyphosis is a deformity at any angle.
                         let plain = self.lex.terms[c.term as usize]
                             .text
-                            .eq_ignore_ascii_case("kyphosis");
+                            .eq_ignore_ascii_case("kyphosis")
+                            && !LOCAL_KYPHOSIS.contains(&prev_token(&folded.bytes, c.fs));
                         if plain && (NORMAL_KYPHOSIS_MIN..=NORMAL_KYPHOSIS_MAX).contains(&v) {
                             c.normal_measure = Some(Span::new(qs, qe));
                         }
@@ -550,8 +565,21 @@ impl Pipeline {
                     };
                     match m.value {
                         ModifierValue::Severity(v) => {
+                            // Level tokens between do not count ("moderate C5-C6 and C6-C7 DDD").
+                            let (lo, hi) = if before { (x.fe, fs) } else { (fe, x.fs) };
+                            let d = d.saturating_sub(level_tokens(folded, level_pos, lo, hi));
                             let cap = if before { 4 } else { 3 };
-                            if d <= cap && !between(cands) && sev.map_or(true, |(bd, _)| d < bd) {
+                            // A word after this finding that opens the next one is the next
+                            // one's ("fracture of L1 with mild retropulsion").
+                            let owned_by_next = after
+                                && cands.iter().any(|o| {
+                                    o.fs >= x.fe && folded.tokens_between(x.fe, o.fs) <= 2
+                                });
+                            if d <= cap
+                                && !between(cands)
+                                && !owned_by_next
+                                && sev.map_or(true, |(bd, _)| d < bd)
+                            {
                                 sev = Some((d, v));
                             }
                         }
@@ -587,13 +615,18 @@ impl Pipeline {
             if c.concept == ConceptId::SCOLIOSIS {
                 c.attrs.direction = c.attrs.direction.or(dir.map(|x| x.1));
             }
-            if c.concept == ConceptId::VERTEBRAL_FRACTURE && c.attrs.severity.is_none() {
-                c.attrs.severity = match c.attrs.genant_grade {
-                    Some(1) => Some(Severity::Mild),
-                    Some(2) => Some(Severity::Moderate),
-                    Some(3) => Some(Severity::Severe),
-                    _ => None,
-                };
+        }
+        // Retropulsion is of the fractured vertebra: without a level of its own it takes the
+        // levels of the fracture in the same sentence.
+        if let Some(fx) = cands
+            .iter()
+            .find(|c| c.concept == ConceptId::VERTEBRAL_FRACTURE && !c.attrs.levels.is_empty())
+            .map(|c| c.attrs.levels)
+        {
+            for c in cands.iter_mut() {
+                if c.concept == ConceptId::RETROPULSION && c.attrs.levels.is_empty() {
+                    c.attrs.levels = fx;
+                }
             }
         }
         // Context.
@@ -647,6 +680,9 @@ impl Pipeline {
             }
             if term.only_affirmed {
                 f.negated = None;
+            }
+            if term.denial {
+                f.negated = Some(c.span);
             }
             out.push(Mention {
                 concept: c.concept,
@@ -783,6 +819,43 @@ fn fold_pos(folded: &Folded, s: usize, e: usize) -> (usize, usize) {
     let a = folded.map.partition_point(|&m| (m as usize) < s);
     let b = folded.map.partition_point(|&m| (m as usize) < e);
     (a.min(folded.bytes.len()), b.min(folded.bytes.len()).max(a))
+}
+
+/// Words before "kyphosis" that make it a local deformity rather than the overall curve.
+const LOCAL_KYPHOSIS: [&[u8]; 4] = [b"focal", b"segmental", b"angular", b"gibbus"];
+
+/// Tokens of level expressions inside folded `[lo, hi)`.
+fn level_tokens(folded: &Folded, level_pos: &[(usize, usize)], lo: usize, hi: usize) -> usize {
+    level_pos
+        .iter()
+        .filter(|&&(a, b)| a >= lo && b <= hi)
+        .map(|&(a, b)| folded.bytes[a..b].iter().filter(|&&c| c == b' ').count() + 1)
+        .sum()
+}
+
+/// Whether the words right after folded position `end` name the canal ("50% canal
+/// narrowing", "30% central stenosis"), so that a percent before them is not height loss.
+fn names_canal(bytes: &[u8], end: usize) -> bool {
+    const CANAL: [&[u8]; 5] = [
+        b"canal",
+        b"narrowing",
+        b"stenosis",
+        b"compromise",
+        b"encroachment",
+    ];
+    const SKIP: [&[u8]; 4] = [b"central", b"spinal", b"of", b"the"];
+    let mut at = end;
+    for _ in 0..3 {
+        let t = next_token(bytes, at);
+        if CANAL.contains(&t) {
+            return true;
+        }
+        if !SKIP.contains(&t) {
+            return false;
+        }
+        at += t.len() + 1;
+    }
+    false
 }
 
 /// Words that, right after a comma, open an affirmed item and so end a negation's list.

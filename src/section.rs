@@ -67,6 +67,54 @@ pub fn sections(text: &str, headers: &HashMap<String, SectionKind>, out: &mut Ve
         pos = end;
     }
     let _ = pos;
+    split_short_sections(text, out);
+}
+
+/// An indication, history, comparison or technique section holds a line or two; when its
+/// first line is followed by a line that starts something new (a `Label:`, a capitalized
+/// sentence after a full stop, a list item) and no header intervenes, what follows is
+/// unheaded findings ("History: preop.\nLungs are clear. Mild thoracic spondylosis.").
+fn split_short_sections(text: &str, out: &mut Vec<Section>) {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < out.len() {
+        let sec = out[i];
+        let short = matches!(
+            sec.kind,
+            SectionKind::Indication
+                | SectionKind::History
+                | SectionKind::Comparison
+                | SectionKind::Technique
+        );
+        if short {
+            let (s, e) = (sec.body.start, sec.body.end);
+            // Skip to the first content, then look for a line break that ends a sentence.
+            let mut j = s;
+            while j < e && b[j].is_ascii_whitespace() {
+                j += 1;
+            }
+            let content = j;
+            while j < e {
+                if b[j] == b'\n' && crate::sentence::line_break_ends_sentence(b, content, j, e) {
+                    let rest_has_text = b[j..e].iter().any(|c| !c.is_ascii_whitespace());
+                    if rest_has_text {
+                        out[i].body = Span::new(s, j);
+                        out.insert(
+                            i + 1,
+                            Section {
+                                kind: SectionKind::Findings,
+                                header: Span::new(j, j),
+                                body: Span::new(j, e),
+                            },
+                        );
+                    }
+                    break;
+                }
+                j += 1;
+            }
+        }
+        i += 1;
+    }
 }
 
 /// The header ending in the colon at `colon`, if the words before it (back to the start of the
@@ -135,6 +183,25 @@ mod tests {
     fn inline_header_after_sentence() {
         let k = kinds("Findings: normal alignment. Impression: no acute fracture.");
         assert_eq!(k[1], (SectionKind::Impression, "no acute fracture.".into()));
+    }
+
+    #[test]
+    fn short_section_then_unheaded_findings() {
+        let k = kinds("History: preop.\nLungs are clear. Mild spondylosis.\nImpression: Normal.");
+        assert_eq!(k[0], (SectionKind::History, "preop.".into()));
+        assert_eq!(
+            k[1],
+            (
+                SectionKind::Findings,
+                "Lungs are clear. Mild spondylosis.".into()
+            )
+        );
+        let k = kinds(
+            "History: 66 year old woman with chronic low back\npain. Osteopenia.\nFindings: x",
+        );
+        assert_eq!(k[0].0, SectionKind::History);
+        assert_eq!(k[1].0, SectionKind::Findings);
+        assert_eq!(k.len(), 2);
     }
 
     #[test]

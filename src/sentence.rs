@@ -111,7 +111,9 @@ fn is_list_number(b: &[u8], start: usize, dot: usize) -> bool {
     b[start..s].iter().all(|c| c.is_ascii_whitespace())
 }
 
-fn line_break_ends_sentence(b: &[u8], start: usize, nl: usize, end: usize) -> bool {
+/// Whether the line break at `nl` ends a sentence that began at `start` (inside a body that
+/// ends at `end`).
+pub(crate) fn line_break_ends_sentence(b: &[u8], start: usize, nl: usize, end: usize) -> bool {
     // Previous line.
     let mut ls = nl;
     while ls > start && b[ls - 1] != b'\n' {
