@@ -133,6 +133,8 @@ thread_local! {
 /// The normal thoracic kyphosis, in degrees (Cobb T4-T12 of about 20 to 45); a smaller angle
 /// is a change or a segmental angle, not a measure of the whole curve.
 const NORMAL_KYPHOSIS_MIN: f32 = 20.0;
+/// Smallest Cobb angle called scoliosis, in degrees.
+const SCOLIOSIS_MIN_COBB: f32 = 10.0;
 /// Upper end of the normal thoracic kyphosis.
 const NORMAL_KYPHOSIS_MAX: f32 = 45.0;
 
@@ -537,6 +539,20 @@ impl Pipeline {
                             c.normal_measure = Some(Span::new(qs, qe));
                         }
                     }
+                    (Quantity::Degrees(v), ConceptId::SCOLIOSIS) => {
+                        c.attrs.cobb_degrees = Some(v);
+                        // Scoliosis is a coronal curve of 10° or more: a "curve" of 6° is not.
+                        let generic = matches!(
+                            self.lex.terms[c.term as usize]
+                                .text
+                                .to_ascii_lowercase()
+                                .as_str(),
+                            "curve" | "curvature"
+                        );
+                        if generic && v < SCOLIOSIS_MIN_COBB {
+                            c.normal_measure = Some(Span::new(qs, qe));
+                        }
+                    }
                     (Quantity::Degrees(v), _) => c.attrs.cobb_degrees = Some(v),
                     _ => {}
                 }
@@ -761,10 +777,17 @@ impl Pipeline {
                     break;
                 }
             }
-            if let Some(&(ls, _)) = level_pos.iter().find(|(ls, _)| *ls >= x.fe) {
+            if let Some(&(ls, le)) = level_pos.iter().find(|(ls, _)| *ls >= x.fe) {
                 if folded.tokens_between(x.fe, ls) <= 5 && first.map_or(true, |(fs, _)| ls < fs) {
-                    // A level names the vertebra unless a disc word follows it straight away.
-                    first = Some((ls, true));
+                    // A level names the vertebra, unless disc words follow it closely ("loss
+                    // of height of the L4-L5 and L5-S1 discs"): then it names the disc.
+                    let disc_follows = hits.iter().any(|y| {
+                        y.fs >= le
+                            && folded.tokens_between(le, y.fs) <= 4
+                            && kind_of(y) == Some(ModifierKind::Disc)
+                    });
+                    let spine = !(disc_follows && concept == ConceptId::VERTEBRAL_FRACTURE);
+                    first = Some((ls, spine));
                 }
             }
             if let Some((_, spine)) = first {

@@ -9,11 +9,11 @@ use std::path::Path;
 /// (figure, floor). Presence is micro-F1 over the 11 concepts.
 const FLOORS: [(&str, f64); 9] = [
     ("presence micro-F1", 0.98),
-    ("negation recall", 0.94),
+    ("negation recall", 0.97),
     ("uncertainty recall", 0.95),
     ("levels exact", 0.93),
     ("fracture acuity", 0.97),
-    ("status agreement", 0.96),
+    ("status agreement", 0.97),
     ("fracture levels exact", 0.95),
     ("severity", 0.96),
     ("negation precision", 1.0),
