@@ -13,10 +13,13 @@ attributes only on the concepts they belong to, levels in C1..S5 listed cranial 
 without repeats, and the Genant grade agreeing with a stated height loss (20-25 % -> 1,
 >25-40 % -> 2, >40 % -> 3).
 
+An `actions` object, when present, must hold exactly the two lists `required` and
+`forbidden`, each of known action ids from the contract's table without repeats, and no id
+may be both required and forbidden.
+
 Warnings (not errors): a gold level that the text never names, alone or inside a range
 ("T11-L2", "L4-5", "L5/S1", "T5 to T11", "C5 through C7", "between L1 and L4") or by an anatomic name (dens,
-odontoid, axis -> C2; atlas, atlanto- -> C1); an action id outside the
-contract's table.
+odontoid, axis -> C2; atlas, atlanto- -> C1).
 
 Exit status: 0 when no errors, 1 otherwise. Standard library only. Messages name the file,
 line and id, never the report text.
@@ -76,6 +79,19 @@ ACTIONS = {
     "spine_surgery_referral",
     "malignancy_workup",
 }
+ACTION_ORDER = [
+    "mri_without_contrast",
+    "mri_with_and_without_contrast",
+    "dxa",
+    "fracture_risk_assessment",
+    "calcium_vitamin_d",
+    "pharmacologic_osteoporosis_treatment",
+    "secondary_cause_workup",
+    "conservative_management",
+    "avoid_routine_imaging",
+    "spine_surgery_referral",
+    "malignancy_workup",
+]
 TOP_KEYS = {"id", "text", "kind", "patient", "gold", "actions"}
 PATIENT_NUMBERS = {
     "age": (0, 120),
@@ -316,6 +332,10 @@ class Checker:
         if not isinstance(actions, dict):
             self.error(where, "actions must be an object with 'required'/'forbidden' lists")
             return
+        for k in ("required", "forbidden"):
+            if k not in actions:
+                self.error(where, f"actions.{k} is missing (use [] when there is none)")
+        lists = {}
         for k, v in actions.items():
             if k not in ("required", "forbidden"):
                 self.error(where, f"unknown actions key {k!r}")
@@ -323,10 +343,13 @@ class Checker:
             if not isinstance(v, list) or not all(isinstance(a, str) for a in v):
                 self.error(where, f"actions.{k} must be a list of action ids")
                 continue
+            lists[k] = v
             for a in v:
                 if a not in ACTIONS:
-                    self.warn(where, f"action {a!r} is not in the contract's table")
-        both = set(actions.get("required") or []) & set(actions.get("forbidden") or [])
+                    self.error(where, f"actions.{k}: {a!r} is not an action id of the contract")
+            if len(set(v)) != len(v):
+                self.error(where, f"actions.{k} repeats an action id")
+        both = set(lists.get("required", [])) & set(lists.get("forbidden", []))
         if both:
             self.error(where, f"actions both required and forbidden: {', '.join(sorted(both))}")
 
@@ -335,6 +358,7 @@ def print_stats(files):
     """Counts per file: reports per kind, patient context, and status per concept."""
     for path in files:
         kinds, statuses, with_patient, n = {}, {}, 0, 0
+        with_actions, action_counts = 0, {}
         with open(path, encoding="utf-8") as f:
             for line in f:
                 try:
@@ -346,6 +370,13 @@ def print_stats(files):
                 n += 1
                 kinds[obj.get("kind")] = kinds.get(obj.get("kind"), 0) + 1
                 with_patient += "patient" in obj
+                acts = obj.get("actions")
+                if isinstance(acts, dict):
+                    with_actions += 1
+                    for k in ("required", "forbidden"):
+                        for a in acts.get(k) or []:
+                            key = (a, k)
+                            action_counts[key] = action_counts.get(key, 0) + 1
                 for c, ann in (obj.get("gold") or {}).items():
                     if isinstance(ann, dict):
                         key = (c, ann.get("status"))
@@ -357,6 +388,12 @@ def print_stats(files):
         for c in CONCEPTS:
             row = [statuses.get((c, s), 0) for s in ("present", "absent", "uncertain")]
             print(f"  {c:<22} {row[0]:>7} {row[1]:>6} {row[2]:>9}")
+        if with_actions:
+            print(f"  {with_actions} report(s) with actions")
+            print(f"  {'action':<38} required forbidden")
+            for a in sorted(ACTIONS, key=lambda a: ACTION_ORDER.index(a)):
+                r, f = action_counts.get((a, "required"), 0), action_counts.get((a, "forbidden"), 0)
+                print(f"  {a:<38} {r:>8} {f:>9}")
 
 
 def main(argv):
