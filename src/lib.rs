@@ -31,6 +31,7 @@
 //! ```ignore
 #![deny(missing_docs)]
 
+pub mod gen;
 pub mod model;
 pub mod pipeline;
 pub mod span;

@@ -657,7 +657,11 @@ pub struct LexiconError {
 impl LexiconError {
     /// A new error.
     pub fn new(path: impl Into<String>, line: usize, message: impl Into<String>) -> LexiconError {
-        LexiconError { path: path.into(), line, message: message.into() }
+        LexiconError {
+            path: path.into(),
+            line,
+            message: message.into(),
+        }
     }
 }
 

@@ -11,7 +11,9 @@ pub struct Pipeline {
 impl Pipeline {
     /// The pipeline built from the shipped lexicons.
     pub fn builtin() -> Pipeline {
-        Pipeline { concepts: BUILTIN_CONCEPTS.iter().map(|s| s.to_string()).collect() }
+        Pipeline {
+            concepts: BUILTIN_CONCEPTS.iter().map(|s| s.to_string()).collect(),
+        }
     }
 
     /// Concept names: the 11 built-ins in contract order, then user concepts.

@@ -56,7 +56,10 @@ mod tests {
     fn counts_scalars() {
         let text = "30° kyphosis – L4–5 ok";
         let ix = CharIndex::new(text);
-        for (b, _) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+        for (b, _) in text
+            .char_indices()
+            .chain(std::iter::once((text.len(), ' ')))
+        {
             assert_eq!(ix.char_offset(b), text[..b].chars().count(), "byte {b}");
         }
     }
