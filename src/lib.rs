@@ -6,36 +6,43 @@
 //! # Stages
 //! A [`Pipeline`] is built once from [`lexicon::Lexicons`] and then only read (`Send + Sync`):
 //!
-//! 1. sections (`INDICATION:`, `FINDINGS:`, `IMPRESSION:` ...),
-//! 2. sentences,
-//! 3. concept matching (one Aho-Corasick pass over a whitespace- and case-folded view of the
-//!    text; leftmost-longest, token-bounded),
-//! 4. context (ConText: negated, uncertain, historical, hypothetical, each with its trigger),
-//! 5. attributes (levels, ranges, severity, acuity, grades, direction),
-//! 6. report-level status per concept,
-//! 7. recommendations and audit flags.
+//! 1. sections (`INDICATION:`, `FINDINGS:`, `IMPRESSION:` ...): [`section`],
+//! 2. sentences: [`sentence`],
+//! 3. concept matching: one Aho-Corasick pass (leftmost-longest) over a folded view of the text
+//!    in which case, whitespace runs and dashes are normalized and punctuation stands apart, so
+//!    matches fall on whole tokens: [`text`],
+//! 4. spine anchoring (a rib fracture is not a vertebral fracture) and context (ConText:
+//!    negated, uncertain, historical, hypothetical, each with its trigger): [`context`],
+//! 5. attributes (levels, ranges, severity, acuity, grades, direction): [`attribute`],
+//! 6. report-level status per concept: [`status`].
 //!
 //! # Offsets
 //! Every [`Span`] is a half-open byte range into the original text. Output tables convert to
 //! character offsets with [`span::CharIndex`].
 //!
 //! # Example
-//! ```ignore
-//! use spinex::{Pipeline, Report, Status, ConceptId};
+//! ```
+//! use spinex::{ConceptId, Pipeline, Report, Status};
 //! let pipeline = Pipeline::builtin();
 //! let report = Report::new("r1", "FINDINGS: Mild T12 compression deformity. No spondylolisthesis.");
 //! let a = pipeline.analyze(&report);
 //! assert_eq!(a.status(ConceptId::VERTEBRAL_FRACTURE), Some(Status::Present));
 //! assert_eq!(a.status(ConceptId::SPONDYLOLISTHESIS), Some(Status::Absent));
 //! assert_eq!(a.concept(ConceptId::VERTEBRAL_FRACTURE).levels.to_string(), "T12");
-//! ```ignore
+//! ```
 #![deny(missing_docs)]
 
+pub mod attribute;
+pub mod context;
 pub mod gen;
+pub mod lexicon;
 pub mod model;
 pub mod pipeline;
+pub mod section;
+pub mod sentence;
 pub mod span;
-
-pub use pipeline::Pipeline;
+pub mod status;
+pub mod text;
 
 pub use model::*;
+pub use pipeline::{Pipeline, PipelineBuilder};

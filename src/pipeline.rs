@@ -1,33 +1,664 @@
 //! The compiled pipeline: built once from lexicons, then shared read-only across threads.
 
+use crate::attribute::{self, genant_from_pct, meyerding_from_pct, LevelExpr, Quantity};
+use crate::context::{self, TriggerHit};
+use crate::lexicon::{Anchor, Lexicons, ModifierKind, ModifierValue};
 use crate::model::*;
+use crate::text::{fold_str, Folded};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// What a matched pattern stands for (one literal may be several things at once).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Payload {
+    Term(u32),
+    Rule(u32),
+    Modifier(u32),
+}
 
 /// A compiled, immutable pipeline (`Send + Sync`).
 #[derive(Debug)]
 pub struct Pipeline {
-    concepts: Vec<String>,
+    lex: Lexicons,
+    ac: AhoCorasick,
+    payloads: Vec<Vec<Payload>>,
 }
+
+/// Builds a [`Pipeline`] from lexicon files and user targets.
+#[derive(Debug, Default, Clone)]
+pub struct PipelineBuilder {
+    dir: Option<PathBuf>,
+    targets: Option<PathBuf>,
+}
+
+impl PipelineBuilder {
+    /// Replace the shipped lexicons with the files in `dir`.
+    pub fn lexicons_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.dir = Some(dir.as_ref().to_path_buf());
+        self
+    }
+    /// Add user concepts from a `term,concept` CSV.
+    pub fn targets_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.targets = Some(path.as_ref().to_path_buf());
+        self
+    }
+    /// Loads, validates and compiles.
+    pub fn build(self) -> Result<Pipeline, LexiconError> {
+        let mut lex = match &self.dir {
+            Some(d) => Lexicons::from_dir(d)?,
+            None => Lexicons::builtin(),
+        };
+        if let Some(t) = &self.targets {
+            let shown = t.display().to_string();
+            let bytes = std::fs::read(t)
+                .map_err(|e| LexiconError::new(&shown, 0, format!("cannot read: {e}")))?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| LexiconError::new(&shown, 0, "not valid UTF-8"))?;
+            lex.add_targets(&shown, &text)?;
+        }
+        Pipeline::from_lexicons(lex)
+    }
+}
+
+/// Per-thread scratch buffers, reused across reports so that the hot path does not allocate.
+#[derive(Default)]
+struct Scratch {
+    folded: Folded,
+    hits: Vec<Hit>,
+    triggers: Vec<TriggerHit>,
+    breaks: Vec<usize>,
+    levels: Vec<LevelExpr>,
+    level_pos: Vec<(usize, usize)>,
+    quantities: Vec<(usize, usize, Quantity)>,
+    cands: Vec<Cand>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    fs: usize,
+    fe: usize,
+    span: Span,
+    pat: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Cand {
+    fs: usize,
+    fe: usize,
+    span: Span,
+    term: u32,
+    concept: ConceptId,
+    attrs: Attributes,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Prepositions that tie a following level to the finding before it ("fracture of T12").
+const LINKS: [&[u8]; 8] = [
+    b"of",
+    b"at",
+    b"in",
+    b"involving",
+    b"from",
+    b"on",
+    b"to",
+    b"through",
+];
 
 impl Pipeline {
     /// The pipeline built from the shipped lexicons.
     pub fn builtin() -> Pipeline {
-        Pipeline {
-            concepts: BUILTIN_CONCEPTS.iter().map(|s| s.to_string()).collect(),
+        Pipeline::from_lexicons(Lexicons::builtin())
+            .unwrap_or_else(|e| panic!("shipped lexicons do not compile: {e}"))
+    }
+
+    /// A builder for custom lexicons and user targets.
+    pub fn builder() -> PipelineBuilder {
+        PipelineBuilder::default()
+    }
+
+    /// Compiles validated lexicons.
+    pub fn from_lexicons(lex: Lexicons) -> Result<Pipeline, LexiconError> {
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut patterns: Vec<String> = Vec::new();
+        let mut payloads: Vec<Vec<Payload>> = Vec::new();
+        let mut add = |lit: &str, p: Payload| {
+            let key = format!(" {}", fold_str(lit));
+            let i = *index.entry(key.clone()).or_insert_with(|| {
+                patterns.push(key);
+                payloads.push(Vec::new());
+                patterns.len() - 1
+            });
+            if !payloads[i].contains(&p) {
+                payloads[i].push(p);
+            }
+        };
+        for (i, t) in lex.terms.iter().enumerate() {
+            add(&t.text, Payload::Term(i as u32));
         }
+        for (i, r) in lex.context.iter().enumerate() {
+            add(&r.literal, Payload::Rule(i as u32));
+        }
+        for (i, m) in lex.modifiers.iter().enumerate() {
+            add(&m.text, Payload::Modifier(i as u32));
+        }
+        let ac = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(&patterns)
+            .map_err(|e| {
+                LexiconError::new("lexicons", 0, format!("cannot compile patterns: {e}"))
+            })?;
+        Ok(Pipeline { lex, ac, payloads })
     }
 
     /// Concept names: the 11 built-ins in contract order, then user concepts.
     pub fn concept_names(&self) -> &[String] {
-        &self.concepts
+        &self.lex.concepts
+    }
+
+    /// The lexicons this pipeline was built from.
+    pub fn lexicons(&self) -> &Lexicons {
+        &self.lex
+    }
+
+    /// The lexicon term that matched a mention.
+    pub fn term_text(&self, m: &Mention) -> &str {
+        self.lex
+            .terms
+            .get(m.term as usize)
+            .map_or("", |t| t.text.as_str())
     }
 
     /// Analyzes one report. Never fails and never panics, whatever the text.
     pub fn analyze(&self, report: &Report) -> Analysis {
-        Analysis {
+        let mut a = Analysis {
             report_id: report.id.clone(),
-            concepts: vec![ConceptResult::default(); self.concepts.len()],
             warnings: report.warnings.clone(),
             ..Analysis::default()
+        };
+        let text = report.text.as_str();
+        crate::section::sections(text, &self.lex.sections, &mut a.sections);
+        crate::sentence::sentences(text, &a.sections, &mut a.sentences);
+        SCRATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            self.detect(text, &mut a, &mut s);
+        });
+        crate::status::statuses(&a.mentions, self.lex.concepts.len(), &mut a.concepts);
+        a
+    }
+
+    fn detect(&self, text: &str, a: &mut Analysis, s: &mut Scratch) {
+        let Scratch { folded, hits, .. } = s;
+        folded.fold(text);
+        hits.clear();
+        for m in self.ac.find_iter(folded.bytes.as_slice()) {
+            let (fs, fe) = (m.start() + 1, m.end());
+            if folded.bytes.get(fe) != Some(&b' ') {
+                continue;
+            }
+            let (os, oe) = folded.original(fs, fe);
+            hits.push(Hit {
+                fs,
+                fe,
+                span: Span::new(os, oe),
+                pat: m.pattern().as_u32(),
+            });
+        }
+        if hits.is_empty() {
+            return;
+        }
+        let spine_exam = self.is_spine_exam(text, a, &s.hits);
+        let mut h = 0usize;
+        for (si, sent) in a.sentences.iter().enumerate() {
+            while h < s.hits.len() && s.hits[h].span.start < sent.span.start {
+                h += 1;
+            }
+            let h0 = h;
+            while h < s.hits.len() && s.hits[h].span.end <= sent.span.end {
+                h += 1;
+            }
+            let range = h0..h;
+            let has_term = s.hits[range.clone()].iter().any(|x| {
+                self.payloads[x.pat as usize]
+                    .iter()
+                    .any(|p| matches!(p, Payload::Term(_)))
+            });
+            if has_term {
+                let section = a.sections[sent.section as usize];
+                self.sentence(
+                    text,
+                    si as u32,
+                    *sent,
+                    section,
+                    range,
+                    spine_exam,
+                    s,
+                    &mut a.mentions,
+                );
+            }
         }
     }
+
+    /// Whether the exam is a spine exam: a spine word in the report's first line (when it is
+    /// not under a header) or in a technique/exam section.
+    fn is_spine_exam(&self, text: &str, a: &Analysis, hits: &[Hit]) -> bool {
+        let first_line_end = text.find('\n').unwrap_or(text.len()).min(160);
+        let in_scope = |sp: Span| {
+            a.sections.iter().any(|sec| {
+                sec.body.contains(sp)
+                    && (sec.kind == SectionKind::Technique
+                        || (sec.kind == SectionKind::Preamble && sp.end <= first_line_end))
+            }) || a.sections.iter().any(|sec| sec.header.contains(sp))
+        };
+        hits.iter().any(|x| {
+            in_scope(x.span)
+                && self.payloads[x.pat as usize].iter().any(|p| match *p {
+                    Payload::Modifier(i) => matches!(
+                        self.lex.modifiers[i as usize].kind,
+                        ModifierKind::Spine | ModifierKind::Region
+                    ),
+                    _ => false,
+                })
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn sentence(
+        &self,
+        text: &str,
+        si: u32,
+        sent: Sentence,
+        section: Section,
+        range: std::ops::Range<usize>,
+        spine_exam: bool,
+        s: &mut Scratch,
+        out: &mut Vec<Mention>,
+    ) {
+        let Scratch {
+            folded,
+            hits,
+            triggers,
+            breaks,
+            levels,
+            level_pos,
+            quantities,
+            cands,
+        } = s;
+        let hits = &hits[range];
+        triggers.clear();
+        breaks.clear();
+        cands.clear();
+        // Nearest spine / other anchors are computed per candidate below.
+        for x in hits {
+            for p in &self.payloads[x.pat as usize] {
+                match *p {
+                    Payload::Rule(r) => triggers.push(TriggerHit {
+                        fs: x.fs,
+                        fe: x.fe,
+                        span: x.span,
+                        rule: r,
+                    }),
+                    Payload::Modifier(m) => {
+                        if self.lex.modifiers[m as usize].kind == ModifierKind::Severity {
+                            let prev = prev_token(&folded.bytes, x.fs);
+                            if prev == b"," || prev == b"and" {
+                                breaks.push(x.fs);
+                            }
+                        }
+                    }
+                    Payload::Term(_) => {}
+                }
+            }
+        }
+        // Level expressions, once per sentence (they anchor findings and are attributes).
+        levels.clear();
+        level_pos.clear();
+        attribute::levels(text, sent.span.start, sent.span.end, levels);
+        for e in levels.iter() {
+            level_pos.push(fold_pos(folded, e.start, e.end));
+        }
+        // Candidates that pass anchoring.
+        for x in hits {
+            for p in &self.payloads[x.pat as usize] {
+                let Payload::Term(t) = *p else { continue };
+                let term = &self.lex.terms[t as usize];
+                if term.concept.is_builtin()
+                    && term.anchor != Anchor::Intrinsic
+                    && !self.anchored(term.anchor, hits, folded, x, level_pos, spine_exam)
+                {
+                    continue;
+                }
+                let attrs = Attributes {
+                    direction: term.direction,
+                    acuity: term.acuity,
+                    severity: term.severity,
+                    ..Attributes::default()
+                };
+                cands.push(Cand {
+                    fs: x.fs,
+                    fe: x.fe,
+                    span: x.span,
+                    term: t,
+                    concept: term.concept,
+                    attrs,
+                });
+                break; // one concept per matched words
+            }
+        }
+        if cands.is_empty() {
+            return;
+        }
+        // Levels: each expression goes to the nearest candidate.
+        for (e, &(a, b)) in levels.iter().zip(level_pos.iter()) {
+            let linked = LINKS.contains(&prev_token(&folded.bytes, a));
+            if let Some(ci) = nearest_cand(cands, folded, a, b, linked, |_| true) {
+                let c = &mut cands[ci];
+                let lv = if c.concept == ConceptId::SPONDYLOLISTHESIS {
+                    e.slip
+                } else {
+                    e.all
+                };
+                c.attrs.levels = c.attrs.levels.union(lv);
+            }
+        }
+        // Quantities.
+        let wants_numbers = cands.iter().any(|c| {
+            matches!(
+                c.concept,
+                ConceptId::VERTEBRAL_FRACTURE
+                    | ConceptId::SPONDYLOLISTHESIS
+                    | ConceptId::SCOLIOSIS
+                    | ConceptId::KYPHOSIS
+            )
+        });
+        if wants_numbers {
+            quantities.clear();
+            attribute::quantities(text, sent.span.start, sent.span.end, quantities);
+            for &(qs, qe, q) in quantities.iter() {
+                let (a, b) = fold_pos(folded, qs, qe);
+                let eligible = |c: ConceptId| match q {
+                    Quantity::Percent(_) | Quantity::Grade(_) => {
+                        c == ConceptId::VERTEBRAL_FRACTURE || c == ConceptId::SPONDYLOLISTHESIS
+                    }
+                    Quantity::Millimetres(_) => c == ConceptId::SPONDYLOLISTHESIS,
+                    Quantity::Degrees(_) => c == ConceptId::SCOLIOSIS || c == ConceptId::KYPHOSIS,
+                };
+                let Some(ci) = nearest_cand(cands, folded, a, b, false, eligible) else {
+                    continue;
+                };
+                let c = &mut cands[ci];
+                match (q, c.concept) {
+                    (Quantity::Percent(p), ConceptId::VERTEBRAL_FRACTURE) => {
+                        c.attrs.height_loss_pct = Some(p);
+                        c.attrs.genant_grade = c.attrs.genant_grade.or(genant_from_pct(p));
+                    }
+                    (Quantity::Percent(p), _) => {
+                        c.attrs.meyerding_grade = c.attrs.meyerding_grade.or(meyerding_from_pct(p));
+                    }
+                    (Quantity::Grade(g), ConceptId::VERTEBRAL_FRACTURE) if g <= 3 => {
+                        c.attrs.genant_grade = Some(g)
+                    }
+                    (Quantity::Grade(g), ConceptId::SPONDYLOLISTHESIS) => {
+                        c.attrs.meyerding_grade = Some(g)
+                    }
+                    (Quantity::Millimetres(v), _) => c.attrs.slip_mm = Some(v),
+                    (Quantity::Degrees(v), _) => c.attrs.cobb_degrees = Some(v),
+                    _ => {}
+                }
+            }
+        }
+        // Modifiers: severity, acuity, region, direction.
+        for ci in 0..cands.len() {
+            let (fs, fe) = (cands[ci].fs, cands[ci].fe);
+            let mut sev: Option<(usize, Severity)> = None;
+            let mut acu: Option<(usize, Acuity)> = None;
+            let mut reg: Option<(usize, Region)> = None;
+            let mut dir: Option<(usize, Direction)> = None;
+            for x in hits {
+                for p in &self.payloads[x.pat as usize] {
+                    let Payload::Modifier(mi) = *p else { continue };
+                    let m = &self.lex.modifiers[mi as usize];
+                    let before = x.fe <= fs;
+                    let after = x.fs >= fe;
+                    if !before && !after {
+                        continue;
+                    }
+                    let d = distance(folded, fs, fe, x.fs, x.fe);
+                    let between = |cs: &[Cand]| {
+                        let (lo, hi) = if before { (x.fe, fs) } else { (fe, x.fs) };
+                        cs.iter().any(|o| o.fs >= lo && o.fe <= hi)
+                    };
+                    match m.value {
+                        ModifierValue::Severity(v) => {
+                            let cap = if before { 4 } else { 3 };
+                            if d <= cap && !between(cands) && sev.map_or(true, |(bd, _)| d < bd) {
+                                sev = Some((d, v));
+                            }
+                        }
+                        ModifierValue::Acuity(v) => {
+                            let cap = if before { 6 } else { 10 };
+                            if d <= cap && acu.map_or(true, |(bd, _)| d < bd) {
+                                acu = Some((d, v));
+                            }
+                        }
+                        ModifierValue::Region(v) => {
+                            if reg.map_or(true, |(bd, _)| d < bd) {
+                                reg = Some((d, v));
+                            }
+                        }
+                        ModifierValue::Direction(v) => {
+                            if dir.map_or(true, |(bd, _)| d < bd) {
+                                dir = Some((d, v));
+                            }
+                        }
+                        ModifierValue::None => {}
+                    }
+                }
+            }
+            let c = &mut cands[ci];
+            c.attrs.severity = c.attrs.severity.or(sev.map(|x| x.1));
+            c.attrs.acuity = c.attrs.acuity.or(acu.map(|x| x.1));
+            c.attrs.region = reg.map(|x| x.1);
+            if c.concept == ConceptId::SCOLIOSIS {
+                c.attrs.direction = c.attrs.direction.or(dir.map(|x| x.1));
+            }
+            if c.concept == ConceptId::VERTEBRAL_FRACTURE && c.attrs.severity.is_none() {
+                c.attrs.severity = match c.attrs.genant_grade {
+                    Some(1) => Some(Severity::Mild),
+                    Some(2) => Some(Severity::Moderate),
+                    Some(3) => Some(Severity::Severe),
+                    _ => None,
+                };
+            }
+        }
+        // Context.
+        for c in cands.iter() {
+            let mut f = context::flags(
+                c.concept,
+                c.fs,
+                c.fe,
+                triggers,
+                &self.lex.context,
+                breaks,
+                folded,
+            );
+            match section.kind {
+                SectionKind::Indication => f.hypothetical = f.hypothetical.or(Some(section.header)),
+                SectionKind::History | SectionKind::Comparison => {
+                    f.historical = f.historical.or(Some(section.header))
+                }
+                _ => {}
+            }
+            let term = &self.lex.terms[c.term as usize];
+            if term.only_negated && (f.negated.is_none() || f.uncertain.is_some()) {
+                continue;
+            }
+            out.push(Mention {
+                concept: c.concept,
+                span: c.span,
+                section: section.kind,
+                sentence: si,
+                term: c.term,
+                negated: f.negated,
+                uncertain: f.uncertain,
+                historical: f.historical,
+                hypothetical: f.hypothetical,
+                attrs: c.attrs,
+            });
+        }
+    }
+
+    /// Whether a term that needs anchoring is a spine finding here.
+    ///
+    /// A finding tied by a preposition to the anatomy right after it ("deformity of the ribs",
+    /// "changes in the thoracic spine", "fracture at T12") belongs to that anatomy. Otherwise
+    /// the nearest anatomy word in the sentence decides, spine words and levels winning ties;
+    /// a `spine` term with no anatomy word at all counts only in a spine exam.
+    fn anchored(
+        &self,
+        anchor: Anchor,
+        hits: &[Hit],
+        folded: &Folded,
+        x: &Hit,
+        level_pos: &[(usize, usize)],
+        spine_exam: bool,
+    ) -> bool {
+        let is_kind = |y: &Hit, want: &dyn Fn(ModifierKind) -> bool| {
+            self.payloads[y.pat as usize].iter().any(|p| match *p {
+                Payload::Modifier(m) => want(self.lex.modifiers[m as usize].kind),
+                _ => false,
+            })
+        };
+        let spine_kind = |k: ModifierKind| matches!(k, ModifierKind::Spine | ModifierKind::Region);
+        let other_kind = |k: ModifierKind| k == ModifierKind::Other;
+        // Prepositional attachment.
+        if LINKS.contains(&next_token(&folded.bytes, x.fe)) {
+            let mut first: Option<(usize, bool)> = None; // (folded start, is spine)
+            for y in hits.iter().filter(|y| y.fs >= x.fe) {
+                if folded.tokens_between(x.fe, y.fs) > 5 {
+                    break;
+                }
+                if is_kind(y, &spine_kind) {
+                    first = Some((y.fs, true));
+                    break;
+                }
+                if is_kind(y, &other_kind) {
+                    first = Some((y.fs, false));
+                    break;
+                }
+            }
+            if let Some(&(ls, _)) = level_pos.iter().find(|(ls, _)| *ls >= x.fe) {
+                if folded.tokens_between(x.fe, ls) <= 5 && first.map_or(true, |(fs, _)| ls < fs) {
+                    first = Some((ls, true));
+                }
+            }
+            if let Some((_, spine)) = first {
+                return spine;
+            }
+        }
+        let nearest = |want: &dyn Fn(ModifierKind) -> bool| {
+            hits.iter()
+                .filter(|y| is_kind(y, want))
+                .map(|y| distance(folded, x.fs, x.fe, y.fs, y.fe))
+                .min()
+        };
+        let ds_levels = level_pos
+            .iter()
+            .map(|&(a, b)| distance(folded, x.fs, x.fe, a, b))
+            .min();
+        let ds = match (nearest(&spine_kind), ds_levels) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let dother = nearest(&other_kind);
+        let not_other = match (ds, dother) {
+            (_, None) => true,
+            (Some(a), Some(b)) => a <= b,
+            (None, Some(_)) => false,
+        };
+        match anchor {
+            Anchor::Intrinsic => true,
+            Anchor::NotOther => not_other,
+            Anchor::Spine => (ds.is_some() || spine_exam) && not_other,
+        }
+    }
+}
+
+/// Tokens between two folded ranges (0 when adjacent or overlapping).
+fn distance(folded: &Folded, as_: usize, ae: usize, bs: usize, be: usize) -> usize {
+    if be <= as_ {
+        folded.tokens_between(be, as_)
+    } else if bs >= ae {
+        folded.tokens_between(ae, bs)
+    } else {
+        0
+    }
+}
+
+/// Folded positions of an original byte range.
+fn fold_pos(folded: &Folded, s: usize, e: usize) -> (usize, usize) {
+    let a = folded.map.partition_point(|&m| (m as usize) < s);
+    let b = folded.map.partition_point(|&m| (m as usize) < e);
+    (a.min(folded.bytes.len()), b.min(folded.bytes.len()).max(a))
+}
+
+/// The folded token that starts just after folded position `fe` (a space).
+fn next_token(bytes: &[u8], fe: usize) -> &[u8] {
+    let s = fe + 1;
+    if s >= bytes.len() {
+        return b"";
+    }
+    let mut e = s;
+    while e < bytes.len() && bytes[e] != b' ' {
+        e += 1;
+    }
+    &bytes[s..e]
+}
+
+/// The folded token that ends just before folded position `fs`.
+fn prev_token(bytes: &[u8], fs: usize) -> &[u8] {
+    if fs < 2 {
+        return b"";
+    }
+    let end = fs - 1; // the space before fs
+    let mut s = end;
+    while s > 0 && bytes[s - 1] != b' ' {
+        s -= 1;
+    }
+    &bytes[s..end]
+}
+
+/// The candidate nearest to folded `[a, b)` among those `eligible`; a level linked by a
+/// preposition to the finding before it counts as one token nearer to that finding; ties go
+/// to the finding before.
+fn nearest_cand(
+    cands: &[Cand],
+    folded: &Folded,
+    a: usize,
+    b: usize,
+    linked: bool,
+    eligible: impl Fn(ConceptId) -> bool,
+) -> Option<usize> {
+    let mut best: Option<(usize, usize)> = None; // (score*2, index)
+    for (i, c) in cands.iter().enumerate() {
+        if !eligible(c.concept) {
+            continue;
+        }
+        let d = distance(folded, c.fs, c.fe, a, b);
+        let mut score = d * 2 + 1;
+        if c.fe <= a {
+            score -= 1; // finding before the level: wins ties
+            if linked {
+                score = score.saturating_sub(2);
+            }
+        }
+        if best.map_or(true, |(bs, _)| score < bs) {
+            best = Some((score, i));
+        }
+    }
+    best.map(|x| x.1)
 }

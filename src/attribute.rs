@@ -1,0 +1,368 @@
+//! Attribute readers over one sentence of original text: vertebral levels and ranges, and
+//! numbers with units (percent, millimetres, degrees) and grades.
+//!
+//! Levels: `T12`, `L4-5`, `L4-L5`, `L5/S1`, `C5–6`, `T11 through L2`, `T11 to L2`, `L4 on L5`.
+//! A range expands to every vertebra it spans. For a listhesis the slipping vertebra is the
+//! upper one of each pair (`L4-5` -> L4, `L5-S1` -> L5, `L3-L5` -> L3, L4) and the first of
+//! `X on Y`. `T1`/`T2` followed by `weighted`, `signal`, `hyper…`, `hypo…`, `image`,
+//! `sequence` or `W` are MRI sequences, not levels.
+
+use crate::model::Levels;
+
+/// One level expression found in a sentence.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LevelExpr {
+    /// Byte span in the original text.
+    pub start: usize,
+    /// End byte.
+    pub end: usize,
+    /// Every vertebra named or spanned.
+    pub all: Levels,
+    /// The slipping vertebrae if this names a listhesis.
+    pub slip: Levels,
+}
+
+fn vertebra_index(letter: u8, n: u32) -> Option<usize> {
+    let (base, max) = match letter.to_ascii_uppercase() {
+        b'C' => (0, 7),
+        b'T' => (7, 12),
+        b'L' => (19, 5),
+        b'S' => (24, 5),
+        _ => return None,
+    };
+    (1..=max).contains(&n).then(|| base + n as usize - 1)
+}
+
+/// Reads `[A-Za-z]?digits` at `i`; returns (letter, number, end).
+fn read_vertebra(b: &[u8], i: usize, default_letter: Option<u8>) -> Option<(u8, u32, usize)> {
+    let mut j = i;
+    let letter = if j < b.len() && matches!(b[j].to_ascii_uppercase(), b'C' | b'T' | b'L' | b'S') {
+        j += 1;
+        b[j - 1].to_ascii_uppercase()
+    } else {
+        default_letter?
+    };
+    let ds = j;
+    while j < b.len() && b[j].is_ascii_digit() && j - ds < 2 {
+        j += 1;
+    }
+    if j == ds || (j < b.len() && (b[j].is_ascii_alphanumeric())) {
+        return None;
+    }
+    let n: u32 = std::str::from_utf8(&b[ds..j]).ok()?.parse().ok()?;
+    Some((letter, n, j))
+}
+
+fn skip_spaces(b: &[u8], mut j: usize) -> usize {
+    while j < b.len() && (b[j] == b' ' || b[j] == b'\t' || b[j] == b'\n' || b[j] == b'\r') {
+        j += 1;
+    }
+    j
+}
+
+/// A range connector at `j`: `-`, `/`, en or em dash, `to`, `through`, `thru`; returns its end.
+fn connector(b: &[u8], j: usize) -> Option<usize> {
+    let rest = &b[j..];
+    for w in [
+        &b"-"[..],
+        b"/",
+        "\u{2013}".as_bytes(),
+        "\u{2014}".as_bytes(),
+    ] {
+        if rest.starts_with(w) {
+            return Some(j + w.len());
+        }
+    }
+    for w in [&b"through"[..], b"thru", b"to"] {
+        if rest.len() > w.len() && rest[..w.len()].eq_ignore_ascii_case(w) && rest[w.len()] == b' '
+        {
+            return Some(j + w.len());
+        }
+    }
+    None
+}
+
+fn is_mri_sequence(b: &[u8], end: usize) -> bool {
+    let mut j = end;
+    if j < b.len() && (b[j] == b'-' || b[j] == b' ') {
+        j += 1;
+    }
+    let rest = &b[j..];
+    let starts = |w: &[u8]| rest.len() >= w.len() && rest[..w.len()].eq_ignore_ascii_case(w);
+    starts(b"weighted")
+        || starts(b"signal")
+        || starts(b"hyper")
+        || starts(b"hypo")
+        || starts(b"image")
+        || starts(b"sequence")
+        || starts(b"stir")
+        || starts(b"flair")
+        || (rest.first().is_some_and(|c| *c == b'W' || *c == b'w')
+            && rest.get(1).map_or(true, |c| !c.is_ascii_alphabetic()))
+}
+
+/// Finds level expressions in `text[start..end]`, appending to `out` with absolute offsets.
+pub fn levels(text: &str, start: usize, end: usize, out: &mut Vec<LevelExpr>) {
+    let b = &text.as_bytes()[..end];
+    let mut i = start;
+    while i < end {
+        let c = b[i];
+        let at_word = i == 0 || !b[i - 1].is_ascii_alphanumeric();
+        if at_word && matches!(c.to_ascii_uppercase(), b'C' | b'T' | b'L' | b'S') {
+            if let Some((letter, n, e1)) = read_vertebra(b, i, None) {
+                if let Some(a) = vertebra_index(letter, n) {
+                    if (letter == b'T') && (n == 1 || n == 2) && is_mri_sequence(b, e1) {
+                        i = e1;
+                        continue;
+                    }
+                    let mut expr = LevelExpr {
+                        start: i,
+                        end: e1,
+                        all: Levels::EMPTY,
+                        slip: Levels::EMPTY,
+                    };
+                    expr.all.insert(a);
+                    expr.slip.insert(a);
+                    let j = skip_spaces(b, e1);
+                    // Range.
+                    if let Some(k) = connector(b, j) {
+                        let k = skip_spaces(b, k);
+                        if let Some((l2, n2, e2)) = read_vertebra(b, k, Some(letter)) {
+                            if let Some(z) = vertebra_index(l2, n2) {
+                                if z > a {
+                                    expr.all = Levels::EMPTY;
+                                    expr.all.insert_range(a, z);
+                                    expr.slip = Levels::EMPTY;
+                                    expr.slip.insert_range(a, z - 1);
+                                    expr.end = e2;
+                                }
+                            }
+                        }
+                    } else if j + 3 <= end
+                        && b[j..j + 2].eq_ignore_ascii_case(b"on")
+                        && b[j + 2] == b' '
+                    {
+                        // `L4 on L5`
+                        let k = skip_spaces(b, j + 2);
+                        if let Some((l2, n2, e2)) = read_vertebra(b, k, None) {
+                            if let Some(z) = vertebra_index(l2, n2) {
+                                expr.all.insert(z);
+                                expr.end = e2;
+                            }
+                        }
+                    }
+                    i = expr.end;
+                    out.push(expr);
+                    continue;
+                }
+            }
+        }
+        i += 1;
+    }
+}
+
+/// A number with a unit or a grade, found in a sentence.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Quantity {
+    /// `30%`, `30 percent`
+    Percent(f32),
+    /// `4 mm`, `0.4 cm` (stored in mm)
+    Millimetres(f32),
+    /// `12°`, `12 degrees`
+    Degrees(f32),
+    /// `grade 2`, `grade II`
+    Grade(u8),
+}
+
+/// Finds quantities in `text[start..end]`: (absolute start, absolute end, quantity).
+pub fn quantities(text: &str, start: usize, end: usize, out: &mut Vec<(usize, usize, Quantity)>) {
+    let b = text.as_bytes();
+    let mut i = start;
+    while i < end {
+        let c = b[i];
+        if c.is_ascii_digit() && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
+            let s = i;
+            let mut j = i;
+            while j < end
+                && (b[j].is_ascii_digit()
+                    || (b[j] == b'.' && j + 1 < end && b[j + 1].is_ascii_digit()))
+            {
+                j += 1;
+            }
+            let num: Option<f32> = std::str::from_utf8(&b[s..j])
+                .ok()
+                .and_then(|t| t.parse().ok());
+            let k = skip_spaces(&b[..end], j);
+            let rest = &b[k..end];
+            let word = |w: &[u8]| {
+                rest.len() >= w.len()
+                    && rest[..w.len()].eq_ignore_ascii_case(w)
+                    && rest.get(w.len()).map_or(true, |c| !c.is_ascii_alphabetic())
+            };
+            if let Some(v) = num {
+                let q = if rest.starts_with(b"%") {
+                    Some((Quantity::Percent(v), k + 1))
+                } else if word(b"percent") {
+                    Some((Quantity::Percent(v), k + 7))
+                } else if word(b"mm") {
+                    Some((Quantity::Millimetres(v), k + 2))
+                } else if word(b"cm") {
+                    Some((Quantity::Millimetres(v * 10.0), k + 2))
+                } else if rest.starts_with("°".as_bytes()) {
+                    Some((Quantity::Degrees(v), k + 2))
+                } else if word(b"degrees") {
+                    Some((Quantity::Degrees(v), k + 7))
+                } else if word(b"degree") {
+                    Some((Quantity::Degrees(v), k + 6))
+                } else if word(b"deg") {
+                    Some((Quantity::Degrees(v), k + 3))
+                } else {
+                    None
+                };
+                if let Some((q, e)) = q {
+                    out.push((s, e, q));
+                }
+            }
+            i = j.max(i + 1);
+            continue;
+        }
+        if (c == b'g' || c == b'G')
+            && (i == 0 || !b[i - 1].is_ascii_alphanumeric())
+            && b[i..end].len() > 5
+            && b[i..i + 5].eq_ignore_ascii_case(b"grade")
+        {
+            let k = skip_spaces(&b[..end], i + 5);
+            let rest = &b[k..end];
+            let roman: [(&[u8], u8); 5] =
+                [(b"iii", 3), (b"ii", 2), (b"iv", 4), (b"i", 1), (b"v", 5)];
+            let mut got = None;
+            if let Some(d) = rest.first().filter(|d| (b'1'..=b'5').contains(*d)) {
+                if rest.get(1).map_or(true, |c| !c.is_ascii_digit()) {
+                    got = Some((d - b'0', k + 1));
+                }
+            } else {
+                for (r, v) in roman {
+                    if rest.len() >= r.len()
+                        && rest[..r.len()].eq_ignore_ascii_case(r)
+                        && rest
+                            .get(r.len())
+                            .map_or(true, |c| !c.is_ascii_alphanumeric())
+                    {
+                        got = Some((v, k + r.len()));
+                        break;
+                    }
+                }
+            }
+            if let Some((g, e)) = got {
+                out.push((i, e, Quantity::Grade(g)));
+                i = e;
+                continue;
+            }
+        }
+        i += 1;
+    }
+}
+
+/// Genant grade from percent height loss: 20-25 -> 1, over 25 to 40 -> 2, over 40 -> 3;
+/// under 20 is not a fracture grade.
+pub fn genant_from_pct(p: f32) -> Option<u8> {
+    if p >= 20.0 && p <= 25.0 {
+        Some(1)
+    } else if p > 25.0 && p <= 40.0 {
+        Some(2)
+    } else if p > 40.0 && p <= 100.0 {
+        Some(3)
+    } else {
+        None
+    }
+}
+
+/// Meyerding grade from percent slip: up to 25 -> I, to 50 -> II, to 75 -> III, to 100 -> IV,
+/// over 100 -> V (spondyloptosis).
+pub fn meyerding_from_pct(p: f32) -> Option<u8> {
+    match p {
+        p if p > 0.0 && p <= 25.0 => Some(1),
+        p if p > 25.0 && p <= 50.0 => Some(2),
+        p if p > 50.0 && p <= 75.0 => Some(3),
+        p if p > 75.0 && p <= 100.0 => Some(4),
+        p if p > 100.0 && p <= 200.0 => Some(5),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lv(text: &str) -> Vec<(String, String, String)> {
+        let mut v = Vec::new();
+        levels(text, 0, text.len(), &mut v);
+        v.iter()
+            .map(|e| {
+                (
+                    text[e.start..e.end].to_string(),
+                    e.all.to_string(),
+                    e.slip.to_string(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn single_levels_and_ranges() {
+        assert_eq!(
+            lv("T12 and L1"),
+            vec![
+                ("T12".into(), "T12".into(), "T12".into()),
+                ("L1".into(), "L1".into(), "L1".into())
+            ]
+        );
+        assert_eq!(lv("at T11-L2.")[0].1, "T11;T12;L1;L2");
+        assert_eq!(lv("L4-5")[0], ("L4-5".into(), "L4;L5".into(), "L4".into()));
+        assert_eq!(lv("L5/S1")[0].2, "L5");
+        assert_eq!(lv("C5–6")[0].1, "C5;C6");
+        assert_eq!(lv("T11 through L1")[0].1, "T11;T12;L1");
+        assert_eq!(
+            lv("L4 on L5")[0],
+            ("L4 on L5".into(), "L4;L5".into(), "L4".into())
+        );
+        assert_eq!(lv("L3-L5")[0].2, "L3;L4");
+    }
+
+    #[test]
+    fn not_levels() {
+        assert!(lv("T2 weighted images, T1-weighted, T2 hyperintense").is_empty());
+        assert!(lv("L9 CT20 T0 BT12").is_empty());
+    }
+
+    #[test]
+    fn quantities_found() {
+        let t = "30% loss, 4 mm slip, 12° curve, 15 degrees, grade II, Grade 1";
+        let mut v = Vec::new();
+        quantities(t, 0, t.len(), &mut v);
+        let q: Vec<Quantity> = v.iter().map(|x| x.2).collect();
+        assert_eq!(
+            q,
+            vec![
+                Quantity::Percent(30.0),
+                Quantity::Millimetres(4.0),
+                Quantity::Degrees(12.0),
+                Quantity::Degrees(15.0),
+                Quantity::Grade(2),
+                Quantity::Grade(1)
+            ]
+        );
+    }
+
+    #[test]
+    fn grade_boundaries() {
+        assert_eq!(genant_from_pct(19.0), None);
+        assert_eq!(genant_from_pct(20.0), Some(1));
+        assert_eq!(genant_from_pct(25.0), Some(1));
+        assert_eq!(genant_from_pct(30.0), Some(2));
+        assert_eq!(genant_from_pct(40.0), Some(2));
+        assert_eq!(genant_from_pct(50.0), Some(3));
+        assert_eq!(meyerding_from_pct(25.0), Some(1));
+        assert_eq!(meyerding_from_pct(30.0), Some(2));
+    }
+}

@@ -1,0 +1,106 @@
+//! ConText over one sentence: which triggers reach which mentions.
+//!
+//! Semantics (medspaCy's model): a trigger's scope runs forward to the end of the sentence,
+//! backward to its start, or both, optionally capped at `max_scope` tokens; a `terminate` rule
+//! ("but", "however", "which") ends every scope that would cross it; `pseudo` rules ("no
+//! significant change in") only consume their words so that the shorter triggers inside them
+//! do not fire. Among the triggers of one category that reach a mention, the nearest wins and
+//! its span is recorded. One addition: a forward negation stops at a severity word that follows
+//! a comma or "and" (`No fracture, mild scoliosis`), because such a word opens an affirmed
+//! finding.
+
+use crate::lexicon::{Category, ContextRule, ScopeDirection};
+use crate::model::*;
+use crate::text::Folded;
+
+/// A trigger occurrence inside a sentence.
+#[derive(Debug, Clone, Copy)]
+pub struct TriggerHit {
+    /// Folded start/end.
+    pub fs: usize,
+    /// Folded end.
+    pub fe: usize,
+    /// Original span.
+    pub span: Span,
+    /// Rule index.
+    pub rule: u32,
+}
+
+/// The flags of one mention.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Flags {
+    /// Negated.
+    pub negated: Flag,
+    /// Uncertain.
+    pub uncertain: Flag,
+    /// Historical.
+    pub historical: Flag,
+    /// Hypothetical.
+    pub hypothetical: Flag,
+}
+
+/// Computes the flags of the mention at folded `[ms, me)` of concept `c`.
+///
+/// `triggers` are the sentence's trigger hits (all categories, in text order); `breaks` are the
+/// folded starts of severity words preceded by a comma or "and" (forward negation stops there).
+pub fn flags(
+    c: ConceptId,
+    ms: usize,
+    me: usize,
+    triggers: &[TriggerHit],
+    rules: &[ContextRule],
+    breaks: &[usize],
+    folded: &Folded,
+) -> Flags {
+    // best (distance, span) per category: negated, uncertain, historical, hypothetical
+    let mut best: [Option<(usize, Span)>; 4] = [None; 4];
+    let terminated = |a: usize, b: usize| {
+        triggers.iter().any(|t| {
+            rules[t.rule as usize].category == Category::Terminate && t.fs >= a && t.fe <= b
+        })
+    };
+    for t in triggers {
+        let r = &rules[t.rule as usize];
+        let slot = match r.category {
+            Category::Negated => 0,
+            Category::Uncertain => 1,
+            Category::Historical => 2,
+            Category::Hypothetical => 3,
+            Category::Pseudo | Category::Terminate => continue,
+        };
+        if !r.applies_to(c) {
+            continue;
+        }
+        let forward = matches!(
+            r.direction,
+            ScopeDirection::Forward | ScopeDirection::Bidirectional
+        );
+        let backward = matches!(
+            r.direction,
+            ScopeDirection::Backward | ScopeDirection::Bidirectional
+        );
+        let dist = if forward && t.fe <= ms {
+            let d = folded.tokens_between(t.fe, ms);
+            let blocked =
+                terminated(t.fe, ms) || (slot == 0 && breaks.iter().any(|&p| p > t.fe && p < ms));
+            (!blocked && (r.max_scope == 0 || d <= r.max_scope as usize)).then_some(d)
+        } else if backward && me <= t.fs {
+            let d = folded.tokens_between(me, t.fs);
+            let blocked = terminated(me, t.fs);
+            (!blocked && (r.max_scope == 0 || d <= r.max_scope as usize)).then_some(d)
+        } else {
+            None
+        };
+        if let Some(d) = dist {
+            if best[slot].map_or(true, |(bd, _)| d < bd) {
+                best[slot] = Some((d, t.span));
+            }
+        }
+    }
+    Flags {
+        negated: best[0].map(|x| x.1),
+        uncertain: best[1].map(|x| x.1),
+        historical: best[2].map(|x| x.1),
+        hypothetical: best[3].map(|x| x.1),
+    }
+}

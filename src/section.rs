@@ -1,0 +1,145 @@
+//! Section detection: `HEADER:` at the start of a line or after a sentence end (any case, text
+//! may follow on the same line), or a known header alone on a line in capitals.
+
+use crate::model::*;
+use crate::text::fold_str;
+use std::collections::HashMap;
+
+/// Longest header candidate considered, in bytes.
+const MAX_HEADER: usize = 48;
+
+/// Splits `text` into sections. Text before the first header is a preamble section.
+pub fn sections(text: &str, headers: &HashMap<String, SectionKind>, out: &mut Vec<Section>) {
+    out.clear();
+    let b = text.as_bytes();
+    // (header span, kind)
+    let mut found: Vec<(Span, SectionKind)> = Vec::new();
+    let mut line_start = 0usize;
+    let mut i = 0usize;
+    while i <= b.len() {
+        let at_end = i == b.len();
+        let c = if at_end { b'\n' } else { b[i] };
+        if c == b':' {
+            if let Some(h) = header_before(text, line_start, i, headers) {
+                if found.last().map_or(true, |(s, _)| s.end <= h.0.start) {
+                    found.push(h);
+                }
+            }
+        } else if c == b'\n' {
+            // A known header alone on its line, in capitals.
+            let line = &text[line_start..i];
+            let t = line.trim();
+            if !t.is_empty()
+                && t.len() <= MAX_HEADER
+                && t.bytes().any(|x| x.is_ascii_uppercase())
+                && !t.bytes().any(|x| x.is_ascii_lowercase())
+            {
+                if let Some(&kind) = headers.get(&fold_str(t)) {
+                    let s = line_start + (line.len() - line.trim_start().len());
+                    let span = Span::new(s, s + t.len());
+                    if found.last().map_or(true, |(p, _)| p.end <= span.start) {
+                        found.push((span, kind));
+                    }
+                }
+            }
+            line_start = i + 1;
+        }
+        i += 1;
+    }
+    let mut pos = 0usize;
+    if found.first().map_or(true, |(s, _)| s.start > 0) {
+        let end = found.first().map_or(text.len(), |(s, _)| s.start);
+        out.push(Section {
+            kind: SectionKind::Preamble,
+            header: Span::new(0, 0),
+            body: Span::new(0, end),
+        });
+        pos = end;
+    }
+    for (k, (h, kind)) in found.iter().enumerate() {
+        let end = found.get(k + 1).map_or(text.len(), |(n, _)| n.start);
+        debug_assert!(h.start >= pos);
+        out.push(Section {
+            kind: *kind,
+            header: *h,
+            body: Span::new(h.end, end),
+        });
+        pos = end;
+    }
+    let _ = pos;
+}
+
+/// The header ending in the colon at `colon`, if the words before it (back to the start of the
+/// line or the previous sentence end) name a known section.
+fn header_before(
+    text: &str,
+    line_start: usize,
+    colon: usize,
+    headers: &HashMap<String, SectionKind>,
+) -> Option<(Span, SectionKind)> {
+    let b = text.as_bytes();
+    let lo = line_start.max(colon.saturating_sub(MAX_HEADER));
+    let mut s = colon;
+    while s > lo && !matches!(b[s - 1], b'.' | b'!' | b'?' | b';' | b'\n' | b')' | b']') {
+        s -= 1;
+    }
+    if s == lo && lo > line_start {
+        return None; // too long to be a header
+    }
+    let cand = &text[s..colon];
+    let trimmed = cand.trim_start();
+    let start = s + (cand.len() - trimmed.len());
+    let first = trimmed.bytes().next()?;
+    if !first.is_ascii_alphabetic() {
+        return None;
+    }
+    let key = fold_str(trimmed);
+    headers.get(&key).map(|&k| (Span::new(start, colon + 1), k))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lexicon::Lexicons;
+
+    fn kinds(text: &str) -> Vec<(SectionKind, String)> {
+        let lx = Lexicons::builtin();
+        let mut v = Vec::new();
+        sections(text, &lx.sections, &mut v);
+        v.iter()
+            .map(|s| (s.kind, s.body.slice(text).trim().to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn headers_with_text_on_the_line() {
+        let k = kinds("INDICATION: back pain\nFINDINGS: No fracture.\nImpression: Normal.");
+        assert_eq!(
+            k,
+            vec![
+                (SectionKind::Indication, "back pain".into()),
+                (SectionKind::Findings, "No fracture.".into()),
+                (SectionKind::Impression, "Normal.".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn preamble_and_header_alone_on_a_line() {
+        let k = kinds("LUMBAR SPINE 3 VIEWS\nIMPRESSION\n1. Mild DDD.");
+        assert_eq!(k[0].0, SectionKind::Preamble);
+        assert_eq!(k[1], (SectionKind::Impression, "1. Mild DDD.".into()));
+    }
+
+    #[test]
+    fn inline_header_after_sentence() {
+        let k = kinds("Findings: normal alignment. Impression: no acute fracture.");
+        assert_eq!(k[1], (SectionKind::Impression, "no acute fracture.".into()));
+    }
+
+    #[test]
+    fn colon_in_prose_is_not_a_header() {
+        let k = kinds("FINDINGS: Alignment: normal. Ratio 2:1.");
+        assert_eq!(k.len(), 1);
+    }
+}

@@ -1,0 +1,243 @@
+//! Sentence splitting inside section bodies.
+//!
+//! A sentence ends at `.`, `!` or `?` followed by whitespace (not after a known abbreviation,
+//! and not after a list number such as `2.`), at `;`, at a blank line, and at a line break when
+//! the next line starts a list item (`1.`, `-`, `*`, `•`), a `Label:`, or follows a line that
+//! ends in `:` or is in capitals. Other line breaks (dictation wrapped mid-sentence) do not end
+//! a sentence. Decimals (`2.5 mm`) and level tokens (`L4-5.`) need no special case: a period
+//! inside a number has no whitespace after it.
+
+use crate::model::*;
+
+const ABBREVIATIONS: &[&str] = &[
+    "approx", "dr", "e.g", "eg", "etc", "fig", "i.e", "ie", "mr", "mrs", "ms", "pt", "st", "vs",
+    "cf", "resp", "incl", "ca",
+];
+
+/// Splits every section body into sentences.
+pub fn sentences(text: &str, sections: &[Section], out: &mut Vec<Sentence>) {
+    out.clear();
+    for (si, sec) in sections.iter().enumerate() {
+        split(text, sec.body, si as u32, out);
+    }
+}
+
+fn split(text: &str, body: Span, section: u32, out: &mut Vec<Sentence>) {
+    let b = text.as_bytes();
+    let mut start = body.start;
+    let mut i = body.start;
+    let end = body.end;
+    let emit = |s: usize, e: usize, out: &mut Vec<Sentence>| {
+        let (s, e) = trim(b, s, e);
+        if s < e {
+            out.push(Sentence {
+                span: Span::new(s, e),
+                section,
+            });
+        }
+    };
+    while i < end {
+        let c = b[i];
+        match c {
+            b'.' | b'!' | b'?' => {
+                let next_ws = i + 1 >= end
+                    || b[i + 1].is_ascii_whitespace()
+                    // `effusion.Heart`: a period glued to the next sentence
+                    || (c == b'.'
+                        && b[i + 1].is_ascii_uppercase()
+                        && i > start
+                        && b[i - 1].is_ascii_lowercase());
+                if next_ws
+                    && !(c == b'.' && (is_abbreviation(b, start, i) || is_list_number(b, start, i)))
+                {
+                    emit(start, i + 1, out);
+                    start = i + 1;
+                }
+            }
+            b';' => {
+                emit(start, i + 1, out);
+                start = i + 1;
+            }
+            b'\n' => {
+                if line_break_ends_sentence(b, start, i, end) {
+                    emit(start, i, out);
+                    start = i + 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    emit(start, end, out);
+}
+
+fn trim(b: &[u8], mut s: usize, mut e: usize) -> (usize, usize) {
+    while s < e && b[s].is_ascii_whitespace() {
+        s += 1;
+    }
+    while e > s && b[e - 1].is_ascii_whitespace() {
+        e -= 1;
+    }
+    (s, e)
+}
+
+/// The word before the period at `dot` is a known abbreviation or a single letter initial.
+fn is_abbreviation(b: &[u8], start: usize, dot: usize) -> bool {
+    let mut s = dot;
+    while s > start && (b[s - 1].is_ascii_alphabetic() || b[s - 1] == b'.') {
+        s -= 1;
+    }
+    let w = &b[s..dot];
+    if w.is_empty() {
+        return false;
+    }
+    ABBREVIATIONS
+        .iter()
+        .any(|a| a.as_bytes().eq_ignore_ascii_case(w))
+}
+
+/// The period at `dot` closes a list number that opens the sentence (`2. Mild DDD`).
+fn is_list_number(b: &[u8], start: usize, dot: usize) -> bool {
+    let mut s = dot;
+    while s > start && b[s - 1].is_ascii_digit() {
+        s -= 1;
+    }
+    if s == dot || dot - s > 2 {
+        return false;
+    }
+    b[start..s].iter().all(|c| c.is_ascii_whitespace())
+}
+
+fn line_break_ends_sentence(b: &[u8], start: usize, nl: usize, end: usize) -> bool {
+    // Previous line.
+    let mut ls = nl;
+    while ls > start && b[ls - 1] != b'\n' {
+        ls -= 1;
+    }
+    let prev = trim_bytes(&b[ls..nl]);
+    if prev.is_empty() {
+        return true; // blank line
+    }
+    // Next line.
+    let mut j = nl + 1;
+    while j < end && (b[j] == b' ' || b[j] == b'\t' || b[j] == b'\r') {
+        j += 1;
+    }
+    if j >= end || b[j] == b'\n' {
+        return true;
+    }
+    let next = &b[j..end];
+    if prev.ends_with(b":") {
+        return true;
+    }
+    // List items.
+    if matches!(next[0], b'-' | b'*' | b'#') || next.starts_with("•".as_bytes()) {
+        return true;
+    }
+    let digits = next.iter().take_while(|c| c.is_ascii_digit()).count();
+    if (1..=2).contains(&digits) && next.len() > digits && matches!(next[digits], b'.' | b')') {
+        return true;
+    }
+    // `Label:` lines.
+    if next[0].is_ascii_uppercase() {
+        let lim = next.len().min(32);
+        if let Some(p) = next[..lim].iter().position(|&c| c == b':') {
+            if next[..p]
+                .iter()
+                .all(|c| c.is_ascii_alphabetic() || *c == b' ' || *c == b'/')
+            {
+                return true;
+            }
+        }
+        // A line in capitals followed by another starting with a capital.
+        let letters = prev.iter().filter(|c| c.is_ascii_alphabetic()).count();
+        if letters > 0 && !prev.iter().any(|c| c.is_ascii_lowercase()) && !starts_with_level(next) {
+            return true;
+        }
+    }
+    false
+}
+
+fn starts_with_level(s: &[u8]) -> bool {
+    s.len() >= 2
+        && matches!(s[0].to_ascii_uppercase(), b'C' | b'T' | b'L' | b'S')
+        && s[1].is_ascii_digit()
+}
+
+fn trim_bytes(s: &[u8]) -> &[u8] {
+    let mut a = 0;
+    let mut e = s.len();
+    while a < e && s[a].is_ascii_whitespace() {
+        a += 1;
+    }
+    while e > a && s[e - 1].is_ascii_whitespace() {
+        e -= 1;
+    }
+    &s[a..e]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split_all(text: &str) -> Vec<&str> {
+        let sec = [Section {
+            kind: SectionKind::Findings,
+            header: Span::new(0, 0),
+            body: Span::new(0, text.len()),
+        }];
+        let mut v = Vec::new();
+        sentences(text, &sec, &mut v);
+        v.iter().map(|s| s.span.slice(text)).collect()
+    }
+
+    #[test]
+    fn periods_decimals_abbreviations() {
+        assert_eq!(
+            split_all("Slip of 2.5 mm at L4-5. Dr. Smith was called vs. paged. Done"),
+            vec![
+                "Slip of 2.5 mm at L4-5.",
+                "Dr. Smith was called vs. paged.",
+                "Done"
+            ]
+        );
+    }
+
+    #[test]
+    fn numbered_items_and_wrapped_lines() {
+        assert_eq!(
+            split_all("1. Mild T12 compression\ndeformity.\n2. No listhesis."),
+            vec!["1. Mild T12 compression\ndeformity.", "2. No listhesis."]
+        );
+    }
+
+    #[test]
+    fn capitals_and_labels() {
+        assert_eq!(
+            split_all("NO FRACTURE\nMILD DDD\nAlignment: normal\nDisc spaces: narrowed"),
+            vec![
+                "NO FRACTURE",
+                "MILD DDD",
+                "Alignment: normal",
+                "Disc spaces: narrowed"
+            ]
+        );
+    }
+
+    #[test]
+    fn glued_period_splits() {
+        assert_eq!(
+            split_all("No effusion.Mild DDD."),
+            vec!["No effusion.", "Mild DDD."]
+        );
+        assert_eq!(split_all("2.5 mm e.g. x"), vec!["2.5 mm e.g. x"]);
+    }
+
+    #[test]
+    fn semicolons_split() {
+        assert_eq!(
+            split_all("No fracture; mild scoliosis"),
+            vec!["No fracture;", "mild scoliosis"]
+        );
+    }
+}
