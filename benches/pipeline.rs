@@ -1,5 +1,6 @@
 //! End-to-end `Pipeline::analyze` over generated reports: one thread first, then two threads
-//! through rayon to show how the library scales (the machines have two cores).
+//! through rayon to show how the library scales (the machines have two cores), then the stages
+//! the library exposes on their own (folding, sections, sentences, levels, status).
 //!
 //! The corpus is generated and the pipeline compiled outside the timed closures; every bench
 //! checks the number of mentions it found against a count taken once before timing, so it
@@ -7,6 +8,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rayon::prelude::*;
+use spinex::lexicon::Lexicons;
+use spinex::text::Folded;
 use spinex::{Pipeline, Report};
 use std::hint::black_box;
 use std::time::Duration;
@@ -66,5 +69,115 @@ fn bench_pipeline(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_pipeline);
+/// One stage at a time over the same corpus, each with its own expected count.
+fn bench_stages(c: &mut Criterion) {
+    let corpus: Vec<Report> = spinex::gen::generate(SEED, REPORTS).collect();
+    let bytes: u64 = corpus.iter().map(|r| r.text.len() as u64).sum();
+    let lex = Lexicons::builtin();
+    let pipeline = Pipeline::builtin();
+
+    // Inputs of the later stages, built outside the timed closures.
+    let mut sections = Vec::with_capacity(corpus.len());
+    let mut analyses = Vec::with_capacity(corpus.len());
+    for r in &corpus {
+        let mut s = Vec::new();
+        spinex::section::sections(&r.text, &lex.sections, &mut s);
+        sections.push(s);
+        analyses.push(pipeline.analyze(r));
+    }
+
+    let fold = |corpus: &[Report]| {
+        let mut f = Folded::default();
+        corpus
+            .iter()
+            .map(|r| {
+                f.fold(&r.text);
+                f.bytes.len()
+            })
+            .sum::<usize>()
+    };
+    let split_sections = |corpus: &[Report]| {
+        let mut out = Vec::new();
+        corpus
+            .iter()
+            .map(|r| {
+                out.clear();
+                spinex::section::sections(&r.text, &lex.sections, &mut out);
+                out.len()
+            })
+            .sum::<usize>()
+    };
+    let split_sentences = |corpus: &[Report]| {
+        let mut out = Vec::new();
+        corpus
+            .iter()
+            .zip(&sections)
+            .map(|(r, s)| {
+                out.clear();
+                spinex::sentence::sentences(&r.text, s, &mut out);
+                out.len()
+            })
+            .sum::<usize>()
+    };
+    let read_levels = |corpus: &[Report]| {
+        let mut out = Vec::new();
+        corpus
+            .iter()
+            .map(|r| {
+                out.clear();
+                spinex::attribute::levels(&r.text, 0, r.text.len(), &mut out);
+                out.len()
+            })
+            .sum::<usize>()
+    };
+    let set_status = |analyses: &[spinex::Analysis]| {
+        let mut out = Vec::new();
+        analyses
+            .iter()
+            .map(|a| {
+                out.clear();
+                spinex::status::statuses(&a.mentions, pipeline.concept_names().len(), &mut out);
+                out.iter().filter(|c| c.status.is_some()).count()
+            })
+            .sum::<usize>()
+    };
+
+    let expect = |what: &str, n: usize| {
+        assert!(
+            n > 0,
+            "stage {what} found nothing in {REPORTS} generated reports"
+        );
+        eprintln!("stage {what}: {n}");
+        n
+    };
+    let folded = expect("fold (bytes)", fold(&corpus));
+    let n_sections = expect("sections", split_sections(&corpus));
+    let n_sentences = expect("sentences", split_sentences(&corpus));
+    let n_levels = expect("levels", read_levels(&corpus));
+    let n_status = expect("statuses set", set_status(&analyses));
+
+    let mut g = c.benchmark_group("stage");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    g.throughput(Throughput::Bytes(bytes));
+    g.bench_function("fold", |b| {
+        b.iter(|| assert_eq!(fold(black_box(&corpus)), folded))
+    });
+    g.bench_function("sections", |b| {
+        b.iter(|| assert_eq!(split_sections(black_box(&corpus)), n_sections))
+    });
+    g.bench_function("sentences", |b| {
+        b.iter(|| assert_eq!(split_sentences(black_box(&corpus)), n_sentences))
+    });
+    g.bench_function("levels", |b| {
+        b.iter(|| assert_eq!(read_levels(black_box(&corpus)), n_levels))
+    });
+    g.bench_function("status", |b| {
+        b.iter(|| assert_eq!(set_status(black_box(&analyses)), n_status))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_pipeline, bench_stages);
 criterion_main!(benches);
