@@ -54,20 +54,32 @@ valgrind --tool=callgrind --callgrind-out-file="$OUT" \
 }
 
 BYTES=$(wc -c <"$INPUT" | tr -d ' ')
-# Shorten the long generic paths of Rust symbols so the table stays readable.
-shorten() { sed -E 's/ \([^)]*\)$//; s/\[[^]]*\]//g; s/^ *//' ; }
-
 # Annotate into files first: cutting a live pipe short would trip `pipefail`.
 callgrind_annotate --inclusive=no --auto=no --threshold=100 "$OUT" >"$WORK/self.txt" 2>/dev/null
-callgrind_annotate --inclusive=yes --auto=no "$OUT" >"$WORK/inclusive.txt" 2>/dev/null
+callgrind_annotate --inclusive=yes --auto=no --threshold=100 "$OUT" >"$WORK/inclusive.txt" 2>/dev/null
 TOTAL=$(sed -n 's/^ *\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' "$WORK/self.txt" | tr -d ,)
 echo "callgrind: spinex extract --threads 1, $N reports, $BYTES bytes of JSONL"
 if [ -n "$TOTAL" ]; then
     echo "total: $TOTAL instructions, $(awk -v t="$TOTAL" -v b="$BYTES" 'BEGIN { printf "%.0f", t / b }') per input byte"
 fi
 # Runtime frames that wrap everything say nothing about where the time goes.
-RUNTIME='PROGRAM TOTALS|\(below main\)|lang_start|libc_start|begin_short_backtrace|\?\?\?:0x|[^:]:main \['
-top() { grep -E '^ *[0-9,]+ +\(' "$1" | grep -Ev "$RUNTIME" | head -n "$TOP" | shorten || true; }
+RUNTIME='^(\(below main\)|main|0x[0-9a-f]+|.*lang_start.*|__libc_start.*|.*begin_short_backtrace.*)$'
+# callgrind_annotate splits a function by the source file of each inlined piece. Self costs of
+# the pieces are disjoint: add them up (`sum`). Inclusive costs overlap (the function's own
+# piece already counts what its inlined pieces call): take the largest piece (`max`).
+top() {
+    grep -E '^ *[0-9,]+ +\(' "$1" | grep -v 'PROGRAM TOTALS' | awk -v total="$TOTAL" -v mode="$2" '
+    {
+        ir = $1; gsub(",", "", ir)
+        line = $0; sub(/^ *[0-9,]+ +\( *[0-9.]+%\) +/, "", line); sub(/ \[[^]]*\]$/, "", line)
+        fn = line; sub(/^[^:]*:/, "", fn)
+        if (mode == "sum") cost[fn] += ir; else if (ir + 0 > cost[fn] + 0) cost[fn] = ir
+    }
+    END {
+        for (f in cost) printf "%14d  %5.1f%%  %s\n", cost[f], (total > 0 ? 100 * cost[f] / total : 0), f
+    }' | sort -rn | awk -v re="$RUNTIME" '{ f = $0; sub(/^ *[0-9]+ +[0-9.]+% +/, "", f); if (f !~ re) print }' |
+        awk -v n="$TOP" 'NR <= n' | cut -c1-200
+}
 # Self cost summed by component: spinex module, dependency crate, allocator, libc memory ops.
 by_component() {
     grep -E '^ *[0-9,]+ +\(' "$1" | grep -v 'PROGRAM TOTALS' | awk -v total="$TOTAL" '
@@ -88,17 +100,17 @@ by_component() {
     }
     END {
         for (c in sum) printf "%14d  %5.1f%%  %s\n", sum[c], (total > 0 ? 100 * sum[c] / total : 0), c
-    }' | sort -rn | head -n "$TOP"
+    }' | sort -rn | awk -v n="$TOP" 'NR <= n'
 }
 echo
 echo "## Top $TOP functions by self cost (instructions spent in the function itself)"
-top "$WORK/self.txt"
+top "$WORK/self.txt" sum
 echo
 echo "## Self cost by component"
 by_component "$WORK/self.txt"
 echo
 echo "## Top $TOP functions by inclusive cost (with everything they call)"
-top "$WORK/inclusive.txt"
+top "$WORK/inclusive.txt" max
 if [ "$KEEP" = 1 ]; then
     echo
     echo "callgrind output kept in $OUT (open with callgrind_annotate or kcachegrind)"

@@ -56,7 +56,7 @@ trap cleanup EXIT
 
 # GNU time prints "Maximum resident set size (kbytes)"; BusyBox and the shell keyword do not.
 GNU_TIME=0
-if [ "${RSS_METHOD:-}" != proc ] && [ -x /usr/bin/time ] && /usr/bin/time -v true 2>&1 | grep -q 'Maximum resident set size'; then
+if [ "${RSS_METHOD:-}" != proc ] && [ -x /usr/bin/time ] && /usr/bin/time -v true 2>&1 | grep 'Maximum resident set size' >/dev/null; then
     GNU_TIME=1
 fi
 
