@@ -5,7 +5,8 @@
 //! ("but", "however", "which") ends every scope that would cross it; `pseudo` rules ("no
 //! significant change in") only consume their words so that the shorter triggers inside them
 //! do not fire. Among the triggers of one category that reach a mention, the nearest wins and
-//! its span is recorded. One addition: a forward negation stops at a severity word that follows
+//! its span is recorded. A forward negation between a hedge trigger and the mention
+//! takes the mention out of the hedge's scope. One more addition: a forward negation stops at a severity word that follows
 //! a comma or "and" (`No fracture, mild scoliosis`), because such a word opens an affirmed
 //! finding.
 
@@ -42,7 +43,9 @@ pub struct Flags {
 /// Computes the flags of the mention at folded `[ms, me)` of concept `c`.
 ///
 /// `triggers` are the sentence's trigger hits (all categories, in text order); `breaks` are the
-/// folded starts of severity words preceded by a comma or "and" (forward negation stops there).
+/// folded starts of words that open an affirmed item after a comma or "and" (forward negation
+/// stops there); `sent_fe_last` is the folded end of the sentence's last word (a forward
+/// trigger ending there has nothing ahead of it and looks back, capped at 3 tokens).
 pub fn flags(
     c: ConceptId,
     ms: usize,
@@ -51,12 +54,25 @@ pub fn flags(
     rules: &[ContextRule],
     breaks: &[usize],
     folded: &Folded,
+    sent_fe_last: usize,
 ) -> Flags {
     // best (distance, span) per category: negated, uncertain, historical, hypothetical
     let mut best: [Option<(usize, Span)>; 4] = [None; 4];
     let terminated = |a: usize, b: usize| {
         triggers.iter().any(|t| {
             rules[t.rule as usize].category == Category::Terminate && t.fs >= a && t.fe <= b
+        })
+    };
+    // A forward negation between a hedge and the mention takes the mention
+    // out of that trigger's scope ("possible pneumonia without effusion").
+    let negation_between = |a: usize, b: usize| {
+        triggers.iter().any(|t| {
+            let r = &rules[t.rule as usize];
+            r.category == Category::Negated
+                && r.direction != ScopeDirection::Backward
+                && r.applies_to(c)
+                && t.fs >= a
+                && t.fe <= b
         })
     };
     for t in triggers {
@@ -79,15 +95,23 @@ pub fn flags(
             r.direction,
             ScopeDirection::Backward | ScopeDirection::Bidirectional
         );
+        // A forward trigger that ends its sentence (`Fever: no.`) looks back instead.
+        let backward = backward || (forward && t.fe >= sent_fe_last && r.max_scope == 0);
         let dist = if forward && t.fe <= ms {
             let d = folded.tokens_between(t.fe, ms);
-            let blocked =
-                terminated(t.fe, ms) || (slot == 0 && breaks.iter().any(|&p| p > t.fe && p < ms));
+            let blocked = terminated(t.fe, ms)
+                || (slot == 0 && breaks.iter().any(|&p| p > t.fe && p < ms))
+                || (slot == 1 && negation_between(t.fe, ms));
             (!blocked && (r.max_scope == 0 || d <= r.max_scope as usize)).then_some(d)
         } else if backward && me <= t.fs {
             let d = folded.tokens_between(me, t.fs);
             let blocked = terminated(me, t.fs);
-            (!blocked && (r.max_scope == 0 || d <= r.max_scope as usize)).then_some(d)
+            let cap = if r.direction == ScopeDirection::Forward {
+                3
+            } else {
+                r.max_scope as usize
+            };
+            (!blocked && (cap == 0 || d <= cap)).then_some(d)
         } else {
             None
         };

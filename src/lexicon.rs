@@ -36,6 +36,8 @@ pub struct Term {
     pub severity: Option<Severity>,
     /// The term only means something when denied ("alignment is normal").
     pub only_negated: bool,
+    /// A denial near the term is about a property, not the thing ("no hardware complication").
+    pub only_affirmed: bool,
 }
 
 str_enum! {
@@ -250,6 +252,7 @@ impl Lexicons {
                 acuity: None,
                 severity: None,
                 only_negated: false,
+                only_affirmed: false,
             };
             for kv in f.get(3).copied().unwrap_or("").split(',').map(str::trim) {
                 if kv.is_empty() {
@@ -263,9 +266,10 @@ impl Lexicons {
                     "acuity" => t.acuity = Some(parse_enum(v, Acuity::parse, Acuity::allowed).map_err(err)?),
                     "severity" => t.severity = Some(parse_enum(v, Severity::parse, Severity::allowed).map_err(err)?),
                     "only" if v == "negated" => t.only_negated = true,
+                    "only" if v == "affirmed" => t.only_affirmed = true,
                     _ => {
                         return Err(err(format!(
-                            "unknown attribute {kv:?}; expected direction=, acuity=, severity= or only=negated"
+                            "unknown attribute {kv:?}; expected direction=, acuity=, severity=, only=negated or only=affirmed"
                         )))
                     }
                 }
@@ -437,18 +441,55 @@ impl Lexicons {
                     ConceptId((self.concepts.len() - 1) as u16)
                 }
             };
-            self.terms.push(Term {
-                text: term,
-                concept,
-                anchor: Anchor::Intrinsic,
-                direction: None,
-                acuity: None,
-                severity: None,
-                only_negated: false,
-            });
+            for text in std::iter::once(term.clone()).chain(plural(&term)) {
+                if self
+                    .terms
+                    .iter()
+                    .any(|t| t.concept == concept && t.text.eq_ignore_ascii_case(&text))
+                {
+                    continue;
+                }
+                self.terms.push(Term {
+                    text,
+                    concept,
+                    anchor: Anchor::Intrinsic,
+                    direction: None,
+                    acuity: None,
+                    severity: None,
+                    only_negated: false,
+                    only_affirmed: false,
+                });
+            }
         }
         Ok(())
     }
+}
+
+/// The regular English plural of a user term's last word (`effusion` -> `effusions`,
+/// `stone` -> `stones`, `embolus` -> none): user targets match their plural too. Abbreviations
+/// in capitals (`DVT`) get `s`.
+fn plural(term: &str) -> Option<String> {
+    let last = term.rsplit(' ').next()?;
+    if last.len() < 3 || !last.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    let lower = last.to_ascii_lowercase();
+    let p = if lower.ends_with("us") || lower.ends_with("is") || lower.ends_with("ss") {
+        return None;
+    } else if lower.ends_with('s')
+        || lower.ends_with('x')
+        || lower.ends_with("ch")
+        || lower.ends_with("sh")
+    {
+        format!("{term}es")
+    } else if lower.ends_with('y')
+        && !matches!(lower.as_bytes()[lower.len() - 2], b'a' | b'e' | b'o' | b'u')
+    {
+        format!("{}ies", &term[..term.len() - 1])
+    } else {
+        format!("{term}s")
+    };
+    Some(p)
 }
 
 /// Reads a TSV with a header row: skips `#` comments and blank lines, checks the header, and

@@ -91,11 +91,16 @@ struct Cand {
     term: u32,
     concept: ConceptId,
     attrs: Attributes,
+    /// A measurement that places the finding in the normal range (kyphosis of 38°).
+    normal_measure: Option<Span>,
 }
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
+
+/// Upper end of the normal thoracic kyphosis, in degrees (Cobb T4-T12 of about 20 to 45).
+const NORMAL_KYPHOSIS_MAX: f32 = 45.0;
 
 /// Prepositions that tie a following level to the finding before it ("fracture of T12").
 const LINKS: [&[u8]; 8] = [
@@ -212,6 +217,7 @@ impl Pipeline {
             return;
         }
         let spine_exam = self.is_spine_exam(text, a, &s.hits);
+        let has_headers = a.sections.iter().any(|x| x.kind != SectionKind::Preamble);
         let mut h = 0usize;
         for (si, sent) in a.sentences.iter().enumerate() {
             while h < s.hits.len() && s.hits[h].span.start < sent.span.start {
@@ -236,6 +242,7 @@ impl Pipeline {
                     section,
                     range,
                     spine_exam,
+                    has_headers,
                     s,
                     &mut a.mentions,
                 );
@@ -244,7 +251,9 @@ impl Pipeline {
     }
 
     /// Whether the exam is a spine exam: a spine word in the report's first line (when it is
-    /// not under a header) or in a technique/exam section.
+    /// not under a header), in a header or in a technique/exam section; or, failing such
+    /// evidence, spine words at least as many as words naming other anatomy (a chest film names
+    /// lungs, heart and ribs far more often than the spine; a bare snippet names neither).
     fn is_spine_exam(&self, text: &str, a: &Analysis, hits: &[Hit]) -> bool {
         let first_line_end = text.find('\n').unwrap_or(text.len()).min(160);
         let in_scope = |sp: Span| {
@@ -254,16 +263,23 @@ impl Pipeline {
                         || (sec.kind == SectionKind::Preamble && sp.end <= first_line_end))
             }) || a.sections.iter().any(|sec| sec.header.contains(sp))
         };
-        hits.iter().any(|x| {
-            in_scope(x.span)
-                && self.payloads[x.pat as usize].iter().any(|p| match *p {
-                    Payload::Modifier(i) => matches!(
-                        self.lex.modifiers[i as usize].kind,
-                        ModifierKind::Spine | ModifierKind::Region
-                    ),
-                    _ => false,
-                })
-        })
+        let (mut spine, mut other) = (0usize, 0usize);
+        for x in hits {
+            for p in &self.payloads[x.pat as usize] {
+                let Payload::Modifier(i) = *p else { continue };
+                match self.lex.modifiers[i as usize].kind {
+                    ModifierKind::Spine | ModifierKind::Region => {
+                        if in_scope(x.span) {
+                            return true;
+                        }
+                        spine += 1;
+                    }
+                    ModifierKind::Other => other += 1,
+                    _ => {}
+                }
+            }
+        }
+        spine >= other
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -275,6 +291,7 @@ impl Pipeline {
         section: Section,
         range: std::ops::Range<usize>,
         spine_exam: bool,
+        has_headers: bool,
         s: &mut Scratch,
         out: &mut Vec<Mention>,
     ) {
@@ -303,11 +320,12 @@ impl Pipeline {
                         rule: r,
                     }),
                     Payload::Modifier(m) => {
-                        if self.lex.modifiers[m as usize].kind == ModifierKind::Severity {
-                            let prev = prev_token(&folded.bytes, x.fs);
-                            if prev == b"," || prev == b"and" {
-                                breaks.push(x.fs);
-                            }
+                        if matches!(
+                            self.lex.modifiers[m as usize].kind,
+                            ModifierKind::Severity | ModifierKind::Acuity
+                        ) && opens_clause(&folded.bytes, x.fs)
+                        {
+                            breaks.push(x.fs);
                         }
                     }
                     Payload::Term(_) => {}
@@ -320,6 +338,18 @@ impl Pipeline {
         attribute::levels(text, sent.span.start, sent.span.end, levels);
         for e in levels.iter() {
             level_pos.push(fold_pos(folded, e.start, e.end));
+        }
+        // Descriptive words that open an affirmed item after a comma ("No fracture, stable
+        // grade 1 anterolisthesis").
+        if let (Some(first), Some(last)) = (hits.first(), hits.last()) {
+            let (lo, hi) = (first.fs, last.fe.min(folded.bytes.len()));
+            for k in lo..hi.saturating_sub(1) {
+                if folded.bytes[k] == b',' && folded.bytes[k + 1] == b' ' {
+                    if BREAK_WORDS.contains(&next_token(&folded.bytes, k + 1)) {
+                        breaks.push(k + 2);
+                    }
+                }
+            }
         }
         // Candidates that pass anchoring.
         for x in hits {
@@ -345,6 +375,7 @@ impl Pipeline {
                     term: t,
                     concept: term.concept,
                     attrs,
+                    normal_measure: None,
                 });
                 break; // one concept per matched words
             }
@@ -406,6 +437,17 @@ impl Pipeline {
                         c.attrs.meyerding_grade = Some(g)
                     }
                     (Quantity::Millimetres(v), _) => c.attrs.slip_mm = Some(v),
+                    (Quantity::Degrees(v), ConceptId::KYPHOSIS) => {
+                        c.attrs.cobb_degrees = Some(v);
+                        // A thoracic kyphosis measured within the normal range (up to 45°) is
+                        // a measurement, not hyperkyphosis, unless the words say increased.
+                        let plain = self.lex.terms[c.term as usize]
+                            .text
+                            .eq_ignore_ascii_case("kyphosis");
+                        if plain && v <= NORMAL_KYPHOSIS_MAX {
+                            c.normal_measure = Some(Span::new(qs, qe));
+                        }
+                    }
                     (Quantity::Degrees(v), _) => c.attrs.cobb_degrees = Some(v),
                     _ => {}
                 }
@@ -476,6 +518,8 @@ impl Pipeline {
             }
         }
         // Context.
+        let (_, sent_fe) = fold_pos(folded, sent.span.start, sent.span.end);
+        let last_end = last_word_end(&folded.bytes, sent_fe);
         for c in cands.iter() {
             let mut f = context::flags(
                 c.concept,
@@ -485,9 +529,32 @@ impl Pipeline {
                 &self.lex.context,
                 breaks,
                 folded,
+                last_end,
             );
+            if let Some(m) = c.normal_measure {
+                if c.attrs.severity.is_none() {
+                    f.negated = f.negated.or(Some(m));
+                }
+            }
+            // The exam's title names the study, not a finding ("SCOLIOSIS SERIES",
+            // "VERTEBRAL FRACTURE ASSESSMENT"): a technique line, or the first line of a report
+            // whose findings sit under headers.
+            let title_end = text.find('\n').unwrap_or(text.len());
             match section.kind {
-                SectionKind::Indication => f.hypothetical = f.hypothetical.or(Some(section.header)),
+                SectionKind::Technique => f.hypothetical = f.hypothetical.or(Some(section.header)),
+                SectionKind::Preamble if has_headers && c.span.end <= title_end => {
+                    f.hypothetical = f.hypothetical.or(Some(Span::new(0, title_end)))
+                }
+                SectionKind::Indication => {
+                    // A question mark in a reason for exam asks; it does not hedge a finding.
+                    if f.uncertain.is_some_and(|t| t.slice(text) == "?") {
+                        f.uncertain = None;
+                    }
+                    // Explicit history in an indication stays history.
+                    if f.historical.is_none() {
+                        f.hypothetical = f.hypothetical.or(Some(section.header));
+                    }
+                }
                 SectionKind::History | SectionKind::Comparison => {
                     f.historical = f.historical.or(Some(section.header))
                 }
@@ -496,6 +563,9 @@ impl Pipeline {
             let term = &self.lex.terms[c.term as usize];
             if term.only_negated && (f.negated.is_none() || f.uncertain.is_some()) {
                 continue;
+            }
+            if term.only_affirmed {
+                f.negated = None;
             }
             out.push(Mention {
                 concept: c.concept,
@@ -604,6 +674,34 @@ fn fold_pos(folded: &Folded, s: usize, e: usize) -> (usize, usize) {
     let a = folded.map.partition_point(|&m| (m as usize) < s);
     let b = folded.map.partition_point(|&m| (m as usize) < e);
     (a.min(folded.bytes.len()), b.min(folded.bytes.len()).max(a))
+}
+
+/// Words that, right after a comma, open an affirmed item and so end a negation's list.
+const BREAK_WORDS: [&[u8]; 9] = [
+    b"stable",
+    b"unchanged",
+    b"multilevel",
+    b"multiple",
+    b"diffuse",
+    b"grade",
+    b"scattered",
+    b"extensive",
+    b"redemonstrated",
+];
+
+/// Whether the token at folded `fs` follows a comma or "and".
+fn opens_clause(bytes: &[u8], fs: usize) -> bool {
+    let prev = prev_token(bytes, fs);
+    prev == b"," || prev == b"and"
+}
+
+/// Folded end of the last word before folded position `end`, skipping punctuation tokens.
+fn last_word_end(bytes: &[u8], end: usize) -> usize {
+    let mut e = end.min(bytes.len());
+    while e > 0 && !bytes[e - 1].is_ascii_alphanumeric() && bytes[e - 1] < 0x80 {
+        e -= 1;
+    }
+    e
 }
 
 /// The folded token that starts just after folded position `fe` (a space).

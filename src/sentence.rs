@@ -47,7 +47,10 @@ fn split(text: &str, body: Span, section: u32, out: &mut Vec<Sentence>) {
                         && b[i + 1].is_ascii_uppercase()
                         && i > start
                         && b[i - 1].is_ascii_lowercase());
+                // `? L5 pars defect`: a question mark opening a phrase hedges it.
+                let opens = c == b'?' && (i == start || b[i - 1].is_ascii_whitespace());
                 if next_ws
+                    && !opens
                     && !(c == b'.' && (is_abbreviation(b, start, i) || is_list_number(b, start, i)))
                 {
                     emit(start, i + 1, out);
@@ -149,13 +152,35 @@ fn line_break_ends_sentence(b: &[u8], start: usize, nl: usize, end: usize) -> bo
                 return true;
             }
         }
-        // A line in capitals followed by another starting with a capital.
-        let letters = prev.iter().filter(|c| c.is_ascii_alphabetic()).count();
-        if letters > 0 && !prev.iter().any(|c| c.is_ascii_lowercase()) && !starts_with_level(next) {
+        // A line followed by one starting with a capital (not a level such as `T12`) ends a
+        // sentence unless it stops on a comma or a word that cannot end one.
+        if !starts_with_level(next) && !ends_open(prev) {
             return true;
         }
     }
     false
+}
+
+/// Words after which a sentence cannot end.
+const OPEN_ENDINGS: &[&str] = &[
+    "a", "an", "and", "at", "by", "for", "from", "in", "into", "of", "on", "or", "the", "to",
+    "with", "without", "is", "are", "was", "were", "no", "not",
+];
+
+fn ends_open(prev: &[u8]) -> bool {
+    if matches!(
+        prev.last(),
+        Some(b',') | Some(b'-') | Some(b'/') | Some(b'(')
+    ) {
+        return true;
+    }
+    let w = prev
+        .rsplit(|c| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or(b"");
+    OPEN_ENDINGS
+        .iter()
+        .any(|o| o.as_bytes().eq_ignore_ascii_case(w))
 }
 
 fn starts_with_level(s: &[u8]) -> bool {
@@ -231,6 +256,14 @@ mod tests {
             vec!["No effusion.", "Mild DDD."]
         );
         assert_eq!(split_all("2.5 mm e.g. x"), vec!["2.5 mm e.g. x"]);
+    }
+
+    #[test]
+    fn unpunctuated_lines() {
+        assert_eq!(
+            split_all("Negative for fracture\nMild spondylosis.\nThere is mild\nT12 wedging and\nMild DDD"),
+            vec!["Negative for fracture", "Mild spondylosis.", "There is mild\nT12 wedging and\nMild DDD"]
+        );
     }
 
     #[test]
