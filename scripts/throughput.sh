@@ -10,6 +10,8 @@
 #   - peak RSS < 200 MB, and flat (4x the input -> at most 1.25x the peak RSS).
 #
 # Usage: scripts/throughput.sh [-n REPORTS] [-s SEED] [-r REPEAT] [-t "1 2"] [--no-scale] [--keep]
+#                              [--baseline]
+#   --baseline   run `cargo bench --bench scan` first to measure the raw-scan speed here
 #
 # Environment:
 #   SPINEX_BIN     binary to measure (default: builds and uses target/release/spinex)
@@ -29,6 +31,7 @@ REPEAT=3
 THREADS="1 2"
 SCALE=1
 KEEP=0
+RUN_BASELINE=0
 while [ $# -gt 0 ]; do
     case "$1" in
         -n) N="$2"; shift 2 ;;
@@ -37,12 +40,16 @@ while [ $# -gt 0 ]; do
         -t) THREADS="$2"; shift 2 ;;
         --no-scale) SCALE=0; shift ;;
         --keep) KEEP=1; shift ;;
-        -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --baseline) RUN_BASELINE=1; shift ;;
+        -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "throughput.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+if [ "$RUN_BASELINE" = 1 ]; then
+    (cd "$ROOT" && cargo bench --quiet --bench scan -- scan/aho_corasick_per_report >/dev/null)
+fi
 if [ -z "${SPINEX_BIN:-}" ]; then
     (cd "$ROOT" && cargo build --release --quiet)
     SPINEX_BIN="$ROOT/target/release/spinex"
