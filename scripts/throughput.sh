@@ -41,7 +41,7 @@ while [ $# -gt 0 ]; do
         --no-scale) SCALE=0; shift ;;
         --keep) KEEP=1; shift ;;
         --baseline) RUN_BASELINE=1; shift ;;
-        -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "throughput.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
