@@ -55,6 +55,7 @@ pub fn flags(
     breaks: &[usize],
     folded: &Folded,
     sent_fe_last: usize,
+    state_word: bool,
 ) -> Flags {
     // best (distance, span) per category: negated, uncertain, historical, hypothetical
     let mut best: [Option<(usize, Span)>; 4] = [None; 4];
@@ -84,7 +85,10 @@ pub fn flags(
             Category::Hypothetical => 3,
             Category::Pseudo | Category::Terminate => continue,
         };
-        if !r.applies_to(c) {
+        // A concept filter keeps "normal" or "preserved" off real findings; a word that names
+        // a normal state ("alignment", "disc spaces") takes every denial.
+        let applies = r.applies_to(c) || (state_word && slot == 0);
+        if !applies {
             continue;
         }
         let forward = matches!(

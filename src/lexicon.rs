@@ -107,6 +107,9 @@ str_enum! {
         Region => "region",
         /// Spine anchor word.
         Spine => "spine",
+        /// A disc word: a spine anchor, except that height loss tied to it is disc
+        /// degeneration rather than a vertebral fracture.
+        Disc => "disc",
         /// Another bone or joint.
         Other => "other",
         /// Direction of a curve or slip.
@@ -357,7 +360,7 @@ impl Lexicons {
                 ModifierKind::Direction => ModifierValue::Direction(
                     parse_enum(v, Direction::parse, Direction::allowed).map_err(err)?,
                 ),
-                ModifierKind::Spine | ModifierKind::Other => {
+                ModifierKind::Spine | ModifierKind::Disc | ModifierKind::Other => {
                     if !v.is_empty() {
                         return Err(err(format!("a {kind} modifier takes no value")));
                     }

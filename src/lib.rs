@@ -33,11 +33,15 @@
 #![deny(missing_docs)]
 
 pub mod attribute;
+pub mod batch;
 pub mod context;
 pub mod gen;
+pub mod input;
 pub mod lexicon;
 pub mod model;
+pub mod output;
 pub mod pipeline;
+pub mod recommend;
 pub mod section;
 pub mod sentence;
 pub mod span;

@@ -4,8 +4,9 @@ use crate::attribute::{self, genant_from_pct, meyerding_from_pct, LevelExpr, Qua
 use crate::context::{self, TriggerHit};
 use crate::lexicon::{Anchor, Lexicons, ModifierKind, ModifierValue};
 use crate::model::*;
+use crate::recommend::RuleSet;
 use crate::text::{fold_str, Folded};
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ pub struct Pipeline {
     lex: Lexicons,
     ac: AhoCorasick,
     payloads: Vec<Vec<Payload>>,
+    rules: RuleSet,
 }
 
 /// Builds a [`Pipeline`] from lexicon files and user targets.
@@ -50,6 +52,19 @@ impl PipelineBuilder {
             Some(d) => Lexicons::from_dir(d)?,
             None => Lexicons::builtin(),
         };
+        // Recommendation rules: `rules.toml` in the lexicon folder when it has one.
+        let rules = match &self.dir {
+            Some(d) if d.join("rules.toml").is_file() => {
+                let path = d.join("rules.toml");
+                let shown = path.display().to_string();
+                let bytes = std::fs::read(&path)
+                    .map_err(|e| LexiconError::new(&shown, 0, format!("cannot read: {e}")))?;
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| LexiconError::new(&shown, 0, "not valid UTF-8"))?;
+                RuleSet::parse(&text, &shown)?
+            }
+            _ => RuleSet::builtin(),
+        };
         if let Some(t) = &self.targets {
             let shown = t.display().to_string();
             let bytes = std::fs::read(t)
@@ -58,7 +73,9 @@ impl PipelineBuilder {
                 .map_err(|_| LexiconError::new(&shown, 0, "not valid UTF-8"))?;
             lex.add_targets(&shown, &text)?;
         }
-        Pipeline::from_lexicons(lex)
+        let mut p = Pipeline::from_lexicons(lex)?;
+        p.rules = rules;
+        Ok(p)
     }
 }
 
@@ -93,13 +110,28 @@ struct Cand {
     attrs: Attributes,
     /// A measurement that places the finding in the normal range (kyphosis of 38°).
     normal_measure: Option<Span>,
+    /// Counts only when denied (a bare "No acute fracture" with no anatomy named).
+    if_negated: bool,
+}
+
+/// Whether a term that needs anchoring is a spine finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Anchoring {
+    Yes,
+    No,
+    /// No anatomy is named at all and the exam is not a spine exam: a denial ("No acute
+    /// fracture") still covers the spine, an affirmation does not.
+    IfNegated,
 }
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// Upper end of the normal thoracic kyphosis, in degrees (Cobb T4-T12 of about 20 to 45).
+/// The normal thoracic kyphosis, in degrees (Cobb T4-T12 of about 20 to 45); a smaller angle
+/// is a change or a segmental angle, not a measure of the whole curve.
+const NORMAL_KYPHOSIS_MIN: f32 = 20.0;
+/// Upper end of the normal thoracic kyphosis.
 const NORMAL_KYPHOSIS_MAX: f32 = 45.0;
 
 /// Prepositions that tie a following level to the finding before it ("fracture of T12").
@@ -157,7 +189,12 @@ impl Pipeline {
             .map_err(|e| {
                 LexiconError::new("lexicons", 0, format!("cannot compile patterns: {e}"))
             })?;
-        Ok(Pipeline { lex, ac, payloads })
+        Ok(Pipeline {
+            lex,
+            ac,
+            payloads,
+            rules: RuleSet::builtin(),
+        })
     }
 
     /// Concept names: the 11 built-ins in contract order, then user concepts.
@@ -168,6 +205,11 @@ impl Pipeline {
     /// The lexicons this pipeline was built from.
     pub fn lexicons(&self) -> &Lexicons {
         &self.lex
+    }
+
+    /// The recommendation rules.
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
     }
 
     /// The lexicon term that matched a mention.
@@ -193,6 +235,7 @@ impl Pipeline {
             self.detect(text, &mut a, &mut s);
         });
         crate::status::statuses(&a.mentions, self.lex.concepts.len(), &mut a.concepts);
+        self.rules.apply(&mut a, &report.patient);
         a
     }
 
@@ -200,18 +243,36 @@ impl Pipeline {
         let Scratch { folded, hits, .. } = s;
         folded.fold(text);
         hits.clear();
-        for m in self.ac.find_iter(folded.bytes.as_slice()) {
-            let (fs, fe) = (m.start() + 1, m.end());
-            if folded.bytes.get(fe) != Some(&b' ') {
-                continue;
+        // Leftmost-longest, token-bounded: when the longest match at a position ends inside a
+        // word ("degenerative spur" in "degenerative spurring"), the longest shorter one that
+        // ends on a token boundary is taken instead.
+        let hay = folded.bytes.as_slice();
+        let mut pos = 0usize;
+        while pos < hay.len() {
+            let Some(mut m) = self.ac.find(Input::new(hay).range(pos..)) else {
+                break;
+            };
+            loop {
+                if hay.get(m.end()) == Some(&b' ') {
+                    let (fs, fe) = (m.start() + 1, m.end());
+                    let (os, oe) = folded.original(fs, fe);
+                    hits.push(Hit {
+                        fs,
+                        fe,
+                        span: Span::new(os, oe),
+                        pat: m.pattern().as_u32(),
+                    });
+                    pos = m.end();
+                    break;
+                }
+                match self.ac.find(Input::new(hay).range(m.start()..m.end() - 1)) {
+                    Some(shorter) => m = shorter,
+                    None => {
+                        pos = m.start() + 1;
+                        break;
+                    }
+                }
             }
-            let (os, oe) = folded.original(fs, fe);
-            hits.push(Hit {
-                fs,
-                fe,
-                span: Span::new(os, oe),
-                pat: m.pattern().as_u32(),
-            });
         }
         if hits.is_empty() {
             return;
@@ -268,7 +329,7 @@ impl Pipeline {
             for p in &self.payloads[x.pat as usize] {
                 let Payload::Modifier(i) = *p else { continue };
                 match self.lex.modifiers[i as usize].kind {
-                    ModifierKind::Spine | ModifierKind::Region => {
+                    ModifierKind::Spine | ModifierKind::Region | ModifierKind::Disc => {
                         if in_scope(x.span) {
                             return true;
                         }
@@ -356,10 +417,20 @@ impl Pipeline {
             for p in &self.payloads[x.pat as usize] {
                 let Payload::Term(t) = *p else { continue };
                 let term = &self.lex.terms[t as usize];
-                if term.concept.is_builtin()
-                    && term.anchor != Anchor::Intrinsic
-                    && !self.anchored(term.anchor, hits, folded, x, level_pos, spine_exam)
-                {
+                let anchoring = if term.concept.is_builtin() && term.anchor != Anchor::Intrinsic {
+                    self.anchored(
+                        term.anchor,
+                        term.concept,
+                        hits,
+                        folded,
+                        x,
+                        level_pos,
+                        spine_exam,
+                    )
+                } else {
+                    Anchoring::Yes
+                };
+                if anchoring == Anchoring::No {
                     continue;
                 }
                 let attrs = Attributes {
@@ -376,6 +447,7 @@ impl Pipeline {
                     concept: term.concept,
                     attrs,
                     normal_measure: None,
+                    if_negated: anchoring == Anchoring::IfNegated,
                 });
                 break; // one concept per matched words
             }
@@ -437,6 +509,7 @@ impl Pipeline {
                         c.attrs.meyerding_grade = Some(g)
                     }
                     (Quantity::Millimetres(v), _) => c.attrs.slip_mm = Some(v),
+                    (Quantity::Degrees(_), _) if c.attrs.cobb_degrees.is_some() => {}
                     (Quantity::Degrees(v), ConceptId::KYPHOSIS) => {
                         c.attrs.cobb_degrees = Some(v);
                         // A thoracic kyphosis measured within the normal range (up to 45°) is
@@ -444,7 +517,7 @@ impl Pipeline {
                         let plain = self.lex.terms[c.term as usize]
                             .text
                             .eq_ignore_ascii_case("kyphosis");
-                        if plain && v <= NORMAL_KYPHOSIS_MAX {
+                        if plain && (NORMAL_KYPHOSIS_MIN..=NORMAL_KYPHOSIS_MAX).contains(&v) {
                             c.normal_measure = Some(Span::new(qs, qe));
                         }
                     }
@@ -530,6 +603,7 @@ impl Pipeline {
                 breaks,
                 folded,
                 last_end,
+                self.lex.terms[c.term as usize].only_negated,
             );
             if let Some(m) = c.normal_measure {
                 if c.attrs.severity.is_none() {
@@ -561,7 +635,8 @@ impl Pipeline {
                 _ => {}
             }
             let term = &self.lex.terms[c.term as usize];
-            if term.only_negated && (f.negated.is_none() || f.uncertain.is_some()) {
+            if (term.only_negated || c.if_negated) && (f.negated.is_none() || f.uncertain.is_some())
+            {
                 continue;
             }
             if term.only_affirmed {
@@ -588,51 +663,75 @@ impl Pipeline {
     /// "changes in the thoracic spine", "fracture at T12") belongs to that anatomy. Otherwise
     /// the nearest anatomy word in the sentence decides, spine words and levels winning ties;
     /// a `spine` term with no anatomy word at all counts only in a spine exam.
+    #[allow(clippy::too_many_arguments)]
     fn anchored(
         &self,
         anchor: Anchor,
+        concept: ConceptId,
         hits: &[Hit],
         folded: &Folded,
         x: &Hit,
         level_pos: &[(usize, usize)],
         spine_exam: bool,
-    ) -> bool {
-        let is_kind = |y: &Hit, want: &dyn Fn(ModifierKind) -> bool| {
+    ) -> Anchoring {
+        let kind_of = |y: &Hit| {
+            self.payloads[y.pat as usize].iter().find_map(|p| match *p {
+                Payload::Modifier(m) => match self.lex.modifiers[m as usize].kind {
+                    k @ (ModifierKind::Spine
+                    | ModifierKind::Region
+                    | ModifierKind::Disc
+                    | ModifierKind::Other) => Some(k),
+                    _ => None,
+                },
+                _ => None,
+            })
+        };
+        let is_hardware = |y: &Hit| {
             self.payloads[y.pat as usize].iter().any(|p| match *p {
-                Payload::Modifier(m) => want(self.lex.modifiers[m as usize].kind),
+                Payload::Term(t) => self.lex.terms[t as usize].concept == ConceptId::HARDWARE,
                 _ => false,
             })
         };
-        let spine_kind = |k: ModifierKind| matches!(k, ModifierKind::Spine | ModifierKind::Region);
-        let other_kind = |k: ModifierKind| k == ModifierKind::Other;
-        // Prepositional attachment.
+        let is_spine = |k: ModifierKind| {
+            matches!(
+                k,
+                ModifierKind::Spine | ModifierKind::Region | ModifierKind::Disc
+            )
+        };
+        // Prepositional attachment: "deformity of the ribs", "fracture of the left rod",
+        // "loss of height of the L4-L5 disc", "changes in the thoracic spine".
         if LINKS.contains(&next_token(&folded.bytes, x.fe)) {
             let mut first: Option<(usize, bool)> = None; // (folded start, is spine)
             for y in hits.iter().filter(|y| y.fs >= x.fe) {
                 if folded.tokens_between(x.fe, y.fs) > 5 {
                     break;
                 }
-                if is_kind(y, &spine_kind) {
-                    first = Some((y.fs, true));
+                if let Some(k) = kind_of(y) {
+                    let spine = match k {
+                        ModifierKind::Disc => concept != ConceptId::VERTEBRAL_FRACTURE,
+                        k => is_spine(k),
+                    };
+                    first = Some((y.fs, spine));
                     break;
                 }
-                if is_kind(y, &other_kind) {
+                if concept != ConceptId::HARDWARE && is_hardware(y) {
                     first = Some((y.fs, false));
                     break;
                 }
             }
             if let Some(&(ls, _)) = level_pos.iter().find(|(ls, _)| *ls >= x.fe) {
                 if folded.tokens_between(x.fe, ls) <= 5 && first.map_or(true, |(fs, _)| ls < fs) {
+                    // A level names the vertebra unless a disc word follows it straight away.
                     first = Some((ls, true));
                 }
             }
             if let Some((_, spine)) = first {
-                return spine;
+                return if spine { Anchoring::Yes } else { Anchoring::No };
             }
         }
         let nearest = |want: &dyn Fn(ModifierKind) -> bool| {
             hits.iter()
-                .filter(|y| is_kind(y, want))
+                .filter(|y| kind_of(y).is_some_and(want))
                 .map(|y| distance(folded, x.fs, x.fe, y.fs, y.fe))
                 .min()
         };
@@ -640,20 +739,24 @@ impl Pipeline {
             .iter()
             .map(|&(a, b)| distance(folded, x.fs, x.fe, a, b))
             .min();
-        let ds = match (nearest(&spine_kind), ds_levels) {
+        let ds = match (nearest(&is_spine), ds_levels) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let dother = nearest(&other_kind);
+        let dother = nearest(&|k| k == ModifierKind::Other);
         let not_other = match (ds, dother) {
             (_, None) => true,
             (Some(a), Some(b)) => a <= b,
             (None, Some(_)) => false,
         };
+        let yes = |b: bool| if b { Anchoring::Yes } else { Anchoring::No };
         match anchor {
-            Anchor::Intrinsic => true,
-            Anchor::NotOther => not_other,
-            Anchor::Spine => (ds.is_some() || spine_exam) && not_other,
+            Anchor::Intrinsic => Anchoring::Yes,
+            Anchor::NotOther => yes(not_other),
+            Anchor::Spine if ds.is_none() && dother.is_none() && !spine_exam => {
+                Anchoring::IfNegated
+            }
+            Anchor::Spine => yes((ds.is_some() || spine_exam) && not_other),
         }
     }
 }

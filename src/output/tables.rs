@@ -1,0 +1,466 @@
+//! The columns of every table and how one report becomes rows.
+
+use super::row::Row;
+use crate::input::RecordError;
+use crate::model::*;
+use crate::pipeline::Pipeline;
+use crate::span::CharIndex;
+use std::fmt;
+
+/// Required columns of `mentions.csv`, in order, then the extra ones.
+pub const MENTION_COLUMNS: [&str; 28] = [
+    "report_id",
+    "concept",
+    "start",
+    "end",
+    "text",
+    "section",
+    "negated",
+    "uncertain",
+    "historical",
+    "hypothetical",
+    "levels",
+    "severity",
+    "acuity",
+    "trigger",
+    // extras
+    "term",
+    "region",
+    "genant_grade",
+    "height_loss_pct",
+    "meyerding_grade",
+    "slip_mm",
+    "cobb_degrees",
+    "direction",
+    "negated_trigger",
+    "uncertain_trigger",
+    "historical_trigger",
+    "hypothetical_trigger",
+    "sentence_index",
+    "sentence",
+];
+
+/// Columns of `recommendations.csv`: the required ones, then `condition`.
+pub const RECOMMENDATION_COLUMNS: [&str; 9] = [
+    "report_id",
+    "action",
+    "rule",
+    "strength",
+    "urgency",
+    "rationale",
+    "evidence",
+    "source",
+    "condition",
+];
+
+/// Columns of `audit.csv`.
+pub const AUDIT_COLUMNS: [&str; 5] = ["report_id", "flag", "severity", "message", "evidence"];
+
+/// Columns of `cautions.csv`.
+pub const CAUTION_COLUMNS: [&str; 6] = [
+    "report_id",
+    "caution",
+    "rule",
+    "message",
+    "evidence",
+    "source",
+];
+
+/// Columns of `errors.csv`: the required ones, then the physical `line` where the record starts.
+pub const ERROR_COLUMNS: [&str; 5] = ["source", "record", "report_id", "error", "line"];
+
+/// Extra report-level columns of `reports.csv` after the user concepts.
+pub const REPORT_EXTRA_COLUMNS: [&str; 6] = [
+    "vertebral_fracture_genant_grade",
+    "spondylolisthesis_meyerding_grade",
+    "scoliosis_cobb_degrees",
+    "cautions",
+    "flags",
+    "warnings",
+];
+
+/// The table layout of one pipeline (its concepts decide the columns of `reports.csv`).
+#[derive(Debug, Clone, Copy)]
+pub struct Tables<'p> {
+    pipeline: &'p Pipeline,
+    concepts: &'p [String],
+}
+
+impl<'p> Tables<'p> {
+    /// The layout for `pipeline`.
+    pub fn new(pipeline: &'p Pipeline) -> Tables<'p> {
+        Tables {
+            pipeline,
+            concepts: pipeline.concept_names(),
+        }
+    }
+
+    /// Concept names: the built-ins, then user concepts.
+    pub fn concepts(&self) -> &'p [String] {
+        self.concepts
+    }
+
+    fn builtin_count(&self) -> usize {
+        BUILTIN_CONCEPTS.len().min(self.concepts.len())
+    }
+
+    /// Columns of `reports.csv`: `report_id`, the 11 statuses, the 11 `_levels`,
+    /// `vertebral_fracture_severity`, `vertebral_fracture_acuity`, `actions`; then each user
+    /// concept's status and `_levels`, then [`REPORT_EXTRA_COLUMNS`].
+    pub fn report_columns(&self) -> Vec<String> {
+        let b = self.builtin_count();
+        let mut cols = vec!["report_id".to_string()];
+        cols.extend(self.concepts[..b].iter().cloned());
+        cols.extend(self.concepts[..b].iter().map(|c| format!("{c}_levels")));
+        cols.push("vertebral_fracture_severity".into());
+        cols.push("vertebral_fracture_acuity".into());
+        cols.push("actions".into());
+        for c in &self.concepts[b..] {
+            cols.push(c.clone());
+        }
+        for c in &self.concepts[b..] {
+            cols.push(format!("{c}_levels"));
+        }
+        cols.extend(REPORT_EXTRA_COLUMNS.iter().map(|s| s.to_string()));
+        cols
+    }
+
+    /// The lexicon term that matched a mention.
+    pub fn term(&self, m: &Mention) -> &'p str {
+        self.pipeline.term_text(m)
+    }
+
+    /// The name of a concept.
+    pub fn concept_name(&self, id: ConceptId) -> &'p str {
+        self.concepts
+            .get(id.index())
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+
+    pub(crate) fn report_row(&self, row: &mut Row, report: &Report, a: &Analysis) {
+        let b = self.builtin_count();
+        row.clear();
+        row.cell(&report.id);
+        let result = |i: usize| a.concepts.get(i).copied().unwrap_or_default();
+        for i in 0..b {
+            row.opt(result(i).status);
+        }
+        for i in 0..b {
+            row.display(result(i).levels);
+        }
+        let vf = result(ConceptId::VERTEBRAL_FRACTURE.index());
+        row.opt(vf.severity);
+        row.opt(vf.acuity);
+        row.joined(a.recommendations.iter().map(|r| r.action.as_str()));
+        for i in b..self.concepts.len() {
+            row.opt(result(i).status);
+        }
+        for i in b..self.concepts.len() {
+            row.display(result(i).levels);
+        }
+        let extras = ReportExtras::of(a);
+        row.opt(extras.genant_grade);
+        row.opt(extras.meyerding_grade);
+        row.opt(extras.cobb_degrees);
+        row.joined(a.cautions.iter().map(|c| c.id.as_str()));
+        row.joined(a.flags.iter().map(|f| f.flag.as_str()));
+        row.joined(report.warnings.iter());
+    }
+
+    pub(crate) fn mention_row(
+        &self,
+        row: &mut Row,
+        report: &Report,
+        a: &Analysis,
+        chars: &CharIndex,
+        m: &Mention,
+    ) {
+        let text = report.text.as_str();
+        row.clear();
+        row.cell(&report.id);
+        row.cell(self.concept_name(m.concept));
+        row.display(chars.char_offset(m.span.start));
+        row.display(chars.char_offset(m.span.end));
+        row.verbatim(text.get(m.span.start..m.span.end).unwrap_or(""));
+        row.cell(m.section.as_str());
+        row.boolean(m.negated.is_some());
+        row.boolean(m.uncertain.is_some());
+        row.boolean(m.historical.is_some());
+        row.boolean(m.hypothetical.is_some());
+        row.display(m.attrs.levels);
+        row.opt(m.attrs.severity);
+        row.opt(m.attrs.acuity);
+        row.joined(triggers(text, m));
+        row.cell(self.term(m));
+        row.opt(m.attrs.region);
+        row.opt(m.attrs.genant_grade);
+        row.opt(m.attrs.height_loss_pct);
+        row.opt(m.attrs.meyerding_grade);
+        row.opt(m.attrs.slip_mm);
+        row.opt(m.attrs.cobb_degrees);
+        row.opt(m.attrs.direction);
+        for flag in [m.negated, m.uncertain, m.historical, m.hypothetical] {
+            row.cell(flag_text(text, flag));
+        }
+        row.display(m.sentence);
+        row.cell(sentence_text(text, a, m));
+    }
+
+    pub(crate) fn recommendation_row(
+        &self,
+        row: &mut Row,
+        report: &Report,
+        a: &Analysis,
+        chars: &CharIndex,
+        r: &Recommendation,
+    ) {
+        row.clear();
+        row.cell(&report.id);
+        row.cell(&r.action);
+        row.cell(&r.rule);
+        row.cell(r.strength.as_str());
+        row.cell(r.urgency.as_str());
+        row.cell(&r.rationale);
+        row.joined(evidence(report, a, chars, &r.evidence));
+        row.cell(&r.source);
+        row.cell(r.condition.as_deref().unwrap_or(""));
+    }
+
+    pub(crate) fn caution_row(
+        &self,
+        row: &mut Row,
+        report: &Report,
+        a: &Analysis,
+        chars: &CharIndex,
+        c: &Caution,
+    ) {
+        row.clear();
+        row.cell(&report.id);
+        row.cell(&c.id);
+        row.cell(&c.rule);
+        row.cell(&c.message);
+        row.joined(evidence(report, a, chars, &c.evidence));
+        row.cell(&c.source);
+    }
+
+    pub(crate) fn audit_row(
+        &self,
+        row: &mut Row,
+        report: &Report,
+        a: &Analysis,
+        chars: &CharIndex,
+        f: &AuditFlag,
+    ) {
+        row.clear();
+        row.cell(&report.id);
+        row.cell(&f.flag);
+        row.cell(f.severity.as_str());
+        row.cell(&f.message);
+        row.joined(evidence(report, a, chars, &f.evidence));
+    }
+
+    pub(crate) fn error_row(&self, row: &mut Row, e: &RecordError) {
+        row.clear();
+        row.cell(&e.source);
+        row.display(e.record);
+        row.cell(e.id.as_deref().unwrap_or(""));
+        row.cell(&e.reason);
+        row.opt(e.line);
+    }
+}
+
+/// Report-level grades read from the affirmed mentions of a present concept (the highest one).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct ReportExtras {
+    pub genant_grade: Option<u8>,
+    pub meyerding_grade: Option<u8>,
+    pub cobb_degrees: Option<f32>,
+}
+
+impl ReportExtras {
+    pub fn of(a: &Analysis) -> ReportExtras {
+        ReportExtras {
+            genant_grade: highest(a, ConceptId::VERTEBRAL_FRACTURE, |at| at.genant_grade),
+            meyerding_grade: highest(a, ConceptId::SPONDYLOLISTHESIS, |at| at.meyerding_grade),
+            cobb_degrees: highest(a, ConceptId::SCOLIOSIS, |at| at.cobb_degrees),
+        }
+    }
+}
+
+fn highest<T: PartialOrd + Copy>(
+    a: &Analysis,
+    concept: ConceptId,
+    get: impl Fn(&Attributes) -> Option<T>,
+) -> Option<T> {
+    if a.status(concept) != Some(Status::Present) {
+        return None;
+    }
+    a.mentions
+        .iter()
+        .filter(|m| m.concept == concept && m.affirmed())
+        .filter_map(|m| get(&m.attrs))
+        .fold(None, |best, v| match best {
+            Some(b) if b >= v => Some(b),
+            _ => Some(v),
+        })
+}
+
+/// The text a flag's trigger covers ("" when the flag is not set).
+pub(crate) fn flag_text(text: &str, flag: Flag) -> &str {
+    flag.and_then(|s| text.get(s.start..s.end)).unwrap_or("")
+}
+
+/// The distinct trigger texts that set a mention's flags, in the order negated, uncertain,
+/// historical, hypothetical.
+pub(crate) fn triggers<'t>(text: &'t str, m: &Mention) -> impl Iterator<Item = &'t str> {
+    let flags = [m.negated, m.uncertain, m.historical, m.hypothetical];
+    let mut seen: [Option<Span>; 4] = [None; 4];
+    let mut out: [&'t str; 4] = [""; 4];
+    let mut n = 0;
+    for span in flags.into_iter().flatten() {
+        if seen[..n].contains(&Some(span)) {
+            continue;
+        }
+        if let Some(t) = text.get(span.start..span.end) {
+            seen[n] = Some(span);
+            out[n] = t;
+            n += 1;
+        }
+    }
+    out.into_iter().take(n)
+}
+
+/// The sentence a mention sits in ("" when unknown).
+pub(crate) fn sentence_text<'t>(text: &'t str, a: &Analysis, m: &Mention) -> &'t str {
+    a.sentences
+        .get(m.sentence as usize)
+        .and_then(|s| text.get(s.span.start..s.span.end))
+        .unwrap_or("")
+}
+
+/// One piece of evidence: a mention's text with its character offsets (`text@start-end`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Evidence<'t> {
+    pub concept: ConceptId,
+    pub text: &'t str,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl fmt::Display for Evidence<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}-{}", self.text, self.start, self.end)
+    }
+}
+
+/// The evidence of a recommendation, caution or flag, from mention indices.
+pub(crate) fn evidence<'t>(
+    report: &'t Report,
+    a: &'t Analysis,
+    chars: &'t CharIndex,
+    indices: &'t [u32],
+) -> impl Iterator<Item = Evidence<'t>> + 't {
+    indices.iter().filter_map(move |&i| {
+        let m = a.mentions.get(i as usize)?;
+        Some(Evidence {
+            concept: m.concept,
+            text: report.text.get(m.span.start..m.span.end)?,
+            start: chars.char_offset(m.span.start),
+            end: chars.char_offset(m.span.end),
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_columns_follow_the_contract() {
+        let p = Pipeline::builtin();
+        let cols = Tables::new(&p).report_columns();
+        assert_eq!(cols[0], "report_id");
+        assert_eq!(cols[1..12], BUILTIN_CONCEPTS.map(String::from));
+        assert_eq!(cols[12], "vertebral_fracture_levels");
+        assert_eq!(cols[22], "osseous_lesion_levels");
+        assert_eq!(
+            cols[23..26],
+            [
+                "vertebral_fracture_severity",
+                "vertebral_fracture_acuity",
+                "actions"
+            ]
+        );
+        assert_eq!(cols[26..], REPORT_EXTRA_COLUMNS.map(String::from));
+    }
+
+    fn mention(concept: ConceptId, span: Span) -> Mention {
+        Mention {
+            concept,
+            span,
+            section: SectionKind::Findings,
+            sentence: 0,
+            term: 0,
+            negated: None,
+            uncertain: None,
+            historical: None,
+            hypothetical: None,
+            attrs: Attributes::default(),
+        }
+    }
+
+    #[test]
+    fn triggers_are_distinct_and_in_flag_order() {
+        let text = "No definite fracture.";
+        let mut m = mention(ConceptId::VERTEBRAL_FRACTURE, Span::new(12, 20));
+        assert_eq!(triggers(text, &m).count(), 0);
+        m.negated = Some(Span::new(0, 2));
+        m.uncertain = Some(Span::new(3, 11));
+        m.historical = Some(Span::new(0, 2));
+        assert_eq!(triggers(text, &m).collect::<Vec<_>>(), ["No", "definite"]);
+    }
+
+    #[test]
+    fn extras_take_the_highest_affirmed_grade() {
+        let mut a = Analysis {
+            concepts: vec![ConceptResult::default(); 11],
+            ..Analysis::default()
+        };
+        let mut m1 = mention(ConceptId::VERTEBRAL_FRACTURE, Span::new(0, 1));
+        m1.attrs.genant_grade = Some(1);
+        let mut m2 = m1.clone();
+        m2.attrs.genant_grade = Some(3);
+        let mut m3 = m1.clone();
+        m3.attrs.genant_grade = Some(2);
+        m2.negated = Some(Span::new(0, 1));
+        a.mentions = vec![m1, m2, m3];
+        assert_eq!(
+            ReportExtras::of(&a).genant_grade,
+            None,
+            "blank status has no grade"
+        );
+        a.concepts[0].status = Some(Status::Present);
+        assert_eq!(ReportExtras::of(&a).genant_grade, Some(2));
+    }
+
+    #[test]
+    fn evidence_uses_character_offsets() {
+        let report = Report::new("r", "30° kyphosis – T12 fracture");
+        let start = report.text.find("fracture").unwrap();
+        let a = Analysis {
+            mentions: vec![mention(
+                ConceptId::VERTEBRAL_FRACTURE,
+                Span::new(start, start + 8),
+            )],
+            ..Analysis::default()
+        };
+        let chars = CharIndex::new(&report.text);
+        let ev: Vec<String> = evidence(&report, &a, &chars, &[0, 5])
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(ev, ["fracture@19-27"]);
+        let c: Vec<char> = report.text.chars().collect();
+        assert_eq!(c[19..27].iter().collect::<String>(), "fracture");
+    }
+}

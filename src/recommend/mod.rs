@@ -1,0 +1,833 @@
+//! The recommendation engine: guideline-based next steps from report-level findings and the
+//! patient context.
+//!
+//! Rules are data (`lexicons/rules.toml`, schema in `lexicons/RULES.md`), read once into a
+//! [`RuleSet`] and then only read. A rule holds when
+//!
+//! - every `all` finding condition holds, at least one `any` condition holds (when there are
+//!   any), and no `none` condition holds; a finding condition looks at the concept's
+//!   report-level status and, for attribute filters, at the mentions that set that status
+//!   (affirmed mentions for `present`, hedged ones for `uncertain`). Negated, hypothetical and
+//!   historical mentions never satisfy a rule, and every rule needs at least one finding the
+//!   report states (present or uncertain);
+//! - its patient conditions hold, in three-valued logic: a missing patient value is unknown,
+//!   not false. A rule that is unknown only because of missing values is emitted as
+//!   `conditional`, its condition saying what to obtain (or skipped, when the rule says so).
+//!
+//! # One row per action
+//! When several rules emit the same action, one row is kept: the strongest strength
+//! (`recommended` over `conditional`), then the highest urgency, then the earliest rule in the
+//! file. Its `rule`, `rationale` and `source` are that rule's; its evidence is the union of the
+//! evidence of every rule that emitted the action; when the kept row is conditional, its
+//! condition lists the conditions of every conditional rule that emitted the action. Then an
+//! action is dropped when an action it `yields_to` was emitted as `recommended`, or when an
+//! action it is `excluded_by` was emitted at all (for example `avoid_routine_imaging` beside any
+//! MRI). Rows follow the order of the `[[action]]` table; cautions, one per id with merged
+//! evidence, follow the `[[caution]]` table.
+
+mod cond;
+mod schema;
+
+use crate::model::*;
+use cond::{join_with, FindingCond, PatientCond, Tri};
+use std::fmt::Write as _;
+
+/// The action ids the contract requires every rule set to define.
+pub const CONTRACT_ACTIONS: [&str; 11] = [
+    "mri_without_contrast",
+    "mri_with_and_without_contrast",
+    "dxa",
+    "fracture_risk_assessment",
+    "calcium_vitamin_d",
+    "pharmacologic_osteoporosis_treatment",
+    "secondary_cause_workup",
+    "conservative_management",
+    "avoid_routine_imaging",
+    "spine_surgery_referral",
+    "malignancy_workup",
+];
+
+/// The shipped rule file.
+const BUILTIN_RULES: &str = include_str!("../../lexicons/rules.toml");
+
+/// What a rule does when a patient value it needs is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WhenUnknown {
+    /// Emit the actions as `conditional`, saying what to obtain.
+    Conditional,
+    /// Emit nothing.
+    Skip,
+}
+
+/// A seed article a rule rests on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeedDef {
+    /// Its number (`002`).
+    pub id: String,
+    /// Its file name under the seeds directory.
+    pub file: String,
+    /// What it covers.
+    pub title: String,
+}
+
+/// An action the rules may emit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionDef {
+    /// Stable id (`dxa`).
+    pub id: String,
+    /// What it means.
+    pub meaning: String,
+    yields_to: Vec<usize>,
+    excluded_by: Vec<usize>,
+}
+
+/// A caution (pitfall) the rules may raise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CautionDef {
+    /// Stable id.
+    pub id: String,
+    /// What to avoid and why.
+    pub message: String,
+    /// Seed articles and the works they cite.
+    pub source: String,
+}
+
+/// One rule: conditions over findings and patient context, and what it emits.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    id: String,
+    title: String,
+    all: Vec<FindingCond>,
+    any: Vec<FindingCond>,
+    none: Vec<FindingCond>,
+    patient: Vec<PatientCond>,
+    patient_any: Vec<PatientCond>,
+    patient_none: Vec<PatientCond>,
+    when_unknown: WhenUnknown,
+    actions: Vec<usize>,
+    cautions: Vec<usize>,
+    strength: Strength,
+    condition: Option<String>,
+    urgency: Urgency,
+    rationale: String,
+    source: String,
+    line: usize,
+}
+
+impl Rule {
+    /// Stable id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+    /// One-line summary.
+    pub fn title(&self) -> &str {
+        &self.title
+    }
+    /// Strength when the rule holds.
+    pub fn strength(&self) -> Strength {
+        self.strength
+    }
+    /// The condition in words, for a conditional action.
+    pub fn condition(&self) -> Option<&str> {
+        self.condition.as_deref()
+    }
+    /// Urgency.
+    pub fn urgency(&self) -> Urgency {
+        self.urgency
+    }
+    /// Why, in the project's words.
+    pub fn rationale(&self) -> &str {
+        &self.rationale
+    }
+    /// Seed articles and the works they cite.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+    /// Line of the rule's id in its file.
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    /// Evidence when the finding conditions hold.
+    fn findings_hold(&self, a: &Analysis) -> Option<Vec<u32>> {
+        let mut evidence = Vec::new();
+        for c in &self.all {
+            evidence.extend(c.eval(a)?);
+        }
+        if !self.any.is_empty() {
+            let mut any = false;
+            for c in &self.any {
+                if let Some(e) = c.eval(a) {
+                    any = true;
+                    evidence.extend(e);
+                }
+            }
+            if !any {
+                return None;
+            }
+        }
+        if self.none.iter().any(|c| c.eval(a).is_some()) {
+            return None;
+        }
+        evidence.sort_unstable();
+        evidence.dedup();
+        Some(evidence)
+    }
+
+    /// Three-valued truth of the patient conditions.
+    fn patient_truth(&self, p: &PatientContext) -> Tri {
+        let all = Tri::and(self.patient.iter().map(|c| c.eval(p)));
+        let any = if self.patient_any.is_empty() {
+            Tri::True
+        } else {
+            Tri::or(self.patient_any.iter().map(|c| c.eval(p)))
+        };
+        let none = if self.patient_none.is_empty() {
+            Tri::True
+        } else {
+            Tri::or(self.patient_none.iter().map(|c| c.eval(p))).not()
+        };
+        Tri::and([all, any, none])
+    }
+}
+
+/// A rule that fired on one report.
+#[derive(Debug, Clone)]
+struct Firing {
+    rule: usize,
+    strength: Strength,
+    condition: Option<String>,
+    evidence: Vec<u32>,
+}
+
+/// A validated set of rules, built once and then only read (`Send + Sync`).
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    path: String,
+    seeds: Vec<SeedDef>,
+    actions: Vec<ActionDef>,
+    cautions: Vec<CautionDef>,
+    rules: Vec<Rule>,
+}
+
+impl RuleSet {
+    /// The shipped rules (`lexicons/rules.toml`, compiled in).
+    pub fn builtin() -> RuleSet {
+        // The shipped file is checked by the test suite; failing here is a build defect.
+        RuleSet::parse(BUILTIN_RULES, "lexicons/rules.toml")
+            .unwrap_or_else(|e| panic!("shipped rule file is invalid: {e}"))
+    }
+
+    /// Reads and validates a rule file; `path` is used in error messages (`path:line`).
+    pub fn parse(text: &str, path: &str) -> Result<RuleSet, LexiconError> {
+        schema::parse(text, path)
+    }
+
+    /// The file the rules came from.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The rules, in file order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The actions the rules may emit, in output order.
+    pub fn actions(&self) -> &[ActionDef] {
+        &self.actions
+    }
+
+    /// The cautions the rules may raise, in output order.
+    pub fn cautions(&self) -> &[CautionDef] {
+        &self.cautions
+    }
+
+    /// The seed articles.
+    pub fn seeds(&self) -> &[SeedDef] {
+        &self.seeds
+    }
+
+    /// A rule by id.
+    pub fn rule(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+
+    /// The action ids a rule emits.
+    pub fn actions_of(&self, rule: &Rule) -> Vec<&str> {
+        rule.actions
+            .iter()
+            .map(|&i| self.actions[i].id.as_str())
+            .collect()
+    }
+
+    /// The caution ids a rule raises.
+    pub fn cautions_of(&self, rule: &Rule) -> Vec<&str> {
+        rule.cautions
+            .iter()
+            .map(|&i| self.cautions[i].id.as_str())
+            .collect()
+    }
+
+    /// The concepts a rule's finding conditions name.
+    pub fn concepts_of(&self, rule: &Rule) -> Vec<ConceptId> {
+        let mut v: Vec<ConceptId> = rule
+            .all
+            .iter()
+            .chain(&rule.any)
+            .chain(&rule.none)
+            .map(|c| c.concept)
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    fn fire(&self, a: &Analysis, p: &PatientContext) -> Vec<Firing> {
+        let mut out = Vec::new();
+        for (i, rule) in self.rules.iter().enumerate() {
+            let Some(evidence) = rule.findings_hold(a) else {
+                continue;
+            };
+            let (strength, condition) = match rule.patient_truth(p) {
+                Tri::False => continue,
+                Tri::True => {
+                    let c = (rule.strength == Strength::Conditional)
+                        .then(|| rule.condition.clone())
+                        .flatten();
+                    (rule.strength, c)
+                }
+                Tri::Unknown(missing) => {
+                    if rule.when_unknown == WhenUnknown::Skip {
+                        continue;
+                    }
+                    let what: Vec<&str> = missing.iter().map(|f| f.obtain()).collect();
+                    let mut c = format!("obtain {}", join_with(&what, "and"));
+                    if let Some(rest) = &rule.condition {
+                        c.push_str("; ");
+                        c.push_str(rest);
+                    }
+                    (Strength::Conditional, Some(c))
+                }
+            };
+            out.push(Firing {
+                rule: i,
+                strength,
+                condition,
+                evidence,
+            });
+        }
+        out
+    }
+
+    /// Fills `analysis.recommendations` and `analysis.cautions` (replacing what was there),
+    /// one row per action; see the module docs for how rules that emit the same action merge.
+    pub fn apply(&self, analysis: &mut Analysis, patient: &PatientContext) {
+        let firings = self.fire(analysis, patient);
+
+        // Merge per action.
+        struct Row {
+            winner: usize,
+            strength: Strength,
+            urgency: Urgency,
+            conditions: Vec<String>,
+            evidence: Vec<u32>,
+        }
+        let mut rows: Vec<Option<Row>> = (0..self.actions.len()).map(|_| None).collect();
+        for (k, f) in firings.iter().enumerate() {
+            let rule = &self.rules[f.rule];
+            for &act in &rule.actions {
+                let row = rows[act].get_or_insert_with(|| Row {
+                    winner: k,
+                    strength: f.strength,
+                    urgency: rule.urgency,
+                    conditions: Vec::new(),
+                    evidence: Vec::new(),
+                });
+                if (rank_s(f.strength), rank_u(rule.urgency))
+                    > (rank_s(row.strength), rank_u(row.urgency))
+                {
+                    row.winner = k;
+                    row.strength = f.strength;
+                    row.urgency = rule.urgency;
+                }
+                if let Some(c) = &f.condition {
+                    if f.strength == Strength::Conditional && !row.conditions.contains(c) {
+                        row.conditions.push(c.clone());
+                    }
+                }
+                row.evidence.extend(&f.evidence);
+            }
+        }
+
+        // Exclusions, decided on the merged set before anything is dropped.
+        let emitted: Vec<Option<Strength>> = rows
+            .iter()
+            .map(|r| r.as_ref().map(|r| r.strength))
+            .collect();
+        let mut recs = Vec::new();
+        for (act, row) in rows.into_iter().enumerate() {
+            let Some(mut row) = row else { continue };
+            let def = &self.actions[act];
+            if def
+                .yields_to
+                .iter()
+                .any(|&j| emitted[j] == Some(Strength::Recommended))
+                || def.excluded_by.iter().any(|&j| emitted[j].is_some())
+            {
+                continue;
+            }
+            let f = &firings[row.winner];
+            let rule = &self.rules[f.rule];
+            row.evidence.sort_unstable();
+            row.evidence.dedup();
+            let condition = match row.strength {
+                Strength::Recommended => None,
+                Strength::Conditional => match row.conditions.len() {
+                    0 => rule.condition.clone(),
+                    1 => row.conditions.pop(),
+                    _ => Some(format!("either: {}", row.conditions.join("; or: "))),
+                },
+            };
+            recs.push(Recommendation {
+                action: def.id.clone(),
+                rule: rule.id.clone(),
+                strength: row.strength,
+                condition,
+                urgency: row.urgency,
+                rationale: rule.rationale.clone(),
+                evidence: row.evidence,
+                source: rule.source.clone(),
+            });
+        }
+
+        // Cautions: raised by every rule that fired, outright or conditionally.
+        let mut cautions: Vec<Option<(usize, Vec<u32>)>> = vec![None; self.cautions.len()];
+        for f in &firings {
+            for &c in &self.rules[f.rule].cautions {
+                let entry = cautions[c].get_or_insert_with(|| (f.rule, Vec::new()));
+                entry.1.extend(&f.evidence);
+            }
+        }
+        analysis.recommendations = recs;
+        analysis.cautions = cautions
+            .into_iter()
+            .enumerate()
+            .filter_map(|(c, e)| {
+                let (rule, mut evidence) = e?;
+                evidence.sort_unstable();
+                evidence.dedup();
+                let def = &self.cautions[c];
+                Some(Caution {
+                    id: def.id.clone(),
+                    rule: self.rules[rule].id.clone(),
+                    message: def.message.clone(),
+                    evidence,
+                    source: def.source.clone(),
+                })
+            })
+            .collect();
+    }
+
+    /// Human-readable text for one rule (`spinex rules ID`): its conditions, what it emits,
+    /// its rationale and its source. `None` when no rule has that id.
+    pub fn describe_rule(&self, id: &str) -> Option<String> {
+        let r = self.rule(id)?;
+        let mut s = String::new();
+        let _ = writeln!(s, "{} — {}", r.id, r.title);
+        let _ = writeln!(s, "  defined at {}:{}", self.path, r.line);
+        let _ = writeln!(s, "\nWhen");
+        let name = |c: &FindingCond| BUILTIN_CONCEPTS[c.concept.index()];
+        let groups = [("all of", &r.all), ("any of", &r.any), ("none of", &r.none)];
+        for (label, conds) in groups {
+            if conds.is_empty() {
+                continue;
+            }
+            let _ = writeln!(s, "  findings, {label}:");
+            for c in conds.iter() {
+                let _ = writeln!(s, "    - {}", c.describe(name(c)));
+            }
+        }
+        let pgroups = [
+            ("all of", &r.patient),
+            ("any of", &r.patient_any),
+            ("none of", &r.patient_none),
+        ];
+        for (label, conds) in pgroups {
+            if conds.is_empty() {
+                continue;
+            }
+            let _ = writeln!(s, "  patient, {label}:");
+            for c in conds.iter() {
+                let _ = writeln!(s, "    - {}", c.describe());
+            }
+        }
+        let patient_conds = r.patient.len() + r.patient_any.len() + r.patient_none.len();
+        if patient_conds > 0 {
+            let _ = writeln!(
+                s,
+                "  when a patient value is unknown: {}",
+                match r.when_unknown {
+                    WhenUnknown::Conditional => "emit as conditional, saying what to obtain",
+                    WhenUnknown::Skip => "emit nothing",
+                }
+            );
+        }
+        let _ = writeln!(s, "\nEmits");
+        if !r.actions.is_empty() {
+            let _ = writeln!(s, "  actions:   {}", self.actions_of(r).join(", "));
+            let _ = writeln!(s, "  strength:  {}", r.strength);
+            if let Some(c) = &r.condition {
+                wrap_into(&mut s, &format!("condition: {c}"), "  ", 92);
+            }
+            let _ = writeln!(s, "  urgency:   {}", r.urgency);
+        }
+        if !r.cautions.is_empty() {
+            let _ = writeln!(s, "  cautions:  {}", self.cautions_of(r).join(", "));
+        }
+        let _ = writeln!(s, "\nRationale");
+        wrap_into(&mut s, &r.rationale, "  ", 92);
+        let _ = writeln!(s, "\nSource");
+        wrap_into(&mut s, &r.source, "  ", 92);
+        Some(s)
+    }
+
+    /// One line per rule (`spinex rules`): id, strength and urgency, what it emits, title.
+    pub fn list_rules(&self) -> String {
+        let width = self.rules.iter().map(|r| r.id.len()).max().unwrap_or(0);
+        let mut s = String::new();
+        for r in &self.rules {
+            let mut emits = self.actions_of(r);
+            let cautions: Vec<String> = self
+                .cautions_of(r)
+                .iter()
+                .map(|c| format!("caution:{c}"))
+                .collect();
+            emits.extend(cautions.iter().map(|c| c.as_str()));
+            let level = if r.actions.is_empty() {
+                "caution".to_string()
+            } else {
+                format!("{}/{}", r.strength, r.urgency)
+            };
+            let _ = writeln!(s, "{:width$}  {:<19}  {}", r.id, level, emits.join(", "));
+            let _ = writeln!(s, "{:width$}  {}", "", r.title);
+        }
+        s
+    }
+
+    /// Why each action fired on one report: for every recommendation, every rule that emitted
+    /// it with its strength, condition and evidence (quoted from `text`), then the cautions.
+    /// `analysis` must already hold the recommendations from [`RuleSet::apply`].
+    pub fn explain(&self, analysis: &Analysis, patient: &PatientContext, text: &str) -> String {
+        let firings = self.fire(analysis, patient);
+        let quote = |i: u32| -> String {
+            match analysis.mentions.get(i as usize) {
+                Some(m) => {
+                    let concept = BUILTIN_CONCEPTS
+                        .get(m.concept.index())
+                        .copied()
+                        .unwrap_or("user concept");
+                    let t = text.get(m.span.start..m.span.end).unwrap_or("");
+                    format!("#{i} {concept} {t:?}")
+                }
+                None => format!("#{i}"),
+            }
+        };
+        let mut s = String::new();
+        if analysis.recommendations.is_empty() {
+            let _ = writeln!(s, "No action: no rule's conditions hold for this report.");
+        }
+        for rec in &analysis.recommendations {
+            let _ = writeln!(s, "{} — {} ({})", rec.action, rec.strength, rec.urgency);
+            if let Some(c) = &rec.condition {
+                wrap_into(&mut s, &format!("condition: {c}"), "  ", 92);
+            }
+            for f in &firings {
+                let rule = &self.rules[f.rule];
+                if !self.actions_of(rule).contains(&rec.action.as_str()) {
+                    continue;
+                }
+                let mark = if rule.id == rec.rule { "rule" } else { "also" };
+                let _ = writeln!(s, "  {mark} {} ({}): {}", rule.id, f.strength, rule.title);
+                for &e in &f.evidence {
+                    let _ = writeln!(s, "      evidence {}", quote(e));
+                }
+            }
+            let _ = writeln!(s, "  why:");
+            wrap_into(&mut s, &rec.rationale, "    ", 92);
+            let _ = writeln!(s, "  source:");
+            wrap_into(&mut s, &rec.source, "    ", 92);
+        }
+        for c in &analysis.cautions {
+            let _ = writeln!(s, "caution {} (rule {})", c.id, c.rule);
+            wrap_into(&mut s, &c.message, "    ", 92);
+            for &e in &c.evidence {
+                let _ = writeln!(s, "      evidence {}", quote(e));
+            }
+        }
+        s
+    }
+}
+
+fn rank_s(s: Strength) -> u8 {
+    match s {
+        Strength::Conditional => 0,
+        Strength::Recommended => 1,
+    }
+}
+
+fn rank_u(u: Urgency) -> u8 {
+    match u {
+        Urgency::Routine => 0,
+        Urgency::Soon => 1,
+        Urgency::Urgent => 2,
+    }
+}
+
+/// Appends `text` word-wrapped at `width` columns, each line starting with `indent`.
+fn wrap_into(out: &mut String, text: &str, indent: &str, width: usize) {
+    let mut line = String::from(indent);
+    for word in text.split_whitespace() {
+        if line.len() > indent.len() && line.len() + 1 + word.len() > width {
+            out.push_str(&line);
+            out.push('\n');
+            line = String::from(indent);
+        }
+        if line.len() > indent.len() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if line.len() > indent.len() {
+        out.push_str(&line);
+        out.push('\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn analysis(statuses: &[(ConceptId, Status)]) -> Analysis {
+        let mut a = Analysis {
+            concepts: vec![ConceptResult::default(); BUILTIN_CONCEPTS.len()],
+            ..Analysis::default()
+        };
+        for &(c, s) in statuses {
+            a.concepts[c.index()].status = Some(s);
+            a.mentions.push(Mention {
+                concept: c,
+                span: Span::new(0, 0),
+                section: SectionKind::Findings,
+                sentence: 0,
+                term: 0,
+                negated: (s == Status::Absent).then(|| Span::new(0, 0)),
+                uncertain: (s == Status::Uncertain).then(|| Span::new(0, 0)),
+                historical: None,
+                hypothetical: None,
+                attrs: Attributes::default(),
+            });
+        }
+        a
+    }
+
+    fn actions(a: &Analysis) -> Vec<&str> {
+        a.recommendations
+            .iter()
+            .map(|r| r.action.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn builtin_parses() {
+        let rs = RuleSet::builtin();
+        assert!(rs.rules().len() > 20);
+        for id in CONTRACT_ACTIONS {
+            assert!(rs.actions().iter().any(|a| a.id == id), "{id} not defined");
+        }
+    }
+
+    #[test]
+    fn unknown_key_and_values_name_the_line() {
+        let base = "[[seed]]\nid = \"000\"\nfile = \"x\"\ntitle = \"t\"\n\
+                    [[action]]\nid = \"dxa\"\nmeaning = \"m\"\n";
+        let rule = |body: &str| {
+            format!(
+                "{base}[[rule]]\nid = \"r.one\"\ntitle = \"t\"\n{body}\nrationale = \"r\"\nseeds = [\"000\"]\n"
+            )
+        };
+        let ok = rule("all = [{ concept = \"demineralization\" }]\nactions = [\"dxa\"]\nstrength = \"recommended\"\nurgency = \"routine\"");
+        RuleSet::parse(&ok, "r.toml").unwrap();
+
+        let e = RuleSet::parse(&rule("colour = 1\nall = [{ concept = \"demineralization\" }]\nactions = [\"dxa\"]\nstrength = \"recommended\"\nurgency = \"routine\""), "r.toml").unwrap_err();
+        assert_eq!(e.line, 11, "{e}");
+        assert!(
+            e.message.contains("colour") && e.message.contains("rationale"),
+            "{e}"
+        );
+
+        let e = RuleSet::parse(&rule("all = [{ concept = \"demineralization\" }]\nactions = [\"mri\"]\nstrength = \"recommended\"\nurgency = \"routine\""), "r.toml").unwrap_err();
+        assert_eq!((e.path.as_str(), e.line), ("r.toml", 12), "{e}");
+        assert!(
+            e.message.contains("unknown action \"mri\"") && e.message.contains("dxa"),
+            "{e}"
+        );
+
+        let e = RuleSet::parse(&rule("all = [{ concept = \"osteopenia\" }]\nactions = [\"dxa\"]\nstrength = \"recommended\"\nurgency = \"routine\""), "r.toml").unwrap_err();
+        assert_eq!(e.line, 11);
+        assert!(e.message.contains("vertebral_fracture"), "{e}");
+
+        let e = RuleSet::parse(&rule("all = [{ concept = \"demineralization\", status = \"maybe\" }]\nactions = [\"dxa\"]\nstrength = \"recommended\"\nurgency = \"routine\""), "r.toml").unwrap_err();
+        assert!(
+            e.message.contains("present, uncertain, absent, blank"),
+            "{e}"
+        );
+
+        let e = RuleSet::parse(&rule("all = [{ concept = \"demineralization\" }]\nactions = [\"dxa\"]\nstrength = \"strong\"\nurgency = \"routine\""), "r.toml").unwrap_err();
+        assert_eq!(e.line, 13);
+        assert!(e.message.contains("recommended, conditional"), "{e}");
+
+        let e = RuleSet::parse(&rule("all = [{ concept = \"demineralization\" }]\npatient = { t_score = \"<= -2.5\" }\nactions = [\"dxa\"]\nstrength = \"recommended\"\nurgency = \"routine\""), "r.toml").unwrap_err();
+        assert!(e.message.contains("missing `condition`"), "{e}");
+
+        let e = RuleSet::parse(&rule("all = [{ concept = \"demineralization\" }]\npatient = { bmi = 30 }\nactions = [\"dxa\"]\nstrength = \"recommended\"\nurgency = \"routine\""), "r.toml").unwrap_err();
+        assert_eq!(e.line, 12);
+        assert!(
+            e.message.contains("bmi") && e.message.contains("t_score"),
+            "{e}"
+        );
+
+        let e = RuleSet::parse(&rule("all = [{ concept = \"demineralization\", status = \"absent\" }]\nactions = [\"dxa\"]\nstrength = \"recommended\"\nurgency = \"routine\""), "r.toml").unwrap_err();
+        assert!(e.message.contains("at least one"), "{e}");
+
+        let e = RuleSet::parse(&rule("all = [{ concept = \"vertebral_fracture\", acuity = \"old\" }]\nactions = [\"dxa\"]\nstrength = \"recommended\"\nurgency = \"routine\""), "r.toml").unwrap_err();
+        assert!(
+            e.message
+                .contains("acute, subacute, chronic, indeterminate, unknown"),
+            "{e}"
+        );
+
+        let e = RuleSet::parse("[[rule]\n", "bad.toml").unwrap_err();
+        assert_eq!((e.path.as_str(), e.line), ("bad.toml", 1));
+    }
+
+    #[test]
+    fn unknown_patient_value_makes_the_action_conditional_and_says_what_to_obtain() {
+        let rs = RuleSet::builtin();
+        let mut a = analysis(&[(ConceptId::DEMINERALIZATION, Status::Present)]);
+        rs.apply(&mut a, &PatientContext::default());
+        let r = a
+            .recommendations
+            .iter()
+            .find(|r| r.action == "pharmacologic_osteoporosis_treatment")
+            .expect("treatment row");
+        assert_eq!(r.strength, Strength::Conditional);
+        let c = r.condition.as_deref().unwrap();
+        assert!(c.contains("obtain a DXA T-score"), "{c}");
+        assert!(c.contains("-2.5"), "{c}");
+
+        let p = PatientContext {
+            t_score: Some(-2.7),
+            ..PatientContext::default()
+        };
+        rs.apply(&mut a, &p);
+        let r = a
+            .recommendations
+            .iter()
+            .find(|r| r.action == "pharmacologic_osteoporosis_treatment")
+            .unwrap();
+        assert_eq!(
+            (r.strength, r.condition.as_deref()),
+            (Strength::Recommended, None)
+        );
+        assert!(!actions(&a).contains(&"dxa"), "T-score known: no new DXA");
+    }
+
+    #[test]
+    fn one_row_per_action_with_the_strongest_strength_and_merged_evidence() {
+        let rs = RuleSet::builtin();
+        let mut a = analysis(&[
+            (ConceptId::VERTEBRAL_FRACTURE, Status::Present),
+            (ConceptId::DEMINERALIZATION, Status::Present),
+        ]);
+        rs.apply(&mut a, &PatientContext::default());
+        let mut seen = std::collections::HashSet::new();
+        for r in &a.recommendations {
+            assert!(seen.insert(r.action.clone()), "duplicate {}", r.action);
+        }
+        // calcium_vitamin_d: recommended for the demineralization, conditional for the fracture
+        // (mechanism unknown); the row is recommended and carries both mentions.
+        let c = a
+            .recommendations
+            .iter()
+            .find(|r| r.action == "calcium_vitamin_d")
+            .unwrap();
+        assert_eq!(c.strength, Strength::Recommended);
+        assert_eq!(c.rule, "bone.low_density_basics");
+        assert_eq!(c.evidence, vec![0, 1]);
+        // Both pharmacologic rules are conditional: both conditions are kept.
+        let p = a
+            .recommendations
+            .iter()
+            .find(|r| r.action == "pharmacologic_osteoporosis_treatment")
+            .unwrap();
+        let cond = p.condition.as_deref().unwrap();
+        assert!(
+            cond.starts_with("either:") && cond.contains("mechanism of injury"),
+            "{cond}"
+        );
+    }
+
+    #[test]
+    fn exclusions_drop_avoid_imaging_beside_mri() {
+        let rs = RuleSet::builtin();
+        let mut a = analysis(&[(ConceptId::DEGENERATIVE_CHANGES, Status::Present)]);
+        let p = PatientContext {
+            neuro_deficit: Some(false),
+            cancer_history: Some(false),
+            ..PatientContext::default()
+        };
+        rs.apply(&mut a, &p);
+        assert!(actions(&a).contains(&"avoid_routine_imaging"));
+        let p = PatientContext {
+            neuro_deficit: Some(true),
+            ..p
+        };
+        rs.apply(&mut a, &p);
+        assert!(!actions(&a).contains(&"avoid_routine_imaging"));
+        let mri = a
+            .recommendations
+            .iter()
+            .find(|r| r.action == "mri_without_contrast")
+            .unwrap();
+        assert_eq!(mri.urgency, Urgency::Urgent);
+    }
+
+    #[test]
+    fn describe_and_list() {
+        let rs = RuleSet::builtin();
+        let d = rs.describe_rule("bone.treatment_by_risk").unwrap();
+        for part in [
+            "t_score <= -2.5",
+            "frax_major >= 20",
+            "pharmacologic_osteoporosis_treatment",
+            "Rationale",
+            "seed 001",
+        ] {
+            assert!(d.contains(part), "missing {part:?} in\n{d}");
+        }
+        assert!(rs.describe_rule("no.such_rule").is_none());
+        let l = rs.list_rules();
+        for r in rs.rules() {
+            assert!(l.contains(r.id()));
+        }
+    }
+
+    #[test]
+    fn wrap_keeps_every_word() {
+        let mut s = String::new();
+        wrap_into(&mut s, "one two three four five six", "  ", 12);
+        assert!(s.lines().all(|l| l.len() <= 12 || !l.trim().contains(' ')));
+        assert_eq!(s.split_whitespace().count(), 6);
+    }
+}

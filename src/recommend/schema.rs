@@ -1,0 +1,743 @@
+//! Reading and validating a rule file (`lexicons/rules.toml`). Every error names `path:line`
+//! and, for enumerated values, lists the allowed ones. The schema is described in
+//! `lexicons/RULES.md`.
+
+use super::cond::*;
+use super::{ActionDef, CautionDef, Rule, RuleSet, SeedDef, WhenUnknown};
+use crate::model::*;
+use serde::Deserialize;
+use std::collections::HashMap;
+use toml::Spanned;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    seed: Vec<RawSeed>,
+    #[serde(default)]
+    action: Vec<RawAction>,
+    #[serde(default)]
+    caution: Vec<RawCaution>,
+    #[serde(default)]
+    rule: Vec<RawRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSeed {
+    id: Spanned<String>,
+    file: String,
+    title: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAction {
+    id: Spanned<String>,
+    meaning: String,
+    #[serde(default)]
+    yields_to: Vec<Spanned<String>>,
+    #[serde(default)]
+    excluded_by: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCaution {
+    id: Spanned<String>,
+    message: String,
+    seeds: Vec<Spanned<String>>,
+    #[serde(default)]
+    cites: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    id: Spanned<String>,
+    title: String,
+    #[serde(default)]
+    all: Vec<Spanned<RawFinding>>,
+    #[serde(default)]
+    any: Vec<Spanned<RawFinding>>,
+    #[serde(default)]
+    none: Vec<Spanned<RawFinding>>,
+    patient: Option<Spanned<RawPatient>>,
+    patient_any: Option<Spanned<RawPatient>>,
+    patient_none: Option<Spanned<RawPatient>>,
+    when_unknown: Option<Spanned<String>>,
+    #[serde(default)]
+    actions: Vec<Spanned<String>>,
+    #[serde(default)]
+    cautions: Vec<Spanned<String>>,
+    strength: Option<Spanned<String>>,
+    condition: Option<Spanned<String>>,
+    urgency: Option<Spanned<String>>,
+    rationale: String,
+    seeds: Vec<Spanned<String>>,
+    #[serde(default)]
+    cites: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFinding {
+    concept: Spanned<String>,
+    status: Option<Spanned<toml::Value>>,
+    acuity: Option<Spanned<toml::Value>>,
+    severity: Option<Spanned<toml::Value>>,
+    direction: Option<Spanned<toml::Value>>,
+    genant_grade: Option<Spanned<toml::Value>>,
+    height_loss_pct: Option<Spanned<toml::Value>>,
+    meyerding_grade: Option<Spanned<toml::Value>>,
+    slip_mm: Option<Spanned<toml::Value>>,
+    cobb_degrees: Option<Spanned<toml::Value>>,
+    min_levels: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPatient {
+    age: Option<Spanned<toml::Value>>,
+    sex: Option<Spanned<toml::Value>>,
+    t_score: Option<Spanned<toml::Value>>,
+    frax_major: Option<Spanned<toml::Value>>,
+    frax_hip: Option<Spanned<toml::Value>>,
+    neuro_deficit: Option<Spanned<toml::Value>>,
+    cancer_history: Option<Spanned<toml::Value>>,
+    glucocorticoids: Option<Spanned<toml::Value>>,
+    fragility_fracture_history: Option<Spanned<toml::Value>>,
+    high_energy_trauma: Option<Spanned<toml::Value>>,
+}
+
+impl RawPatient {
+    /// The fields that are set, in contract order.
+    fn entries(&self) -> Vec<(Field, &Spanned<toml::Value>)> {
+        let all = [
+            &self.age,
+            &self.sex,
+            &self.t_score,
+            &self.frax_major,
+            &self.frax_hip,
+            &self.neuro_deficit,
+            &self.cancer_history,
+            &self.glucocorticoids,
+            &self.fragility_fracture_history,
+            &self.high_energy_trauma,
+        ];
+        Field::ALL
+            .into_iter()
+            .zip(all)
+            .filter_map(|(f, v)| v.as_ref().map(|v| (f, v)))
+            .collect()
+    }
+}
+
+/// Turns byte offsets into 1-based line numbers.
+struct Lines<'a> {
+    text: &'a str,
+    path: &'a str,
+}
+
+impl Lines<'_> {
+    fn line(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+    fn err<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        msg: impl Into<String>,
+    ) -> Result<T, LexiconError> {
+        Err(LexiconError::new(self.path, self.line(span.start), msg))
+    }
+}
+
+/// Parses and validates a rule file.
+pub(super) fn parse(text: &str, path: &str) -> Result<RuleSet, LexiconError> {
+    let lines = Lines { text, path };
+    let raw: RawFile = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| lines.line(s.start)).unwrap_or(0);
+        LexiconError::new(path, line, e.message().trim().to_string())
+    })?;
+
+    // Seeds.
+    let mut seeds = Vec::new();
+    for s in raw.seed {
+        check_id(&lines, &s.id, "seed")?;
+        if seeds.iter().any(|x: &SeedDef| x.id == *s.id.get_ref()) {
+            return lines.err(
+                s.id.span(),
+                format!("duplicate seed id {:?}", s.id.get_ref()),
+            );
+        }
+        seeds.push(SeedDef {
+            id: s.id.into_inner(),
+            file: s.file,
+            title: s.title,
+        });
+    }
+    let seed_ids: Vec<&str> = seeds.iter().map(|s| s.id.as_str()).collect();
+    let check_seeds = |list: &[Spanned<String>], what: &str| -> Result<Vec<usize>, LexiconError> {
+        if list.is_empty() {
+            return Err(LexiconError::new(
+                path,
+                0,
+                format!("{what}: `seeds` is empty"),
+            ));
+        }
+        list.iter()
+            .map(|s| match seed_ids.iter().position(|x| x == s.get_ref()) {
+                Some(i) => Ok(i),
+                None => lines.err(
+                    s.span(),
+                    format!(
+                        "unknown seed {:?} (allowed: {})",
+                        s.get_ref(),
+                        seed_ids.join(", ")
+                    ),
+                ),
+            })
+            .collect()
+    };
+
+    // Actions.
+    let mut actions: Vec<ActionDef> = Vec::new();
+    for a in &raw.action {
+        check_id(&lines, &a.id, "action")?;
+        if actions.iter().any(|x| x.id == *a.id.get_ref()) {
+            return lines.err(
+                a.id.span(),
+                format!("duplicate action id {:?}", a.id.get_ref()),
+            );
+        }
+        actions.push(ActionDef {
+            id: a.id.get_ref().clone(),
+            meaning: a.meaning.clone(),
+            yields_to: Vec::new(),
+            excluded_by: Vec::new(),
+        });
+    }
+    let action_ids: Vec<String> = actions.iter().map(|a| a.id.clone()).collect();
+    let find_action = |s: &Spanned<String>| -> Result<usize, LexiconError> {
+        match action_ids.iter().position(|x| x == s.get_ref()) {
+            Some(i) => Ok(i),
+            None => lines.err(
+                s.span(),
+                format!(
+                    "unknown action {:?} (allowed: {})",
+                    s.get_ref(),
+                    action_ids.join(", ")
+                ),
+            ),
+        }
+    };
+    for (i, a) in raw.action.iter().enumerate() {
+        for y in &a.yields_to {
+            let j = find_action(y)?;
+            if j == i {
+                return lines.err(y.span(), "an action cannot yield to itself");
+            }
+            actions[i].yields_to.push(j);
+        }
+        for y in &a.excluded_by {
+            let j = find_action(y)?;
+            if j == i {
+                return lines.err(y.span(), "an action cannot exclude itself");
+            }
+            actions[i].excluded_by.push(j);
+        }
+    }
+
+    // Cautions.
+    let mut cautions: Vec<CautionDef> = Vec::new();
+    for c in raw.caution {
+        check_id(&lines, &c.id, "caution")?;
+        if cautions.iter().any(|x| x.id == *c.id.get_ref()) {
+            return lines.err(
+                c.id.span(),
+                format!("duplicate caution id {:?}", c.id.get_ref()),
+            );
+        }
+        let what = format!("caution {:?}", c.id.get_ref());
+        let s = check_seeds(&c.seeds, &what).map_err(|mut e| {
+            if e.line == 0 {
+                e.line = lines.line(c.id.span().start);
+            }
+            e
+        })?;
+        let source = source_text(&seeds, &s, &c.cites);
+        cautions.push(CautionDef {
+            id: c.id.into_inner(),
+            message: c.message,
+            source,
+        });
+    }
+    let caution_ids: Vec<String> = cautions.iter().map(|c| c.id.clone()).collect();
+
+    // Rules.
+    let mut rules: Vec<Rule> = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for r in raw.rule {
+        let line = lines.line(r.id.span().start);
+        check_id(&lines, &r.id, "rule")?;
+        if let Some(prev) = seen.get(r.id.get_ref()) {
+            return lines.err(
+                r.id.span(),
+                format!(
+                    "duplicate rule id {:?} (first at line {prev})",
+                    r.id.get_ref()
+                ),
+            );
+        }
+        seen.insert(r.id.get_ref().clone(), line);
+        let rule_err = |msg: String| LexiconError::new(path, line, msg);
+        let id = r.id.get_ref().clone();
+
+        let all = findings(&lines, &r.all)?;
+        let any = findings(&lines, &r.any)?;
+        let none = findings(&lines, &r.none)?;
+        if !all.iter().chain(&any).any(|c| c.statuses.only_findings()) {
+            return Err(rule_err(format!(
+                "rule {id:?}: needs at least one `all` or `any` condition whose status is only \
+                 present and/or uncertain, so that it fires on a finding the report states"
+            )));
+        }
+        let patient = patient_conds(&lines, r.patient.as_ref())?;
+        let patient_any = patient_conds(&lines, r.patient_any.as_ref())?;
+        let patient_none = patient_conds(&lines, r.patient_none.as_ref())?;
+
+        let when_unknown = match &r.when_unknown {
+            None => WhenUnknown::Conditional,
+            Some(w) => match w.get_ref().as_str() {
+                "conditional" => WhenUnknown::Conditional,
+                "skip" => WhenUnknown::Skip,
+                other => {
+                    return lines.err(
+                        w.span(),
+                        format!("unknown when_unknown {other:?} (allowed: conditional, skip)"),
+                    )
+                }
+            },
+        };
+
+        let acts = r
+            .actions
+            .iter()
+            .map(&find_action)
+            .collect::<Result<Vec<_>, _>>()?;
+        for (k, a) in acts.iter().enumerate() {
+            if acts[..k].contains(a) {
+                return lines.err(r.actions[k].span(), "action listed twice");
+            }
+        }
+        let cauts = r
+            .cautions
+            .iter()
+            .map(
+                |c| match caution_ids.iter().position(|x| x == c.get_ref()) {
+                    Some(i) => Ok(i),
+                    None => lines.err(
+                        c.span(),
+                        format!(
+                            "unknown caution {:?} (allowed: {})",
+                            c.get_ref(),
+                            caution_ids.join(", ")
+                        ),
+                    ),
+                },
+            )
+            .collect::<Result<Vec<_>, _>>()?;
+        if acts.is_empty() && cauts.is_empty() {
+            return Err(rule_err(format!(
+                "rule {id:?}: emits neither actions nor cautions"
+            )));
+        }
+
+        let strength = match &r.strength {
+            Some(s) => match Strength::parse(s.get_ref()) {
+                Some(v) => Some(v),
+                None => {
+                    return lines.err(
+                        s.span(),
+                        format!(
+                            "unknown strength {:?} (allowed: {})",
+                            s.get_ref(),
+                            Strength::allowed()
+                        ),
+                    )
+                }
+            },
+            None => None,
+        };
+        let urgency = match &r.urgency {
+            Some(s) => match Urgency::parse(s.get_ref()) {
+                Some(v) => Some(v),
+                None => {
+                    return lines.err(
+                        s.span(),
+                        format!(
+                            "unknown urgency {:?} (allowed: {})",
+                            s.get_ref(),
+                            Urgency::allowed()
+                        ),
+                    )
+                }
+            },
+            None => None,
+        };
+        let can_be_unknown = [&patient, &patient_any, &patient_none]
+            .iter()
+            .flat_map(|v| v.iter())
+            .any(|c| !matches!(c.test, Test::Known | Test::Unknown));
+        let (strength, urgency) = if acts.is_empty() {
+            if let Some(s) = r.strength.as_ref().or(r.urgency.as_ref()) {
+                return lines.err(
+                    s.span(),
+                    "strength and urgency only apply to a rule with actions",
+                );
+            }
+            (Strength::Conditional, Urgency::Routine)
+        } else {
+            let s = strength.ok_or_else(|| {
+                rule_err(format!(
+                    "rule {id:?}: missing `strength` (allowed: {})",
+                    Strength::allowed()
+                ))
+            })?;
+            let u = urgency.ok_or_else(|| {
+                rule_err(format!(
+                    "rule {id:?}: missing `urgency` (allowed: {})",
+                    Urgency::allowed()
+                ))
+            })?;
+            (s, u)
+        };
+        let needs_condition = !acts.is_empty()
+            && (strength == Strength::Conditional
+                || (can_be_unknown && when_unknown == WhenUnknown::Conditional));
+        let condition = r.condition.as_ref().map(|c| c.get_ref().trim().to_string());
+        match (&condition, needs_condition) {
+            (None, true) => {
+                return Err(rule_err(format!(
+                    "rule {id:?}: missing `condition` (the words a conditional action carries: \
+                     needed when strength is conditional or a patient value may be unknown)"
+                )))
+            }
+            (Some(c), _) if c.is_empty() => {
+                return lines.err(r.condition.as_ref().unwrap().span(), "empty `condition`")
+            }
+            (Some(_), false) => {
+                return lines.err(
+                    r.condition.as_ref().unwrap().span(),
+                    "`condition` is never used: the rule is recommended and cannot be unknown",
+                )
+            }
+            _ => {}
+        }
+        if r.when_unknown.is_some() && !can_be_unknown {
+            return lines.err(
+                r.when_unknown.as_ref().unwrap().span(),
+                "`when_unknown` has no effect: no patient condition can be unknown",
+            );
+        }
+        if r.title.trim().is_empty() || r.rationale.trim().is_empty() {
+            return Err(rule_err(format!("rule {id:?}: empty title or rationale")));
+        }
+        let s = check_seeds(&r.seeds, &format!("rule {id:?}")).map_err(|mut e| {
+            if e.line == 0 {
+                e.line = line;
+            }
+            e
+        })?;
+        rules.push(Rule {
+            id,
+            title: r.title.trim().to_string(),
+            all,
+            any,
+            none,
+            patient,
+            patient_any,
+            patient_none,
+            when_unknown,
+            actions: acts,
+            cautions: cauts,
+            strength,
+            condition,
+            urgency,
+            rationale: r.rationale.trim().to_string(),
+            source: source_text(&seeds, &s, &r.cites),
+            line,
+        });
+    }
+    if rules.is_empty() {
+        return Err(LexiconError::new(path, 0, "no [[rule]] entries"));
+    }
+    Ok(RuleSet {
+        path: path.to_string(),
+        seeds,
+        actions,
+        cautions,
+        rules,
+    })
+}
+
+/// Ids are lowercase ASCII words joined by `_` and `.`.
+fn check_id(lines: &Lines, id: &Spanned<String>, what: &str) -> Result<(), LexiconError> {
+    let s = id.get_ref();
+    let ok = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
+        && !s.starts_with('.')
+        && !s.ends_with('.')
+        && !s.contains("..");
+    if ok {
+        Ok(())
+    } else {
+        lines.err(
+            id.span(),
+            format!("{what} id {s:?}: use lowercase letters, digits, `_` and `.`"),
+        )
+    }
+}
+
+/// The source line: the seeds (number and title), then the works they cite.
+fn source_text(seeds: &[SeedDef], which: &[usize], cites: &[String]) -> String {
+    let mut out = which
+        .iter()
+        .map(|&i| format!("seed {} ({})", seeds[i].id, seeds[i].title))
+        .collect::<Vec<_>>()
+        .join("; ");
+    if !cites.is_empty() {
+        out.push_str(" — citing ");
+        out.push_str(&cites.join("; "));
+    }
+    out
+}
+
+/// Strings from a value that is one string or an array of strings.
+fn strings(
+    lines: &Lines,
+    v: &Spanned<toml::Value>,
+    key: &str,
+) -> Result<Vec<String>, LexiconError> {
+    match v.get_ref() {
+        toml::Value::String(s) => Ok(vec![s.clone()]),
+        toml::Value::Array(items) if !items.is_empty() => items
+            .iter()
+            .map(|i| match i {
+                toml::Value::String(s) => Ok(s.clone()),
+                _ => lines.err(v.span(), format!("`{key}`: expected strings")),
+            })
+            .collect(),
+        _ => lines.err(
+            v.span(),
+            format!("`{key}`: expected a string or a non-empty array of strings"),
+        ),
+    }
+}
+
+fn findings(lines: &Lines, raw: &[Spanned<RawFinding>]) -> Result<Vec<FindingCond>, LexiconError> {
+    raw.iter().map(|f| finding(lines, f)).collect()
+}
+
+fn finding(lines: &Lines, raw: &Spanned<RawFinding>) -> Result<FindingCond, LexiconError> {
+    let f = raw.get_ref();
+    let name = f.concept.get_ref();
+    let concept = match BUILTIN_CONCEPTS.iter().position(|c| c == name) {
+        Some(i) => ConceptId(i as u16),
+        None => {
+            return lines.err(
+                f.concept.span(),
+                format!(
+                    "unknown concept {name:?} (allowed: {})",
+                    BUILTIN_CONCEPTS.join(", ")
+                ),
+            )
+        }
+    };
+    let mut statuses = StatusSet::default();
+    match &f.status {
+        None => {
+            statuses.insert_name("present");
+        }
+        Some(v) => {
+            for s in strings(lines, v, "status")? {
+                if !statuses.insert_name(&s) {
+                    return lines.err(
+                        v.span(),
+                        format!(
+                            "unknown status {s:?} (allowed: {})",
+                            StatusSet::NAMES.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    let acuity = match &f.acuity {
+        None => None,
+        Some(v) => Some(enum_list(
+            lines,
+            v,
+            "acuity",
+            Acuity::parse,
+            &Acuity::allowed(),
+        )?),
+    };
+    let severity = match &f.severity {
+        None => None,
+        Some(v) => Some(enum_list(
+            lines,
+            v,
+            "severity",
+            Severity::parse,
+            &Severity::allowed(),
+        )?),
+    };
+    let direction = match &f.direction {
+        None => None,
+        Some(v) => {
+            let mut out = Vec::new();
+            for s in strings(lines, v, "direction")? {
+                match Direction::parse(&s) {
+                    Some(d) => out.push(d),
+                    None => {
+                        return lines.err(
+                            v.span(),
+                            format!(
+                                "unknown direction {s:?} (allowed: {})",
+                                Direction::allowed()
+                            ),
+                        )
+                    }
+                }
+            }
+            Some(out)
+        }
+    };
+    let mut numeric = Vec::new();
+    let nums = [
+        &f.genant_grade,
+        &f.height_loss_pct,
+        &f.meyerding_grade,
+        &f.slip_mm,
+        &f.cobb_degrees,
+    ];
+    for ((attr, key), v) in NumAttr::ALL.iter().zip(nums) {
+        if let Some(v) = v {
+            numeric.push((*attr, comparison(lines, v, key)?));
+        }
+    }
+    let min_levels = match &f.min_levels {
+        None => None,
+        Some(n) if (1..=29).contains(n.get_ref()) => Some(*n.get_ref() as u32),
+        Some(n) => return lines.err(n.span(), "`min_levels`: expected 1 to 29"),
+    };
+    let cond = FindingCond {
+        concept,
+        statuses,
+        acuity,
+        severity,
+        direction,
+        numeric,
+        min_levels,
+    };
+    if (cond.has_filters() || cond.min_levels.is_some()) && !cond.statuses.only_findings() {
+        return lines.err(
+            raw.span(),
+            "attribute filters and `min_levels` need a status of present and/or uncertain only",
+        );
+    }
+    Ok(cond)
+}
+
+/// A list of enum values where `unknown` stands for "not stated".
+fn enum_list<T: Copy>(
+    lines: &Lines,
+    v: &Spanned<toml::Value>,
+    key: &str,
+    parse: fn(&str) -> Option<T>,
+    allowed: &str,
+) -> Result<Vec<Option<T>>, LexiconError> {
+    let mut out = Vec::new();
+    for s in strings(lines, v, key)? {
+        if s == "unknown" {
+            out.push(None);
+        } else {
+            match parse(&s) {
+                Some(x) => out.push(Some(x)),
+                None => {
+                    return lines.err(
+                        v.span(),
+                        format!("unknown {key} {s:?} (allowed: {allowed}, unknown)"),
+                    )
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn comparison(lines: &Lines, v: &Spanned<toml::Value>, key: &str) -> Result<Cmp, LexiconError> {
+    let c = match v.get_ref() {
+        toml::Value::String(s) => Cmp::parse(s),
+        toml::Value::Integer(i) => Some(Cmp {
+            op: Op::Eq,
+            value: *i as f32,
+        }),
+        toml::Value::Float(x) if x.is_finite() => Some(Cmp {
+            op: Op::Eq,
+            value: *x as f32,
+        }),
+        _ => None,
+    };
+    match c {
+        Some(c) => Ok(c),
+        None => lines.err(
+            v.span(),
+            format!("`{key}`: expected a number or a comparison such as \">= 2\" (operators <, <=, ==, >=, >)"),
+        ),
+    }
+}
+
+fn patient_conds(
+    lines: &Lines,
+    raw: Option<&Spanned<RawPatient>>,
+) -> Result<Vec<PatientCond>, LexiconError> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    let entries = raw.get_ref().entries();
+    if entries.is_empty() {
+        return lines.err(raw.span(), "empty patient condition");
+    }
+    let mut out = Vec::new();
+    for (field, v) in entries {
+        let key = field.name();
+        let test = match v.get_ref() {
+            toml::Value::String(s) if s == "known" => Test::Known,
+            toml::Value::String(s) if s == "unknown" => Test::Unknown,
+            value => match (field.kind(), value) {
+                (FieldKind::Boolean, toml::Value::Boolean(b)) => Test::Bool(*b),
+                (FieldKind::Boolean, _) => {
+                    return lines.err(
+                        v.span(),
+                        format!("`{key}`: expected true, false, \"known\" or \"unknown\""),
+                    )
+                }
+                (FieldKind::Number, _) => Test::Num(comparison(lines, v, key)?),
+                (FieldKind::Text, toml::Value::String(s)) => Test::Text(s.clone()),
+                (FieldKind::Text, _) => {
+                    return lines.err(v.span(), format!("`{key}`: expected a string"))
+                }
+            },
+        };
+        out.push(PatientCond { field, test });
+    }
+    Ok(out)
+}
