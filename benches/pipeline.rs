@@ -1,6 +1,9 @@
 //! End-to-end `Pipeline::analyze` over generated reports: one thread first, then two threads
 //! through rayon to show how the library scales (the machines have two cores), then the stages
-//! the library exposes on their own (folding, sections, sentences, levels, status).
+//! the library exposes on their own (folding, sections, sentences, levels, status), and the
+//! edges `spinex extract` adds around the pipeline: reading JSONL and rendering every table. The
+//! `extract/in_memory` bench chains them (read, analyze, render) on one thread, which is
+//! `spinex extract --threads 1` without the file system.
 //!
 //! The corpus is generated and the pipeline compiled outside the timed closures; every bench
 //! checks the number of mentions it found against a count taken once before timing, so it
@@ -8,7 +11,9 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rayon::prelude::*;
+use spinex::input::{JsonlReader, ReadOptions};
 use spinex::lexicon::Lexicons;
+use spinex::output::{Parts, Rendered, Renderer};
 use spinex::text::Folded;
 use spinex::{Pipeline, Report};
 use std::hint::black_box;
@@ -179,5 +184,91 @@ fn bench_stages(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_pipeline, bench_stages);
+/// Reports read from JSONL bytes (the reader's own parsing, no disk, no copy).
+fn read_jsonl(jsonl: &'static [u8]) -> impl Iterator<Item = Report> {
+    let reader = JsonlReader::new(
+        Box::new(jsonl),
+        "bench.jsonl".to_string(),
+        &ReadOptions::default(),
+    );
+    reader.map(|item| {
+        item.expect("in-memory input cannot fail")
+            .expect("generated records are valid")
+    })
+}
+
+/// Reading, rendering and the three chained, as `spinex extract` does on one thread.
+fn bench_extract(c: &mut Criterion) {
+    let mut buf = Vec::new();
+    let written = spinex::gen::write_jsonl(SEED, REPORTS, &mut buf).expect("in memory");
+    // The reader takes a `'static` source; the corpus lives as long as the bench anyway.
+    let jsonl: &'static [u8] = Box::leak(buf.into_boxed_slice());
+    let bytes = written.text_bytes;
+    let corpus: Vec<Report> = read_jsonl(&jsonl).collect();
+    assert_eq!(corpus.len(), REPORTS);
+    let pipeline = Pipeline::builtin();
+    let renderer = Renderer::new(&pipeline, Parts::ALL);
+    let analyses: Vec<spinex::Analysis> = corpus.iter().map(|r| pipeline.analyze(r)).collect();
+
+    let rendered_len = |out: &Rendered| {
+        out.reports.len()
+            + out.mentions.len()
+            + out.recommendations.len()
+            + out.cautions.len()
+            + out.audit.len()
+            + out.results.len()
+    };
+    let read = |jsonl: &'static [u8]| read_jsonl(jsonl).map(|r| r.text.len()).sum::<usize>();
+    let render = |corpus: &[Report], analyses: &[spinex::Analysis]| {
+        let mut out = Rendered::default();
+        corpus
+            .iter()
+            .zip(analyses)
+            .map(|(r, a)| {
+                out.clear();
+                renderer.render_into(r, a, &mut out);
+                rendered_len(&out)
+            })
+            .sum::<usize>()
+    };
+    let extract = |jsonl: &'static [u8]| {
+        let mut out = Rendered::default();
+        read_jsonl(jsonl)
+            .map(|r| {
+                let a = pipeline.analyze(&r);
+                out.clear();
+                renderer.render_into(&r, &a, &mut out);
+                rendered_len(&out)
+            })
+            .sum::<usize>()
+    };
+
+    let text_read = read(jsonl);
+    assert_eq!(text_read as u64, bytes, "the reader lost text");
+    let out_bytes = render(&corpus, &analyses);
+    assert!(out_bytes > 0, "nothing rendered");
+    assert_eq!(extract(jsonl), out_bytes);
+    eprintln!(
+        "extract: {REPORTS} reports, {} bytes of JSONL, {bytes} bytes of text, {out_bytes} bytes rendered",
+        jsonl.len()
+    );
+
+    let mut g = c.benchmark_group("extract");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    g.throughput(Throughput::Bytes(bytes));
+    g.bench_function("read_jsonl", |b| {
+        b.iter(|| assert_eq!(read(black_box(jsonl)), text_read))
+    });
+    g.bench_function("render_all_tables", |b| {
+        b.iter(|| assert_eq!(render(black_box(&corpus), &analyses), out_bytes))
+    });
+    g.bench_function("in_memory", |b| {
+        b.iter(|| assert_eq!(extract(black_box(jsonl)), out_bytes))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_pipeline, bench_stages, bench_extract);
 criterion_main!(benches);
