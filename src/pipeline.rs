@@ -406,7 +406,8 @@ impl Pipeline {
             let (lo, hi) = (first.fs, last.fe.min(folded.bytes.len()));
             for k in lo..hi.saturating_sub(1) {
                 if folded.bytes[k] == b',' && folded.bytes[k + 1] == b' ' {
-                    if BREAK_WORDS.contains(&next_token(&folded.bytes, k + 1)) {
+                    let next = next_token(&folded.bytes, k + 1);
+                    if BREAK_WORDS.contains(&next) || next.first().is_some_and(u8::is_ascii_digit) {
                         breaks.push(k + 2);
                     }
                 }
@@ -576,7 +577,12 @@ impl Pipeline {
             }
             let c = &mut cands[ci];
             c.attrs.severity = c.attrs.severity.or(sev.map(|x| x.1));
-            c.attrs.acuity = c.attrs.acuity.or(acu.map(|x| x.1));
+            if matches!(
+                c.concept,
+                ConceptId::VERTEBRAL_FRACTURE | ConceptId::SPONDYLOLYSIS
+            ) {
+                c.attrs.acuity = c.attrs.acuity.or(acu.map(|x| x.1));
+            }
             c.attrs.region = reg.map(|x| x.1);
             if c.concept == ConceptId::SCOLIOSIS {
                 c.attrs.direction = c.attrs.direction.or(dir.map(|x| x.1));
@@ -780,7 +786,11 @@ fn fold_pos(folded: &Folded, s: usize, e: usize) -> (usize, usize) {
 }
 
 /// Words that, right after a comma, open an affirmed item and so end a negation's list.
-const BREAK_WORDS: [&[u8]; 9] = [
+const BREAK_WORDS: [&[u8]; 13] = [
+    b"approximately",
+    b"about",
+    b"measuring",
+    b"with",
     b"stable",
     b"unchanged",
     b"multilevel",

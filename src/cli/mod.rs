@@ -32,6 +32,51 @@ enum Command {
     /// List the recommendation rules, or print one with its conditions, actions, rationale
     /// and source.
     Rules(RulesArgs),
+    /// Measure accuracy against gold-annotated reports (JSONL, the format of corpus/README.md):
+    /// per-concept precision, recall and F1, status agreement, negation and uncertainty
+    /// recall, attribute agreement, actions, and every disagreement with its context.
+    Eval(EvalArgs),
+}
+
+/// Arguments of `spinex eval`.
+#[derive(Debug, Args)]
+struct EvalArgs {
+    /// Gold JSONL file(s); ids must be unique across them.
+    #[arg(long, value_name = "FILE", required = true, num_args = 1..)]
+    gold: Vec<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    #[command(flatten)]
+    lexicons: LexiconArgs,
+}
+
+fn eval(args: EvalArgs) -> Result<Outcome, Fatal> {
+    let pipeline = args.lexicons.pipeline()?;
+    let gold = spinex::eval::load_gold_files(&args.gold).map_err(|e| Fatal::new(e.to_string()))?;
+    let mut pool = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = args.threads {
+        pool = pool.num_threads(n.max(1));
+    }
+    let pool = pool
+        .build()
+        .map_err(|e| Fatal::new(format!("cannot start threads: {e}")))?;
+    let report = pool.install(|| spinex::eval::evaluate(&pipeline, &gold));
+    let text = if args.json {
+        serde_json::to_string_pretty(&report).map_err(|e| Fatal::new(e.to_string()))? + "\n"
+    } else {
+        report.to_string()
+    };
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Ok(()) => Ok(Outcome::Done),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Outcome::ClosedPipe),
+        Err(e) => Err(Fatal::new(format!("standard output: {e}"))),
+    }
 }
 
 /// Arguments of `spinex rules`.
@@ -188,6 +233,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Fatal> {
         Command::Extract(args) => extract::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Rules(args) => rules(args),
+        Command::Eval(args) => eval(args),
     }
 }
 

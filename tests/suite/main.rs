@@ -1,4 +1,5 @@
 //! The integration test suite: one binary, one module per area.
 
 mod context_cases;
+mod eval_floors;
 mod lexicons;
