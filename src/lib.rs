@@ -36,6 +36,7 @@ pub mod attribute;
 pub mod batch;
 pub mod context;
 pub mod eval;
+pub mod gen;
 pub mod input;
 pub mod lexicon;
 pub mod model;
