@@ -36,6 +36,43 @@ enum Command {
     /// per-concept precision, recall and F1, status agreement, negation and uncertainty
     /// recall, attribute agreement, actions, and every disagreement with its context.
     Eval(EvalArgs),
+    /// Write N deterministic synthetic spine and chest radiograph reports as JSONL (for
+    /// benchmarks and scale tests).
+    Generate(GenerateArgs),
+}
+
+/// Arguments of `spinex generate`.
+#[derive(Debug, Args)]
+struct GenerateArgs {
+    /// How many reports.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    reports: u64,
+    /// Seed: the same seed and N give the same bytes on every machine.
+    #[arg(long, value_name = "S", default_value_t = 42)]
+    seed: u64,
+    /// Output file, or `-` for standard output.
+    #[arg(value_name = "OUT", default_value = "-")]
+    out: PathBuf,
+}
+
+fn generate(args: GenerateArgs) -> Result<Outcome, Fatal> {
+    use std::io::{BufWriter, Write};
+    let to_stdout = args.out.as_os_str() == "-";
+    let sink: Box<dyn Write> = if to_stdout {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(
+            std::fs::File::create(&args.out)
+                .map_err(|e| Fatal::new(format!("{}: cannot create: {e}", args.out.display())))?,
+        )
+    };
+    let mut w = BufWriter::with_capacity(1 << 16, sink);
+    let n = usize::try_from(args.reports).unwrap_or(usize::MAX);
+    match spinex::gen::write_jsonl(args.seed, n, &mut w).and_then(|_| w.flush()) {
+        Ok(()) => Ok(Outcome::Done),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Outcome::ClosedPipe),
+        Err(e) => Err(Fatal::new(format!("{}: {e}", args.out.display()))),
+    }
 }
 
 /// Arguments of `spinex eval`.
@@ -234,6 +271,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Fatal> {
         Command::Explain(args) => explain::run(args),
         Command::Rules(args) => rules(args),
         Command::Eval(args) => eval(args),
+        Command::Generate(args) => generate(args),
     }
 }
 
