@@ -33,6 +33,7 @@
 #![deny(missing_docs)]
 
 pub mod attribute;
+pub mod audit;
 pub mod context;
 pub mod lexicon;
 pub mod model;

@@ -1,4 +1,5 @@
 //! The integration test suite: one binary, one module per area.
 
+mod audit;
 mod context_cases;
 mod lexicons;
