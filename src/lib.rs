@@ -38,6 +38,7 @@ pub mod context;
 pub mod lexicon;
 pub mod model;
 pub mod pipeline;
+pub mod review;
 pub mod section;
 pub mod sentence;
 pub mod span;
