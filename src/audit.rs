@@ -49,26 +49,41 @@ str_enum! {
         Comparison => "comparison",
         /// Qualifiers that narrow a denial ("no new", "no significant").
         Partial => "partial",
+        /// Qualifiers of a denial that imply one such finding exists ("no OTHER fracture").
+        Another => "another",
+        /// Words that describe a bone lesion as benign (bone island, hemangioma).
+        Benign => "benign",
+        /// Words that show a lesion is known and followed (stable, progressive, unchanged).
+        Known => "known",
+        /// Words that state a high-energy injury (motor vehicle collision, fall from height).
+        HighEnergy => "high_energy",
+        /// Words that show the age of a fracture was considered ("acuity cannot be determined").
+        Age => "age",
         /// How a Comparison section starts when there was nothing to compare with.
         NoComparison => "no_comparison",
         /// A word that makes a vertebral-fracture term an explicit fracture.
         Explicit => "explicit",
         /// A word that marks a vertebral-fracture term as not a fragility pattern.
         NotFragility => "not_fragility",
+        /// A word that marks a hardware term as vertebral augmentation (kyphoplasty, cement).
+        Augmentation => "augmentation",
     }
 }
 
 impl PhraseKind {
-    const fn bit(self) -> u16 {
-        1 << self as u16
+    const fn bit(self) -> u32 {
+        1 << self as u32
     }
     /// Kinds matched against the words of a matched concept term, not against the text.
     const fn is_term_word(self) -> bool {
-        matches!(self, PhraseKind::Explicit | PhraseKind::NotFragility)
+        matches!(
+            self,
+            PhraseKind::Explicit | PhraseKind::NotFragility | PhraseKind::Augmentation
+        )
     }
 }
 
-const TEXT_KINDS: u16 = PhraseKind::BoneHealth.bit()
+const TEXT_KINDS: u32 = PhraseKind::BoneHealth.bit()
     | PhraseKind::Imaging.bit()
     | PhraseKind::Workup.bit()
     | PhraseKind::Escalation.bit()
@@ -77,6 +92,11 @@ const TEXT_KINDS: u16 = PhraseKind::BoneHealth.bit()
     | PhraseKind::Decline.bit()
     | PhraseKind::Comparison.bit()
     | PhraseKind::Partial.bit()
+    | PhraseKind::Another.bit()
+    | PhraseKind::Benign.bit()
+    | PhraseKind::Known.bit()
+    | PhraseKind::HighEnergy.bit()
+    | PhraseKind::Age.bit()
     | PhraseKind::NoComparison.bit();
 
 /// A documented audit flag.
@@ -162,9 +182,9 @@ pub fn flag_info(id: &str) -> Option<&'static FlagInfo> {
 #[derive(Debug, Clone)]
 pub struct Auditor {
     ac: Option<AhoCorasick>,
-    kinds: Vec<u16>,
+    kinds: Vec<u32>,
     /// Term words (lowercase) with their kinds.
-    words: Vec<(String, u16)>,
+    words: Vec<(String, u32)>,
     /// Folded starts of a Comparison section that mean "nothing to compare with".
     no_comparison: Vec<String>,
 }
@@ -172,7 +192,7 @@ pub struct Auditor {
 /// One phrase found in the text.
 #[derive(Debug, Clone, Copy)]
 struct PhraseHit {
-    kinds: u16,
+    kinds: u32,
     span: Span,
     /// Sentence index, `u32::MAX` when the hit is in no sentence (a header).
     sentence: u32,
@@ -240,8 +260,8 @@ impl Auditor {
         let mut seen_header = false;
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut patterns: Vec<String> = Vec::new();
-        let mut kinds: Vec<u16> = Vec::new();
-        let mut words: Vec<(String, u16)> = Vec::new();
+        let mut kinds: Vec<u32> = Vec::new();
+        let mut words: Vec<(String, u32)> = Vec::new();
         let mut no_comparison = Vec::new();
         let mut rows_seen: HashMap<String, usize> = HashMap::new();
         for (i, raw) in text.lines().enumerate() {
@@ -277,7 +297,7 @@ impl Auditor {
                     f[0]
                 )));
             }
-            let mut mask = 0u16;
+            let mut mask = 0u32;
             for k in f[1].split(',').map(str::trim) {
                 let kind = PhraseKind::parse(k).ok_or_else(|| {
                     err(format!(
@@ -360,13 +380,25 @@ impl Auditor {
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
             self.scan(text, a, &mut s);
-            let cx = Ctx {
+            let mut cx = Ctx {
                 au: self,
                 text,
                 a,
                 p: pipeline,
                 s: &s,
+                has_findings: a.sections.iter().any(|x| x.kind == SectionKind::Findings),
+                treated: Levels::EMPTY,
             };
+            let treated = cx
+                .mentions()
+                .filter(|(_, m)| {
+                    m.concept == ConceptId::HARDWARE
+                        && m.negated.is_none()
+                        && m.hypothetical.is_none()
+                        && self.term_has(pipeline.term_text(m), PhraseKind::Augmentation)
+                })
+                .fold(Levels::EMPTY, |acc, (_, m)| acc.union(m.attrs.levels));
+            cx.treated = treated;
             cx.rules(&mut out);
         });
         out
@@ -432,6 +464,10 @@ struct Ctx<'a> {
     a: &'a Analysis,
     p: &'a Pipeline,
     s: &'a Scratch,
+    /// The report has a Findings section, so text before the first header is a title.
+    has_findings: bool,
+    /// Vertebrae treated by augmentation (kyphoplasty, vertebroplasty, cement).
+    treated: Levels,
 }
 
 /// Whether two level sets may name the same vertebrae (either unknown, or they overlap).
@@ -443,13 +479,38 @@ fn is_findings(k: SectionKind) -> bool {
     matches!(k, SectionKind::Findings | SectionKind::Preamble)
 }
 
+/// The span a denial covers: from its trigger to the finding, whichever comes first.
+fn denial_scope(m: &Mention) -> Span {
+    let t = m.negated.unwrap_or(m.span);
+    Span::new(t.start.min(m.span.start), t.end.max(m.span.end))
+}
+
 impl Ctx<'_> {
+    /// The mentions the audit considers, with their indices: all but those in a title (text
+    /// before the first header of a report that has a Findings section, such as "VERTEBRAL
+    /// FRACTURE ASSESSMENT" or "SKELETAL SURVEY FOR MYELOMA").
     fn mentions(&self) -> impl Iterator<Item = (u32, &Mention)> {
+        let title = self.has_findings;
         self.a
             .mentions
             .iter()
             .enumerate()
+            .filter(move |(_, m)| !(title && m.section == SectionKind::Preamble))
             .map(|(i, m)| (i as u32, m))
+    }
+
+    /// Whether a fracture mention names only vertebrae treated by augmentation: a known,
+    /// treated fracture.
+    fn treated(&self, m: &Mention) -> bool {
+        !m.attrs.levels.is_empty() && m.attrs.levels.0 & !self.treated.0 == 0
+    }
+
+    /// Whether phrases of `mask`'s kinds sit in sentence `si`.
+    fn in_sentence(&self, mask: u32, si: u32) -> bool {
+        self.s
+            .hits
+            .iter()
+            .any(|h| h.kinds & mask != 0 && h.sentence == si)
     }
 
     fn affirmed(&self, c: ConceptId) -> Vec<u32> {
@@ -478,7 +539,7 @@ impl Ctx<'_> {
     /// Recommendation section, or in a findings or impression sentence that also holds a
     /// recommending word; a sentence that declines ("not indicated") does not count, nor does a
     /// phrase that is part of a finding ("decreased bone density").
-    fn recommends(&self, mask: u16) -> bool {
+    fn recommends(&self, mask: u32) -> bool {
         self.s.hits.iter().any(|h| {
             h.kinds & mask != 0
                 && !self.inside_mention(h.span)
@@ -492,12 +553,12 @@ impl Ctx<'_> {
     }
 
     /// Whether a phrase of `mask`'s kinds appears anywhere.
-    fn says(&self, mask: u16) -> bool {
+    fn says(&self, mask: u32) -> bool {
         self.s.hits.iter().any(|h| h.kinds & mask != 0)
     }
 
     /// Whether phrases of `mask`'s kinds lie within `span`.
-    fn says_within(&self, mask: u16, span: Span) -> bool {
+    fn says_within(&self, mask: u32, span: Span) -> bool {
         self.s
             .hits
             .iter()
@@ -569,21 +630,27 @@ impl Ctx<'_> {
                 return true;
             }
         }
-        let t = i.negated.unwrap_or(i.span);
-        let scope = Span::new(t.start.min(i.span.start), t.end.max(i.span.end));
-        self.says_within(PhraseKind::Partial.bit(), scope)
+        self.says_within(PhraseKind::Partial.bit(), denial_scope(i))
     }
 
     fn rules(&self, out: &mut Vec<AuditFlag>) {
         let vf = self.affirmed(ConceptId::VERTEBRAL_FRACTURE);
 
-        // ambiguous_fracture_terminology
-        if !vf.is_empty() {
+        // ambiguous_fracture_terminology: fractures that are not known treated ones, none of
+        // them named with a fracture word, and no other mention that names one (affirmed,
+        // hedged, or denied only as "no other / no new fracture", which implies one exists).
+        let untreated: Vec<u32> = vf
+            .iter()
+            .copied()
+            .filter(|&i| !self.treated(self.m(i)))
+            .collect();
+        if !untreated.is_empty() {
             let called_fracture = self.mentions().any(|(_, m)| {
                 m.concept == ConceptId::VERTEBRAL_FRACTURE
                     && m.counts()
-                    && m.negated.is_none()
                     && self.explicit(m)
+                    && (m.negated.is_none()
+                        || self.says_within(PhraseKind::Another.bit(), denial_scope(m)))
             });
             if !called_fracture {
                 self.flag(
@@ -591,7 +658,7 @@ impl Ctx<'_> {
                     FLAGS[0].id,
                     FLAGS[0].severity,
                     "vertebral fracture described only as deformity, wedging, height loss or collapse; the report never calls it a fracture".into(),
-                    vf.clone(),
+                    untreated,
                 );
             }
         }
@@ -614,7 +681,13 @@ impl Ctx<'_> {
             for c in CONTRADICTABLE {
                 let (mut miss, mut con) = (Vec::new(), Vec::new());
                 for (fi, f) in self.mentions() {
-                    if f.concept != c || !f.affirmed() || !is_findings(f.section) {
+                    if f.concept != c
+                        || !f.affirmed()
+                        || !is_findings(f.section)
+                        || (c == ConceptId::VERTEBRAL_FRACTURE && self.treated(f))
+                        || (c == ConceptId::OSSEOUS_LESION
+                            && self.in_sentence(PhraseKind::Benign.bit(), f.sentence))
+                    {
                         continue;
                     }
                     let in_imp = self.mentions().filter(|(_, m)| {
@@ -664,16 +737,29 @@ impl Ctx<'_> {
             self.flag(out, FLAGS[3].id, FLAGS[3].severity, msg, ev);
         }
 
-        // no_bone_health_followup
-        let fragility: Vec<u32> = vf
+        // no_bone_health_followup: fragility fractures are the affirmed fractures other than
+        // those that may be the same vertebra as a burst, Chance or pathologic fracture, and
+        // none when the report states a high-energy injury.
+        let non_fragility: Vec<Levels> = vf
             .iter()
-            .copied()
-            .filter(|&i| {
-                !self
-                    .au
-                    .term_has(self.p.term_text(self.m(i)), PhraseKind::NotFragility)
+            .map(|&i| self.m(i))
+            .filter(|m| {
+                self.au
+                    .term_has(self.p.term_text(m), PhraseKind::NotFragility)
             })
+            .map(|m| m.attrs.levels)
             .collect();
+        let fragility: Vec<u32> = if self.says(PhraseKind::HighEnergy.bit()) {
+            Vec::new()
+        } else {
+            vf.iter()
+                .copied()
+                .filter(|&i| {
+                    let lv = self.m(i).attrs.levels;
+                    !non_fragility.iter().any(|&n| levels_compatible(n, lv))
+                })
+                .collect()
+        };
         let demin = self.affirmed(ConceptId::DEMINERALIZATION);
         if (!fragility.is_empty() || !demin.is_empty())
             && !self.recommends(PhraseKind::BoneHealth.bit())
@@ -701,16 +787,21 @@ impl Ctx<'_> {
             .copied()
             .filter(|&i| {
                 let m = self.m(i);
-                !self.a.mentions.iter().any(|n| {
-                    n.concept == ConceptId::VERTEBRAL_FRACTURE
-                        && n.counts()
-                        && n.negated.is_none()
-                        && n.attrs.acuity.is_some()
-                        && levels_compatible(n.attrs.levels, m.attrs.levels)
-                })
+                !self.treated(m)
+                    && !self.a.mentions.iter().any(|n| {
+                        n.concept == ConceptId::VERTEBRAL_FRACTURE
+                            && n.counts()
+                            && n.negated.is_none()
+                            && n.attrs.acuity.is_some()
+                            && levels_compatible(n.attrs.levels, m.attrs.levels)
+                    })
             })
             .collect();
-        if !undated.is_empty() && !self.comparison_given() {
+        if !undated.is_empty()
+            && !self.comparison_given()
+            && !self.says(PhraseKind::Known.bit() | PhraseKind::Age.bit())
+            && !self.recommends(PhraseKind::Imaging.bit())
+        {
             self.flag(
                 out,
                 FLAGS[5].id,
@@ -759,15 +850,29 @@ impl Ctx<'_> {
             );
         }
 
-        // osseous_lesion_no_workup
+        // osseous_lesion_no_workup: not for a lesion described as benign, nor in a report that
+        // follows a known lesion process (a lesion sentence with stable / progressive /
+        // compared with ...).
         let lesion: Vec<u32> = self
             .mentions()
             .filter(|(_, m)| {
-                m.concept == ConceptId::OSSEOUS_LESION && m.counts() && m.negated.is_none()
+                m.concept == ConceptId::OSSEOUS_LESION
+                    && m.counts()
+                    && m.negated.is_none()
+                    && !self.in_sentence(PhraseKind::Benign.bit(), m.sentence)
             })
             .map(|(i, _)| i)
             .collect();
+        let followed = self.mentions().any(|(_, m)| {
+            m.concept == ConceptId::OSSEOUS_LESION
+                && m.negated.is_none()
+                && self.in_sentence(
+                    PhraseKind::Known.bit() | PhraseKind::Comparison.bit(),
+                    m.sentence,
+                )
+        });
         if !lesion.is_empty()
+            && !followed
             && !self.recommends(PhraseKind::Imaging.bit() | PhraseKind::Workup.bit())
         {
             self.flag(
