@@ -610,7 +610,7 @@ fn render_report(
                 r.urgency
             ));
             if let Some(c) = &r.condition {
-                o.push_str("<span class=\"cond\">if ");
+                o.push_str("<span class=\"cond\">condition: ");
                 esc(o, c);
                 o.push_str("</span> ");
             }
@@ -1088,6 +1088,53 @@ mod tests {
         assert!(html.contains("<span class=\"act\">ambiguous_fracture_terminology</span>"));
         assert!(html.contains("href=\"#r1-m0\""));
         assert!(html.contains("<option value=\"no_bone_health_followup\">"));
+    }
+
+    #[test]
+    fn recommendations_and_cautions_are_listed_with_evidence() {
+        let dir = std::env::temp_dir().join(format!("spinex-review-recs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("review.html");
+        let p = Pipeline::builtin();
+        let r = Report::new(
+            "r1",
+            "FINDINGS: Chronic T12 compression fracture. Osteopenia.",
+        );
+        let mut a = p.analyze(&r);
+        assert_eq!(a.mentions.len(), 2);
+        a.recommendations.push(Recommendation {
+            action: "dxa".into(),
+            rule: "fracture_dxa".into(),
+            strength: Strength::Conditional,
+            condition: Some("if <no> recent DXA".into()),
+            urgency: Urgency::Soon,
+            rationale: "A fragility fracture & low density <call> for DXA.".into(),
+            evidence: vec![0, 1],
+            source: "seed 002 \"DXA\"".into(),
+        });
+        a.cautions.push(Caution {
+            id: "no_routine_xray_followup".into(),
+            rule: "c1".into(),
+            message: "Do not <repeat> radiographs.".into(),
+            evidence: vec![0],
+            source: "seed 002".into(),
+        });
+        let mut w = ReviewWriter::create(&path).unwrap();
+        w.add(&r, &a, &p).unwrap();
+        w.finish().unwrap();
+        let html = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        assert!(html.contains("data-actions=\" dxa \""));
+        assert!(html.contains("<option value=\"dxa\">dxa</option>"));
+        assert!(html.contains("<span class=\"act\">dxa</span>"));
+        assert!(html.contains("str-conditional") && html.contains("urg-soon"));
+        assert!(html.contains("condition: if &lt;no&gt; recent DXA"));
+        assert!(html.contains("A fragility fracture &amp; low density &lt;call&gt; for DXA."));
+        assert!(html.contains("seed 002 &quot;DXA&quot;"));
+        assert!(html.contains("href=\"#r1-m0\"") && html.contains("href=\"#r1-m1\""));
+        assert!(html.contains("\u{201c}compression fracture\u{201d}"));
+        assert!(html.contains("Do not &lt;repeat&gt; radiographs."));
+        assert!(html.contains("<b>1</b> with recommended actions"));
     }
 
     #[test]
