@@ -33,6 +33,7 @@
 #![deny(missing_docs)]
 
 pub mod attribute;
+pub mod audit;
 pub mod batch;
 pub mod context;
 pub mod eval;
@@ -43,6 +44,7 @@ pub mod model;
 pub mod output;
 pub mod pipeline;
 pub mod recommend;
+pub mod review;
 pub mod section;
 pub mod sentence;
 pub mod span;

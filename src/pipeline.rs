@@ -240,6 +240,7 @@ impl Pipeline {
         });
         crate::status::statuses(&a.mentions, self.lex.concepts.len(), &mut a.concepts);
         self.rules.apply(&mut a, &report.patient);
+        a.flags = crate::audit::audit(text, &a, self);
         a
     }
 

@@ -785,7 +785,7 @@ fn readme_quick_start_is_what_ci_runs() {
     assert_eq!(
         commands,
         [
-            "cargo run --release -- extract samples/reports.csv --out spinex-out",
+            "cargo run --release -- extract samples/reports.csv --out spinex-out --html",
             "cargo test"
         ]
     );

@@ -86,6 +86,44 @@ impl<S: Sink> Sink for ReportErrors<S> {
     }
 }
 
+/// Feeds every analyzed report to the review page as well as to the tables.
+struct WithReview<'p, S> {
+    inner: S,
+    review: Option<spinex::review::ReviewWriter>,
+    path: std::path::PathBuf,
+    pipeline: &'p Pipeline,
+}
+
+impl<S: Sink> Sink for WithReview<'_, S> {
+    fn parts(&self) -> Parts {
+        self.inner.parts()
+    }
+    fn report(&mut self, report: &Report, a: &Analysis, r: &Rendered) -> Result<(), OutputError> {
+        self.inner.report(report, a, r)?;
+        if let Some(review) = self.review.as_mut() {
+            review
+                .add(report, a, self.pipeline)
+                .map_err(|e| OutputError::io(self.path.display().to_string(), &e))?;
+        }
+        Ok(())
+    }
+    fn error(&mut self, error: &RecordError) -> Result<(), OutputError> {
+        self.inner.error(error)
+    }
+    fn chunk_done(&mut self) -> Result<(), OutputError> {
+        self.inner.chunk_done()
+    }
+    fn finish(&mut self, summary: &Summary) -> Result<(), OutputError> {
+        self.inner.finish(summary)?;
+        if let Some(review) = self.review.take() {
+            review
+                .finish()
+                .map_err(|e| OutputError::io(self.path.display().to_string(), &e))?;
+        }
+        Ok(())
+    }
+}
+
 /// Runs `spinex extract`.
 pub fn run(args: ExtractArgs) -> Result<Outcome, Fatal> {
     let options = args.input.options();
@@ -129,15 +167,26 @@ pub fn run(args: ExtractArgs) -> Result<Outcome, Fatal> {
             )
         }
         None => {
-            let mut sink = OutDir::create(&args.out, &pipeline)?;
-            let outcome = finish(
+            let inner = OutDir::create(&args.out, &pipeline)?;
+            let path = args.out.join("review.html");
+            let review =
+                if args.html {
+                    Some(spinex::review::ReviewWriter::create(&path).map_err(|e| {
+                        Fatal::new(format!("{}: cannot write: {e}", path.display()))
+                    })?)
+                } else {
+                    None
+                };
+            let mut sink = WithReview {
+                inner,
+                review,
+                path,
+                pipeline: &pipeline,
+            };
+            finish(
                 batch::run(&pipeline, records, &mut sink, &batch_options, &on_progress),
                 &mut sink,
-            );
-            if outcome.is_ok() && args.html {
-                write_review_page(&args.out, &pipeline, args.quiet);
-            }
-            outcome
+            )
         }
     };
     if let Some(bar) = &bar {
@@ -178,13 +227,6 @@ fn finish(run: Result<Summary, BatchError>, sink: &mut dyn Sink) -> Result<Summa
     };
     sink.finish(&summary).map_err(output)?;
     Ok(summary)
-}
-
-/// The review page is written by its own module; this is where the run hands over to it.
-fn write_review_page(_out: &Path, _pipeline: &Pipeline, quiet: bool) {
-    if !quiet {
-        eprintln!("spinex: --html: the review page is not available in this version; the tables are written");
-    }
 }
 
 fn progress_bar(quiet: bool) -> Option<ProgressBar> {
