@@ -82,6 +82,29 @@ fn connector(b: &[u8], j: usize) -> Option<usize> {
     None
 }
 
+/// A word range connector at `j` (`through`, `thru`, `to`), not a dash: returns its end.
+fn word_connector(b: &[u8], j: usize) -> Option<usize> {
+    let rest = &b[j..];
+    for w in [&b"through"[..], b"thru", b"to"] {
+        if rest.len() > w.len() && rest[..w.len()].eq_ignore_ascii_case(w) && rest[w.len()] == b' '
+        {
+            return Some(j + w.len());
+        }
+    }
+    None
+}
+
+/// Whether the word before byte `i` (after `start`) is `between`.
+fn preceded_by_between(b: &[u8], start: usize, i: usize) -> bool {
+    let mut e = i;
+    while e > start && b[e - 1] == b' ' {
+        e -= 1;
+    }
+    e >= start + 7
+        && b[e - 7..e].eq_ignore_ascii_case(b"between")
+        && (e == start + 7 || !b[e - 8].is_ascii_alphabetic())
+}
+
 fn is_mri_sequence(b: &[u8], end: usize) -> bool {
     let mut j = end;
     if j < b.len() && (b[j] == b'-' || b[j] == b' ') {
@@ -148,6 +171,52 @@ pub fn levels(text: &str, start: usize, end: usize, out: &mut Vec<LevelExpr>) {
                             if let Some(z) = vertebra_index(l2, n2) {
                                 expr.all.insert(z);
                                 expr.end = e2;
+                            }
+                        }
+                    }
+                    // `C3-C4 through C6-C7`: a range of pairs spans from the first to the last.
+                    let j = skip_spaces(b, expr.end);
+                    if let Some(k) = word_connector(b, j) {
+                        let k = skip_spaces(b, k);
+                        if let Some((l2, n2, e2)) = read_vertebra(b, k, None) {
+                            if let Some(mut z) = vertebra_index(l2, n2) {
+                                let mut end2 = e2;
+                                let j2 = skip_spaces(b, e2);
+                                if let Some(k2) = connector(b, j2) {
+                                    let k2 = skip_spaces(b, k2);
+                                    if let Some((l3, n3, e3)) = read_vertebra(b, k2, Some(l2)) {
+                                        if let Some(w) = vertebra_index(l3, n3).filter(|&w| w > z) {
+                                            z = w;
+                                            end2 = e3;
+                                        }
+                                    }
+                                }
+                                if z > a {
+                                    expr.all = Levels::EMPTY;
+                                    expr.all.insert_range(a, z);
+                                    expr.slip = Levels::EMPTY;
+                                    expr.slip.insert_range(a, z - 1);
+                                    expr.end = end2;
+                                }
+                            }
+                        }
+                    }
+                    // `between L1 and L4`
+                    if preceded_by_between(b, start, i) {
+                        let j = skip_spaces(b, expr.end);
+                        if j + 4 <= end
+                            && b[j..j + 3].eq_ignore_ascii_case(b"and")
+                            && b[j + 3] == b' '
+                        {
+                            let k = skip_spaces(b, j + 3);
+                            if let Some((l2, n2, e2)) = read_vertebra(b, k, None) {
+                                if let Some(z) = vertebra_index(l2, n2).filter(|&z| z > a) {
+                                    expr.all = Levels::EMPTY;
+                                    expr.all.insert_range(a, z);
+                                    expr.slip = Levels::EMPTY;
+                                    expr.slip.insert_range(a, z - 1);
+                                    expr.end = e2;
+                                }
                             }
                         }
                     }
@@ -327,6 +396,9 @@ mod tests {
             ("L4 on L5".into(), "L4;L5".into(), "L4".into())
         );
         assert_eq!(lv("L3-L5")[0].2, "L3;L4");
+        assert_eq!(lv("from C3-C4 through C6-C7 with")[0].1, "C3;C4;C5;C6;C7");
+        assert_eq!(lv("between L1 and L4")[0].1, "L1;L2;L3;L4");
+        assert_eq!(lv("at L1 and L4").len(), 2);
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub struct Term {
     pub only_affirmed: bool,
     /// The words themselves deny the finding ("normal in height").
     pub denial: bool,
+    /// Vertebrae the words name ("odontoid fracture" is C2).
+    pub levels: Levels,
 }
 
 str_enum! {
@@ -259,6 +261,7 @@ impl Lexicons {
                 only_negated: false,
                 only_affirmed: false,
                 denial: false,
+                levels: Levels::EMPTY,
             };
             for kv in f.get(3).copied().unwrap_or("").split(',').map(str::trim) {
                 if kv.is_empty() {
@@ -274,9 +277,15 @@ impl Lexicons {
                     "only" if v == "negated" => t.only_negated = true,
                     "only" if v == "affirmed" => t.only_affirmed = true,
                     "only" if v == "denial" => t.denial = true,
+                    "level" => {
+                        let i = Levels::index_of(v).ok_or_else(|| {
+                            err(format!("unknown level {v:?}; expected a vertebra C1-C7, T1-T12, L1-L5 or S1-S5"))
+                        })?;
+                        t.levels.insert(i);
+                    }
                     _ => {
                         return Err(err(format!(
-                            "unknown attribute {kv:?}; expected direction=, acuity=, severity=, only=negated, only=affirmed or only=denial"
+                            "unknown attribute {kv:?}; expected direction=, acuity=, severity=, only=negated, only=affirmed, only=denial or level="
                         )))
                     }
                 }
@@ -466,6 +475,7 @@ impl Lexicons {
                     only_negated: false,
                     only_affirmed: false,
                     denial: false,
+                    levels: Levels::EMPTY,
                 });
             }
         }

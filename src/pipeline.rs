@@ -440,6 +440,7 @@ impl Pipeline {
                     continue;
                 }
                 let attrs = Attributes {
+                    levels: term.levels,
                     direction: term.direction,
                     acuity: term.acuity,
                     severity: term.severity,
@@ -631,6 +632,28 @@ impl Pipeline {
             c.attrs.region = reg.map(|x| x.1);
             if c.concept == ConceptId::SCOLIOSIS {
                 c.attrs.direction = c.attrs.direction.or(dir.map(|x| x.1));
+            }
+        }
+        // A finding joined by "with" to one that has levels shares them ("lytic lesion in T9
+        // with mild loss of height", "fracture of L1 with retropulsion").
+        for ci in 0..cands.len() {
+            if !cands[ci].attrs.levels.is_empty() {
+                continue;
+            }
+            let (fs, concept) = (cands[ci].fs, cands[ci].concept);
+            if !matches!(
+                concept,
+                ConceptId::VERTEBRAL_FRACTURE | ConceptId::RETROPULSION | ConceptId::KYPHOSIS
+            ) {
+                continue;
+            }
+            let prev = cands[..ci].iter().rev().find(|p| p.fe <= fs);
+            if let Some(p) = prev {
+                let gap = &folded.bytes[p.fe..fs];
+                let with = gap.windows(6).any(|w| w == b" with ");
+                if with && folded.tokens_between(p.fe, fs) <= 4 && !p.attrs.levels.is_empty() {
+                    cands[ci].attrs.levels = p.attrs.levels;
+                }
             }
         }
         // Retropulsion is of the fractured vertebra: without a level of its own it takes the

@@ -11,7 +11,7 @@ const FLOORS: [(&str, f64); 9] = [
     ("presence micro-F1", 0.98),
     ("negation recall", 0.97),
     ("uncertainty recall", 0.95),
-    ("levels exact", 0.93),
+    ("levels exact", 0.95),
     ("fracture acuity", 0.97),
     ("status agreement", 0.97),
     ("fracture levels exact", 0.95),
