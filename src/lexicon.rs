@@ -42,6 +42,8 @@ pub struct Term {
     pub denial: bool,
     /// Vertebrae the words name ("odontoid fracture" is C2).
     pub levels: Levels,
+    /// Added from a user targets file (matched apart from the shipped patterns).
+    pub from_targets: bool,
 }
 
 str_enum! {
@@ -262,6 +264,7 @@ impl Lexicons {
                 only_affirmed: false,
                 denial: false,
                 levels: Levels::EMPTY,
+                from_targets: false,
             };
             for kv in f.get(3).copied().unwrap_or("").split(',').map(str::trim) {
                 if kv.is_empty() {
@@ -476,6 +479,7 @@ impl Lexicons {
                     only_affirmed: false,
                     denial: false,
                     levels: Levels::EMPTY,
+                    from_targets: true,
                 });
             }
         }

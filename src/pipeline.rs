@@ -24,6 +24,10 @@ enum Payload {
 pub struct Pipeline {
     lex: Lexicons,
     ac: AhoCorasick,
+    /// User targets, matched apart from the shipped patterns.
+    user_ac: Option<AhoCorasick>,
+    /// Pattern id of the first user pattern in `payloads`.
+    user_offset: u32,
     payloads: Vec<Vec<Payload>>,
     rules: RuleSet,
 }
@@ -76,6 +80,32 @@ impl PipelineBuilder {
         let mut p = Pipeline::from_lexicons(lex)?;
         p.rules = rules;
         Ok(p)
+    }
+}
+
+/// Literals folded and deduplicated into patterns, each with what it stands for.
+#[derive(Default)]
+struct PatternSet {
+    index: HashMap<String, usize>,
+    patterns: Vec<String>,
+    payloads: Vec<Vec<Payload>>,
+}
+
+impl PatternSet {
+    fn add(&mut self, lit: &str, p: Payload) {
+        let key = format!(" {}", fold_str(lit));
+        let i = match self.index.get(&key) {
+            Some(&i) => i,
+            None => {
+                self.patterns.push(key.clone());
+                self.payloads.push(Vec::new());
+                self.index.insert(key, self.patterns.len() - 1);
+                self.patterns.len() - 1
+            }
+        };
+        if !self.payloads[i].contains(&p) {
+            self.payloads[i].push(p);
+        }
     }
 }
 
@@ -164,38 +194,43 @@ impl Pipeline {
 
     /// Compiles validated lexicons.
     pub fn from_lexicons(lex: Lexicons) -> Result<Pipeline, LexiconError> {
-        let mut index: HashMap<String, usize> = HashMap::new();
-        let mut patterns: Vec<String> = Vec::new();
-        let mut payloads: Vec<Vec<Payload>> = Vec::new();
-        let mut add = |lit: &str, p: Payload| {
-            let key = format!(" {}", fold_str(lit));
-            let i = *index.entry(key.clone()).or_insert_with(|| {
-                patterns.push(key);
-                payloads.push(Vec::new());
-                patterns.len() - 1
-            });
-            if !payloads[i].contains(&p) {
-                payloads[i].push(p);
-            }
-        };
+        // Two pattern sets: the shipped lexicons (terms, triggers, modifiers) in one automaton,
+        // and user targets in a second one, so that no shipped pattern can swallow a user term.
+        // Pattern ids of the second set follow those of the first in `payloads`.
+        let mut main = PatternSet::default();
+        let mut user = PatternSet::default();
         for (i, t) in lex.terms.iter().enumerate() {
-            add(&t.text, Payload::Term(i as u32));
+            let set = if t.from_targets { &mut user } else { &mut main };
+            set.add(&t.text, Payload::Term(i as u32));
         }
         for (i, r) in lex.context.iter().enumerate() {
-            add(&r.literal, Payload::Rule(i as u32));
+            main.add(&r.literal, Payload::Rule(i as u32));
         }
         for (i, m) in lex.modifiers.iter().enumerate() {
-            add(&m.text, Payload::Modifier(i as u32));
+            main.add(&m.text, Payload::Modifier(i as u32));
         }
-        let ac = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(&patterns)
-            .map_err(|e| {
-                LexiconError::new("lexicons", 0, format!("cannot compile patterns: {e}"))
-            })?;
+        let compile = |patterns: &[String]| {
+            AhoCorasickBuilder::new()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(patterns)
+                .map_err(|e| {
+                    LexiconError::new("lexicons", 0, format!("cannot compile patterns: {e}"))
+                })
+        };
+        let ac = compile(&main.patterns)?;
+        let user_ac = if user.patterns.is_empty() {
+            None
+        } else {
+            Some(compile(&user.patterns)?)
+        };
+        let user_offset = main.patterns.len() as u32;
+        let mut payloads = main.payloads;
+        payloads.extend(user.payloads);
         Ok(Pipeline {
             lex,
             ac,
+            user_ac,
+            user_offset,
             payloads,
             rules: RuleSet::builtin(),
         })
@@ -251,32 +286,12 @@ impl Pipeline {
         // Leftmost-longest, token-bounded: when the longest match at a position ends inside a
         // word ("degenerative spur" in "degenerative spurring"), the longest shorter one that
         // ends on a token boundary is taken instead.
-        let hay = folded.bytes.as_slice();
-        let mut pos = 0usize;
-        while pos < hay.len() {
-            let Some(mut m) = self.ac.find(Input::new(hay).range(pos..)) else {
-                break;
-            };
-            loop {
-                if hay.get(m.end()) == Some(&b' ') {
-                    let (fs, fe) = (m.start() + 1, m.end());
-                    let (os, oe) = folded.original(fs, fe);
-                    hits.push(Hit {
-                        fs,
-                        fe,
-                        span: Span::new(os, oe),
-                        pat: m.pattern().as_u32(),
-                    });
-                    pos = m.end();
-                    break;
-                }
-                match self.ac.find(Input::new(hay).range(m.start()..m.end() - 1)) {
-                    Some(shorter) => m = shorter,
-                    None => {
-                        pos = m.start() + 1;
-                        break;
-                    }
-                }
+        scan(&self.ac, folded, 0, hits);
+        if let Some(user) = &self.user_ac {
+            let before = hits.len();
+            scan(user, folded, self.user_offset, hits);
+            if hits.len() > before {
+                hits.sort_by_key(|h| (h.fs, h.fe));
             }
         }
         if hits.is_empty() {
@@ -846,6 +861,39 @@ impl Pipeline {
                 Anchoring::IfNegated
             }
             Anchor::Spine => yes((ds.is_some() || spine_exam) && not_other),
+        }
+    }
+}
+
+/// One token-bounded, leftmost-longest pass of `ac` over the folded text; pattern ids are
+/// shifted by `offset`.
+fn scan(ac: &AhoCorasick, folded: &Folded, offset: u32, hits: &mut Vec<Hit>) {
+    let hay = folded.bytes.as_slice();
+    let mut pos = 0usize;
+    while pos < hay.len() {
+        let Some(mut m) = ac.find(Input::new(hay).range(pos..)) else {
+            break;
+        };
+        loop {
+            if hay.get(m.end()) == Some(&b' ') {
+                let (fs, fe) = (m.start() + 1, m.end());
+                let (os, oe) = folded.original(fs, fe);
+                hits.push(Hit {
+                    fs,
+                    fe,
+                    span: Span::new(os, oe),
+                    pat: m.pattern().as_u32() + offset,
+                });
+                pos = m.end();
+                break;
+            }
+            match ac.find(Input::new(hay).range(m.start()..m.end() - 1)) {
+                Some(shorter) => m = shorter,
+                None => {
+                    pos = m.start() + 1;
+                    break;
+                }
+            }
         }
     }
 }
