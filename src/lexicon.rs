@@ -496,7 +496,7 @@ fn plural(term: &str) -> Option<String> {
         return None;
     }
     let lower = last.to_ascii_lowercase();
-    let p = if lower.ends_with("us") || lower.ends_with("is") || lower.ends_with("ss") {
+    let p = if lower.ends_with("us") || lower.ends_with("is") {
         return None;
     } else if lower.ends_with('s')
         || lower.ends_with('x')

@@ -1025,7 +1025,15 @@ fn names_canal(bytes: &[u8], end: usize) -> bool {
 }
 
 /// Words that, right after a comma, open an affirmed item and so end a negation's list.
-const BREAK_WORDS: [&[u8]; 13] = [
+const BREAK_WORDS: [&[u8]; 21] = [
+    b"small",
+    b"large",
+    b"trace",
+    b"tiny",
+    b"new",
+    b"persistent",
+    b"increased",
+    b"decreased",
     b"approximately",
     b"about",
     b"measuring",
