@@ -53,3 +53,8 @@ pub mod text;
 
 pub use model::*;
 pub use pipeline::{Pipeline, PipelineBuilder};
+
+/// The README's code examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

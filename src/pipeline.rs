@@ -146,6 +146,24 @@ struct Cand {
     genant_stated: bool,
 }
 
+/// What the part of the report a sentence sits in is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exam {
+    /// A spine exam, or a part labelled with a spine region.
+    Spine,
+    /// A part labelled with another body part ("Left knee.").
+    OtherPart,
+    /// Anything else (typically a chest film).
+    Other,
+}
+
+/// The body part a label sentence names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyPart {
+    Spine,
+    Other,
+}
+
 /// Whether a term that needs anchoring is a spine finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Anchoring {
@@ -299,6 +317,7 @@ impl Pipeline {
         }
         let spine_exam = self.is_spine_exam(text, a, &s.hits);
         let has_headers = a.sections.iter().any(|x| x.kind != SectionKind::Preamble);
+        let mut label: Option<(BodyPart, u32)> = None;
         let mut h = 0usize;
         for (si, sent) in a.sentences.iter().enumerate() {
             while h < s.hits.len() && s.hits[h].span.start < sent.span.start {
@@ -314,21 +333,78 @@ impl Pipeline {
                     .iter()
                     .any(|p| matches!(p, Payload::Term(_)))
             });
-            if has_term {
-                let section = a.sections[sent.section as usize];
-                self.sentence(
-                    text,
-                    si as u32,
-                    *sent,
-                    section,
-                    range,
-                    spine_exam,
-                    has_headers,
-                    s,
-                    &mut a.mentions,
-                );
+            // A sentence that only names a body part ("Left knee.", "Lumbosacral spine.") labels
+            // the part of a multi-part report that follows it, until the next label or section.
+            if !has_term {
+                if let Some(l) = self.body_part_label(&s.folded, &s.hits[range.clone()], sent.span)
+                {
+                    label = Some((l, sent.section));
+                }
+                continue;
+            }
+            if label.is_some_and(|(_, sec)| sec != sent.section) {
+                label = None;
+            }
+            let section = a.sections[sent.section as usize];
+            let exam = match label {
+                Some((BodyPart::Spine, _)) => Exam::Spine,
+                Some((BodyPart::Other, _)) => Exam::OtherPart,
+                None if spine_exam => Exam::Spine,
+                None => Exam::Other,
+            };
+            self.sentence(
+                text,
+                si as u32,
+                *sent,
+                section,
+                range,
+                exam,
+                has_headers,
+                s,
+                &mut a.mentions,
+            );
+        }
+    }
+
+    /// The body part a short label sentence names ("Left knee.", "Lumbosacral spine."): at most
+    /// three words besides laterality, and an anatomy word among them. The chest, named in
+    /// every chest film, labels nothing.
+    fn body_part_label(&self, folded: &Folded, hits: &[Hit], span: Span) -> Option<BodyPart> {
+        let (fs, fe) = fold_pos(folded, span.start, span.end);
+        // Every word must be laterality or part of an anatomy word.
+        let mut part = None;
+        let mut covered = 0usize;
+        for x in hits {
+            for p in &self.payloads[x.pat as usize] {
+                let Payload::Modifier(m) = *p else { continue };
+                let k = match self.lex.modifiers[m as usize].kind {
+                    ModifierKind::Spine | ModifierKind::Region | ModifierKind::Disc => {
+                        BodyPart::Spine
+                    }
+                    ModifierKind::Other => BodyPart::Other,
+                    _ => continue,
+                };
+                if part != Some(BodyPart::Spine) {
+                    part = Some(k);
+                }
+                covered += folded.bytes[x.fs..x.fe]
+                    .iter()
+                    .filter(|&&c| c == b' ')
+                    .count()
+                    + 1;
+                break;
             }
         }
+        let words = folded.bytes[fs..fe]
+            .split(|&c| c == b' ')
+            .filter(|w| w.first().is_some_and(|c| c.is_ascii_alphanumeric()))
+            .filter(|w| !matches!(*w, b"left" | b"right" | b"bilateral" | b"the"))
+            .count();
+        let chest = folded.bytes[fs..fe].windows(5).any(|w| w == b"chest");
+        if words == 0 || words > 3 || covered < words || chest {
+            return None;
+        }
+        part
     }
 
     /// Whether the exam is a spine exam: a spine word in the report's first line (when it is
@@ -371,7 +447,7 @@ impl Pipeline {
         sent: Sentence,
         section: Section,
         range: std::ops::Range<usize>,
-        spine_exam: bool,
+        exam: Exam,
         has_headers: bool,
         s: &mut Scratch,
         out: &mut Vec<Mention>,
@@ -439,15 +515,7 @@ impl Pipeline {
                 let Payload::Term(t) = *p else { continue };
                 let term = &self.lex.terms[t as usize];
                 let anchoring = if term.concept.is_builtin() && term.anchor != Anchor::Intrinsic {
-                    self.anchored(
-                        term.anchor,
-                        term.concept,
-                        hits,
-                        folded,
-                        x,
-                        level_pos,
-                        spine_exam,
-                    )
+                    self.anchored(term.anchor, term.concept, hits, folded, x, level_pos, exam)
                 } else {
                     Anchoring::Yes
                 };
@@ -769,8 +837,9 @@ impl Pipeline {
         folded: &Folded,
         x: &Hit,
         level_pos: &[(usize, usize)],
-        spine_exam: bool,
+        exam: Exam,
     ) -> Anchoring {
+        let spine_exam = exam == Exam::Spine;
         let kind_of = |y: &Hit| {
             self.payloads[y.pat as usize].iter().find_map(|p| match *p {
                 Payload::Modifier(m) => match self.lex.modifiers[m as usize].kind {
@@ -847,7 +916,9 @@ impl Pipeline {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let dother = nearest(&|k| k == ModifierKind::Other);
+        // Under a label naming another body part ("Left knee."), that part is the anatomy.
+        let dother = nearest(&|k| k == ModifierKind::Other)
+            .or((exam == Exam::OtherPart).then_some(usize::MAX - 1));
         let not_other = match (ds, dother) {
             (_, None) => true,
             (Some(a), Some(b)) => a <= b,
@@ -1040,4 +1111,54 @@ fn nearest_cand(
         }
     }
     best.map(|x| x.1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(text: &str, c: ConceptId) -> Option<Status> {
+        Pipeline::builtin()
+            .analyze(&Report::new("t", text))
+            .status(c)
+    }
+
+    #[test]
+    fn body_part_labels_set_the_anatomy_that_follows() {
+        let knee = "Chest. Heart size normal. Lungs are clear. Right knee. Severe osteoarthritis.";
+        assert_eq!(status(knee, ConceptId::DEGENERATIVE_CHANGES), None);
+        let spine = "Chest. Lungs are clear. Lumbosacral spine. Large osteophytes at L4-L5.";
+        assert_eq!(
+            status(spine, ConceptId::DEGENERATIVE_CHANGES),
+            Some(Status::Present)
+        );
+        // A short sentence that is not only anatomy is no label.
+        let chest = "Heart normal. Lungs clear. Osteopenia.";
+        assert_eq!(
+            status(chest, ConceptId::DEMINERALIZATION),
+            Some(Status::Present)
+        );
+    }
+
+    #[test]
+    fn shorter_match_when_the_longest_ends_inside_a_word() {
+        let t = "Stable degenerative spurring of the thoracic spine.";
+        assert_eq!(
+            status(t, ConceptId::DEGENERATIVE_CHANGES),
+            Some(Status::Present)
+        );
+    }
+
+    #[test]
+    fn rib_and_hardware_fractures_are_not_vertebral() {
+        assert_eq!(
+            status(
+                "Healed fractures of the left 5th and 6th ribs.",
+                ConceptId::VERTEBRAL_FRACTURE
+            ),
+            None
+        );
+        let rod = "EXAM: THORACIC SPINE. FINDINGS: New fracture of the left rod at T7-T8.";
+        assert_eq!(status(rod, ConceptId::VERTEBRAL_FRACTURE), None);
+    }
 }
