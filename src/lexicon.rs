@@ -44,6 +44,8 @@ pub struct Term {
     pub levels: Levels,
     /// Added from a user targets file (matched apart from the shipped patterns).
     pub from_targets: bool,
+    /// Genant grade the words imply ("vertebra plana" is grade 3).
+    pub genant: Option<u8>,
 }
 
 str_enum! {
@@ -265,6 +267,7 @@ impl Lexicons {
                 denial: false,
                 levels: Levels::EMPTY,
                 from_targets: false,
+                genant: None,
             };
             for kv in f.get(3).copied().unwrap_or("").split(',').map(str::trim) {
                 if kv.is_empty() {
@@ -280,6 +283,11 @@ impl Lexicons {
                     "only" if v == "negated" => t.only_negated = true,
                     "only" if v == "affirmed" => t.only_affirmed = true,
                     "only" if v == "denial" => t.denial = true,
+                    "genant" => {
+                        t.genant = Some(v.parse::<u8>().ok().filter(|g| (1..=3).contains(g)).ok_or_else(|| {
+                            err(format!("genant {v:?}: expected 1, 2 or 3"))
+                        })?)
+                    }
                     "level" => {
                         let i = Levels::index_of(v).ok_or_else(|| {
                             err(format!("unknown level {v:?}; expected a vertebra C1-C7, T1-T12, L1-L5 or S1-S5"))
@@ -288,7 +296,7 @@ impl Lexicons {
                     }
                     _ => {
                         return Err(err(format!(
-                            "unknown attribute {kv:?}; expected direction=, acuity=, severity=, only=negated, only=affirmed, only=denial or level="
+                            "unknown attribute {kv:?}; expected direction=, acuity=, severity=, only=negated, only=affirmed, only=denial, level= or genant="
                         )))
                     }
                 }
@@ -480,6 +488,7 @@ impl Lexicons {
                     denial: false,
                     levels: Levels::EMPTY,
                     from_targets: true,
+                    genant: None,
                 });
             }
         }
@@ -514,6 +523,12 @@ fn plural(term: &str) -> Option<String> {
     Some(p)
 }
 
+/// A comment line: `#` followed by a space or nothing (`#<TAB>...` is a row whose first field
+/// is `#`, the fracture shorthand).
+pub fn is_comment(line: &str) -> bool {
+    line == "#" || line.starts_with("# ") || line.starts_with("##")
+}
+
 /// Reads a TSV with a header row: skips `#` comments and blank lines, checks the header, and
 /// returns (1-based line, fields) for rows with at least `min` fields.
 fn rows<'t>(
@@ -527,7 +542,7 @@ fn rows<'t>(
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
         let l = raw.trim_end_matches('\r');
-        if l.trim().is_empty() || l.starts_with('#') {
+        if l.trim().is_empty() || is_comment(l) {
             continue;
         }
         let f: Vec<&str> = l.split('\t').map(str::trim).collect();

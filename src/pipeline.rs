@@ -340,6 +340,28 @@ impl Pipeline {
                 {
                     label = Some((l, sent.section));
                 }
+                // "Its age cannot be determined." speaks of the fracture just before it.
+                // Only an age statement ("cannot be dated", "age indeterminate") in the same
+                // section carries over; "No acute cardiopulmonary process" does not.
+                let same_section = si > 0 && a.sentences[si - 1].section == sent.section;
+                let statement = self
+                    .acuity_statement(&s.hits[range.clone()])
+                    .filter(|&x| x == Acuity::Indeterminate && same_section);
+                if let Some(acuity) = statement {
+                    for m in a
+                        .mentions
+                        .iter_mut()
+                        .rev()
+                        .take_while(|m| m.sentence + 1 >= si as u32)
+                    {
+                        if m.sentence + 1 == si as u32
+                            && m.concept == ConceptId::VERTEBRAL_FRACTURE
+                            && m.attrs.acuity.is_none()
+                        {
+                            m.attrs.acuity = Some(acuity);
+                        }
+                    }
+                }
                 continue;
             }
             if label.is_some_and(|(_, sec)| sec != sent.section) {
@@ -364,6 +386,19 @@ impl Pipeline {
                 &mut a.mentions,
             );
         }
+    }
+
+    /// The acuity a sentence states, if it states one.
+    fn acuity_statement(&self, hits: &[Hit]) -> Option<Acuity> {
+        hits.iter().find_map(|x| {
+            self.payloads[x.pat as usize].iter().find_map(|p| match *p {
+                Payload::Modifier(m) => match self.lex.modifiers[m as usize].value {
+                    ModifierValue::Acuity(a) => Some(a),
+                    _ => None,
+                },
+                _ => None,
+            })
+        })
     }
 
     /// The body part a short label sentence names ("Left knee.", "Lumbosacral spine."): at most
@@ -524,6 +559,7 @@ impl Pipeline {
                 }
                 let attrs = Attributes {
                     levels: term.levels,
+                    genant_grade: term.genant,
                     direction: term.direction,
                     acuity: term.acuity,
                     severity: term.severity,
@@ -538,7 +574,7 @@ impl Pipeline {
                     attrs,
                     normal_measure: None,
                     if_negated: anchoring == Anchoring::IfNegated,
-                    genant_stated: false,
+                    genant_stated: term.genant.is_some(),
                 });
                 break; // one concept per matched words
             }
@@ -550,13 +586,16 @@ impl Pipeline {
         for (e, &(a, b)) in levels.iter().zip(level_pos.iter()) {
             let linked = LINKS.contains(&prev_token(&folded.bytes, a));
             if let Some(ci) = nearest_cand(cands, folded, a, b, linked, |_| true) {
-                let c = &mut cands[ci];
-                let lv = if c.concept == ConceptId::SPONDYLOLISTHESIS {
-                    e.slip
-                } else {
-                    e.all
-                };
-                c.attrs.levels = c.attrs.levels.union(lv);
+                // Every finding on the same words (a shipped and a user concept) shares it.
+                let at = (cands[ci].fs, cands[ci].fe);
+                for c in cands.iter_mut().filter(|c| (c.fs, c.fe) == at) {
+                    let lv = if c.concept == ConceptId::SPONDYLOLISTHESIS {
+                        e.slip
+                    } else {
+                        e.all
+                    };
+                    c.attrs.levels = c.attrs.levels.union(lv);
+                }
             }
         }
         // Quantities.
