@@ -865,7 +865,7 @@ proptest! {
 fn seed_scenarios_through_the_pipeline() {
     let pipeline = Pipeline::builtin();
     // (report text, patient context, required actions, forbidden actions)
-    let cases: [(&str, &str, &str, &str); 11] = [
+    let cases: [(&str, &str, &str, &str); 14] = [
         (
             "EXAM: Thoracic spine, two views.\nFINDINGS: Vertebral bodies are aligned. No acute \
              fracture or dislocation. Degenerative disc changes with small anterior osteophytes \
@@ -946,6 +946,31 @@ fn seed_scenarios_through_the_pipeline() {
             "-",
             "mri_without_contrast conservative_management",
             "avoid_routine_imaging mri_with_and_without_contrast",
+        ),
+        // Radiculopathy raised on a radiograph: MRI; the same story on an MRI: no further MRI.
+        (
+            "EXAM: Lumbar spine, three views.\nCLINICAL HISTORY: Left L5 radiculopathy.\n\
+             FINDINGS: Disc space narrowing at L4-L5 with anterior osteophytes.\nIMPRESSION: \
+             L4-L5 degenerative disc disease.",
+            "-",
+            "mri_without_contrast conservative_management",
+            "avoid_routine_imaging mri_with_and_without_contrast",
+        ),
+        (
+            "MRI LUMBAR SPINE WITHOUT CONTRAST\nCLINICAL HISTORY: Left L5 radiculopathy.\n\
+             FINDINGS: Disc desiccation and height loss at L4-L5 with a broad disc bulge. Mild \
+             facet arthropathy at L4-L5.\nIMPRESSION: L4-L5 degenerative disc disease.",
+            "-",
+            "conservative_management",
+            "mri_without_contrast mri_with_and_without_contrast",
+        ),
+        // Imaging kept for later does not hold back the advice against routine imaging.
+        (
+            "FINDINGS: Mild multilevel disc space narrowing of the lumbar spine. No fracture.\n\
+             IMPRESSION: Mild lumbar spondylosis. If pain persists, MRI could be considered.",
+            "neuro_deficit=no,cancer_history=no,high_energy_trauma=no",
+            "conservative_management avoid_routine_imaging",
+            "mri_without_contrast mri_with_and_without_contrast",
         ),
         // Nothing on the film, but the patient context meets a treatment threshold.
         (

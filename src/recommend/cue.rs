@@ -4,22 +4,30 @@
 //!
 //! A cue is a list of phrases (`terms`), matched on whole lowercase ASCII words, so that
 //! "three-column" and "three column" are the same phrase. An occurrence counts unless a
-//! `negated_by` phrase ends at most four words before it in the same sentence ("no evidence of
-//! instability", "without dynamic instability"). A sentence holding a `voided_by` phrase
-//! anywhere ("if", "versus") holds no occurrence of the cue, and when `with` is given, the
-//! sentence must also hold one of its phrases ("MRI" with "recommended").
+//! `negated_by` phrase comes before it in the same sentence with no scope terminator between
+//! them ("no canal narrowing or cord compression", "without dynamic instability"; but "no
+//! retropulsion, but the injury is unstable" counts). A sentence holding a `voided_by` phrase
+//! ("if", "versus") holds no occurrence of the cue, unless that phrase is itself denied ("no
+//! destructive change"); when `with` is given, the sentence must also hold one of its phrases
+//! ("MRI" with "recommended"); when `sections` is given, only sentences of those sections count.
 //!
 //! The sentences are the pipeline's ([`Analysis::sentences`]); a mention whose sentence is not
 //! recorded (a hand-built analysis) is read in the stretch of text between the nearest full
-//! stops or line breaks around it. Without text, no cue is ever found.
+//! stops or line breaks around it, and a cue limited to sections is never found there. Without
+//! text, no cue is ever found.
 
 use crate::model::*;
 
 /// The most cues a rule file may define (one bit each).
 pub(crate) const MAX_CUES: usize = 64;
 
-/// Words closer than this to a cue term (counted in words between them) negate it.
-const NEGATION_WINDOW: usize = 4;
+/// Words that end the scope of a negation (";" is kept as a word of its own).
+const TERMINATORS: [&str; 9] = [
+    ";", "but", "however", "although", "though", "except", "whereas", "while", "which",
+];
+
+/// Words that deny a voiding phrase ("no destructive change" does not void a benign reading).
+const DENIALS: [&str; 4] = ["no", "not", "without", "negative"];
 
 /// A cue a rule may look for in the text.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +40,7 @@ pub struct CueDef {
     pub(crate) with: Vec<Vec<String>>,
     pub(crate) negated_by: Vec<Vec<String>>,
     pub(crate) voided_by: Vec<Vec<String>>,
+    pub(crate) sections: Option<Vec<SectionKind>>,
 }
 
 impl CueDef {
@@ -44,6 +53,7 @@ impl CueDef {
         with: &[String],
         negated_by: &[String],
         voided_by: &[String],
+        sections: Option<Vec<SectionKind>>,
     ) -> Result<CueDef, String> {
         let split = |list: &[String]| -> Result<Vec<Vec<String>>, String> {
             list.iter()
@@ -64,12 +74,31 @@ impl CueDef {
             with: split(with)?,
             negated_by: split(negated_by)?,
             voided_by: split(voided_by)?,
+            sections,
         })
+    }
+
+    /// Whether the cue is looked for in a sentence of this section.
+    fn reads(&self, section: Option<SectionKind>) -> bool {
+        match (&self.sections, section) {
+            (None, _) => true,
+            (Some(allowed), Some(k)) => allowed.contains(&k),
+            (Some(_), None) => false,
+        }
     }
 
     /// Whether the cue occurs in one sentence's words.
     fn in_sentence(&self, w: &[String]) -> bool {
-        if self.voided_by.iter().any(|p| !find_all(w, p).is_empty()) {
+        let denial_ends: Vec<usize> = (0..w.len())
+            .filter(|&i| DENIALS.contains(&w[i].as_str()))
+            .map(|i| i + 1)
+            .collect();
+        let voided = self.voided_by.iter().any(|p| {
+            find_all(w, p)
+                .into_iter()
+                .any(|start| !in_scope(w, &denial_ends, start))
+        });
+        if voided {
             return false;
         }
         if !self.with.is_empty() && self.with.iter().all(|p| find_all(w, p).is_empty()) {
@@ -81,11 +110,9 @@ impl CueDef {
             .flat_map(|p| find_all(w, p).into_iter().map(move |s| s + p.len()))
             .collect();
         self.terms.iter().any(|t| {
-            find_all(w, t).into_iter().any(|start| {
-                !negation_ends
-                    .iter()
-                    .any(|&end| end <= start && start - end <= NEGATION_WINDOW)
-            })
+            find_all(w, t)
+                .into_iter()
+                .any(|start| !in_scope(w, &negation_ends, start))
         })
     }
 
@@ -95,18 +122,34 @@ impl CueDef {
     }
 }
 
-/// Lowercase ASCII words (letters and digits) of `s`; everything else separates them.
+/// Whether the word at `start` lies in the scope of a trigger ending at one of `ends`: after
+/// it, with no terminator between.
+fn in_scope(w: &[String], ends: &[usize], start: usize) -> bool {
+    ends.iter().any(|&end| {
+        end <= start
+            && !w[end..start]
+                .iter()
+                .any(|x| TERMINATORS.contains(&x.as_str()))
+    })
+}
+
+/// The words (ASCII letters and digits) of `s`; everything else separates them.
 fn words(s: &str) -> Vec<&str> {
     s.split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|w| !w.is_empty())
         .collect()
 }
 
+/// Lowercase words of `s`, with each ";" kept as a word (it ends a negation's scope).
 fn lower_words(s: &str) -> Vec<String> {
-    words(s)
-        .into_iter()
-        .map(|w| w.to_ascii_lowercase())
-        .collect()
+    let mut out = Vec::new();
+    for (i, part) in s.split(';').enumerate() {
+        if i > 0 {
+            out.push(";".to_string());
+        }
+        out.extend(words(part).into_iter().map(|w| w.to_ascii_lowercase()));
+    }
+    out
 }
 
 /// Start indices of every occurrence of `phrase` in `w`.
@@ -138,20 +181,26 @@ impl CueHits {
         if cues.is_empty() || text.is_empty() {
             return CueHits::none();
         }
-        let mask = |s: &str| -> u64 {
+        let mask = |s: &str, section: Option<SectionKind>| -> u64 {
             let w = lower_words(s);
             cues.iter()
                 .enumerate()
-                .filter(|(_, c)| c.in_sentence(&w))
+                .filter(|(_, c)| c.reads(section) && c.in_sentence(&w))
                 .fold(0u64, |m, (i, _)| m | (1 << i))
         };
         let sentence_masks: Vec<u64> = a
             .sentences
             .iter()
-            .map(|s| text.get(s.span.start..s.span.end).map_or(0, mask))
+            .map(|s| {
+                let section = a.sections.get(s.section as usize).map(|x| x.kind);
+                text.get(s.span.start..s.span.end)
+                    .map_or(0, |t| mask(t, section))
+            })
             .collect();
         let report = if sentence_masks.is_empty() {
-            text.split(['.', '\n', ';']).map(mask).fold(0, |m, x| m | x)
+            text.split(['.', '\n'])
+                .map(|t| mask(t, None))
+                .fold(0, |m, x| m | x)
         } else {
             sentence_masks.iter().fold(0, |m, x| m | x)
         };
@@ -160,7 +209,7 @@ impl CueHits {
             .iter()
             .map(|m| match sentence_masks.get(m.sentence as usize) {
                 Some(&x) => x,
-                None => mask(stretch_around(text, m.span)),
+                None => mask(stretch_around(text, m.span), None),
             })
             .collect();
         CueHits { mention, report }
@@ -207,6 +256,7 @@ mod tests {
             &s(with),
             &s(neg),
             &s(void),
+            None,
         )
         .unwrap()
     }
@@ -225,14 +275,46 @@ mod tests {
     }
 
     #[test]
-    fn negation_within_four_words_before() {
-        let c = cue(&["instability"], &[], &["no", "without"], &[]);
+    fn negation_reaches_to_a_terminator() {
+        let c = cue(
+            &["instability", "cord compression"],
+            &[],
+            &["no", "without"],
+            &[],
+        );
         assert!(!hit(&c, "No evidence of instability."));
         assert!(!hit(&c, "Anterolisthesis without dynamic instability."));
+        assert!(!hit(
+            &c,
+            "No evidence of spinal canal narrowing, retropulsion or cord compression."
+        ));
         assert!(hit(
             &c,
             "No fracture is seen in the lower lumbar spine, but there is instability at L4."
         ));
+        assert!(hit(&c, "No retropulsion; the pattern implies instability."));
+        assert!(hit(&c, "Instability at L4, no fracture."));
+    }
+
+    #[test]
+    fn a_denied_voiding_word_does_not_void() {
+        let c = cue(&["hemangioma"], &[], &["not"], &["destructive", "versus"]);
+        assert!(hit(
+            &c,
+            "Typical hemangioma at T10 without destructive change."
+        ));
+        assert!(hit(&c, "No destructive change; typical hemangioma."));
+        assert!(!hit(&c, "Hemangioma versus metastasis."));
+        assert!(!hit(&c, "Destructive lesion, not a hemangioma."));
+    }
+
+    #[test]
+    fn sections_limit_where_a_cue_is_read() {
+        let mut c = cue(&["mri"], &[], &[], &[]);
+        c.sections = Some(vec![SectionKind::Technique, SectionKind::Preamble]);
+        assert!(c.reads(Some(SectionKind::Technique)));
+        assert!(!c.reads(Some(SectionKind::Impression)));
+        assert!(!c.reads(None));
     }
 
     #[test]

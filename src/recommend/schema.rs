@@ -37,6 +37,7 @@ struct RawCue {
     negated_by: Vec<String>,
     #[serde(default)]
     voided_by: Vec<String>,
+    sections: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -319,6 +320,30 @@ pub(super) fn parse(text: &str, path: &str) -> Result<RuleSet, LexiconError> {
         if c.terms.get_ref().is_empty() {
             return lines.err(c.terms.span(), "`terms` is empty");
         }
+        let sections = match &c.sections {
+            None => None,
+            Some(list) => {
+                let mut out = Vec::new();
+                for name in list.get_ref() {
+                    match SectionKind::parse(name) {
+                        Some(k) => out.push(k),
+                        None => {
+                            return lines.err(
+                                list.span(),
+                                format!(
+                                    "unknown section {name:?} (allowed: {})",
+                                    SectionKind::allowed()
+                                ),
+                            )
+                        }
+                    }
+                }
+                if out.is_empty() {
+                    return lines.err(list.span(), "`sections` is empty");
+                }
+                Some(out)
+            }
+        };
         let def = CueDef::new(
             c.id.get_ref().clone(),
             c.meaning,
@@ -326,6 +351,7 @@ pub(super) fn parse(text: &str, path: &str) -> Result<RuleSet, LexiconError> {
             &c.with,
             &c.negated_by,
             &c.voided_by,
+            sections,
         )
         .or_else(|e| lines.err(c.id.span(), format!("cue {:?}: {e}", c.id.get_ref())))?;
         cues.push(def);
