@@ -8,8 +8,11 @@
 //! them ("no canal narrowing or cord compression", "without dynamic instability"; but "no
 //! retropulsion, but the injury is unstable" counts). A sentence holding a `voided_by` phrase
 //! ("if", "versus") holds no occurrence of the cue, unless that phrase is itself denied ("no
-//! destructive change"); when `with` is given, the sentence must also hold one of its phrases
-//! ("MRI" with "recommended"); when `sections` is given, only sentences of those sections count.
+//! destructive change"). A `negated_after` phrase beginning at most three words after an
+//! occurrence denies it too ("cord compression is not evident"). When `with` is given, the
+//! sentence must also hold a phrase of each of its groups ("MRI" with "recommended"); with
+//! `at_start`, a term counts only as the sentence's first word (a heading such as "MRI LUMBAR
+//! SPINE"); when `sections` is given, only sentences of those sections count.
 //!
 //! The sentences are the pipeline's ([`Analysis::sentences`]); a mention whose sentence is not
 //! recorded (a hand-built analysis) is read in the stretch of text between the nearest full
@@ -26,8 +29,22 @@ const TERMINATORS: [&str; 9] = [
     ";", "but", "however", "although", "though", "except", "whereas", "while", "which",
 ];
 
+/// How many words after a cue term a `negated_after` phrase may begin.
+const POST_NEGATION_WINDOW: usize = 3;
+
 /// Words that deny a voiding phrase ("no destructive change" does not void a benign reading).
 const DENIALS: [&str; 4] = ["no", "not", "without", "negative"];
+
+/// The phrases and options of a cue, as the rule file gives them.
+pub(crate) struct CueSpec<'a> {
+    pub terms: &'a [String],
+    pub with: &'a [Vec<String>],
+    pub negated_by: &'a [String],
+    pub negated_after: &'a [String],
+    pub voided_by: &'a [String],
+    pub at_start: bool,
+    pub sections: Option<Vec<SectionKind>>,
+}
 
 /// A cue a rule may look for in the text.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,24 +54,19 @@ pub struct CueDef {
     /// What finding the cue means, in words.
     pub meaning: String,
     pub(crate) terms: Vec<Vec<String>>,
-    pub(crate) with: Vec<Vec<String>>,
+    /// Groups of phrases: the sentence must hold one phrase of every group.
+    pub(crate) with: Vec<Vec<Vec<String>>>,
     pub(crate) negated_by: Vec<Vec<String>>,
+    pub(crate) negated_after: Vec<Vec<String>>,
+    pub(crate) at_start: bool,
     pub(crate) voided_by: Vec<Vec<String>>,
     pub(crate) sections: Option<Vec<SectionKind>>,
 }
 
 impl CueDef {
-    /// A cue from its phrases (each phrase split into lowercase words); `None` when a phrase
-    /// holds no word.
-    pub(crate) fn new(
-        id: String,
-        meaning: String,
-        terms: &[String],
-        with: &[String],
-        negated_by: &[String],
-        voided_by: &[String],
-        sections: Option<Vec<SectionKind>>,
-    ) -> Result<CueDef, String> {
+    /// A cue from its phrases (each phrase split into lowercase words); an error names a
+    /// phrase that holds no word.
+    pub(crate) fn new(id: String, meaning: String, spec: CueSpec) -> Result<CueDef, String> {
         let split = |list: &[String]| -> Result<Vec<Vec<String>>, String> {
             list.iter()
                 .map(|p| {
@@ -70,11 +82,17 @@ impl CueDef {
         Ok(CueDef {
             id,
             meaning,
-            terms: split(terms)?,
-            with: split(with)?,
-            negated_by: split(negated_by)?,
-            voided_by: split(voided_by)?,
-            sections,
+            terms: split(spec.terms)?,
+            with: spec
+                .with
+                .iter()
+                .map(|g| split(g))
+                .collect::<Result<Vec<_>, _>>()?,
+            negated_by: split(spec.negated_by)?,
+            negated_after: split(spec.negated_after)?,
+            voided_by: split(spec.voided_by)?,
+            at_start: spec.at_start,
+            sections: spec.sections,
         })
     }
 
@@ -101,18 +119,29 @@ impl CueDef {
         if voided {
             return false;
         }
-        if !self.with.is_empty() && self.with.iter().all(|p| find_all(w, p).is_empty()) {
+        let group_met = |g: &Vec<Vec<String>>| g.iter().any(|p| !find_all(w, p).is_empty());
+        if !self.with.iter().all(group_met) {
             return false;
         }
+        let post_starts: Vec<usize> = self
+            .negated_after
+            .iter()
+            .flat_map(|p| find_all(w, p))
+            .collect();
         let negation_ends: Vec<usize> = self
             .negated_by
             .iter()
             .flat_map(|p| find_all(w, p).into_iter().map(move |s| s + p.len()))
             .collect();
         self.terms.iter().any(|t| {
-            find_all(w, t)
-                .into_iter()
-                .any(|start| !in_scope(w, &negation_ends, start))
+            find_all(w, t).into_iter().any(|start| {
+                let end = start + t.len();
+                (!self.at_start || start == 0)
+                    && !in_scope(w, &negation_ends, start)
+                    && !post_starts
+                        .iter()
+                        .any(|&p| p >= end && p - end <= POST_NEGATION_WINDOW)
+            })
         })
     }
 
@@ -249,14 +278,23 @@ mod tests {
 
     fn cue(terms: &[&str], with: &[&str], neg: &[&str], void: &[&str]) -> CueDef {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let with = if with.is_empty() {
+            Vec::new()
+        } else {
+            vec![s(with)]
+        };
         CueDef::new(
             "c".into(),
             "m".into(),
-            &s(terms),
-            &s(with),
-            &s(neg),
-            &s(void),
-            None,
+            CueSpec {
+                terms: &s(terms),
+                with: &with,
+                negated_by: &s(neg),
+                negated_after: &s(&["is not", "not seen"]),
+                voided_by: &s(void),
+                at_start: false,
+                sections: None,
+            },
         )
         .unwrap()
     }
@@ -294,6 +332,22 @@ mod tests {
         ));
         assert!(hit(&c, "No retropulsion; the pattern implies instability."));
         assert!(hit(&c, "Instability at L4, no fracture."));
+    }
+
+    #[test]
+    fn negation_after_the_term_and_at_start() {
+        let c = cue(&["cord compression"], &[], &["no"], &[]);
+        assert!(!hit(&c, "Distinct cord compression is not evident."));
+        assert!(hit(
+            &c,
+            "Cord compression at C5, the canal is not narrowed elsewhere."
+        ));
+        let mut m = cue(&["mri"], &[], &[], &[]);
+        m.at_start = true;
+        m.with = vec![vec![vec!["spine".to_string()]]];
+        assert!(hit(&m, "MRI LUMBAR SPINE WITHOUT CONTRAST"));
+        assert!(!hit(&m, "Prior lumbar spine MRI showed a disc herniation."));
+        assert!(!hit(&m, "MRI showed a disc herniation."));
     }
 
     #[test]

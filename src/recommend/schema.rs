@@ -3,7 +3,7 @@
 //! `lexicons/RULES.md`.
 
 use super::cond::*;
-use super::cue::{CueDef, MAX_CUES};
+use super::cue::{CueDef, CueSpec, MAX_CUES};
 use super::{ActionDef, Basis, CautionDef, Rule, RuleSet, SeedDef, WhenUnknown};
 use crate::model::*;
 use serde::Deserialize;
@@ -31,10 +31,13 @@ struct RawCue {
     id: Spanned<String>,
     meaning: String,
     terms: Spanned<Vec<String>>,
-    #[serde(default)]
-    with: Vec<String>,
+    with: Option<Spanned<toml::Value>>,
     #[serde(default)]
     negated_by: Vec<String>,
+    #[serde(default)]
+    negated_after: Vec<String>,
+    #[serde(default)]
+    at_start: bool,
     #[serde(default)]
     voided_by: Vec<String>,
     sections: Option<Spanned<Vec<String>>>,
@@ -344,16 +347,21 @@ pub(super) fn parse(text: &str, path: &str) -> Result<RuleSet, LexiconError> {
                 Some(out)
             }
         };
-        let def = CueDef::new(
-            c.id.get_ref().clone(),
-            c.meaning,
-            c.terms.get_ref(),
-            &c.with,
-            &c.negated_by,
-            &c.voided_by,
+        let with = match &c.with {
+            None => Vec::new(),
+            Some(v) => phrase_groups(&lines, v)?,
+        };
+        let spec = CueSpec {
+            terms: c.terms.get_ref(),
+            with: &with,
+            negated_by: &c.negated_by,
+            negated_after: &c.negated_after,
+            voided_by: &c.voided_by,
+            at_start: c.at_start,
             sections,
-        )
-        .or_else(|e| lines.err(c.id.span(), format!("cue {:?}: {e}", c.id.get_ref())))?;
+        };
+        let def = CueDef::new(c.id.get_ref().clone(), c.meaning, spec)
+            .or_else(|e| lines.err(c.id.span(), format!("cue {:?}: {e}", c.id.get_ref())))?;
         cues.push(def);
     }
     let cue_ids: Vec<String> = cues.iter().map(|c| c.id.clone()).collect();
@@ -632,6 +640,37 @@ pub(super) fn parse(text: &str, path: &str) -> Result<RuleSet, LexiconError> {
         cues,
         rules,
     })
+}
+
+/// A cue's `with`: one list of phrases (one group) or a list of such lists (several groups).
+fn phrase_groups(
+    lines: &Lines,
+    v: &Spanned<toml::Value>,
+) -> Result<Vec<Vec<String>>, LexiconError> {
+    let strings = |items: &[toml::Value]| -> Option<Vec<String>> {
+        if items.is_empty() {
+            return None;
+        }
+        items
+            .iter()
+            .map(|x| x.as_str().map(str::to_string))
+            .collect()
+    };
+    let groups = match v.get_ref().as_array() {
+        Some(items) if items.iter().all(|i| i.is_str()) => strings(items).map(|g| vec![g]),
+        Some(items) if !items.is_empty() => items
+            .iter()
+            .map(|i| i.as_array().and_then(|g| strings(g)))
+            .collect(),
+        _ => None,
+    };
+    match groups {
+        Some(g) => Ok(g),
+        None => lines.err(
+            v.span(),
+            "`with`: expected a non-empty list of phrases, or a list of such lists",
+        ),
+    }
 }
 
 /// Ids are lowercase ASCII words joined by `_` and `.`.
