@@ -292,7 +292,7 @@ impl Pipeline {
             self.detect(text, &mut a, &mut s);
         });
         crate::status::statuses(&a.mentions, self.lex.concepts.len(), &mut a.concepts);
-        self.rules.apply(&mut a, &report.patient);
+        self.rules.apply_with_text(&mut a, &report.patient, text);
         a.flags = crate::audit::audit(text, &a, self);
         a
     }
@@ -550,7 +550,16 @@ impl Pipeline {
                 let Payload::Term(t) = *p else { continue };
                 let term = &self.lex.terms[t as usize];
                 let anchoring = if term.concept.is_builtin() && term.anchor != Anchor::Intrinsic {
-                    self.anchored(term.anchor, term.concept, hits, folded, x, level_pos, exam)
+                    self.anchored(
+                        term.anchor,
+                        term.concept,
+                        t,
+                        hits,
+                        folded,
+                        x,
+                        level_pos,
+                        exam,
+                    )
                 } else {
                     Anchoring::Yes
                 };
@@ -872,6 +881,7 @@ impl Pipeline {
         &self,
         anchor: Anchor,
         concept: ConceptId,
+        term: u32,
         hits: &[Hit],
         folded: &Folded,
         x: &Hit,
@@ -903,6 +913,20 @@ impl Pipeline {
                 ModifierKind::Spine | ModifierKind::Region | ModifierKind::Disc
             )
         };
+        // Height loss right after a disc word is the disc's ("disc desiccation and loss of
+        // height at L4-L5").
+        if concept == ConceptId::VERTEBRAL_FRACTURE
+            && self.lex.terms[term as usize].text.contains("height")
+        {
+            let disc_before = hits.iter().any(|y| {
+                y.fe <= x.fs
+                    && folded.tokens_between(y.fe, x.fs) <= 3
+                    && kind_of(y) == Some(ModifierKind::Disc)
+            });
+            if disc_before {
+                return Anchoring::No;
+            }
+        }
         // Prepositional attachment: "deformity of the ribs", "fracture of the left rod",
         // "loss of height of the L4-L5 disc", "changes in the thoracic spine".
         if LINKS.contains(&next_token(&folded.bytes, x.fe)) {
@@ -933,7 +957,14 @@ impl Pipeline {
                             && folded.tokens_between(le, y.fs) <= 4
                             && kind_of(y) == Some(ModifierKind::Disc)
                     });
-                    let spine = !(disc_follows && concept == ConceptId::VERTEBRAL_FRACTURE);
+                    // Likewise a level followed by hardware names the hardware ("fracture of the
+                    // left S1 pedicle screw").
+                    let hardware_follows = concept != ConceptId::HARDWARE
+                        && hits.iter().any(|y| {
+                            y.fs >= le && folded.tokens_between(le, y.fs) <= 2 && is_hardware(y)
+                        });
+                    let spine = !((disc_follows && concept == ConceptId::VERTEBRAL_FRACTURE)
+                        || hardware_follows);
                     first = Some((ls, spine));
                 }
             }
