@@ -2,3 +2,4 @@
 
 mod context_cases;
 mod lexicons;
+mod robust;
