@@ -156,7 +156,7 @@ fn guarded<T>(
     pipeline: &Pipeline,
     report: &Report,
     work: impl FnOnce() -> T,
-) -> Result<T, Analysis> {
+) -> Result<T, Box<Analysis>> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
         Ok(done) => Ok(done),
         Err(_) => {
@@ -168,7 +168,7 @@ fn guarded<T>(
                 warnings,
                 ..Analysis::default()
             };
-            Err(a)
+            Err(Box::new(a))
         }
     }
 }
@@ -233,7 +233,7 @@ where
                 Err(a) => {
                     rendered.clear();
                     renderer.render_into(r, &a, &mut rendered);
-                    a
+                    *a
                 }
             }
         });
@@ -373,7 +373,7 @@ where
                             };
                             guarded(pipeline, r, work).unwrap_or_else(|a| {
                                 let rendered = renderer.render(r, &a);
-                                (a, rendered)
+                                (*a, rendered)
                             })
                         })
                     })

@@ -475,7 +475,10 @@ mod tests {
         assert_eq!(recs[1].as_ref().unwrap().text, "");
     }
 
-    fn errors_and_ids(data: &[u8]) -> Vec<Result<String, (u64, Option<u64>, String)>> {
+    /// A record error as (record, line, reason).
+    type Failed = (u64, Option<u64>, String);
+
+    fn errors_and_ids(data: &[u8]) -> Vec<Result<String, Failed>> {
         read(data, InputFormat::Csv)
             .into_iter()
             .map(|r| match r {
