@@ -199,10 +199,18 @@ impl Lexicons {
         for (name, _) in BUILTIN_FILES {
             let path = dir.join(name);
             let shown = path.display().to_string();
-            let bytes = std::fs::read(&path)
-                .map_err(|e| LexiconError::new(&shown, 0, format!("cannot read: {e}")))?;
-            let text = String::from_utf8(bytes)
-                .map_err(|_| LexiconError::new(&shown, 0, "not valid UTF-8"))?;
+            let bytes = std::fs::read(&path).map_err(|e| {
+                LexiconError::new(
+                    &shown,
+                    0,
+                    format!("cannot read: {}", crate::input::io_reason(&e)),
+                )
+            })?;
+            let text = String::from_utf8(bytes).map_err(|e| {
+                let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+                let line = 1 + valid.iter().filter(|&&b| b == b'\n').count();
+                LexiconError::new(&shown, line, "not valid UTF-8")
+            })?;
             lx.add_file(&shown, name, &text)?;
         }
         Ok(lx)

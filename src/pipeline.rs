@@ -318,6 +318,7 @@ impl Pipeline {
         let spine_exam = self.is_spine_exam(text, a, &s.hits);
         let has_headers = a.sections.iter().any(|x| x.kind != SectionKind::Preamble);
         let mut label: Option<(BodyPart, u32)> = None;
+        let title_end = text.find('\n').unwrap_or(text.len());
         let mut h = 0usize;
         for (si, sent) in a.sentences.iter().enumerate() {
             while h < s.hits.len() && s.hits[h].span.start < sent.span.start {
@@ -382,6 +383,7 @@ impl Pipeline {
                 range,
                 exam,
                 has_headers,
+                title_end,
                 s,
                 &mut a.mentions,
             );
@@ -448,12 +450,19 @@ impl Pipeline {
     /// lungs, heart and ribs far more often than the spine; a bare snippet names neither).
     fn is_spine_exam(&self, text: &str, a: &Analysis, hits: &[Hit]) -> bool {
         let first_line_end = text.find('\n').unwrap_or(text.len()).min(160);
+        // Sections are in text order, each header before its body: the one section that can
+        // hold a span is the last one starting at or before it.
         let in_scope = |sp: Span| {
-            a.sections.iter().any(|sec| {
-                sec.body.contains(sp)
-                    && (sec.kind == SectionKind::Technique
-                        || (sec.kind == SectionKind::Preamble && sp.end <= first_line_end))
-            }) || a.sections.iter().any(|sec| sec.header.contains(sp))
+            let k = a
+                .sections
+                .partition_point(|sec| sec.header.start.min(sec.body.start) <= sp.start);
+            let Some(sec) = k.checked_sub(1).map(|k| &a.sections[k]) else {
+                return false;
+            };
+            (sec.body.contains(sp)
+                && (sec.kind == SectionKind::Technique
+                    || (sec.kind == SectionKind::Preamble && sp.end <= first_line_end)))
+                || sec.header.contains(sp)
         };
         let (mut spine, mut other) = (0usize, 0usize);
         for x in hits {
@@ -484,6 +493,7 @@ impl Pipeline {
         range: std::ops::Range<usize>,
         exam: Exam,
         has_headers: bool,
+        title_end: usize,
         s: &mut Scratch,
         out: &mut Vec<Mention>,
     ) {
@@ -822,8 +832,7 @@ impl Pipeline {
             }
             // The exam's title names the study, not a finding ("SCOLIOSIS SERIES",
             // "VERTEBRAL FRACTURE ASSESSMENT"): a technique line, or the first line of a report
-            // whose findings sit under headers.
-            let title_end = text.find('\n').unwrap_or(text.len());
+            // whose findings sit under headers (`title_end`: the end of the first line).
             match section.kind {
                 SectionKind::Technique => f.hypothetical = f.hypothetical.or(Some(section.header)),
                 SectionKind::Preamble if has_headers && c.span.end <= title_end => {

@@ -251,9 +251,13 @@ fn plural(n: u64, word: &str) -> String {
 
 fn print_summary(s: &Summary, out: Option<&Path>) {
     let mut e = std::io::stderr().lock();
+    let duplicates = match s.duplicate_ids {
+        0 => String::new(),
+        n => format!(" ({} with an id used before)", plural(n, "report")),
+    };
     let _ = writeln!(
         e,
-        "spinex: {} read: {} written, {}, {}",
+        "spinex: {} read: {} written, {}, {}{duplicates}",
         plural(s.records_read, "record"),
         plural(s.reports_written, "report"),
         plural(s.errors, "error"),

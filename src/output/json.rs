@@ -191,7 +191,7 @@ impl Serialize for ReportJson<'_> {
         map.serialize_entry("vertebral_fracture_genant_grade", &x.genant_grade)?;
         map.serialize_entry("spondylolisthesis_meyerding_grade", &x.meyerding_grade)?;
         map.serialize_entry("scoliosis_cobb_degrees", &x.cobb_degrees)?;
-        map.serialize_entry("warnings", &report.warnings)?;
+        map.serialize_entry("warnings", &a.warnings)?;
         let mentions = a.mentions.iter().map(|m| MentionJson {
             concept: t.concept_name(m.concept),
             start: chars.char_offset(m.span.start),

@@ -165,7 +165,7 @@ impl<'p> Tables<'p> {
         row.opt(extras.cobb_degrees);
         row.joined(a.cautions.iter().map(|c| c.id.as_str()));
         row.joined(a.flags.iter().map(|f| f.flag.as_str()));
-        row.joined(report.warnings.iter());
+        row.joined(a.warnings.iter());
     }
 
     pub(crate) fn mention_row(

@@ -4,3 +4,4 @@ mod audit;
 mod context_cases;
 mod eval_floors;
 mod lexicons;
+mod robust;
