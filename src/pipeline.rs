@@ -559,6 +559,15 @@ impl Pipeline {
             for p in &self.payloads[x.pat as usize] {
                 let Payload::Term(t) = *p else { continue };
                 let term = &self.lex.terms[t as usize];
+                // `#` before a number is a number sign ("#18-gauge", "OR #5"), not the
+                // fracture shorthand ("L3 burst #", "no # seen").
+                if term.text == "#"
+                    && next_token(&folded.bytes, x.fe)
+                        .first()
+                        .is_some_and(u8::is_ascii_digit)
+                {
+                    continue;
+                }
                 let anchoring = if term.concept.is_builtin() && term.anchor != Anchor::Intrinsic {
                     self.anchored(
                         term.anchor,
@@ -1233,6 +1242,24 @@ mod tests {
         assert_eq!(
             status(t, ConceptId::DEGENERATIVE_CHANGES),
             Some(Status::Present)
+        );
+    }
+
+    #[test]
+    fn hash_is_a_fracture_only_when_no_number_follows() {
+        assert_eq!(
+            status(
+                "FINDINGS: Acute L3 burst #, no retropulsion.",
+                ConceptId::VERTEBRAL_FRACTURE
+            ),
+            Some(Status::Present)
+        );
+        assert_eq!(
+            status(
+                "EXAM: LUMBAR SPINE. An #18-gauge needle at L4.",
+                ConceptId::VERTEBRAL_FRACTURE
+            ),
+            None
         );
     }
 
