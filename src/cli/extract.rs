@@ -269,6 +269,20 @@ fn print_summary(s: &Summary, out: Option<&Path>) {
         .map(|(name, c)| format!("{name} {}", c.present))
         .collect();
     let _ = writeln!(e, "spinex: present: {}", present.join(", "));
+    let counts = |m: &std::collections::BTreeMap<String, u64>| {
+        let mut v: Vec<(&String, &u64)> = m.iter().collect();
+        v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let _ = writeln!(e, "spinex: actions: {}", counts(&s.actions));
+    let _ = writeln!(e, "spinex: audit flags: {}", counts(&s.flags));
     let _ = writeln!(
         e,
         "spinex: {:.2} s, {:.2} MB/s, {:.0} reports/s, {}",
