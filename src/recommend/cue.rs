@@ -191,6 +191,37 @@ fn find_all(w: &[String], phrase: &[String]) -> Vec<usize> {
         .collect()
 }
 
+/// A one-pass test for the first word of every cue phrase (ASCII case-insensitive substring),
+/// a superset of where a cue can match, so that the word-by-word reading runs only there.
+#[derive(Debug, Clone)]
+pub(crate) struct CueWords(Option<aho_corasick::AhoCorasick>);
+
+impl CueWords {
+    pub(crate) fn new(cues: &[CueDef]) -> CueWords {
+        let mut first: Vec<&str> = cues
+            .iter()
+            .flat_map(|c| c.terms.iter())
+            .filter_map(|t| t.first().map(String::as_str))
+            .collect();
+        first.sort_unstable();
+        first.dedup();
+        if first.is_empty() {
+            return CueWords(None);
+        }
+        CueWords(
+            aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(&first)
+                .ok(),
+        )
+    }
+
+    /// Whether any first word occurs in `s` (always true when the test could not be built).
+    pub(crate) fn any_in(&self, s: &str) -> bool {
+        self.0.as_ref().map_or(true, |ac| ac.is_match(s))
+    }
+}
+
 /// Which cues occur where in one report: a bit per cue, for each mention's sentence and for
 /// the report as a whole.
 #[derive(Debug, Clone, Default)]
@@ -206,11 +237,15 @@ impl CueHits {
     }
 
     /// Reads the cues in `text`, the report `a` was made from.
-    pub fn find(cues: &[CueDef], a: &Analysis, text: &str) -> CueHits {
-        if cues.is_empty() || text.is_empty() {
+    pub fn find(cues: &[CueDef], words: &CueWords, a: &Analysis, text: &str) -> CueHits {
+        if cues.is_empty() || text.is_empty() || !words.any_in(text) {
             return CueHits::none();
         }
         let mask = |s: &str, section: Option<SectionKind>| -> u64 {
+            // A phrase can only match where its first word occurs: most sentences hold none.
+            if !words.any_in(s) {
+                return 0;
+            }
             let w = lower_words(s);
             cues.iter()
                 .enumerate()
@@ -410,11 +445,11 @@ mod tests {
             ..Analysis::default()
         };
         let cues = [cue(&["unstable"], &[], &[], &[])];
-        let h = CueHits::find(&cues, &a, text);
+        let h = CueHits::find(&cues, &CueWords::new(&cues), &a, text);
         assert!(h.in_mention(0, 0));
         assert!(!h.in_mention(1, 0));
         assert!(h.in_report(0));
-        let none = CueHits::find(&cues, &a, "");
+        let none = CueHits::find(&cues, &CueWords::new(&cues), &a, "");
         assert!(!none.in_mention(0, 0) && !none.in_report(0));
     }
 

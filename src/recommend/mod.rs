@@ -241,6 +241,8 @@ pub struct RuleSet {
     actions: Vec<ActionDef>,
     cautions: Vec<CautionDef>,
     cues: Vec<CueDef>,
+    /// The first word of every cue phrase, to skip sentences that hold none.
+    cue_words: cue::CueWords,
     rules: Vec<Rule>,
 }
 
@@ -372,7 +374,7 @@ impl RuleSet {
     /// As [`RuleSet::apply`], reading the text cues (`[[cue]]` in the rule file) in `text`, the
     /// report `analysis` was made from.
     pub fn apply_with_text(&self, analysis: &mut Analysis, patient: &PatientContext, text: &str) {
-        let hits = CueHits::find(&self.cues, analysis, text);
+        let hits = CueHits::find(&self.cues, &self.cue_words, analysis, text);
         self.apply_hits(analysis, patient, &hits);
     }
 
@@ -590,7 +592,7 @@ impl RuleSet {
     /// it with its strength, condition and evidence (quoted from `text`), then the cautions.
     /// `analysis` must already hold the recommendations from [`RuleSet::apply`].
     pub fn explain(&self, analysis: &Analysis, patient: &PatientContext, text: &str) -> String {
-        let hits = CueHits::find(&self.cues, analysis, text);
+        let hits = CueHits::find(&self.cues, &self.cue_words, analysis, text);
         let firings = self.fire(analysis, patient, &hits);
         let quote = |i: u32| -> String {
             match analysis.mentions.get(i as usize) {
