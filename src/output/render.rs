@@ -3,11 +3,10 @@
 
 use super::json::write_report;
 use super::row::Row;
-use super::tables::Tables;
+use super::tables::{Fixed, Tables};
 use crate::model::{Analysis, Report};
 use crate::pipeline::Pipeline;
 use crate::span::CharIndex;
-use std::cell::RefCell;
 use std::ops::BitOr;
 
 /// Which parts of the output a sink needs.
@@ -73,16 +72,90 @@ impl Rendered {
         self.audit.clear();
         self.results.clear();
     }
+
+    /// Bytes held, over every part.
+    pub fn len(&self) -> usize {
+        self.reports.len()
+            + self.mentions.len()
+            + self.recommendations.len()
+            + self.cautions.len()
+            + self.audit.len()
+            + self.results.len()
+    }
+
+    /// Whether every part is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
-thread_local! {
-    static ROW: RefCell<Row> = RefCell::new(Row::default());
+/// The texts that repeat on every row a rule or caution emits, encoded once per run: each
+/// rule's rationale and source, each caution's message and source. A row whose text differs
+/// from its rule's (or names no known rule) is encoded as it comes.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FixedTexts {
+    /// By rule id, sorted.
+    rules: Vec<(String, Fixed, Fixed)>,
+    /// By caution id, sorted.
+    cautions: Vec<(String, Fixed, Fixed)>,
+    none: Fixed,
+}
+
+impl FixedTexts {
+    pub fn new(pipeline: &Pipeline) -> FixedTexts {
+        let rules = pipeline.rules();
+        let mut by_rule: Vec<(String, Fixed, Fixed)> = rules
+            .rules()
+            .iter()
+            .map(|r| {
+                (
+                    r.id().to_string(),
+                    Fixed::new(r.rationale()),
+                    Fixed::new(r.source()),
+                )
+            })
+            .collect();
+        by_rule.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut cautions: Vec<(String, Fixed, Fixed)> = rules
+            .cautions()
+            .iter()
+            .map(|c| (c.id.clone(), Fixed::new(&c.message), Fixed::new(&c.source)))
+            .collect();
+        cautions.sort_by(|a, b| a.0.cmp(&b.0));
+        FixedTexts {
+            rules: by_rule,
+            cautions,
+            none: Fixed::new(""),
+        }
+    }
+
+    fn find<'a>(
+        table: &'a [(String, Fixed, Fixed)],
+        id: &str,
+        none: &'a Fixed,
+    ) -> (&'a Fixed, &'a Fixed) {
+        match table.binary_search_by(|e| e.0.as_str().cmp(id)) {
+            Ok(i) => (&table[i].1, &table[i].2),
+            Err(_) => (none, none),
+        }
+    }
+
+    /// The rationale and source of rule `id`.
+    pub fn rule(&self, id: &str) -> (&Fixed, &Fixed) {
+        FixedTexts::find(&self.rules, id, &self.none)
+    }
+
+    /// The message and source of caution `id`.
+    pub fn caution(&self, id: &str) -> (&Fixed, &Fixed) {
+        FixedTexts::find(&self.cautions, id, &self.none)
+    }
 }
 
 /// Renders reports into the parts a sink asked for; shared by the analysis threads.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Renderer<'p> {
     tables: Tables<'p>,
+    fixed: FixedTexts,
     parts: Parts,
 }
 
@@ -91,6 +164,7 @@ impl<'p> Renderer<'p> {
     pub fn new(pipeline: &'p Pipeline, parts: Parts) -> Renderer<'p> {
         Renderer {
             tables: Tables::new(pipeline),
+            fixed: FixedTexts::new(pipeline),
             parts,
         }
     }
@@ -103,42 +177,44 @@ impl<'p> Renderer<'p> {
         let chars = CharIndex::new(&report.text);
         let t = &self.tables;
         let p = self.parts;
-        ROW.with(|row| {
-            let row = &mut *row.borrow_mut();
-            if p.contains(Parts::REPORTS) {
-                t.report_row(row, report, a);
-                row.encode(&mut out.reports);
+        if p.contains(Parts::REPORTS) {
+            let mut row = Row::new(&mut out.reports);
+            t.report_row(&mut row, report, a);
+            row.end();
+        }
+        if p.contains(Parts::MENTIONS) {
+            for m in &a.mentions {
+                let mut row = Row::new(&mut out.mentions);
+                t.mention_row(&mut row, report, a, &chars, m);
+                row.end();
             }
-            if p.contains(Parts::MENTIONS) {
-                for m in &a.mentions {
-                    t.mention_row(row, report, a, &chars, m);
-                    row.encode(&mut out.mentions);
-                }
+        }
+        if p.contains(Parts::RECOMMENDATIONS) {
+            for r in &a.recommendations {
+                let (rationale, source) = self.fixed.rule(&r.rule);
+                let mut row = Row::new(&mut out.recommendations);
+                t.recommendation_row(&mut row, report, a, &chars, r, rationale, source);
+                row.end();
             }
-            if p.contains(Parts::RECOMMENDATIONS) {
-                for r in &a.recommendations {
-                    t.recommendation_row(row, report, a, &chars, r);
-                    row.encode(&mut out.recommendations);
-                }
+        }
+        if p.contains(Parts::CAUTIONS) {
+            for c in &a.cautions {
+                let (message, source) = self.fixed.caution(&c.id);
+                let mut row = Row::new(&mut out.cautions);
+                t.caution_row(&mut row, report, a, &chars, c, message, source);
+                row.end();
             }
-            if p.contains(Parts::CAUTIONS) {
-                for c in &a.cautions {
-                    t.caution_row(row, report, a, &chars, c);
-                    row.encode(&mut out.cautions);
-                }
+        }
+        if p.contains(Parts::AUDIT) {
+            for f in &a.flags {
+                let mut row = Row::new(&mut out.audit);
+                t.audit_row(&mut row, report, a, &chars, f);
+                row.end();
             }
-            if p.contains(Parts::AUDIT) {
-                for f in &a.flags {
-                    t.audit_row(row, report, a, &chars, f);
-                    row.encode(&mut out.audit);
-                }
-            }
-        });
+        }
         if p.contains(Parts::RESULTS) {
-            // Serializing into a Vec cannot fail: every value is a plain string, number or bool.
-            if write_report(&mut out.results, t, report, a, &chars).is_ok() {
-                out.results.push(b'\n');
-            }
+            write_report(&mut out.results, t, &self.fixed, report, a, &chars);
+            out.results.push(b'\n');
         }
     }
 
