@@ -187,8 +187,11 @@ impl Pipeline {
         for (i, m) in lex.modifiers.iter().enumerate() {
             add(&m.text, Payload::Modifier(i as u32));
         }
+        // Every pattern starts with a space, so a prefilter on first bytes would stop at every
+        // word: scanning with the automaton alone is faster.
         let ac = AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostLongest)
+            .prefilter(false)
             .build(&patterns)
             .map_err(|e| {
                 LexiconError::new("lexicons", 0, format!("cannot compile patterns: {e}"))

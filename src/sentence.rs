@@ -8,6 +8,7 @@
 //! inside a number has no whitespace after it.
 
 use crate::model::*;
+use crate::text::find_any;
 
 const ABBREVIATIONS: &[&str] = &[
     "approx", "dr", "e.g", "eg", "etc", "fig", "i.e", "ie", "mr", "mrs", "ms", "pt", "st", "vs",
@@ -36,7 +37,8 @@ fn split(text: &str, body: Span, section: u32, out: &mut Vec<Sentence>) {
             });
         }
     };
-    while i < end {
+    while let Some(at) = find_any(&b[..end], i, [b'.', b'!', b'?', b';', b'\n']) {
+        i = at;
         let c = b[i];
         match c {
             b'.' | b'!' | b'?' => {
