@@ -5,13 +5,15 @@
 //! caution and flag ids). Offsets are character offsets, as in the CSV tables.
 //!
 //! The line is compact: a key whose value would be `null`, an empty string or an empty array is
-//! left out (the four detail arrays are always there), and a mention gives the index of its
-//! sentence (`sentence_index`), not the sentence's text again. Written straight from the
+//! left out (the four detail arrays are always there); a mention gives the index of its
+//! sentence (`sentence_index`), not the sentence's text again; and the `evidence` of a
+//! recommendation, caution or flag is a list of indices into the line's `mentions`, where each
+//! mention's concept, text and offsets already are. Written straight from the
 //! analysis with the byte encoders of this module's siblings, without an intermediate tree.
 
 use super::enc;
 use super::render::FixedTexts;
-use super::tables::{evidence, flag_text, triggers, ReportExtras, Tables};
+use super::tables::{flag_text, triggers, ReportExtras, Tables};
 use crate::model::*;
 use crate::span::CharIndex;
 
@@ -58,6 +60,18 @@ impl Json<'_> {
         }
         self.comma = true;
     }
+    /// A value already encoded as JSON.
+    fn raw_val(&mut self, v: &[u8]) {
+        self.out.extend_from_slice(v);
+        self.comma = true;
+    }
+    /// A string that needs no escaping (a stable lowercase name).
+    fn name_val(&mut self, s: &str) {
+        self.out.push(b'"');
+        self.out.extend_from_slice(s.as_bytes());
+        self.out.push(b'"');
+        self.comma = true;
+    }
     fn str_val(&mut self, s: &str) {
         enc::json_str(self.out, s);
         self.comma = true;
@@ -83,9 +97,11 @@ impl Json<'_> {
             self.str_val(value);
         }
     }
-    fn opt_str(&mut self, key: &str, value: Option<&str>) {
+    /// `"key":"name"` for a stable lowercase name, unless `None`.
+    fn opt_name(&mut self, key: &str, value: Option<&str>) {
         if let Some(v) = value {
-            self.str_field(key, v);
+            self.key(key);
+            self.name_val(v);
         }
     }
     fn opt_uint(&mut self, key: &str, value: Option<u64>) {
@@ -146,7 +162,7 @@ pub(crate) fn write_report(
         for i in range {
             if let Some(s) = result(i).status {
                 j.key_escaped(&concepts[i], "");
-                j.str_val(s.as_str());
+                j.name_val(s.as_str());
             }
         }
     };
@@ -162,11 +178,11 @@ pub(crate) fn write_report(
     status(&mut j, 0..builtin);
     levels(&mut j, 0..builtin);
     let vf = result(ConceptId::VERTEBRAL_FRACTURE.index());
-    j.opt_str(
+    j.opt_name(
         "vertebral_fracture_severity",
         vf.severity.map(Severity::as_str),
     );
-    j.opt_str("vertebral_fracture_acuity", vf.acuity.map(Acuity::as_str));
+    j.opt_name("vertebral_fracture_acuity", vf.acuity.map(Acuity::as_str));
     j.strs(
         "actions",
         a.recommendations.iter().map(|r| r.action.as_str()),
@@ -191,7 +207,7 @@ pub(crate) fn write_report(
         j.elem();
         j.open(b'{');
         j.key("concept");
-        j.str_val(t.concept_name(m.concept));
+        j.raw_val(fixed.concept(m.concept).json_bytes());
         j.key("start");
         j.uint_val(chars.char_offset(m.span.start) as u64);
         j.key("end");
@@ -199,7 +215,7 @@ pub(crate) fn write_report(
         j.key("text");
         j.str_val(text.get(m.span.start..m.span.end).unwrap_or(""));
         j.key("section");
-        j.str_val(m.section.as_str());
+        j.name_val(m.section.as_str());
         j.key("negated");
         j.bool_val(m.negated.is_some());
         j.key("uncertain");
@@ -212,8 +228,8 @@ pub(crate) fn write_report(
             j.key("levels");
             j.levels_val(m.attrs.levels);
         }
-        j.opt_str("severity", m.attrs.severity.map(Severity::as_str));
-        j.opt_str("acuity", m.attrs.acuity.map(Acuity::as_str));
+        j.opt_name("severity", m.attrs.severity.map(Severity::as_str));
+        j.opt_name("acuity", m.attrs.acuity.map(Acuity::as_str));
         let mut trig = triggers(text, m).peekable();
         if trig.peek().is_some() {
             j.key("trigger");
@@ -227,14 +243,17 @@ pub(crate) fn write_report(
             j.out.push(b'"');
             j.comma = true;
         }
-        j.str_field("term", t.term(m));
-        j.opt_str("region", m.attrs.region.map(Region::as_str));
+        if !t.term(m).is_empty() {
+            j.key("term");
+            j.raw_val(fixed.term(m).json_bytes());
+        }
+        j.opt_name("region", m.attrs.region.map(Region::as_str));
         j.opt_uint("genant_grade", m.attrs.genant_grade.map(u64::from));
         j.opt_f32("height_loss_pct", m.attrs.height_loss_pct);
         j.opt_uint("meyerding_grade", m.attrs.meyerding_grade.map(u64::from));
         j.opt_f32("slip_mm", m.attrs.slip_mm);
         j.opt_f32("cobb_degrees", m.attrs.cobb_degrees);
-        j.opt_str("direction", m.attrs.direction.map(Direction::as_str));
+        j.opt_name("direction", m.attrs.direction.map(Direction::as_str));
         j.str_field("negated_trigger", flag_text(text, m.negated));
         j.str_field("uncertain_trigger", flag_text(text, m.uncertain));
         j.str_field("historical_trigger", flag_text(text, m.historical));
@@ -245,24 +264,17 @@ pub(crate) fn write_report(
     }
     j.close(b']');
 
+    // Evidence: indices into this line's `mentions`.
     let ev = |j: &mut Json, idx: &[u32]| {
-        if idx.is_empty() {
+        let n = a.mentions.len();
+        if !idx.iter().any(|&i| (i as usize) < n) {
             return;
         }
         j.key("evidence");
         j.open(b'[');
-        for e in evidence(report, a, chars, idx) {
+        for &i in idx.iter().filter(|&&i| (i as usize) < n) {
             j.elem();
-            j.open(b'{');
-            j.key("concept");
-            j.str_val(t.concept_name(e.concept));
-            j.key("text");
-            j.str_val(e.text);
-            j.key("start");
-            j.uint_val(e.start as u64);
-            j.key("end");
-            j.uint_val(e.end as u64);
-            j.close(b'}');
+            j.uint_val(u64::from(i));
         }
         j.close(b']');
     };
@@ -278,9 +290,9 @@ pub(crate) fn write_report(
         j.key("rule");
         j.str_val(&r.rule);
         j.key("strength");
-        j.str_val(r.strength.as_str());
+        j.name_val(r.strength.as_str());
         j.key("urgency");
-        j.str_val(r.urgency.as_str());
+        j.name_val(r.urgency.as_str());
         if !r.rationale.is_empty() {
             j.key("rationale");
             rationale.json(j.out, &r.rationale);
@@ -292,7 +304,7 @@ pub(crate) fn write_report(
             source.json(j.out, &r.source);
             j.comma = true;
         }
-        j.opt_str("condition", r.condition.as_deref());
+        j.opt_name("condition", r.condition.as_deref());
         j.close(b'}');
     }
     j.close(b']');
@@ -330,7 +342,7 @@ pub(crate) fn write_report(
         j.key("flag");
         j.str_val(&f.flag);
         j.key("severity");
-        j.str_val(f.severity.as_str());
+        j.name_val(f.severity.as_str());
         j.str_field("message", &f.message);
         ev(&mut j, &f.evidence);
         j.close(b'}');
@@ -410,8 +422,7 @@ mod tests {
         assert_eq!(m["sentence_index"], 0);
         assert!(m.get("severity").is_none() && m.get("sentence").is_none());
         let r = &v["recommendations"][0];
-        assert_eq!(r["evidence"][0]["text"], "fracture");
-        assert_eq!(r["evidence"][0]["concept"], "vertebral_fracture");
+        assert_eq!(r["evidence"], serde_json::json!([0]));
         assert_eq!(r["rationale"], "why, \"quoted\"");
         assert_eq!(r["condition"], "if T-score unknown");
         assert_eq!(v["cautions"], serde_json::json!([]));

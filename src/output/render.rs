@@ -4,7 +4,7 @@
 use super::json::write_report;
 use super::row::Row;
 use super::tables::{Fixed, Tables};
-use crate::model::{Analysis, Report};
+use crate::model::{Analysis, ConceptId, Mention, Report};
 use crate::pipeline::Pipeline;
 use crate::span::CharIndex;
 use std::ops::BitOr;
@@ -98,6 +98,10 @@ pub(crate) struct FixedTexts {
     rules: Vec<(String, Fixed, Fixed)>,
     /// By caution id, sorted.
     cautions: Vec<(String, Fixed, Fixed)>,
+    /// Concept names, by concept index.
+    concepts: Vec<Fixed>,
+    /// Lexicon terms, by term index.
+    terms: Vec<Fixed>,
     none: Fixed,
 }
 
@@ -125,6 +129,17 @@ impl FixedTexts {
         FixedTexts {
             rules: by_rule,
             cautions,
+            concepts: pipeline
+                .concept_names()
+                .iter()
+                .map(|c| Fixed::new(c))
+                .collect(),
+            terms: pipeline
+                .lexicons()
+                .terms
+                .iter()
+                .map(|t| Fixed::new(&t.text))
+                .collect(),
             none: Fixed::new(""),
         }
     }
@@ -143,6 +158,16 @@ impl FixedTexts {
     /// The rationale and source of rule `id`.
     pub fn rule(&self, id: &str) -> (&Fixed, &Fixed) {
         FixedTexts::find(&self.rules, id, &self.none)
+    }
+
+    /// The name of a concept.
+    pub fn concept(&self, id: ConceptId) -> &Fixed {
+        self.concepts.get(id.index()).unwrap_or(&self.none)
+    }
+
+    /// The lexicon term that matched a mention.
+    pub fn term(&self, m: &Mention) -> &Fixed {
+        self.terms.get(m.term as usize).unwrap_or(&self.none)
     }
 
     /// The message and source of caution `id`.
@@ -185,7 +210,7 @@ impl<'p> Renderer<'p> {
         if p.contains(Parts::MENTIONS) {
             for m in &a.mentions {
                 let mut row = Row::new(&mut out.mentions);
-                t.mention_row(&mut row, report, a, &chars, m);
+                t.mention_row(&mut row, &self.fixed, report, a, &chars, m);
                 row.end();
             }
         }

@@ -1,6 +1,7 @@
 //! The columns of every table and how one report becomes rows.
 
 use super::enc;
+use super::render::FixedTexts;
 use super::row::Row;
 use crate::input::RecordError;
 use crate::model::*;
@@ -171,6 +172,7 @@ impl<'p> Tables<'p> {
     pub(crate) fn mention_row(
         &self,
         row: &mut Row,
+        fixed: &FixedTexts,
         report: &Report,
         a: &Analysis,
         chars: &CharIndex,
@@ -178,7 +180,7 @@ impl<'p> Tables<'p> {
     ) {
         let text = report.text.as_str();
         row.cell(&report.id);
-        row.cell(self.concept_name(m.concept));
+        row.encoded(fixed.concept(m.concept).csv_bytes());
         row.uint(chars.char_offset(m.span.start) as u64);
         row.uint(chars.char_offset(m.span.end) as u64);
         row.verbatim(text.get(m.span.start..m.span.end).unwrap_or(""));
@@ -191,7 +193,7 @@ impl<'p> Tables<'p> {
         row.opt_name(m.attrs.severity.map(Severity::as_str));
         row.opt_name(m.attrs.acuity.map(Acuity::as_str));
         row.joined(triggers(text, m));
-        row.cell(self.term(m));
+        row.encoded(fixed.term(m).csv_bytes());
         row.opt_name(m.attrs.region.map(Region::as_str));
         row.opt_uint(m.attrs.genant_grade.map(u64::from));
         row.opt(m.attrs.height_loss_pct);
@@ -305,6 +307,16 @@ impl Fixed {
         } else {
             row.cell(s);
         }
+    }
+
+    /// The text as one CSV field.
+    pub fn csv_bytes(&self) -> &[u8] {
+        &self.csv
+    }
+
+    /// The text as a JSON string.
+    pub fn json_bytes(&self) -> &[u8] {
+        &self.json
     }
 
     /// Appends `s` as a JSON string, from the encoded bytes when it is this text.
