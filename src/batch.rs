@@ -3,11 +3,12 @@
 //!
 //! With more than one thread, reading, analysis and writing overlap: a reader thread fills chunks
 //! (up to [`BatchOptions::chunk_records`] records or [`BatchOptions::chunk_bytes`] bytes of text,
-//! whichever comes first), the calling thread analyzes each chunk on a local rayon pool
-//! (`par_iter` collected into a `Vec`, which keeps the order), and a writer thread writes it.
-//! The channels between them hold one chunk each, so memory is bounded by a few chunks, not by
-//! the corpus. With one thread everything runs in order on the calling thread and no pool is
-//! built.
+//! whichever comes first), the calling thread analyzes and renders each chunk on a local rayon
+//! pool (`par_iter` over the chunk's reports, each into its own slot, which keeps the order), and
+//! a writer thread writes it. The channels between them hold one chunk each and the writer hands
+//! the used slots back, so memory is bounded by a few small chunks, not by the corpus, and the
+//! output buffers are reused instead of grown again for every report. With one thread everything
+//! runs in order on the calling thread and no pool is built.
 
 use crate::input::{InputError, Record};
 use crate::model::Analysis;
@@ -15,7 +16,7 @@ use crate::output::{OutputError, Rendered, Renderer, Sink, Summary};
 use crate::pipeline::Pipeline;
 use rayon::prelude::*;
 use std::fmt;
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{channel, sync_channel};
 use std::time::Instant;
 
 /// How a batch runs.
@@ -33,8 +34,8 @@ impl Default for BatchOptions {
     fn default() -> BatchOptions {
         BatchOptions {
             threads: 0,
-            chunk_records: 2048,
-            chunk_bytes: 8 << 20,
+            chunk_records: 256,
+            chunk_bytes: 1 << 20,
         }
     }
 }
@@ -143,9 +144,6 @@ where
     summary.finish(start.elapsed().as_secs_f64(), threads);
     Ok(summary)
 }
-
-/// An analyzed report with its rendered output.
-type Done = Option<(Analysis, Rendered)>;
 
 fn write_one(
     sink: &mut (dyn Sink + Send),
@@ -263,6 +261,14 @@ impl<I: Iterator<Item = Result<Record, InputError>>> Iterator for Chunks<I> {
     }
 }
 
+/// One report's place in a chunk: its analysis and its rendered rows. Slots go round between
+/// the analysis threads and the writer, so their buffers are reused from chunk to chunk.
+#[derive(Default)]
+struct Slot {
+    analysis: Option<Analysis>,
+    rendered: Rendered,
+}
+
 fn parallel<I>(
     (pipeline, renderer): (&Pipeline, &Renderer),
     records: I,
@@ -289,7 +295,9 @@ where
     };
     std::thread::scope(|scope| {
         let (read_tx, read_rx) = sync_channel::<Result<Vec<Record>, InputError>>(1);
-        let (write_tx, write_rx) = sync_channel::<(Vec<Record>, Vec<Done>)>(1);
+        let (write_tx, write_rx) = sync_channel::<(Vec<Record>, Vec<Slot>)>(1);
+        // Used slots back from the writer; at most the few chunks in flight.
+        let (free_tx, free_rx) = channel::<Vec<Slot>>();
         std::thread::Builder::new()
             .name("spinex-read".into())
             .spawn_scoped(scope, move || {
@@ -303,12 +311,19 @@ where
         let writer = std::thread::Builder::new()
             .name("spinex-write".into())
             .spawn_scoped(scope, move || -> Result<(), OutputError> {
-                for (records, done) in write_rx {
-                    for (record, done) in records.iter().zip(&done) {
-                        write_one(sink, summary, record, done.as_ref().map(|(a, r)| (a, r)))?;
+                for (records, mut slots) in write_rx {
+                    for (record, slot) in records.iter().zip(&slots) {
+                        let done = slot.analysis.as_ref().map(|a| (a, &slot.rendered));
+                        write_one(sink, summary, record, done)?;
                     }
                     sink.chunk_done()?;
                     progress(&progress_of(summary));
+                    drop(records);
+                    for slot in &mut slots {
+                        slot.analysis = None;
+                    }
+                    // The analysis side may be gone already; the slots are then dropped here.
+                    let _ = free_tx.send(slots);
                 }
                 Ok(())
             })
@@ -322,19 +337,23 @@ where
                     break;
                 }
             };
-            let done: Vec<Done> = pool.install(|| {
+            let mut slots = free_rx.try_recv().unwrap_or_default();
+            slots.resize_with(records.len(), Slot::default);
+            pool.install(|| {
                 records
                     .par_iter()
-                    .map(|r| {
-                        r.as_ref().ok().map(|r| {
+                    .zip(slots.par_iter_mut())
+                    .with_min_len(4)
+                    .for_each(|(r, slot)| {
+                        slot.rendered.clear();
+                        slot.analysis = r.as_ref().ok().map(|r| {
                             let a = pipeline.analyze(r);
-                            let rendered = renderer.render(r, &a);
-                            (a, rendered)
-                        })
+                            renderer.render_into(r, &a, &mut slot.rendered);
+                            a
+                        });
                     })
-                    .collect()
             });
-            if write_tx.send((records, done)).is_err() {
+            if write_tx.send((records, slots)).is_err() {
                 break; // the writer stopped; its error is reported below
             }
         }
