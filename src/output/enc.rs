@@ -149,17 +149,45 @@ pub(crate) fn json_escape(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&b[run..]);
 }
 
+/// The two-digit decimal strings `00` to `99`.
+const DIGITS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
 /// Appends `n` in decimal.
-pub(crate) fn uint(out: &mut Vec<u8>, mut n: u64) {
+pub(crate) fn uint(out: &mut Vec<u8>, n: u64) {
+    if n < 10 {
+        out.push(b'0' + n as u8);
+        return;
+    }
+    if n < 100 {
+        let d = 2 * n as usize;
+        out.extend_from_slice(&DIGITS[d..d + 2]);
+        return;
+    }
     let mut buf = [0u8; 20];
     let mut i = buf.len();
-    loop {
+    let mut n = n;
+    while n >= 100 {
+        let d = 2 * (n % 100) as usize;
+        n /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGITS[d..d + 2]);
+    }
+    if n >= 10 {
+        let d = 2 * n as usize;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGITS[d..d + 2]);
+    } else {
         i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+        buf[i] = b'0' + n as u8;
     }
     out.extend_from_slice(&buf[i..]);
 }
@@ -188,7 +216,21 @@ mod tests {
 
     #[test]
     fn integers() {
-        for n in [0u64, 7, 10, 99, 100, 12345, u64::MAX] {
+        for n in [
+            0u64,
+            7,
+            10,
+            42,
+            99,
+            100,
+            101,
+            999,
+            1000,
+            12345,
+            99999,
+            100000,
+            u64::MAX,
+        ] {
             let mut out = Vec::new();
             uint(&mut out, n);
             assert_eq!(out, n.to_string().as_bytes());

@@ -7,6 +7,7 @@ use super::tables::{Fixed, Tables};
 use crate::model::{Analysis, ConceptId, Mention, Report};
 use crate::pipeline::Pipeline;
 use crate::span::CharIndex;
+use std::cell::RefCell;
 use std::ops::BitOr;
 
 /// Which parts of the output a sink needs.
@@ -176,6 +177,11 @@ impl FixedTexts {
     }
 }
 
+thread_local! {
+    /// The report id encoded as a CSV field.
+    static ID: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
 /// Renders reports into the parts a sink asked for; shared by the analysis threads.
 #[derive(Debug, Clone)]
 pub struct Renderer<'p> {
@@ -202,41 +208,51 @@ impl<'p> Renderer<'p> {
         let chars = CharIndex::new(&report.text);
         let t = &self.tables;
         let p = self.parts;
-        if p.contains(Parts::REPORTS) {
-            let mut row = Row::new(&mut out.reports);
-            t.report_row(&mut row, report, a);
-            row.end();
-        }
-        if p.contains(Parts::MENTIONS) {
-            for m in &a.mentions {
-                let mut row = Row::new(&mut out.mentions);
-                t.mention_row(&mut row, &self.fixed, report, a, &chars, m);
+        ID.with(|id| {
+            // The id starts every row: encoded once.
+            let id = &mut *id.borrow_mut();
+            id.clear();
+            Row::encode_cell(id, &report.id);
+            let row = |out: &mut Vec<u8>, write: &dyn Fn(&mut Row)| {
+                let mut row = Row::new(out);
+                row.encoded(id);
+                write(&mut row);
                 row.end();
+            };
+            if p.contains(Parts::REPORTS) {
+                row(&mut out.reports, &|row| t.report_row(row, report, a));
             }
-        }
-        if p.contains(Parts::RECOMMENDATIONS) {
-            for r in &a.recommendations {
-                let (rationale, source) = self.fixed.rule(&r.rule);
-                let mut row = Row::new(&mut out.recommendations);
-                t.recommendation_row(&mut row, report, a, &chars, r, rationale, source);
-                row.end();
+            if p.contains(Parts::MENTIONS) {
+                for m in &a.mentions {
+                    row(&mut out.mentions, &|row| {
+                        t.mention_row(row, &self.fixed, report, a, &chars, m)
+                    });
+                }
             }
-        }
-        if p.contains(Parts::CAUTIONS) {
-            for c in &a.cautions {
-                let (message, source) = self.fixed.caution(&c.id);
-                let mut row = Row::new(&mut out.cautions);
-                t.caution_row(&mut row, report, a, &chars, c, message, source);
-                row.end();
+            if p.contains(Parts::RECOMMENDATIONS) {
+                for r in &a.recommendations {
+                    let (rationale, source) = self.fixed.rule(&r.rule);
+                    row(&mut out.recommendations, &|row| {
+                        t.recommendation_row(row, report, a, &chars, r, rationale, source)
+                    });
+                }
             }
-        }
-        if p.contains(Parts::AUDIT) {
-            for f in &a.flags {
-                let mut row = Row::new(&mut out.audit);
-                t.audit_row(&mut row, report, a, &chars, f);
-                row.end();
+            if p.contains(Parts::CAUTIONS) {
+                for c in &a.cautions {
+                    let (message, source) = self.fixed.caution(&c.id);
+                    row(&mut out.cautions, &|row| {
+                        t.caution_row(row, report, a, &chars, c, message, source)
+                    });
+                }
             }
-        }
+            if p.contains(Parts::AUDIT) {
+                for f in &a.flags {
+                    row(&mut out.audit, &|row| {
+                        t.audit_row(row, report, a, &chars, f)
+                    });
+                }
+            }
+        });
         if p.contains(Parts::RESULTS) {
             write_report(&mut out.results, t, &self.fixed, report, a, &chars);
             out.results.push(b'\n');

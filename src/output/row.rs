@@ -92,11 +92,20 @@ impl<'o> Row<'o> {
         }
     }
 
-    /// An optional name (empty when `None`); names are plain lowercase words.
-    pub fn opt_name(&mut self, s: Option<&str>) {
-        match s {
-            Some(s) => self.cell(s),
-            None => self.empty(),
+    /// A stable name (a status, a section, a severity ...): a plain lowercase word, which needs
+    /// neither a quote mark nor quotes.
+    pub fn name(&mut self, s: &'static str) {
+        debug_assert!(s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+        self.open();
+        self.out.extend_from_slice(s.as_bytes());
+    }
+
+    /// An optional stable name (empty when `None`).
+    pub fn opt_name(&mut self, s: Option<&'static str>) {
+        self.open();
+        if let Some(s) = s {
+            debug_assert!(s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+            self.out.extend_from_slice(s.as_bytes());
         }
     }
 
@@ -173,6 +182,16 @@ impl<'o> Row<'o> {
             self.out.extend_from_slice(b"\"\"");
         }
         self.out.push(b'\n');
+    }
+
+    /// Appends `s` encoded as one spreadsheet-safe CSV field (as [`Row::cell`] writes it).
+    pub fn encode_cell(out: &mut Vec<u8>, s: &str) {
+        let at = out.len();
+        out.extend_from_slice(s.as_bytes());
+        if needs_quote_mark(&out[at..]) {
+            out.insert(at, b'\'');
+        }
+        enc::quote_tail_if_needed(out, at);
     }
 
     /// A header row.

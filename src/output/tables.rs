@@ -140,9 +140,11 @@ impl<'p> Tables<'p> {
             .unwrap_or("")
     }
 
+    // The report, mention, recommendation, caution and audit row writers write every column
+    // after `report_id`; the renderer writes the id, encoded once per report.
+
     pub(crate) fn report_row(&self, row: &mut Row, report: &Report, a: &Analysis) {
         let b = self.builtin_count();
-        row.cell(&report.id);
         let result = |i: usize| a.concepts.get(i).copied().unwrap_or_default();
         for i in 0..b {
             row.opt_name(result(i).status.map(Status::as_str));
@@ -179,12 +181,11 @@ impl<'p> Tables<'p> {
         m: &Mention,
     ) {
         let text = report.text.as_str();
-        row.cell(&report.id);
         row.encoded(fixed.concept(m.concept).csv_bytes());
         row.uint(chars.char_offset(m.span.start) as u64);
         row.uint(chars.char_offset(m.span.end) as u64);
         row.verbatim(text.get(m.span.start..m.span.end).unwrap_or(""));
-        row.cell(m.section.as_str());
+        row.name(m.section.as_str());
         row.boolean(m.negated.is_some());
         row.boolean(m.uncertain.is_some());
         row.boolean(m.historical.is_some());
@@ -219,11 +220,10 @@ impl<'p> Tables<'p> {
         rationale: &Fixed,
         source: &Fixed,
     ) {
-        row.cell(&report.id);
         row.cell(&r.action);
         row.cell(&r.rule);
-        row.cell(r.strength.as_str());
-        row.cell(r.urgency.as_str());
+        row.name(r.strength.as_str());
+        row.name(r.urgency.as_str());
         rationale.csv(row, &r.rationale);
         evidence_cell(row, report, a, chars, &r.evidence);
         source.csv(row, &r.source);
@@ -241,7 +241,6 @@ impl<'p> Tables<'p> {
         message: &Fixed,
         source: &Fixed,
     ) {
-        row.cell(&report.id);
         row.cell(&c.id);
         row.cell(&c.rule);
         message.csv(row, &c.message);
@@ -257,9 +256,8 @@ impl<'p> Tables<'p> {
         chars: &CharIndex,
         f: &AuditFlag,
     ) {
-        row.cell(&report.id);
         row.cell(&f.flag);
-        row.cell(f.severity.as_str());
+        row.name(f.severity.as_str());
         row.cell(&f.message);
         evidence_cell(row, report, a, chars, &f.evidence);
     }
