@@ -34,7 +34,7 @@ impl Default for BatchOptions {
     fn default() -> BatchOptions {
         BatchOptions {
             threads: 0,
-            chunk_records: 256,
+            chunk_records: 64,
             chunk_bytes: 1 << 20,
         }
     }
@@ -319,10 +319,9 @@ where
                     sink.chunk_done()?;
                     progress(&progress_of(summary));
                     drop(records);
-                    for slot in &mut slots {
-                        slot.analysis = None;
-                    }
-                    // The analysis side may be gone already; the slots are then dropped here.
+                    // The analyses are dropped when the slots are filled again, on the threads
+                    // that made them. The analysis side may be gone already; the slots are then
+                    // dropped here.
                     let _ = free_tx.send(slots);
                 }
                 Ok(())

@@ -4,6 +4,8 @@
 //! Most fields need no quoting or escaping at all, so both encoders first look for a byte that
 //! needs work eight bytes at a time (a word-at-a-time test) and copy clean runs in one piece.
 
+use crate::model::{Levels, VERTEBRAE};
+
 /// `x` with every byte set to `b`.
 const fn splat(b: u8) -> u64 {
     (b as u64) * 0x0101_0101_0101_0101
@@ -149,6 +151,29 @@ pub(crate) fn json_escape(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&b[run..]);
 }
 
+/// Appends the names of `levels`, cranial to caudal, each wrapped in `quote` (nothing for CSV,
+/// `"` for JSON) and separated by `sep`.
+pub(crate) fn levels(out: &mut Vec<u8>, levels: Levels, sep: u8, quote: Option<u8>) {
+    let mut bits = levels.0;
+    let mut first = true;
+    while bits != 0 {
+        let i = bits.trailing_zeros() as usize;
+        bits &= bits - 1;
+        let Some(name) = VERTEBRAE.get(i) else { break };
+        if !first {
+            out.push(sep);
+        }
+        first = false;
+        if let Some(q) = quote {
+            out.push(q);
+        }
+        out.extend_from_slice(name.as_bytes());
+        if let Some(q) = quote {
+            out.push(q);
+        }
+    }
+}
+
 /// The two-digit decimal strings `00` to `99`.
 const DIGITS: [u8; 200] = {
     let mut t = [0u8; 200];
@@ -212,6 +237,30 @@ mod tests {
                 assert_eq!(find_csv_special(&s, 0), None);
             }
         }
+    }
+
+    #[test]
+    fn levels_in_order() {
+        let mut l = Levels::EMPTY;
+        for i in [28, 0, 18, 19, 7] {
+            l.insert(i);
+        }
+        let mut out = Vec::new();
+        levels(&mut out, l, b';', None);
+        let names: Vec<&str> = l.names().collect();
+        assert_eq!(out, names.join(";").as_bytes());
+        out.clear();
+        levels(&mut out, l, b',', Some(b'"'));
+        assert_eq!(
+            out,
+            serde_json::to_string(&names)
+                .unwrap()
+                .trim_matches(['[', ']'])
+                .as_bytes()
+        );
+        out.clear();
+        levels(&mut out, Levels::EMPTY, b';', None);
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -117,13 +117,8 @@ impl Json<'_> {
         }
     }
     fn levels_val(&mut self, levels: Levels) {
-        self.open(b'[');
-        for n in levels.names() {
-            self.elem();
-            self.out.push(b'"');
-            self.out.extend_from_slice(n.as_bytes());
-            self.out.push(b'"');
-        }
+        self.out.push(b'[');
+        enc::levels(self.out, levels, b',', Some(b'"'));
         self.close(b']');
     }
     /// An array of strings under `key`, left out when empty.

@@ -112,12 +112,7 @@ impl<'o> Row<'o> {
     /// Vertebral levels, `;`-joined.
     pub fn levels(&mut self, levels: Levels) {
         self.open();
-        for (i, n) in levels.names().enumerate() {
-            if i > 0 {
-                self.out.push(b';');
-            }
-            self.out.extend_from_slice(n.as_bytes());
-        }
+        enc::levels(self.out, levels, b';', None);
     }
 
     /// A formatted cell, made safe for spreadsheets.
