@@ -311,7 +311,7 @@ where
         let writer = std::thread::Builder::new()
             .name("spinex-write".into())
             .spawn_scoped(scope, move || -> Result<(), OutputError> {
-                for (records, mut slots) in write_rx {
+                for (records, slots) in write_rx {
                     for (record, slot) in records.iter().zip(&slots) {
                         let done = slot.analysis.as_ref().map(|a| (a, &slot.rendered));
                         write_one(sink, summary, record, done)?;
