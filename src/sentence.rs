@@ -26,6 +26,7 @@ pub fn sentences(text: &str, sections: &[Section], out: &mut Vec<Sentence>) {
 fn split(text: &str, body: Span, section: u32, out: &mut Vec<Sentence>) {
     let b = text.as_bytes();
     let mut start = body.start;
+    let mut line_start = body.start;
     let mut i = body.start;
     let end = body.end;
     let emit = |s: usize, e: usize, out: &mut Vec<Sentence>| {
@@ -64,10 +65,12 @@ fn split(text: &str, body: Span, section: u32, out: &mut Vec<Sentence>) {
                 start = i + 1;
             }
             b'\n' => {
-                if line_break_ends_sentence(b, start, i, end) {
+                // Every line break is visited, so the current line's start is known.
+                if line_break_ends(b, start.max(line_start), i, end) {
                     emit(start, i, out);
                     start = i + 1;
                 }
+                line_start = i + 1;
             }
             _ => {}
         }
@@ -121,6 +124,12 @@ pub(crate) fn line_break_ends_sentence(b: &[u8], start: usize, nl: usize, end: u
     while ls > start && b[ls - 1] != b'\n' {
         ls -= 1;
     }
+    line_break_ends(b, ls, nl, end)
+}
+
+/// [`line_break_ends_sentence`] for a previous line that starts at `ls` (the later of the
+/// sentence start and the line start).
+fn line_break_ends(b: &[u8], ls: usize, nl: usize, end: usize) -> bool {
     let prev = trim_bytes(&b[ls..nl]);
     if prev.is_empty() {
         return true; // blank line

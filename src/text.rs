@@ -152,7 +152,8 @@ impl Folded {
 }
 
 /// The first index `i >= from` of `hay` whose byte is one of `set`, looking at eight bytes at a
-/// time (a word-at-a-time test for each byte of the set, then the exact byte in the word).
+/// time: a word-at-a-time zero test for each byte of the set, whose lowest flagged byte is
+/// always a true match (a false flag can only sit above a true one).
 #[inline]
 pub(crate) fn find_any<const N: usize>(hay: &[u8], from: usize, set: [u8; N]) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
@@ -168,7 +169,7 @@ pub(crate) fn find_any<const N: usize>(hay: &[u8], from: usize, set: [u8; N]) ->
             hit |= y.wrapping_sub(LO) & !y & HI;
         }
         if hit != 0 {
-            break;
+            return Some(i + (hit.trailing_zeros() / 8) as usize);
         }
         i += 8;
     }
@@ -265,6 +266,13 @@ mod tests {
 
     proptest::proptest! {
         #[test]
+        fn word_scan_finds_the_first_byte_of_the_set(v in proptest::collection::vec(0u8..=255, 0..40), from in 0usize..40) {
+            let set = [b'.', b'!', b'?', b';', b'\n'];
+            let naive = v.iter().enumerate().skip(from).find(|(_, b)| set.contains(b)).map(|(i, _)| i);
+            proptest::prop_assert_eq!(find_any(&v, from, set), naive);
+        }
+
+        #[test]
         fn ascii_folding_into_a_buffer_matches_fold_str(s in "[ -~\t\n]{0,40}") {
             let mut buf = vec![0u8; 2 * s.len()];
             let n = fold_ascii_into(s.as_bytes(), &mut buf);
@@ -279,6 +287,10 @@ mod tests {
                 for c in [b'.', b';', b'\n'] {
                     let mut s = vec![b'x'; len];
                     s[at] = c;
+                    // A byte one above a match must not be taken for one.
+                    if at + 1 < len {
+                        s[at + 1] = c + 1;
+                    }
                     assert_eq!(find_any(&s, 0, [b'.', b';', b'\n']), Some(at));
                     assert_eq!(find_any(&s, at, [b'.', b';', b'\n']), Some(at));
                     assert_eq!(find_any(&s, at + 1, [b'.', b';', b'\n']), None);

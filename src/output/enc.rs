@@ -14,42 +14,44 @@ const fn splat(b: u8) -> u64 {
 const LO: u64 = splat(0x01);
 const HI: u64 = splat(0x80);
 
-/// Whether any byte of `x` is zero.
+/// The high bit of every byte of `x` that is zero (and maybe of bytes above one that is: the
+/// lowest flagged byte is always a true zero).
 #[inline]
-fn has_zero(x: u64) -> bool {
-    x.wrapping_sub(LO) & !x & HI != 0
+fn zeros(x: u64) -> u64 {
+    x.wrapping_sub(LO) & !x & HI
 }
 
-/// Whether any byte of `x` equals `b`.
+/// [`zeros`] of the bytes of `x` equal to `b`.
 #[inline]
-fn has_byte(x: u64, b: u8) -> bool {
-    has_zero(x ^ splat(b))
+fn bytes_eq(x: u64, b: u8) -> u64 {
+    zeros(x ^ splat(b))
 }
 
-/// Whether any byte of `x` is below `n` (`n <= 0x80`).
+/// The high bit of every byte of `x` below `n` (`n <= 0x80`; exact for the lowest one).
 #[inline]
-fn has_less(x: u64, n: u8) -> bool {
-    x.wrapping_sub(splat(n)) & !x & HI != 0
+fn bytes_below(x: u64, n: u8) -> u64 {
+    x.wrapping_sub(splat(n)) & !x & HI
 }
 
-/// The first index `i >= from` where `hit(word)` may hold for the word starting at `i`, checked
-/// exactly byte by byte with `byte`.
+/// The first index `i >= from` of `s` holding a byte that `flags` flags in its word (eight
+/// bytes at a time), or, in the last few bytes, for which `byte` holds.
 #[inline]
 fn find_from(
     s: &[u8],
     mut i: usize,
-    word: impl Fn(u64) -> bool,
+    flags: impl Fn(u64) -> u64,
     byte: impl Fn(u8) -> bool,
 ) -> Option<usize> {
     while i + 8 <= s.len() {
         let mut w = [0u8; 8];
         w.copy_from_slice(&s[i..i + 8]);
-        if word(u64::from_le_bytes(w)) {
-            break;
+        let hit = flags(u64::from_le_bytes(w));
+        if hit != 0 {
+            return Some(i + (hit.trailing_zeros() / 8) as usize);
         }
         i += 8;
     }
-    s[i..].iter().position(|&b| byte(b)).map(|p| i + p)
+    s.get(i..)?.iter().position(|&b| byte(b)).map(|p| i + p)
 }
 
 /// Whether a CSV field holding `b` must be quoted (a comma, a quote, CR or LF).
@@ -64,7 +66,7 @@ pub(crate) fn find_csv_special(s: &[u8], from: usize) -> Option<usize> {
     find_from(
         s,
         from,
-        |x| has_byte(x, b',') || has_byte(x, b'"') || has_byte(x, b'\n') || has_byte(x, b'\r'),
+        |x| bytes_eq(x, b',') | bytes_eq(x, b'"') | bytes_eq(x, b'\n') | bytes_eq(x, b'\r'),
         csv_special,
     )
 }
@@ -81,7 +83,7 @@ fn find_json_special(s: &[u8], from: usize) -> Option<usize> {
     find_from(
         s,
         from,
-        |x| has_less(x, 0x20) || has_byte(x, b'"') || has_byte(x, b'\\'),
+        |x| bytes_below(x, 0x20) | bytes_eq(x, b'"') | bytes_eq(x, b'\\'),
         json_special,
     )
 }
@@ -93,7 +95,7 @@ fn csv_quoted(out: &mut Vec<u8>, s: &[u8], first: usize) {
     out.push(b'"');
     let mut run = 0;
     let mut at = first;
-    while let Some(i) = find_from(s, at, |x| has_byte(x, b'"'), |b| b == b'"') {
+    while let Some(i) = find_from(s, at, |x| bytes_eq(x, b'"'), |b| b == b'"') {
         out.extend_from_slice(&s[run..=i]);
         out.push(b'"');
         run = i + 1;
@@ -228,6 +230,10 @@ mod tests {
                 for c in [b',', b'"', b'\n', b'\r'] {
                     let mut s = vec![b'a'; len];
                     s[at] = c;
+                    // A byte one above a match must not be taken for one.
+                    if at + 1 < len {
+                        s[at + 1] = c + 1;
+                    }
                     assert_eq!(find_csv_special(&s, 0), Some(at), "len {len} at {at}");
                     assert_eq!(find_json_special(&s, 0), (c != b',').then_some(at));
                 }
@@ -287,6 +293,14 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn word_scans_find_the_first_special_byte(v in proptest::collection::vec(0u8..=255, 0..40), from in 0usize..40) {
+            let naive_csv = v.iter().enumerate().skip(from).find(|(_, &b)| csv_special(b)).map(|(i, _)| i);
+            proptest::prop_assert_eq!(find_csv_special(&v, from), naive_csv);
+            let naive_json = v.iter().enumerate().skip(from).find(|(_, &b)| json_special(b)).map(|(i, _)| i);
+            proptest::prop_assert_eq!(find_json_special(&v, from), naive_json);
+        }
+
         #[test]
         fn json_strings_match_serde_json(s in "(?s).{0,40}") {
             let mut out = Vec::new();
