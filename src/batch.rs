@@ -39,7 +39,7 @@ impl Default for BatchOptions {
     fn default() -> BatchOptions {
         BatchOptions {
             threads: 0,
-            chunk_records: 64,
+            chunk_records: 16,
             chunk_bytes: 1 << 20,
         }
     }
@@ -266,6 +266,11 @@ impl<I: Iterator<Item = Result<Record, InputError>>> Iterator for Chunks<I> {
     }
 }
 
+/// Output buffer capacity a slot keeps for its next report, per table: an unusually long
+/// report's buffers are given back, so that memory follows the typical report, not the
+/// longest one seen so far.
+const KEEP_BYTES: usize = 32 << 10;
+
 /// One report's place in a chunk: its analysis and its rendered rows. Slots go back to the
 /// workers once written, so their buffers are reused from chunk to chunk.
 #[derive(Default)]
@@ -441,7 +446,11 @@ where
                         read.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
                     }
                 }
-                w.free.push(t.slots);
+                let mut slots = t.slots;
+                for slot in &mut slots {
+                    slot.rendered.trim(KEEP_BYTES);
+                }
+                w.free.push(slots);
                 written.notify_all();
             }
         }

@@ -74,6 +74,23 @@ impl Rendered {
         self.results.clear();
     }
 
+    /// Gives back the memory of every part whose capacity is over `bytes` (after a long
+    /// report), keeping the others for reuse.
+    pub fn trim(&mut self, bytes: usize) {
+        for part in [
+            &mut self.reports,
+            &mut self.mentions,
+            &mut self.recommendations,
+            &mut self.cautions,
+            &mut self.audit,
+            &mut self.results,
+        ] {
+            if part.capacity() > bytes {
+                *part = Vec::new();
+            }
+        }
+    }
+
     /// Bytes held, over every part.
     pub fn len(&self) -> usize {
         self.reports.len()
