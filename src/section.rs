@@ -11,9 +11,10 @@ const MAX_HEADER: usize = 48;
 /// Splits `text` into sections. Text before the first header is a preamble section.
 pub fn sections(text: &str, headers: &HashMap<String, SectionKind>, out: &mut Vec<Section>) {
     out.clear();
+    out.reserve(8);
     let b = text.as_bytes();
     // (header span, kind)
-    let mut found: Vec<(Span, SectionKind)> = Vec::new();
+    let mut found: Vec<(Span, SectionKind)> = Vec::with_capacity(8);
     let mut line_start = 0usize;
     let mut i = 0usize;
     while i <= b.len() {
