@@ -2,7 +2,7 @@
 //! patient-context keys may sit at the top level or under `"patient"` (the latter wins). Blank
 //! lines are skipped and are not records. A line that is not a JSON object is one record error.
 
-use super::{decode_owned, invalid_utf8_warning, InputError, ReadOptions, Record, RecordError};
+use super::{invalid_utf8_warning, InputError, ReadOptions, Record, RecordError};
 use crate::model::{Report, PATIENT_FIELDS};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
@@ -40,8 +40,8 @@ impl JsonlReader {
         }
     }
 
-    fn parse(&self, bytes: Vec<u8>) -> Record {
-        let (line_text, bad_utf8) = decode_owned(bytes);
+    /// One line as a record; `bad_utf8` says that invalid bytes were replaced in `line_text`.
+    fn parse(&self, line_text: &str, bad_utf8: bool) -> Record {
         let error = |id: Option<String>, reason: String| RecordError {
             source: self.source.clone(),
             record: self.record,
@@ -53,7 +53,7 @@ impl JsonlReader {
             id_key: &self.id_key,
             text_key: &self.text_key,
         };
-        let mut de = serde_json::Deserializer::from_str(&line_text);
+        let mut de = serde_json::Deserializer::from_str(line_text);
         let parsed = seed.deserialize(&mut de).and_then(|p| de.end().map(|()| p));
         let mut fields = match parsed {
             Ok(Line::Object(f)) => f,
@@ -285,8 +285,11 @@ impl Iterator for JsonlReader {
                         continue;
                     }
                     self.record += 1;
-                    let owned = bytes.to_vec();
-                    return Some(Ok(self.parse(owned)));
+                    // Parsed in place; a copy only when invalid bytes must be replaced.
+                    return Some(Ok(match std::str::from_utf8(bytes) {
+                        Ok(line) => self.parse(line, false),
+                        Err(_) => self.parse(&String::from_utf8_lossy(bytes), true),
+                    }));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -381,5 +384,19 @@ mod tests {
             (r.id.as_str(), r.text.as_str()),
             ("Mild scoliosis.", "Mild scoliosis.")
         );
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_and_noted() {
+        let reader: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(
+            b"{\"id\": \"u\", \"text\": \"T12 \xff fracture\"}\n".to_vec(),
+        ));
+        let recs: Vec<Record> = JsonlReader::new(reader, "t.jsonl".into(), &ReadOptions::default())
+            .map(|r| r.unwrap())
+            .collect();
+        let r = recs[0].as_ref().unwrap();
+        assert_eq!(r.text, "T12 \u{FFFD} fracture");
+        assert_eq!(r.warnings.len(), 1);
+        assert!(r.warnings[0].contains("invalid UTF-8"));
     }
 }
