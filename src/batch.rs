@@ -460,7 +460,7 @@ where
         for i in 0..threads {
             let h = std::thread::Builder::new()
                 .name(format!("spinex-work-{i}"))
-                .spawn_scoped(scope, &worker)
+                .spawn_scoped(scope, worker)
                 .map_err(|e| BatchError::Threads(e.to_string()))?;
             handles.push(h);
         }

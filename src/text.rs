@@ -111,8 +111,8 @@ impl Folded {
                         if !alnum {
                             space!(i);
                         }
-                        for k in i..end {
-                            out[o] = b[k];
+                        for (k, &c) in b.iter().enumerate().take(end).skip(i) {
+                            out[o] = c;
                             map[o] = k as u32;
                             o += 1;
                         }
