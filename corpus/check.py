@@ -118,7 +118,7 @@ ATTRIBUTES = {
     "direction": {"spondylolisthesis", "scoliosis"},
     "cobb_degrees": {"scoliosis", "kyphosis"},
 }
-ID_RE = re.compile(r"^[a-z]+-\d{3,}$")
+ID_RE = re.compile(r"^[a-z][a-z0-9]*-\d{3,}$")
 
 # A vertebra, optionally followed by a range to another ("T11-L2", "L4-5", "L5/S1",
 # "T5 to T11", "C5 through C7", "T11–L2").

@@ -82,6 +82,93 @@ fn connector(b: &[u8], j: usize) -> Option<usize> {
     None
 }
 
+/// A word range connector at `j` (`through`, `thru`, `to`), not a dash: returns its end.
+fn word_connector(b: &[u8], j: usize) -> Option<usize> {
+    let rest = &b[j..];
+    for w in [&b"through"[..], b"thru", b"to"] {
+        if rest.len() > w.len() && rest[..w.len()].eq_ignore_ascii_case(w) && rest[w.len()] == b' '
+        {
+            return Some(j + w.len());
+        }
+    }
+    None
+}
+
+/// Whether the word before byte `i` (after `start`) is `between`.
+fn preceded_by_between(b: &[u8], start: usize, i: usize) -> bool {
+    let mut e = i;
+    while e > start && b[e - 1] == b' ' {
+        e -= 1;
+    }
+    e >= start + 7
+        && b[e - 7..e].eq_ignore_ascii_case(b"between")
+        && (e == start + 7 || !b[e - 8].is_ascii_alphabetic())
+}
+
+/// `on ` or `upon ` at `j`: returns the end of the word.
+fn on_word(b: &[u8], j: usize, end: usize) -> Option<usize> {
+    for w in [&b"on"[..], b"upon"] {
+        if j + w.len() < end && b[j..j + w.len()].eq_ignore_ascii_case(w) && b[j + w.len()] == b' '
+        {
+            return Some(j + w.len());
+        }
+    }
+    None
+}
+
+/// `T1`/`T2` at `start` in a list of MRI sequences: after `sagittal`, `axial`, `coronal`, or
+/// before `and T2`, `, T2`, `/T2`.
+fn in_sequence_list(b: &[u8], start: usize, end: usize) -> bool {
+    let mut s = start;
+    while s > 0 && matches!(b[s - 1], b' ' | b',') {
+        s -= 1;
+    }
+    let mut w = s;
+    while w > 0 && b[w - 1].is_ascii_alphabetic() {
+        w -= 1;
+    }
+    let prev = &b[w..s];
+    let plane = [
+        &b"sagittal"[..],
+        b"axial",
+        b"coronal",
+        b"and",
+        b"stir",
+        b"flair",
+        b"weighted",
+    ]
+    .iter()
+    .any(|p| p.eq_ignore_ascii_case(prev));
+    // The previous token is itself a sequence (`T1, T2`).
+    let mut t = s;
+    while t > 0 && b[t - 1].is_ascii_alphanumeric() {
+        t -= 1;
+    }
+    let prev_seq = [&b"t1"[..], b"t2"]
+        .iter()
+        .any(|p| p.eq_ignore_ascii_case(&b[t..s]));
+    let mut j = end;
+    while j < b.len() && matches!(b[j], b' ' | b',' | b'/') {
+        j += 1;
+    }
+    let next_is_t = b.len() > j + 1
+        && (b[j] == b'T' || b[j] == b't')
+        && (b[j + 1] == b'1' || b[j + 1] == b'2')
+        && b.get(j + 2).map_or(true, |c| !c.is_ascii_digit());
+    let and_t = b.len() > j + 5 && b[j..j + 3].eq_ignore_ascii_case(b"and") && {
+        let k = skip_spaces(b, j + 3);
+        b.len() > k + 1 && (b[k] == b'T' || b[k] == b't') && (b[k + 1] == b'1' || b[k + 1] == b'2')
+    };
+    let and_seq = b.len() > j + 5 && b[j..j + 3].eq_ignore_ascii_case(b"and") && {
+        let k = skip_spaces(b, j + 3);
+        let r = &b[k..];
+        [&b"stir"[..], b"flair", b"dwi", b"gradient"]
+            .iter()
+            .any(|p| r.len() >= p.len() && r[..p.len()].eq_ignore_ascii_case(p))
+    };
+    plane || prev_seq || next_is_t || and_t || and_seq
+}
+
 fn is_mri_sequence(b: &[u8], end: usize) -> bool {
     let mut j = end;
     if j < b.len() && (b[j] == b'-' || b[j] == b' ') {
@@ -111,7 +198,10 @@ pub fn levels(text: &str, start: usize, end: usize, out: &mut Vec<LevelExpr>) {
         if at_word && matches!(c.to_ascii_uppercase(), b'C' | b'T' | b'L' | b'S') {
             if let Some((letter, n, e1)) = read_vertebra(b, i, None) {
                 if let Some(a) = vertebra_index(letter, n) {
-                    if (letter == b'T') && (n == 1 || n == 2) && is_mri_sequence(b, e1) {
+                    if (letter == b'T')
+                        && (n == 1 || n == 2)
+                        && (is_mri_sequence(b, e1) || in_sequence_list(b, i, e1))
+                    {
                         i = e1;
                         continue;
                     }
@@ -138,16 +228,59 @@ pub fn levels(text: &str, start: usize, end: usize, out: &mut Vec<LevelExpr>) {
                                 }
                             }
                         }
-                    } else if j + 3 <= end
-                        && b[j..j + 2].eq_ignore_ascii_case(b"on")
-                        && b[j + 2] == b' '
-                    {
-                        // `L4 on L5`
-                        let k = skip_spaces(b, j + 2);
+                    } else if let Some(k) = on_word(b, j, end) {
+                        // `L4 on L5`, `L4 upon L5`
+                        let k = skip_spaces(b, k);
                         if let Some((l2, n2, e2)) = read_vertebra(b, k, None) {
                             if let Some(z) = vertebra_index(l2, n2) {
                                 expr.all.insert(z);
                                 expr.end = e2;
+                            }
+                        }
+                    }
+                    // `C3-C4 through C6-C7`: a range of pairs spans from the first to the last.
+                    let j = skip_spaces(b, expr.end);
+                    if let Some(k) = word_connector(b, j) {
+                        let k = skip_spaces(b, k);
+                        if let Some((l2, n2, e2)) = read_vertebra(b, k, None) {
+                            if let Some(mut z) = vertebra_index(l2, n2) {
+                                let mut end2 = e2;
+                                let j2 = skip_spaces(b, e2);
+                                if let Some(k2) = connector(b, j2) {
+                                    let k2 = skip_spaces(b, k2);
+                                    if let Some((l3, n3, e3)) = read_vertebra(b, k2, Some(l2)) {
+                                        if let Some(w) = vertebra_index(l3, n3).filter(|&w| w > z) {
+                                            z = w;
+                                            end2 = e3;
+                                        }
+                                    }
+                                }
+                                if z > a {
+                                    expr.all = Levels::EMPTY;
+                                    expr.all.insert_range(a, z);
+                                    expr.slip = Levels::EMPTY;
+                                    expr.slip.insert_range(a, z - 1);
+                                    expr.end = end2;
+                                }
+                            }
+                        }
+                    }
+                    // `between L1 and L4`
+                    if preceded_by_between(b, start, i) {
+                        let j = skip_spaces(b, expr.end);
+                        if j + 4 <= end
+                            && b[j..j + 3].eq_ignore_ascii_case(b"and")
+                            && b[j + 3] == b' '
+                        {
+                            let k = skip_spaces(b, j + 3);
+                            if let Some((l2, n2, e2)) = read_vertebra(b, k, None) {
+                                if let Some(z) = vertebra_index(l2, n2).filter(|&z| z > a) {
+                                    expr.all = Levels::EMPTY;
+                                    expr.all.insert_range(a, z);
+                                    expr.slip = Levels::EMPTY;
+                                    expr.slip.insert_range(a, z - 1);
+                                    expr.end = e2;
+                                }
                             }
                         }
                     }
@@ -199,7 +332,12 @@ pub fn quantities(text: &str, start: usize, end: usize, out: &mut Vec<(usize, us
                     && rest[..w.len()].eq_ignore_ascii_case(w)
                     && rest.get(w.len()).map_or(true, |c| !c.is_ascii_alphabetic())
             };
-            if let Some(v) = num {
+            // `<20%`, `less than 20%`: a bound, not a measurement.
+            let bound = (s > 0 && b[s - 1] == b'<')
+                || (s >= 2 && b[s - 1] == b' ' && b[s - 2] == b'<')
+                || b[..s].to_ascii_lowercase().ends_with(b"less than ")
+                || b[..s].to_ascii_lowercase().ends_with(b"under ");
+            if let Some(v) = num.filter(|_| !bound) {
                 let q = if rest.starts_with(b"%") {
                     Some((Quantity::Percent(v), k + 1))
                 } else if word(b"percent") {
@@ -226,12 +364,18 @@ pub fn quantities(text: &str, start: usize, end: usize, out: &mut Vec<(usize, us
             i = j.max(i + 1);
             continue;
         }
-        if (c == b'g' || c == b'G')
-            && (i == 0 || !b[i - 1].is_ascii_alphanumeric())
-            && b[i..end].len() > 5
-            && b[i..i + 5].eq_ignore_ascii_case(b"grade")
+        let grade_word = if b[i..end].len() > 5 && b[i..i + 5].eq_ignore_ascii_case(b"grade") {
+            Some(5)
+        } else if b[i..end].len() > 3
+            && b[i..i + 2].eq_ignore_ascii_case(b"gr")
+            && matches!(b[i + 2], b' ' | b'.' | b'1'..=b'5')
         {
-            let k = skip_spaces(&b[..end], i + 5);
+            Some(if b[i + 2] == b'.' { 3 } else { 2 })
+        } else {
+            None
+        };
+        if let (Some(wl), true) = (grade_word, i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
+            let k = skip_spaces(&b[..end], i + wl);
             let rest = &b[k..end];
             let roman: [(&[u8], u8); 5] =
                 [(b"iii", 3), (b"ii", 2), (b"iv", 4), (b"i", 1), (b"v", 5)];
@@ -259,9 +403,34 @@ pub fn quantities(text: &str, start: usize, end: usize, out: &mut Vec<(usize, us
                 continue;
             }
         }
+        // Word fractions of height: "one third", "a quarter", "half".
+        if c.is_ascii_alphabetic() && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
+            for (w, v) in FRACTIONS {
+                let n = w.len();
+                if i + n <= end
+                    && b[i..i + n].eq_ignore_ascii_case(w.as_bytes())
+                    && b.get(i + n).map_or(true, |c| !c.is_ascii_alphanumeric())
+                {
+                    out.push((i, i + n, Quantity::Percent(v)));
+                    i += n;
+                    break;
+                }
+            }
+        }
         i += 1;
     }
 }
+
+/// Word fractions read as percent (of height lost or slipped).
+const FRACTIONS: [(&str, f32); 7] = [
+    ("one third", 33.0),
+    ("a third", 33.0),
+    ("two thirds", 67.0),
+    ("one quarter", 25.0),
+    ("a quarter", 25.0),
+    ("one half", 50.0),
+    ("three quarters", 75.0),
+];
 
 /// Genant grade from percent height loss: 20-25 -> 1, over 25 to 40 -> 2, over 40 -> 3;
 /// under 20 is not a fracture grade.
@@ -326,7 +495,12 @@ mod tests {
             lv("L4 on L5")[0],
             ("L4 on L5".into(), "L4;L5".into(), "L4".into())
         );
+        assert_eq!(lv("L4 upon L5")[0].2, "L4");
+        assert!(lv("sagittal T1, T2 and STIR; axial T1 and T2").is_empty());
         assert_eq!(lv("L3-L5")[0].2, "L3;L4");
+        assert_eq!(lv("from C3-C4 through C6-C7 with")[0].1, "C3;C4;C5;C6;C7");
+        assert_eq!(lv("between L1 and L4")[0].1, "L1;L2;L3;L4");
+        assert_eq!(lv("at L1 and L4").len(), 2);
     }
 
     #[test]
@@ -337,7 +511,8 @@ mod tests {
 
     #[test]
     fn quantities_found() {
-        let t = "30% loss, 4 mm slip, 12° curve, 15 degrees, grade II, Grade 1";
+        let t =
+            "30% loss, 4 mm slip, 12° curve, 15 degrees, grade II, Grade 1, Gr 1, one third, <20%";
         let mut v = Vec::new();
         quantities(t, 0, t.len(), &mut v);
         let q: Vec<Quantity> = v.iter().map(|x| x.2).collect();
@@ -349,7 +524,9 @@ mod tests {
                 Quantity::Degrees(12.0),
                 Quantity::Degrees(15.0),
                 Quantity::Grade(2),
-                Quantity::Grade(1)
+                Quantity::Grade(1),
+                Quantity::Grade(1),
+                Quantity::Percent(33.0)
             ]
         );
     }

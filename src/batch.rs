@@ -17,7 +17,7 @@
 //! one thread, against about 9% for the workers, mostly in threads waiting for one another.)
 
 use crate::input::{InputError, Record};
-use crate::model::Analysis;
+use crate::model::{Analysis, ConceptResult, Report};
 use crate::output::{OutputError, Rendered, Renderer, Sink, Summary};
 use crate::pipeline::Pipeline;
 use std::fmt;
@@ -150,6 +150,35 @@ where
     Ok(summary)
 }
 
+/// The warning on a report whose analysis failed.
+pub const ANALYSIS_FAILED_WARNING: &str =
+    "not analyzed: internal error (statuses left blank; please report it)";
+
+/// Runs `work` (analysis and rendering of `report`). [`Pipeline::analyze`] does not panic on any
+/// text, and property tests hold it to that; should a defect make `work` panic all the same, this
+/// returns the analysis to write instead (blank statuses and [`ANALYSIS_FAILED_WARNING`]), so
+/// that the report is still accounted for and the run goes on.
+fn guarded<T>(
+    pipeline: &Pipeline,
+    report: &Report,
+    work: impl FnOnce() -> T,
+) -> Result<T, Box<Analysis>> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+        Ok(done) => Ok(done),
+        Err(_) => {
+            let mut warnings = report.warnings.clone();
+            warnings.push(ANALYSIS_FAILED_WARNING.to_string());
+            let a = Analysis {
+                report_id: report.id.clone(),
+                concepts: vec![ConceptResult::default(); pipeline.concept_names().len()],
+                warnings,
+                ..Analysis::default()
+            };
+            Err(Box::new(a))
+        }
+    }
+}
+
 fn write_one(
     sink: &mut (dyn Sink + Send),
     summary: &mut Summary,
@@ -196,10 +225,20 @@ where
     for item in records {
         let record = item?;
         let analysis = record.as_ref().ok().map(|r| {
-            let a = pipeline.analyze(r);
             rendered.clear();
-            renderer.render_into(r, &a, &mut rendered);
-            a
+            let work = || {
+                let a = pipeline.analyze(r);
+                renderer.render_into(r, &a, &mut rendered);
+                a
+            };
+            match guarded(pipeline, r, work) {
+                Ok(a) => a,
+                Err(a) => {
+                    rendered.clear();
+                    renderer.render_into(r, &a, &mut rendered);
+                    *a
+                }
+            }
         });
         bytes += record.as_ref().map(|r| r.text.len()).unwrap_or(0);
         write_one(
@@ -411,10 +450,21 @@ where
             slots.resize_with(records.len(), Slot::default);
             for (r, slot) in records.iter().zip(slots.iter_mut()) {
                 slot.rendered.clear();
+                let rendered = &mut slot.rendered;
                 slot.analysis = r.as_ref().ok().map(|r| {
-                    let a = pipeline.analyze(r);
-                    renderer.render_into(r, &a, &mut slot.rendered);
-                    a
+                    let work = || {
+                        let a = pipeline.analyze(r);
+                        renderer.render_into(r, &a, rendered);
+                        a
+                    };
+                    match guarded(pipeline, r, work) {
+                        Ok(a) => a,
+                        Err(a) => {
+                            rendered.clear();
+                            renderer.render_into(r, &a, rendered);
+                            *a
+                        }
+                    }
                 });
             }
             // Hand it to the writing side, and write every chunk whose turn has come.
@@ -643,6 +693,24 @@ mod tests {
                 other => panic!("expected an output error, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_panic_in_analysis_still_writes_the_report_with_a_warning() {
+        let p = Pipeline::builtin();
+        let mut report = Report::new("r1", "FINDINGS: Mild T12 compression deformity.");
+        report.warnings.push("earlier".into());
+        assert!(guarded(&p, &report, || 7).is_ok_and(|v| v == 7));
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let got = guarded(&p, &report, || -> Analysis { panic!("defect") });
+        std::panic::set_hook(hook);
+        let a = got.unwrap_err();
+        assert_eq!(a.report_id, "r1");
+        assert_eq!(a.warnings, ["earlier", ANALYSIS_FAILED_WARNING]);
+        assert_eq!(a.concepts.len(), p.concept_names().len());
+        assert!(a.concepts.iter().all(|c| c.status.is_none()));
+        assert!(a.mentions.is_empty() && a.recommendations.is_empty());
     }
 
     struct Panicking(usize);

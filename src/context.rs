@@ -132,3 +132,72 @@ pub fn flags(
         hypothetical: best[3].map(|x| x.1),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{ConceptId, Report, Status};
+    use crate::Pipeline;
+
+    fn flags(text: &str, word: &str) -> (bool, bool, bool, bool) {
+        let p = Pipeline::builtin();
+        let a = p.analyze(&Report::new("t", text));
+        let m = a
+            .mentions
+            .iter()
+            .find(|m| m.span.slice(text) == word)
+            .unwrap_or_else(|| panic!("{word:?} not found in {text:?}"));
+        (
+            m.negated.is_some(),
+            m.uncertain.is_some(),
+            m.historical.is_some(),
+            m.hypothetical.is_some(),
+        )
+    }
+
+    #[test]
+    fn forward_lists_and_terminators() {
+        let t = "No fracture, subluxation, or spondylolisthesis.";
+        assert!(flags(t, "subluxation").0 && flags(t, "spondylolisthesis").0);
+        let t = "No acute fracture, but there is mild levoscoliosis.";
+        assert!(!flags(t, "levoscoliosis").0);
+    }
+
+    #[test]
+    fn backward_and_pseudo() {
+        assert!(flags("Spondylolysis is not seen.", "Spondylolysis").0);
+        let t = "No significant change in the T12 compression deformity.";
+        assert_eq!(
+            flags(t, "compression deformity"),
+            (false, false, false, false)
+        );
+    }
+
+    #[test]
+    fn without_after_an_affirmed_finding() {
+        let t = "Mild T12 compression fracture without retropulsion.";
+        assert!(!flags(t, "compression fracture").0);
+        assert!(flags(t, "retropulsion").0);
+    }
+
+    #[test]
+    fn hedges_history_and_hypotheticals() {
+        assert!(flags("Pars defect at L5 cannot be excluded.", "Pars defect").1);
+        assert!(
+            flags(
+                "History of T12 compression fracture.",
+                "compression fracture"
+            )
+            .2
+        );
+        assert!(flags("INDICATION: r/o fracture.\nFINDINGS: Normal.", "fracture").3);
+    }
+
+    #[test]
+    fn trigger_spans_point_at_the_trigger() {
+        let text = "FINDINGS: No spondylolisthesis.";
+        let a = Pipeline::builtin().analyze(&Report::new("t", text));
+        let m = &a.mentions[0];
+        assert_eq!(m.negated.unwrap().slice(text), "No");
+        assert_eq!(a.status(ConceptId::SPONDYLOLISTHESIS), Some(Status::Absent));
+    }
+}

@@ -40,6 +40,12 @@ pub struct Term {
     pub only_affirmed: bool,
     /// The words themselves deny the finding ("normal in height").
     pub denial: bool,
+    /// Vertebrae the words name ("odontoid fracture" is C2).
+    pub levels: Levels,
+    /// Added from a user targets file (matched apart from the shipped patterns).
+    pub from_targets: bool,
+    /// Genant grade the words imply ("vertebra plana" is grade 3).
+    pub genant: Option<u8>,
 }
 
 str_enum! {
@@ -193,10 +199,18 @@ impl Lexicons {
         for (name, _) in BUILTIN_FILES {
             let path = dir.join(name);
             let shown = path.display().to_string();
-            let bytes = std::fs::read(&path)
-                .map_err(|e| LexiconError::new(&shown, 0, format!("cannot read: {e}")))?;
-            let text = String::from_utf8(bytes)
-                .map_err(|_| LexiconError::new(&shown, 0, "not valid UTF-8"))?;
+            let bytes = std::fs::read(&path).map_err(|e| {
+                LexiconError::new(
+                    &shown,
+                    0,
+                    format!("cannot read: {}", crate::input::io_reason(&e)),
+                )
+            })?;
+            let text = String::from_utf8(bytes).map_err(|e| {
+                let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+                let line = 1 + valid.iter().filter(|&&b| b == b'\n').count();
+                LexiconError::new(&shown, line, "not valid UTF-8")
+            })?;
             lx.add_file(&shown, name, &text)?;
         }
         Ok(lx)
@@ -259,6 +273,9 @@ impl Lexicons {
                 only_negated: false,
                 only_affirmed: false,
                 denial: false,
+                levels: Levels::EMPTY,
+                from_targets: false,
+                genant: None,
             };
             for kv in f.get(3).copied().unwrap_or("").split(',').map(str::trim) {
                 if kv.is_empty() {
@@ -274,9 +291,20 @@ impl Lexicons {
                     "only" if v == "negated" => t.only_negated = true,
                     "only" if v == "affirmed" => t.only_affirmed = true,
                     "only" if v == "denial" => t.denial = true,
+                    "genant" => {
+                        t.genant = Some(v.parse::<u8>().ok().filter(|g| (1..=3).contains(g)).ok_or_else(|| {
+                            err(format!("genant {v:?}: expected 1, 2 or 3"))
+                        })?)
+                    }
+                    "level" => {
+                        let i = Levels::index_of(v).ok_or_else(|| {
+                            err(format!("unknown level {v:?}; expected a vertebra C1-C7, T1-T12, L1-L5 or S1-S5"))
+                        })?;
+                        t.levels.insert(i);
+                    }
                     _ => {
                         return Err(err(format!(
-                            "unknown attribute {kv:?}; expected direction=, acuity=, severity=, only=negated, only=affirmed or only=denial"
+                            "unknown attribute {kv:?}; expected direction=, acuity=, severity=, only=negated, only=affirmed, only=denial, level= or genant="
                         )))
                     }
                 }
@@ -466,6 +494,9 @@ impl Lexicons {
                     only_negated: false,
                     only_affirmed: false,
                     denial: false,
+                    levels: Levels::EMPTY,
+                    from_targets: true,
+                    genant: None,
                 });
             }
         }
@@ -482,7 +513,7 @@ fn plural(term: &str) -> Option<String> {
         return None;
     }
     let lower = last.to_ascii_lowercase();
-    let p = if lower.ends_with("us") || lower.ends_with("is") || lower.ends_with("ss") {
+    let p = if lower.ends_with("us") || lower.ends_with("is") {
         return None;
     } else if lower.ends_with('s')
         || lower.ends_with('x')
@@ -500,6 +531,12 @@ fn plural(term: &str) -> Option<String> {
     Some(p)
 }
 
+/// A comment line: `#` followed by a space or nothing (`#<TAB>...` is a row whose first field
+/// is `#`, the fracture shorthand).
+pub fn is_comment(line: &str) -> bool {
+    line == "#" || line.starts_with("# ") || line.starts_with("##")
+}
+
 /// Reads a TSV with a header row: skips `#` comments and blank lines, checks the header, and
 /// returns (1-based line, fields) for rows with at least `min` fields.
 fn rows<'t>(
@@ -513,7 +550,7 @@ fn rows<'t>(
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
         let l = raw.trim_end_matches('\r');
-        if l.trim().is_empty() || l.starts_with('#') {
+        if l.trim().is_empty() || is_comment(l) {
             continue;
         }
         let f: Vec<&str> = l.split('\t').map(str::trim).collect();

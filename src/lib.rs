@@ -33,6 +33,7 @@
 #![deny(missing_docs)]
 
 pub mod attribute;
+pub mod audit;
 pub mod batch;
 pub mod context;
 pub mod eval;
@@ -43,6 +44,7 @@ pub mod model;
 pub mod output;
 pub mod pipeline;
 pub mod recommend;
+pub mod review;
 pub mod section;
 pub mod sentence;
 pub mod span;
@@ -51,3 +53,8 @@ pub mod text;
 
 pub use model::*;
 pub use pipeline::{Pipeline, PipelineBuilder};
+
+/// The README's code examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -24,6 +24,10 @@ enum Payload {
 pub struct Pipeline {
     lex: Lexicons,
     ac: AhoCorasick,
+    /// User targets, matched apart from the shipped patterns.
+    user_ac: Option<AhoCorasick>,
+    /// Pattern id of the first user pattern in `payloads`.
+    user_offset: u32,
     payloads: Vec<Vec<Payload>>,
     rules: RuleSet,
 }
@@ -79,6 +83,32 @@ impl PipelineBuilder {
     }
 }
 
+/// Literals folded and deduplicated into patterns, each with what it stands for.
+#[derive(Default)]
+struct PatternSet {
+    index: HashMap<String, usize>,
+    patterns: Vec<String>,
+    payloads: Vec<Vec<Payload>>,
+}
+
+impl PatternSet {
+    fn add(&mut self, lit: &str, p: Payload) {
+        let key = format!(" {}", fold_str(lit));
+        let i = match self.index.get(&key) {
+            Some(&i) => i,
+            None => {
+                self.patterns.push(key.clone());
+                self.payloads.push(Vec::new());
+                self.index.insert(key, self.patterns.len() - 1);
+                self.patterns.len() - 1
+            }
+        };
+        if !self.payloads[i].contains(&p) {
+            self.payloads[i].push(p);
+        }
+    }
+}
+
 /// Per-thread scratch buffers, reused across reports so that the hot path does not allocate.
 #[derive(Default)]
 struct Scratch {
@@ -114,6 +144,24 @@ struct Cand {
     if_negated: bool,
     /// A Genant grade was written out (not derived from a percent).
     genant_stated: bool,
+}
+
+/// What the part of the report a sentence sits in is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exam {
+    /// A spine exam, or a part labelled with a spine region.
+    Spine,
+    /// A part labelled with another body part ("Left knee.").
+    OtherPart,
+    /// Anything else (typically a chest film).
+    Other,
+}
+
+/// The body part a label sentence names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyPart {
+    Spine,
+    Other,
 }
 
 /// Whether a term that needs anchoring is a spine finding.
@@ -164,43 +212,48 @@ impl Pipeline {
 
     /// Compiles validated lexicons.
     pub fn from_lexicons(lex: Lexicons) -> Result<Pipeline, LexiconError> {
-        let mut index: HashMap<String, usize> = HashMap::new();
-        let mut patterns: Vec<String> = Vec::new();
-        let mut payloads: Vec<Vec<Payload>> = Vec::new();
-        let mut add = |lit: &str, p: Payload| {
-            let key = format!(" {}", fold_str(lit));
-            let i = *index.entry(key.clone()).or_insert_with(|| {
-                patterns.push(key);
-                payloads.push(Vec::new());
-                patterns.len() - 1
-            });
-            if !payloads[i].contains(&p) {
-                payloads[i].push(p);
-            }
-        };
+        // Two pattern sets: the shipped lexicons (terms, triggers, modifiers) in one automaton,
+        // and user targets in a second one, so that no shipped pattern can swallow a user term.
+        // Pattern ids of the second set follow those of the first in `payloads`.
+        let mut main = PatternSet::default();
+        let mut user = PatternSet::default();
         for (i, t) in lex.terms.iter().enumerate() {
-            add(&t.text, Payload::Term(i as u32));
+            let set = if t.from_targets { &mut user } else { &mut main };
+            set.add(&t.text, Payload::Term(i as u32));
         }
         for (i, r) in lex.context.iter().enumerate() {
-            add(&r.literal, Payload::Rule(i as u32));
+            main.add(&r.literal, Payload::Rule(i as u32));
         }
         for (i, m) in lex.modifiers.iter().enumerate() {
-            add(&m.text, Payload::Modifier(i as u32));
+            main.add(&m.text, Payload::Modifier(i as u32));
         }
         // Every pattern starts with a space, so a prefilter on first bytes would stop at every
         // word: scanning with the automaton alone is faster, and a DFA (one table lookup per
         // byte) is about twice as fast as the default NFA for the price of a longer build.
-        let ac = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::LeftmostLongest)
-            .prefilter(false)
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(&patterns)
-            .map_err(|e| {
-                LexiconError::new("lexicons", 0, format!("cannot compile patterns: {e}"))
-            })?;
+        let compile = |patterns: &[String]| {
+            AhoCorasickBuilder::new()
+                .match_kind(MatchKind::LeftmostLongest)
+                .prefilter(false)
+                .kind(Some(AhoCorasickKind::DFA))
+                .build(patterns)
+                .map_err(|e| {
+                    LexiconError::new("lexicons", 0, format!("cannot compile patterns: {e}"))
+                })
+        };
+        let ac = compile(&main.patterns)?;
+        let user_ac = if user.patterns.is_empty() {
+            None
+        } else {
+            Some(compile(&user.patterns)?)
+        };
+        let user_offset = main.patterns.len() as u32;
+        let mut payloads = main.payloads;
+        payloads.extend(user.payloads);
         Ok(Pipeline {
             lex,
             ac,
+            user_ac,
+            user_offset,
             payloads,
             rules: RuleSet::builtin(),
         })
@@ -244,7 +297,8 @@ impl Pipeline {
             self.detect(text, &mut a, &mut s);
         });
         crate::status::statuses(&a.mentions, self.lex.concepts.len(), &mut a.concepts);
-        self.rules.apply(&mut a, &report.patient);
+        self.rules.apply_with_text(&mut a, &report.patient, text);
+        a.flags = crate::audit::audit(text, &a, self);
         a
     }
 
@@ -255,32 +309,12 @@ impl Pipeline {
         // Leftmost-longest, token-bounded: when the longest match at a position ends inside a
         // word ("degenerative spur" in "degenerative spurring"), the longest shorter one that
         // ends on a token boundary is taken instead.
-        let hay = folded.bytes.as_slice();
-        let mut pos = 0usize;
-        while pos < hay.len() {
-            let Some(mut m) = self.ac.find(Input::new(hay).range(pos..)) else {
-                break;
-            };
-            loop {
-                if hay.get(m.end()) == Some(&b' ') {
-                    let (fs, fe) = (m.start() + 1, m.end());
-                    let (os, oe) = folded.original(fs, fe);
-                    hits.push(Hit {
-                        fs,
-                        fe,
-                        span: Span::new(os, oe),
-                        pat: m.pattern().as_u32(),
-                    });
-                    pos = m.end();
-                    break;
-                }
-                match self.ac.find(Input::new(hay).range(m.start()..m.end() - 1)) {
-                    Some(shorter) => m = shorter,
-                    None => {
-                        pos = m.start() + 1;
-                        break;
-                    }
-                }
+        scan(&self.ac, folded, 0, hits);
+        if let Some(user) = &self.user_ac {
+            let before = hits.len();
+            scan(user, folded, self.user_offset, hits);
+            if hits.len() > before {
+                hits.sort_by_key(|h| (h.fs, h.fe));
             }
         }
         if hits.is_empty() {
@@ -288,6 +322,8 @@ impl Pipeline {
         }
         let spine_exam = self.is_spine_exam(text, a, &s.hits);
         let has_headers = a.sections.iter().any(|x| x.kind != SectionKind::Preamble);
+        let mut label: Option<(BodyPart, u32)> = None;
+        let title_end = text.find('\n').unwrap_or(text.len());
         let mut h = 0usize;
         for (si, sent) in a.sentences.iter().enumerate() {
             while h < s.hits.len() && s.hits[h].span.start < sent.span.start {
@@ -303,21 +339,114 @@ impl Pipeline {
                     .iter()
                     .any(|p| matches!(p, Payload::Term(_)))
             });
-            if has_term {
-                let section = a.sections[sent.section as usize];
-                self.sentence(
-                    text,
-                    si as u32,
-                    *sent,
-                    section,
-                    range,
-                    spine_exam,
-                    has_headers,
-                    s,
-                    &mut a.mentions,
-                );
+            // A sentence that only names a body part ("Left knee.", "Lumbosacral spine.") labels
+            // the part of a multi-part report that follows it, until the next label or section.
+            if !has_term {
+                if let Some(l) = self.body_part_label(&s.folded, &s.hits[range.clone()], sent.span)
+                {
+                    label = Some((l, sent.section));
+                }
+                // "Its age cannot be determined." speaks of the fracture just before it.
+                // Only an age statement ("cannot be dated", "age indeterminate") in the same
+                // section carries over; "No acute cardiopulmonary process" does not.
+                let same_section = si > 0 && a.sentences[si - 1].section == sent.section;
+                let statement = self
+                    .acuity_statement(&s.hits[range.clone()])
+                    .filter(|&x| x == Acuity::Indeterminate && same_section);
+                if let Some(acuity) = statement {
+                    for m in a
+                        .mentions
+                        .iter_mut()
+                        .rev()
+                        .take_while(|m| m.sentence + 1 >= si as u32)
+                    {
+                        if m.sentence + 1 == si as u32
+                            && m.concept == ConceptId::VERTEBRAL_FRACTURE
+                            && m.attrs.acuity.is_none()
+                        {
+                            m.attrs.acuity = Some(acuity);
+                        }
+                    }
+                }
+                continue;
+            }
+            if label.is_some_and(|(_, sec)| sec != sent.section) {
+                label = None;
+            }
+            let section = a.sections[sent.section as usize];
+            let exam = match label {
+                Some((BodyPart::Spine, _)) => Exam::Spine,
+                Some((BodyPart::Other, _)) => Exam::OtherPart,
+                None if spine_exam => Exam::Spine,
+                None => Exam::Other,
+            };
+            self.sentence(
+                text,
+                si as u32,
+                *sent,
+                section,
+                range,
+                exam,
+                has_headers,
+                title_end,
+                s,
+                &mut a.mentions,
+            );
+        }
+    }
+
+    /// The acuity a sentence states, if it states one.
+    fn acuity_statement(&self, hits: &[Hit]) -> Option<Acuity> {
+        hits.iter().find_map(|x| {
+            self.payloads[x.pat as usize].iter().find_map(|p| match *p {
+                Payload::Modifier(m) => match self.lex.modifiers[m as usize].value {
+                    ModifierValue::Acuity(a) => Some(a),
+                    _ => None,
+                },
+                _ => None,
+            })
+        })
+    }
+
+    /// The body part a short label sentence names ("Left knee.", "Lumbosacral spine."): at most
+    /// three words besides laterality, and an anatomy word among them. The chest, named in
+    /// every chest film, labels nothing.
+    fn body_part_label(&self, folded: &Folded, hits: &[Hit], span: Span) -> Option<BodyPart> {
+        let (fs, fe) = fold_pos(folded, span.start, span.end);
+        // Every word must be laterality or part of an anatomy word.
+        let mut part = None;
+        let mut covered = 0usize;
+        for x in hits {
+            for p in &self.payloads[x.pat as usize] {
+                let Payload::Modifier(m) = *p else { continue };
+                let k = match self.lex.modifiers[m as usize].kind {
+                    ModifierKind::Spine | ModifierKind::Region | ModifierKind::Disc => {
+                        BodyPart::Spine
+                    }
+                    ModifierKind::Other => BodyPart::Other,
+                    _ => continue,
+                };
+                if part != Some(BodyPart::Spine) {
+                    part = Some(k);
+                }
+                covered += folded.bytes[x.fs..x.fe]
+                    .iter()
+                    .filter(|&&c| c == b' ')
+                    .count()
+                    + 1;
+                break;
             }
         }
+        let words = folded.bytes[fs..fe]
+            .split(|&c| c == b' ')
+            .filter(|w| w.first().is_some_and(|c| c.is_ascii_alphanumeric()))
+            .filter(|w| !matches!(*w, b"left" | b"right" | b"bilateral" | b"the"))
+            .count();
+        let chest = folded.bytes[fs..fe].windows(5).any(|w| w == b"chest");
+        if words == 0 || words > 3 || covered < words || chest {
+            return None;
+        }
+        part
     }
 
     /// Whether the exam is a spine exam: a spine word in the report's first line (when it is
@@ -326,12 +455,19 @@ impl Pipeline {
     /// lungs, heart and ribs far more often than the spine; a bare snippet names neither).
     fn is_spine_exam(&self, text: &str, a: &Analysis, hits: &[Hit]) -> bool {
         let first_line_end = text.find('\n').unwrap_or(text.len()).min(160);
+        // Sections are in text order, each header before its body: the one section that can
+        // hold a span is the last one starting at or before it.
         let in_scope = |sp: Span| {
-            a.sections.iter().any(|sec| {
-                sec.body.contains(sp)
-                    && (sec.kind == SectionKind::Technique
-                        || (sec.kind == SectionKind::Preamble && sp.end <= first_line_end))
-            }) || a.sections.iter().any(|sec| sec.header.contains(sp))
+            let k = a
+                .sections
+                .partition_point(|sec| sec.header.start.min(sec.body.start) <= sp.start);
+            let Some(sec) = k.checked_sub(1).map(|k| &a.sections[k]) else {
+                return false;
+            };
+            (sec.body.contains(sp)
+                && (sec.kind == SectionKind::Technique
+                    || (sec.kind == SectionKind::Preamble && sp.end <= first_line_end)))
+                || sec.header.contains(sp)
         };
         let (mut spine, mut other) = (0usize, 0usize);
         for x in hits {
@@ -360,8 +496,9 @@ impl Pipeline {
         sent: Sentence,
         section: Section,
         range: std::ops::Range<usize>,
-        spine_exam: bool,
+        exam: Exam,
         has_headers: bool,
+        title_end: usize,
         s: &mut Scratch,
         out: &mut Vec<Mention>,
     ) {
@@ -427,15 +564,25 @@ impl Pipeline {
             for p in &self.payloads[x.pat as usize] {
                 let Payload::Term(t) = *p else { continue };
                 let term = &self.lex.terms[t as usize];
+                // `#` before a number is a number sign ("#18-gauge", "OR #5"), not the
+                // fracture shorthand ("L3 burst #", "no # seen").
+                if term.text == "#"
+                    && next_token(&folded.bytes, x.fe)
+                        .first()
+                        .is_some_and(u8::is_ascii_digit)
+                {
+                    continue;
+                }
                 let anchoring = if term.concept.is_builtin() && term.anchor != Anchor::Intrinsic {
                     self.anchored(
                         term.anchor,
                         term.concept,
+                        t,
                         hits,
                         folded,
                         x,
                         level_pos,
-                        spine_exam,
+                        exam,
                     )
                 } else {
                     Anchoring::Yes
@@ -444,6 +591,8 @@ impl Pipeline {
                     continue;
                 }
                 let attrs = Attributes {
+                    levels: term.levels,
+                    genant_grade: term.genant,
                     direction: term.direction,
                     acuity: term.acuity,
                     severity: term.severity,
@@ -458,7 +607,7 @@ impl Pipeline {
                     attrs,
                     normal_measure: None,
                     if_negated: anchoring == Anchoring::IfNegated,
-                    genant_stated: false,
+                    genant_stated: term.genant.is_some(),
                 });
                 break; // one concept per matched words
             }
@@ -470,13 +619,16 @@ impl Pipeline {
         for (e, &(a, b)) in levels.iter().zip(level_pos.iter()) {
             let linked = LINKS.contains(&prev_token(&folded.bytes, a));
             if let Some(ci) = nearest_cand(cands, folded, a, b, linked, |_| true) {
-                let c = &mut cands[ci];
-                let lv = if c.concept == ConceptId::SPONDYLOLISTHESIS {
-                    e.slip
-                } else {
-                    e.all
-                };
-                c.attrs.levels = c.attrs.levels.union(lv);
+                // Every finding on the same words (a shipped and a user concept) shares it.
+                let at = (cands[ci].fs, cands[ci].fe);
+                for c in cands.iter_mut().filter(|c| (c.fs, c.fe) == at) {
+                    let lv = if c.concept == ConceptId::SPONDYLOLISTHESIS {
+                        e.slip
+                    } else {
+                        e.all
+                    };
+                    c.attrs.levels = c.attrs.levels.union(lv);
+                }
             }
         }
         // Quantities.
@@ -637,6 +789,28 @@ impl Pipeline {
                 c.attrs.direction = c.attrs.direction.or(dir.map(|x| x.1));
             }
         }
+        // A finding joined by "with" to one that has levels shares them ("lytic lesion in T9
+        // with mild loss of height", "fracture of L1 with retropulsion").
+        for ci in 0..cands.len() {
+            if !cands[ci].attrs.levels.is_empty() {
+                continue;
+            }
+            let (fs, concept) = (cands[ci].fs, cands[ci].concept);
+            if !matches!(
+                concept,
+                ConceptId::VERTEBRAL_FRACTURE | ConceptId::RETROPULSION | ConceptId::KYPHOSIS
+            ) {
+                continue;
+            }
+            let prev = cands[..ci].iter().rev().find(|p| p.fe <= fs);
+            if let Some(p) = prev {
+                let gap = &folded.bytes[p.fe..fs];
+                let with = gap.windows(6).any(|w| w == b" with ");
+                if with && folded.tokens_between(p.fe, fs) <= 4 && !p.attrs.levels.is_empty() {
+                    cands[ci].attrs.levels = p.attrs.levels;
+                }
+            }
+        }
         // Retropulsion is of the fractured vertebra: without a level of its own it takes the
         // levels of the fracture in the same sentence.
         if let Some(fx) = cands
@@ -672,8 +846,7 @@ impl Pipeline {
             }
             // The exam's title names the study, not a finding ("SCOLIOSIS SERIES",
             // "VERTEBRAL FRACTURE ASSESSMENT"): a technique line, or the first line of a report
-            // whose findings sit under headers.
-            let title_end = text.find('\n').unwrap_or(text.len());
+            // whose findings sit under headers (`title_end`: the end of the first line).
             match section.kind {
                 SectionKind::Technique => f.hypothetical = f.hypothetical.or(Some(section.header)),
                 SectionKind::Preamble if has_headers && c.span.end <= title_end => {
@@ -731,12 +904,14 @@ impl Pipeline {
         &self,
         anchor: Anchor,
         concept: ConceptId,
+        term: u32,
         hits: &[Hit],
         folded: &Folded,
         x: &Hit,
         level_pos: &[(usize, usize)],
-        spine_exam: bool,
+        exam: Exam,
     ) -> Anchoring {
+        let spine_exam = exam == Exam::Spine;
         let kind_of = |y: &Hit| {
             self.payloads[y.pat as usize].iter().find_map(|p| match *p {
                 Payload::Modifier(m) => match self.lex.modifiers[m as usize].kind {
@@ -761,6 +936,20 @@ impl Pipeline {
                 ModifierKind::Spine | ModifierKind::Region | ModifierKind::Disc
             )
         };
+        // Height loss right after a disc word is the disc's ("disc desiccation and loss of
+        // height at L4-L5").
+        if concept == ConceptId::VERTEBRAL_FRACTURE
+            && self.lex.terms[term as usize].text.contains("height")
+        {
+            let disc_before = hits.iter().any(|y| {
+                y.fe <= x.fs
+                    && folded.tokens_between(y.fe, x.fs) <= 3
+                    && kind_of(y) == Some(ModifierKind::Disc)
+            });
+            if disc_before {
+                return Anchoring::No;
+            }
+        }
         // Prepositional attachment: "deformity of the ribs", "fracture of the left rod",
         // "loss of height of the L4-L5 disc", "changes in the thoracic spine".
         if LINKS.contains(&next_token(&folded.bytes, x.fe)) {
@@ -791,7 +980,14 @@ impl Pipeline {
                             && folded.tokens_between(le, y.fs) <= 4
                             && kind_of(y) == Some(ModifierKind::Disc)
                     });
-                    let spine = !(disc_follows && concept == ConceptId::VERTEBRAL_FRACTURE);
+                    // Likewise a level followed by hardware names the hardware ("fracture of the
+                    // left S1 pedicle screw").
+                    let hardware_follows = concept != ConceptId::HARDWARE
+                        && hits.iter().any(|y| {
+                            y.fs >= le && folded.tokens_between(le, y.fs) <= 2 && is_hardware(y)
+                        });
+                    let spine = !((disc_follows && concept == ConceptId::VERTEBRAL_FRACTURE)
+                        || hardware_follows);
                     first = Some((ls, spine));
                 }
             }
@@ -813,7 +1009,9 @@ impl Pipeline {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let dother = nearest(&|k| k == ModifierKind::Other);
+        // Under a label naming another body part ("Left knee."), that part is the anatomy.
+        let dother = nearest(&|k| k == ModifierKind::Other)
+            .or((exam == Exam::OtherPart).then_some(usize::MAX - 1));
         let not_other = match (ds, dother) {
             (_, None) => true,
             (Some(a), Some(b)) => a <= b,
@@ -827,6 +1025,39 @@ impl Pipeline {
                 Anchoring::IfNegated
             }
             Anchor::Spine => yes((ds.is_some() || spine_exam) && not_other),
+        }
+    }
+}
+
+/// One token-bounded, leftmost-longest pass of `ac` over the folded text; pattern ids are
+/// shifted by `offset`.
+fn scan(ac: &AhoCorasick, folded: &Folded, offset: u32, hits: &mut Vec<Hit>) {
+    let hay = folded.bytes.as_slice();
+    let mut pos = 0usize;
+    while pos < hay.len() {
+        let Some(mut m) = ac.find(Input::new(hay).range(pos..)) else {
+            break;
+        };
+        loop {
+            if hay.get(m.end()) == Some(&b' ') {
+                let (fs, fe) = (m.start() + 1, m.end());
+                let (os, oe) = folded.original(fs, fe);
+                hits.push(Hit {
+                    fs,
+                    fe,
+                    span: Span::new(os, oe),
+                    pat: m.pattern().as_u32() + offset,
+                });
+                pos = m.end();
+                break;
+            }
+            match ac.find(Input::new(hay).range(m.start()..m.end() - 1)) {
+                Some(shorter) => m = shorter,
+                None => {
+                    pos = m.start() + 1;
+                    break;
+                }
+            }
         }
     }
 }
@@ -887,7 +1118,15 @@ fn names_canal(bytes: &[u8], end: usize) -> bool {
 }
 
 /// Words that, right after a comma, open an affirmed item and so end a negation's list.
-const BREAK_WORDS: [&[u8]; 13] = [
+const BREAK_WORDS: [&[u8]; 21] = [
+    b"small",
+    b"large",
+    b"trace",
+    b"tiny",
+    b"new",
+    b"persistent",
+    b"increased",
+    b"decreased",
     b"approximately",
     b"about",
     b"measuring",
@@ -973,4 +1212,72 @@ fn nearest_cand(
         }
     }
     best.map(|x| x.1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(text: &str, c: ConceptId) -> Option<Status> {
+        Pipeline::builtin()
+            .analyze(&Report::new("t", text))
+            .status(c)
+    }
+
+    #[test]
+    fn body_part_labels_set_the_anatomy_that_follows() {
+        let knee = "Chest. Heart size normal. Lungs are clear. Right knee. Severe osteoarthritis.";
+        assert_eq!(status(knee, ConceptId::DEGENERATIVE_CHANGES), None);
+        let spine = "Chest. Lungs are clear. Lumbosacral spine. Large osteophytes at L4-L5.";
+        assert_eq!(
+            status(spine, ConceptId::DEGENERATIVE_CHANGES),
+            Some(Status::Present)
+        );
+        // A short sentence that is not only anatomy is no label.
+        let chest = "Heart normal. Lungs clear. Osteopenia.";
+        assert_eq!(
+            status(chest, ConceptId::DEMINERALIZATION),
+            Some(Status::Present)
+        );
+    }
+
+    #[test]
+    fn shorter_match_when_the_longest_ends_inside_a_word() {
+        let t = "Stable degenerative spurring of the thoracic spine.";
+        assert_eq!(
+            status(t, ConceptId::DEGENERATIVE_CHANGES),
+            Some(Status::Present)
+        );
+    }
+
+    #[test]
+    fn hash_is_a_fracture_only_when_no_number_follows() {
+        assert_eq!(
+            status(
+                "FINDINGS: Acute L3 burst #, no retropulsion.",
+                ConceptId::VERTEBRAL_FRACTURE
+            ),
+            Some(Status::Present)
+        );
+        assert_eq!(
+            status(
+                "EXAM: LUMBAR SPINE. An #18-gauge needle at L4.",
+                ConceptId::VERTEBRAL_FRACTURE
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn rib_and_hardware_fractures_are_not_vertebral() {
+        assert_eq!(
+            status(
+                "Healed fractures of the left 5th and 6th ribs.",
+                ConceptId::VERTEBRAL_FRACTURE
+            ),
+            None
+        );
+        let rod = "EXAM: THORACIC SPINE. FINDINGS: New fracture of the left rod at T7-T8.";
+        assert_eq!(status(rod, ConceptId::VERTEBRAL_FRACTURE), None);
+    }
 }

@@ -72,6 +72,23 @@ pub fn sections(text: &str, headers: &HashMap<String, SectionKind>, out: &mut Ve
     split_short_sections(text, out);
 }
 
+/// A first line shorter than this in an indication-like section is taken as complete.
+const SHORT_LINE: usize = 48;
+
+fn ends_open(line: &[u8]) -> bool {
+    let t = line.trim_ascii_end();
+    if matches!(t.last(), Some(b',') | Some(b'-') | Some(b'/') | Some(b'(')) {
+        return true;
+    }
+    let w = t.rsplit(|c| !c.is_ascii_alphabetic()).next().unwrap_or(b"");
+    [
+        "a", "an", "and", "at", "by", "for", "from", "in", "of", "on", "or", "the", "to", "with",
+        "without",
+    ]
+    .iter()
+    .any(|o| o.as_bytes().eq_ignore_ascii_case(w))
+}
+
 /// An indication, history, comparison or technique section holds a line or two; when its
 /// first line is followed by a line that starts something new (a `Label:`, a capitalized
 /// sentence after a full stop, a list item) and no header intervenes, what follows is
@@ -97,7 +114,19 @@ fn split_short_sections(text: &str, out: &mut Vec<Section>) {
             }
             let content = j;
             while j < e {
-                if b[j] == b'\n' && crate::sentence::line_break_ends_sentence(b, content, j, e) {
+                // A short first line ("LLQ pain ?diverticulitis") is the whole of it unless it
+                // stops on a word or comma that carries on.
+                // A short first line ("LLQ pain ?diverticulitis") is the whole of it unless it
+                // carries on: it stops on an open word or comma, or the next line starts in
+                // lower case and the line asked no question.
+                let line = &b[content..j];
+                let next_lower = b.get(j + 1).is_some_and(|c| c.is_ascii_lowercase());
+                let asks = line.contains(&b'?') || line.trim_ascii_end().ends_with(b".");
+                let short_line =
+                    j - content < SHORT_LINE && !ends_open(line) && (!next_lower || asks);
+                if b[j] == b'\n'
+                    && (short_line || crate::sentence::line_break_ends_sentence(b, content, j, e))
+                {
                     let rest_has_text = b[j..e].iter().any(|c| !c.is_ascii_whitespace());
                     if rest_has_text {
                         out[i].body = Span::new(s, j);

@@ -6,6 +6,11 @@
 //! ends in `:` or is in capitals. Other line breaks (dictation wrapped mid-sentence) do not end
 //! a sentence. Decimals (`2.5 mm`) and level tokens (`L4-5.`) need no special case: a period
 //! inside a number has no whitespace after it.
+//!
+//! A sentence is at most [`MAX_SENTENCE`] bytes: a longer run with no sentence end (a list
+//! without punctuation, documents glued into one line) is cut, preferably after a comma, else at
+//! a space, so that context scopes and the work spent on one sentence stay bounded and a huge
+//! report is analyzed in time linear in its length.
 
 use crate::model::*;
 use crate::text::find_any;
@@ -14,6 +19,10 @@ const ABBREVIATIONS: &[&str] = &[
     "approx", "dr", "e.g", "eg", "etc", "fig", "i.e", "ie", "mr", "mrs", "ms", "pt", "st", "vs",
     "cf", "resp", "incl", "ca",
 ];
+
+/// Longest sentence, in bytes. Real report sentences are far shorter (a few hundred bytes at
+/// most); only text with its sentence ends missing reaches this length.
+pub const MAX_SENTENCE: usize = 1000;
 
 /// Splits every section body into sentences.
 pub fn sentences(text: &str, sections: &[Section], out: &mut Vec<Sentence>) {
@@ -40,7 +49,24 @@ fn split(text: &str, body: Span, section: u32, out: &mut Vec<Sentence>) {
             });
         }
     };
-    while let Some(at) = find_any(&b[..end], i, [b'.', b'!', b'?', b';', b'\n']) {
+    while i < end {
+        // Only these bytes can end a sentence: jump to the next one (eight bytes at a time).
+        let next = find_any(&b[..end], i, [b'.', b'!', b'?', b';', b'\n']);
+        // An over-long sentence is cut at every position up to there where a byte-by-byte walk
+        // would cut it: the first position at least MAX_SENTENCE bytes past the start.
+        let last = next.unwrap_or(end - 1);
+        let mut p = i;
+        loop {
+            let q = p.max(start + MAX_SENTENCE);
+            if q > last {
+                break;
+            }
+            let cut = cut_point(text, start, q);
+            emit(start, cut, out);
+            start = cut;
+            p = q + 1;
+        }
+        let Some(at) = next else { break };
         i = at;
         let c = b[i];
         match c {
@@ -79,6 +105,25 @@ fn split(text: &str, body: Span, section: u32, out: &mut Vec<Sentence>) {
         i += 1;
     }
     emit(start, end, out);
+}
+
+/// Where to cut an over-long sentence `[start, i)`: after the last comma followed by whitespace
+/// in its second half, else after its last whitespace there, else after its last ASCII
+/// punctuation, else at the last character boundary before `i`.
+fn cut_point(text: &str, start: usize, i: usize) -> usize {
+    let b = text.as_bytes();
+    let lo = start + (i - start) / 2;
+    let after = |pred: &dyn Fn(usize) -> bool| (lo..i).rev().find(|&k| pred(k)).map(|k| k + 1);
+    after(&|k| b[k] == b',' && k + 1 < i && b[k + 1].is_ascii_whitespace())
+        .or_else(|| after(&|k| b[k].is_ascii_whitespace()))
+        .or_else(|| after(&|k| b[k].is_ascii_punctuation()))
+        .unwrap_or_else(|| {
+            let mut k = i;
+            while !text.is_char_boundary(k) {
+                k -= 1;
+            }
+            k
+        })
 }
 
 fn trim(b: &[u8], mut s: usize, mut e: usize) -> (usize, usize) {
@@ -279,6 +324,25 @@ mod tests {
             split_all("Negative for fracture\nMild spondylosis.\nThere is mild\nT12 wedging and\nMild DDD"),
             vec!["Negative for fracture", "Mild spondylosis.", "There is mild\nT12 wedging and\nMild DDD"]
         );
+    }
+
+    #[test]
+    fn over_long_runs_are_cut_at_commas_or_spaces() {
+        let list = "mild disc narrowing, ".repeat(120);
+        let parts = split_all(&list);
+        assert!(parts.len() > 1);
+        assert!(parts.iter().all(|p| p.len() <= MAX_SENTENCE), "{parts:?}");
+        assert!(parts[..parts.len() - 1].iter().all(|p| p.ends_with(',')));
+        assert_eq!(parts.concat().replace(' ', ""), list.replace(' ', ""));
+        let words = "osteophytes ".repeat(200);
+        let parts = split_all(&words);
+        assert!(parts
+            .iter()
+            .all(|p| p.len() <= MAX_SENTENCE && p.ends_with("osteophytes")));
+        let glued = "€".repeat(700);
+        let parts = split_all(&glued);
+        assert!(parts.iter().all(|p| p.len() <= MAX_SENTENCE));
+        assert_eq!(parts.concat(), glued);
     }
 
     #[test]

@@ -59,3 +59,72 @@ fn more_urgent(a: Acuity, b: Acuity) -> Acuity {
         b
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(concept: ConceptId, neg: bool, unc: bool, hyp: bool, levels: &[usize]) -> Mention {
+        let mut lv = Levels::EMPTY;
+        for &i in levels {
+            lv.insert(i);
+        }
+        let flag = |b: bool| b.then_some(Span::new(0, 1));
+        Mention {
+            concept,
+            span: Span::new(0, 1),
+            section: SectionKind::Findings,
+            sentence: 0,
+            term: 0,
+            negated: flag(neg),
+            uncertain: flag(unc),
+            historical: None,
+            hypothetical: flag(hyp),
+            attrs: Attributes {
+                levels: lv,
+                ..Attributes::default()
+            },
+        }
+    }
+
+    fn run(ms: &[Mention]) -> Vec<ConceptResult> {
+        let mut out = Vec::new();
+        statuses(ms, 11, &mut out);
+        out
+    }
+
+    #[test]
+    fn affirmed_beats_hedged_beats_negated() {
+        let fx = ConceptId::VERTEBRAL_FRACTURE;
+        let r = run(&[
+            m(fx, true, false, false, &[18]),
+            m(fx, false, true, false, &[19]),
+        ]);
+        assert_eq!(r[0].status, Some(Status::Uncertain));
+        assert_eq!(r[0].levels.to_string(), "L1");
+        let r = run(&[
+            m(fx, true, false, false, &[17]),
+            m(fx, false, false, false, &[18]),
+        ]);
+        assert_eq!(r[0].status, Some(Status::Present));
+        assert_eq!(r[0].levels.to_string(), "T12");
+        let r = run(&[m(fx, true, false, false, &[])]);
+        assert_eq!(r[0].status, Some(Status::Absent));
+    }
+
+    #[test]
+    fn hypothetical_mentions_do_not_count() {
+        let r = run(&[m(ConceptId::SCOLIOSIS, false, false, true, &[])]);
+        assert_eq!(r[ConceptId::SCOLIOSIS.index()].status, None);
+    }
+
+    #[test]
+    fn levels_union_over_the_mentions_that_set_the_status() {
+        let d = ConceptId::DEGENERATIVE_CHANGES;
+        let r = run(&[
+            m(d, false, false, false, &[22, 23]),
+            m(d, false, false, false, &[23, 24]),
+        ]);
+        assert_eq!(r[d.index()].levels.to_string(), "L4;L5;S1");
+    }
+}

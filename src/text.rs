@@ -17,7 +17,13 @@ pub struct Folded {
     pub bytes: Vec<u8>,
     /// For each folded byte, the original byte offset it came from.
     pub map: Vec<u32>,
+    /// Spaces in `bytes[..64 * k]` for each `k`, so that counting the tokens between two
+    /// positions takes constant time however far apart they are.
+    blocks: Vec<u32>,
 }
+
+/// Bytes per entry of [`Folded::blocks`].
+const BLOCK: usize = 64;
 
 /// How folding treats an ASCII byte.
 const WORD: u8 = 0;
@@ -129,6 +135,21 @@ impl Folded {
         space!(b.len());
         self.bytes.truncate(o);
         self.map.truncate(o);
+        self.blocks.clear();
+        let mut spaces = 0u32;
+        for chunk in self.bytes.chunks(BLOCK) {
+            self.blocks.push(spaces);
+            spaces += chunk.iter().filter(|&&c| c == b' ').count() as u32;
+        }
+        self.blocks.push(spaces);
+    }
+
+    /// Spaces in `bytes[..k]`.
+    #[inline]
+    fn spaces_before(&self, k: usize) -> usize {
+        let base = k / BLOCK * BLOCK;
+        let partial = self.bytes[base..k].iter().filter(|&&c| c == b' ').count();
+        self.blocks[k / BLOCK] as usize + partial
     }
 
     /// The original byte span of folded bytes `[fs, fe)`, which must start and end on token
@@ -144,8 +165,7 @@ impl Folded {
         if a >= b {
             return 0;
         }
-        let s = &self.bytes[a..b];
-        let spaces = s.iter().filter(|&&c| c == b' ').count();
+        let spaces = self.spaces_before(b) - self.spaces_before(a);
         // A gap " x y " between two tokens holds two tokens and three spaces.
         spaces.saturating_sub(1)
     }
@@ -310,5 +330,17 @@ mod tests {
         let a = v.find("no").unwrap() + 2;
         let b = v.find("fracture").unwrap();
         assert_eq!(f.tokens_between(a, b), 1);
+    }
+
+    #[test]
+    fn token_counts_agree_with_a_plain_count_across_blocks() {
+        let mut f = Folded::default();
+        f.fold(&"No acute T12 fracture, mild  L4-5 DDD. ".repeat(9));
+        for a in 0..=f.bytes.len() {
+            for b in a..=f.bytes.len() {
+                let plain = f.bytes[a..b].iter().filter(|&&c| c == b' ').count();
+                assert_eq!(f.tokens_between(a, b), plain.saturating_sub(1), "{a}..{b}");
+            }
+        }
     }
 }

@@ -785,12 +785,331 @@ fn readme_quick_start_is_what_ci_runs() {
     assert_eq!(
         commands,
         [
-            "cargo run --release -- extract samples/reports.csv --out spinex-out",
+            "cargo run --release -- extract samples/reports.csv --out spinex-out --html",
             "cargo test"
         ]
     );
     let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
     for c in commands {
         assert!(ci.lines().any(|l| l.trim() == c), "{c} not in .ci/run");
+    }
+}
+
+// The hostile-input check (also `scripts/hostile_check.sh`, run by `.ci/run` on the release
+// binary): dirty inputs, each with the outcome it must have.
+
+/// A report for building inputs.
+const REPORT: &str = "FINDINGS: Mild T12 compression deformity, chronic. No spondylolisthesis.\n\
+                      Mild degenerative disc disease at L4-5.\n\
+                      IMPRESSION: Chronic T12 compression fracture. ";
+
+/// The mixed CSV: good rows, invalid UTF-8, an empty text, a 4 MB report (`big_bytes`), a short
+/// row, non-ASCII text, markup and formula-like ids. Returns the bytes and the short row's line.
+fn hostile_csv(big_bytes: usize) -> (Vec<u8>, usize) {
+    let big = REPORT.repeat(big_bytes / REPORT.len() + 1);
+    let mut d: Vec<u8> = b"id,text\n".to_vec();
+    d.extend_from_slice(b"good-1,\"FINDINGS: Moderate L1 wedge compression deformity.\"\n");
+    d.extend_from_slice(b"bad-utf8,\"FINDINGS: Mild scoliosis \xff\xfe and \xe9 latin-1.\"\n");
+    d.extend_from_slice(b"empty,\n");
+    d.extend_from_slice(format!("big,\"{big}\"\n").as_bytes());
+    let short_line = 1 + d.iter().filter(|&&b| b == b'\n').count();
+    d.extend_from_slice(b"short-row\n");
+    d.extend_from_slice(
+        "non-ascii,\"FINDINGS: 30° levoscoliosis – L2–L3, é 😀 e\u{301} \u{200f} kyphosis.\"\n"
+            .as_bytes(),
+    );
+    d.extend_from_slice(
+        b"markup,\"FINDINGS: <script>alert(1)</script> <b>L4 fracture</b> & <img src=x>\"\n",
+    );
+    d.extend_from_slice(
+        b"\"=HYPERLINK(\"\"http://example.invalid\"\",\"\"open\"\")\",\"FINDINGS: No fracture.\"\n",
+    );
+    d.extend_from_slice(b"@SUM(1+1),\"IMPRESSION: Grade 1 anterolisthesis of L4 on L5.\"\n");
+    d.extend_from_slice(b"good-2,\"IMPRESSION: Grade 1 anterolisthesis of L5 on S1.\"\n");
+    (d, short_line)
+}
+
+#[test]
+fn hostile_csv_every_record_is_accounted_for_and_safe_to_open() {
+    let sc = Scratch::new("hostile");
+    let (data, short_line) = hostile_csv(4_000_000);
+    let input = sc.write("mixed.csv", &data);
+    let out = sc.out();
+    let o = spinex(&["extract", s(&input), "--out", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Nothing from the reports on standard error (only the end-of-run summary).
+    let err = stderr(&o);
+    for word in [
+        "FINDINGS",
+        "IMPRESSION",
+        "script",
+        "latin",
+        "wedge",
+        "levoscoliosis",
+    ] {
+        assert!(!err.contains(word), "{word} on stderr: {err}");
+    }
+    assert_reconciles(&out, 10);
+    let (_, errors) = table(&out.join("errors.csv"));
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0][..3], [s(&input), "5", "short-row"]);
+    assert_eq!(errors[0][4], short_line.to_string());
+    let (header, rows) = table(&out.join("reports.csv"));
+    let ids: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "good-1",
+            "bad-utf8",
+            "empty",
+            "big",
+            "non-ascii",
+            "markup",
+            "'=HYPERLINK(\"http://example.invalid\",\"open\")",
+            "'@SUM(1+1)",
+            "good-2"
+        ]
+    );
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    assert!(rows[1][col("warnings")].contains("invalid UTF-8 in the text"));
+    assert_eq!(rows[1][col("scoliosis")], "present");
+    assert!(rows[2][1..12].iter().all(String::is_empty), "{:?}", rows[2]);
+    assert_eq!(rows[3][col("vertebral_fracture")], "present");
+    assert_eq!(rows[3][col("vertebral_fracture_levels")], "T12");
+    assert_eq!(rows[4][col("scoliosis")], "present");
+    assert_eq!(rows[4][col("kyphosis")], "present");
+    assert_eq!(summary(&out)["warnings"], 1);
+    // No cell of any table starts a formula; markup stays text.
+    for name in [
+        "reports.csv",
+        "mentions.csv",
+        "recommendations.csv",
+        "cautions.csv",
+        "audit.csv",
+        "errors.csv",
+    ] {
+        let (_, rows) = table(&out.join(name));
+        for row in rows {
+            for cell in row {
+                assert!(
+                    !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                    "{name}: {cell:?}"
+                );
+            }
+        }
+    }
+    let sentences = column(&out.join("mentions.csv"), "sentence");
+    assert!(sentences
+        .iter()
+        .any(|x| x.contains("<script>alert(1)</script> <b>L4 fracture</b>")));
+    // Offsets of the non-ASCII report are character offsets.
+    let text = "FINDINGS: 30° levoscoliosis – L2–L3, é 😀 e\u{301} \u{200f} kyphosis.";
+    let chars: Vec<char> = text.chars().collect();
+    let (mh, mrows) = table(&out.join("mentions.csv"));
+    let mc = |name: &str| mh.iter().position(|h| h == name).unwrap();
+    let mut seen = 0;
+    for r in mrows.iter().filter(|r| r[0] == "non-ascii") {
+        let (a, b): (usize, usize) = (
+            r[mc("start")].parse().unwrap(),
+            r[mc("end")].parse().unwrap(),
+        );
+        assert_eq!(chars[a..b].iter().collect::<String>(), r[mc("text")]);
+        seen += 1;
+    }
+    assert_eq!(seen, 2);
+}
+
+#[test]
+fn hostile_inputs_give_the_same_tables_for_any_thread_count() {
+    let sc = Scratch::new("hostile-threads");
+    let (data, _) = hostile_csv(20_000);
+    let inputs = [
+        sc.write("mixed.csv", &data),
+        sc.write(
+            "broken.jsonl",
+            "{\"id\": \"j1\", \"text\": \"No fracture.\"}\n\n{\"id\": \"j2\", \"text\": \"mild\n{\"id\": \"j3\", \"text\": \"Scoliosis.\"}\n",
+        ),
+        sc.write("stray.csv", "id,text\nq1,\"No fracture.\"\nq2,\"Mild L1 wedge\nq3,\"Scoliosis.\"\nq4,plain\n"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/reports.csv"),
+    ];
+    let mut outs = Vec::new();
+    for threads in ["1", "2", "3"] {
+        let out = sc.path(&format!("out{threads}"));
+        let mut args = vec![
+            "extract",
+            "--out",
+            s(&out),
+            "--threads",
+            threads,
+            "--chunk-records",
+            "2",
+            "-q",
+        ];
+        args.extend(inputs.iter().map(|p| s(p)));
+        let o = spinex(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        outs.push(out);
+    }
+    assert_reconciles(&outs[0], 10 + 3 + 3 + 12);
+    for name in &spinex::output::FILES[..7] {
+        let first = std::fs::read(outs[0].join(name)).unwrap();
+        for out in &outs[1..] {
+            assert!(
+                first == std::fs::read(out.join(name)).unwrap(),
+                "{name} differs"
+            );
+        }
+    }
+}
+
+#[test]
+fn broken_quoting_is_an_error_naming_the_lines() {
+    let sc = Scratch::new("quoting");
+    let stray = sc.write(
+        "stray.csv",
+        "id,text\r\nq1,\"No fracture.\"\r\nq2,\"Mild L1 wedge\r\nq3,\"Scoliosis.\"\r\nq4,plain\r\n",
+    );
+    let truncated = sc.write(
+        "truncated.csv",
+        "id,text\nt1,ok\nt2,\"FINDINGS: Mild L1 wedge compres",
+    );
+    extract(&sc, &[&stray, &truncated], &[]);
+    let out = sc.out();
+    assert_reconciles(&out, 5);
+    assert_eq!(
+        column(&out.join("reports.csv"), "report_id"),
+        ["q1", "q4", "t1"]
+    );
+    let (_, errors) = table(&out.join("errors.csv"));
+    assert_eq!(errors[0][..3], [s(&stray), "2", "q2"]);
+    assert!(
+        errors[0][3].contains("the row on line 4 may be inside it"),
+        "{:?}",
+        errors[0]
+    );
+    assert_eq!(errors[0][4], "3");
+    assert_eq!(errors[1][..3], [s(&truncated), "2", "t2"]);
+    assert!(
+        errors[1][3].contains("not closed before the end of the input"),
+        "{:?}",
+        errors[1]
+    );
+    assert_eq!(errors[1][4], "3");
+}
+
+#[test]
+fn duplicate_ids_are_kept_warned_and_counted() {
+    let sc = Scratch::new("dup");
+    let a = sc.write(
+        "a.csv",
+        "id,text\nd1,No fracture.\nd2,Scoliosis.\nd1,Kyphosis.\n",
+    );
+    let b = sc.write("b.jsonl", "{\"id\": \"d2\", \"text\": \"Osteopenia.\"}\n");
+    extract(&sc, &[&a, &b], &[]);
+    let out = sc.out();
+    assert_eq!(
+        column(&out.join("reports.csv"), "report_id"),
+        ["d1", "d2", "d1", "d2"]
+    );
+    let warnings = column(&out.join("reports.csv"), "warnings");
+    assert_eq!(warnings[..2], ["", ""]);
+    assert_eq!(
+        warnings[2],
+        format!("duplicate report id: record 1 of {} has the same id", s(&a))
+    );
+    assert_eq!(
+        warnings[3],
+        format!("duplicate report id: record 2 of {} has the same id", s(&a))
+    );
+    let sum = summary(&out);
+    assert_eq!(
+        (sum["duplicate_ids"].as_u64(), sum["warnings"].as_u64()),
+        (Some(2), Some(2))
+    );
+}
+
+#[test]
+fn broken_lexicon_folder_or_rules_is_fatal_with_path_and_line() {
+    let sc = Scratch::new("badlex");
+    let input = sc.write("in.csv", "id,text\n1,No fracture.\n");
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("lexicons");
+    let copy = |name: &str| {
+        let dir = sc.path(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for entry in std::fs::read_dir(&shipped).unwrap() {
+            let p = entry.unwrap().path();
+            std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
+        }
+        dir
+    };
+    let append = |path: &Path, bytes: &[u8]| {
+        let mut data = std::fs::read(path).unwrap();
+        data.extend_from_slice(bytes);
+        std::fs::write(path, &data).unwrap();
+        1 + data[..data.len() - 1]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+    };
+    let cases = [
+        ("context", "context.tsv", &b"no tabs on this line\n"[..]),
+        ("category", "context.tsv", b"nope\tnegatedd\tforward\n"),
+        ("utf8", "modifiers.tsv", b"caf\xe9\tseverity\tmild\n"),
+        ("rules", "rules.toml", b"[[rule]\nid = \n"),
+    ];
+    for (name, file, bytes) in cases {
+        let dir = copy(name);
+        let path = dir.join(file);
+        let last = append(&path, bytes);
+        let o = spinex(&[
+            "extract",
+            s(&input),
+            "--lexicons",
+            s(&dir),
+            "--out",
+            s(&sc.out()),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{name}");
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "{name}: {err}");
+        let line: usize = err
+            .strip_prefix(&format!("spinex: {}:", s(&path)))
+            .and_then(|rest| rest.split(':').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{name}: {err}"));
+        // The TSV errors name the added line; the TOML parser names where it gave up.
+        if file.ends_with(".tsv") {
+            assert_eq!(line, last, "{name}: {err}");
+        } else {
+            assert!(line + 2 >= last && line <= last, "{name}: {err}");
+        }
+    }
+    assert!(!sc.out().join("reports.csv").exists());
+}
+
+#[test]
+fn closed_pipe_ends_quietly_for_every_stream() {
+    let sc = Scratch::new("pipes");
+    let mut data = String::from("id,text\n");
+    for i in 0..3000 {
+        data.push_str(&format!("r{i},\"{REPORT}\"\n"));
+    }
+    let input = sc.write("many.csv", data);
+    for format in ["jsonl", "reports-csv", "mentions-csv"] {
+        let mut child = Command::new(BIN)
+            .args(["extract", s(&input), "--stdout", format])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert!(!line.is_empty(), "{format}");
+        drop(reader);
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{format}");
+        assert_eq!(stderr(&o), "", "{format}");
     }
 }

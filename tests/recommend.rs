@@ -24,6 +24,8 @@ struct Spec {
     concept: ConceptId,
     kind: Kind,
     attrs: Attributes,
+    /// Words written before the concept name in the mention's sentence (for text cues).
+    words: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -47,6 +49,12 @@ fn concept_id(name: &str) -> ConceptId {
 /// results derived as the contract says (present > uncertain > absent; hypothetical and
 /// historical mentions do not count).
 fn build(specs: &[Spec]) -> (Analysis, String) {
+    build_with(specs, &[])
+}
+
+/// As [`build`], each mention's sentence led by its `words`, then `extra` sentences that hold
+/// no mention.
+fn build_with(specs: &[Spec], extra: &[String]) -> (Analysis, String) {
     let mut text = String::from("FINDINGS: ");
     let mut a = Analysis {
         report_id: "case".into(),
@@ -54,6 +62,10 @@ fn build(specs: &[Spec]) -> (Analysis, String) {
         ..Analysis::default()
     };
     for (n, s) in specs.iter().enumerate() {
+        if !s.words.is_empty() {
+            text.push_str(&s.words);
+            text.push(' ');
+        }
         let start = text.len();
         text.push_str(BUILTIN_CONCEPTS[s.concept.index()]);
         let span = Span::new(start, text.len());
@@ -71,6 +83,10 @@ fn build(specs: &[Spec]) -> (Analysis, String) {
             hypothetical: (s.kind == Kind::Hypothetical).then_some(flag).flatten(),
             attrs: s.attrs,
         });
+    }
+    for e in extra {
+        text.push_str(e);
+        text.push_str(". ");
     }
     for (i, c) in a.concepts.iter_mut().enumerate() {
         let ms: Vec<&Mention> = a
@@ -133,7 +149,7 @@ fn levels(s: &str) -> Levels {
     l
 }
 
-/// Parses `concept=status[attr=value,...]`.
+/// Parses `concept=status[attr=value,...]`; `words=a_b_c` puts "a b c" before the concept name.
 fn spec(item: &str) -> Spec {
     let (head, attrs) = match item.split_once('[') {
         Some((h, rest)) => (h, rest.strip_suffix(']').expect("closing ]")),
@@ -149,9 +165,11 @@ fn spec(item: &str) -> Spec {
         other => panic!("status {other}"),
     };
     let mut a = Attributes::default();
+    let mut words = String::new();
     for kv in attrs.split(',').filter(|s| !s.is_empty()) {
         let (k, v) = kv.split_once('=').expect("attr=value");
         match k {
+            "words" => words = v.replace('_', " "),
             "levels" => a.levels = levels(v),
             "acuity" => a.acuity = Some(Acuity::parse(v).expect("acuity")),
             "severity" => a.severity = Some(Severity::parse(v).expect("severity")),
@@ -168,6 +186,7 @@ fn spec(item: &str) -> Spec {
         concept: concept_id(concept),
         kind,
         attrs: a,
+        words,
     }
 }
 
@@ -190,16 +209,20 @@ fn seed_findings(n: &str) -> &'static str {
     }
 }
 
-fn findings(s: &str) -> Vec<Spec> {
+/// The mentions of a findings cell, and its `text:a_b_c` items as sentences of their own.
+fn findings(s: &str) -> (Vec<Spec>, Vec<String>) {
     let mut out = Vec::new();
+    let mut extra = Vec::new();
     for item in s.split_whitespace() {
         if let Some(n) = item.strip_prefix('$') {
-            out.extend(findings(seed_findings(n)));
+            out.extend(findings(seed_findings(n)).0);
+        } else if let Some(t) = item.strip_prefix("text:") {
+            extra.push(t.replace('_', " "));
         } else {
             out.push(spec(item));
         }
     }
-    out
+    (out, extra)
 }
 
 fn patient(s: &str) -> PatientContext {
@@ -216,10 +239,12 @@ fn patient(s: &str) -> PatientContext {
     p
 }
 
+/// Builds the analysis for a findings cell and applies the rules, reading its text.
 fn run(findings_text: &str, patient_text: &str) -> (Analysis, String, PatientContext) {
-    let (mut a, text) = build(&findings(findings_text));
+    let (specs, extra) = findings(findings_text);
+    let (mut a, text) = build_with(&specs, &extra);
     let p = patient(patient_text);
-    rules().apply(&mut a, &p);
+    rules().apply_with_text(&mut a, &p, &text);
     (a, text, p)
 }
 
@@ -252,7 +277,11 @@ fn rows_are_complete(a: &Analysis, seed: &str) {
             r.action,
             r.source
         );
-        assert!(!r.evidence.is_empty(), "{}: no evidence", r.action);
+        assert!(
+            !r.evidence.is_empty() || rs.rule(&r.rule).unwrap().is_patient_only(),
+            "{}: no evidence",
+            r.action
+        );
         for &e in &r.evidence {
             let m = &a.mentions[e as usize];
             assert!(
@@ -657,13 +686,33 @@ fn arb_attrs() -> impl Strategy<Value = Attributes> {
 
 fn arb_specs(kind: BoxedStrategy<Kind>) -> impl Strategy<Value = Vec<Spec>> {
     prop::collection::vec(
-        (0u16..11, kind, arb_attrs()).prop_map(|(c, kind, attrs)| Spec {
+        (0u16..11, kind, arb_attrs(), arb_words()).prop_map(|(c, kind, attrs, words)| Spec {
             concept: ConceptId(c),
             kind,
             attrs,
+            words,
         }),
         0..8,
     )
+}
+
+/// Words before a mention: none, or a text cue, plain or denied.
+fn arb_words() -> impl Strategy<Value = String> {
+    prop::sample::select(vec![
+        "",
+        "",
+        "",
+        "unstable",
+        "without instability",
+        "typical hemangioma",
+        "bone island versus metastasis",
+        "concern for myelopathy",
+        "no myelopathy",
+        "radicular pain",
+        "MRI recommended",
+        "if pain persists MRI could be considered",
+    ])
+    .prop_map(str::to_string)
 }
 
 fn arb_bool() -> impl Strategy<Value = Option<bool>> {
@@ -690,6 +739,13 @@ fn arb_patient() -> impl Strategy<Value = PatientContext> {
         })
 }
 
+/// The words before a mention in its sentence of a hand-built report.
+fn lead_words<'t>(text: &'t str, m: &Mention) -> &'t str {
+    let before = &text[..m.span.start];
+    let from = before.rfind(". ").map_or(0, |i| i + 2);
+    before[from..].trim_start_matches("FINDINGS: ").trim_end()
+}
+
 fn active(a: &Analysis, c: ConceptId) -> bool {
     matches!(a.status(c), Some(Status::Present | Status::Uncertain))
 }
@@ -698,24 +754,46 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
     /// Negated, hypothetical and historical findings never produce an action or a caution,
-    /// whatever the patient context.
+    /// whatever the patient context and the words around them: the only rows such a report
+    /// gets come from rules on the patient context alone, exactly as a report with no finding
+    /// at all would, and with no evidence mention. Without bone data (T-score, FRAX, prior
+    /// fragility fracture) there is no row at all.
     #[test]
     fn no_action_without_a_stated_finding(
         specs in arb_specs(prop_oneof![Just(Kind::Absent), Just(Kind::Hypothetical), Just(Kind::Historical)].boxed()),
         p in arb_patient(),
     ) {
-        let (mut a, _) = build(&specs);
-        rules().apply(&mut a, &p);
-        prop_assert!(a.recommendations.is_empty(), "{:?}", actions(&a));
-        prop_assert!(a.cautions.is_empty());
+        let rs = rules();
+        let (mut a, text) = build(&specs);
+        rs.apply_with_text(&mut a, &p, &text);
+        let (mut empty, empty_text) = build(&[]);
+        rs.apply_with_text(&mut empty, &p, &empty_text);
+        prop_assert_eq!(actions(&a), actions(&empty));
+        let ids = |a: &Analysis| a.cautions.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+        prop_assert_eq!(ids(&a), ids(&empty));
+        for r in &a.recommendations {
+            prop_assert!(r.evidence.is_empty(), "{} rests on a mention", r.action);
+            prop_assert!(rs.rule(&r.rule).unwrap().is_patient_only(), "{} from {}", r.action, r.rule);
+        }
+        for c in &a.cautions {
+            prop_assert!(c.evidence.is_empty(), "caution {} rests on a mention", c.id);
+        }
+        let bone_data = p.t_score.is_some()
+            || p.frax_major.is_some()
+            || p.frax_hip.is_some()
+            || p.fragility_fracture_history == Some(true);
+        if !bone_data {
+            prop_assert!(a.recommendations.is_empty(), "{:?}", actions(&a));
+            prop_assert!(a.cautions.is_empty());
+        }
     }
 
     /// The forbidden combinations never appear, and the rows are well formed.
     #[test]
     fn outputs_keep_their_invariants(specs in arb_specs(arb_kind().boxed()), p in arb_patient()) {
-        let (mut a, _) = build(&specs);
+        let (mut a, text) = build(&specs);
         let rs = rules();
-        rs.apply(&mut a, &p);
+        rs.apply_with_text(&mut a, &p, &text);
         let got = actions(&a);
         let set: BTreeSet<&str> = got.iter().copied().collect();
         prop_assert_eq!(set.len(), got.len(), "one row per action");
@@ -730,17 +808,35 @@ proptest! {
             ConceptId::SPONDYLOLYSIS,
             ConceptId::MALALIGNMENT,
         ];
-        if red.iter().any(|&c| active(&a, c)) || p.neuro_deficit == Some(true) {
+        // A listhesis only hedged is read as part of the degenerative change; a lesion every
+        // mention of which the report calls benign is no red flag.
+        let suspicious_lesion = a.mentions.iter().any(|m| {
+            m.concept == ConceptId::OSSEOUS_LESION
+                && m.counts()
+                && m.negated.is_none()
+                && lead_words(&text, m) != "typical hemangioma"
+        });
+        let red_flag = red.iter().any(|&c| match c {
+            ConceptId::SPONDYLOLISTHESIS => a.status(c) == Some(Status::Present),
+            ConceptId::OSSEOUS_LESION => active(&a, c) && suspicious_lesion,
+            _ => active(&a, c),
+        });
+        // Words that raise a red flag (myelopathy, radiculopathy) or advise imaging now; their
+        // denied or conditional forms ("no myelopathy", "if pain persists") do not.
+        let lead = |w: &[&str]| a.mentions.iter().any(|m| w.contains(&lead_words(&text, m)));
+        let symptom_flag = lead(&["concern for myelopathy", "radicular pain"]);
+        let text_flag = symptom_flag || lead(&["MRI recommended"]);
+        if red_flag || text_flag || p.neuro_deficit == Some(true) {
             prop_assert!(!set.contains("avoid_routine_imaging"), "avoid imaging beside a red flag");
         }
         let imaging = ["mri_without_contrast", "mri_with_and_without_contrast"];
         if imaging.iter().any(|i| set.contains(i)) {
             prop_assert!(!set.contains("avoid_routine_imaging"));
         }
-        // Degenerative change, demineralization, curves and hardware alone never lead to MRI
-        // unless there is a neurologic deficit.
-        let benign_only = red.iter().all(|&c| !active(&a, c));
-        if benign_only && p.neuro_deficit != Some(true) {
+        // Degenerative change, demineralization, curves, hardware, a hedged listhesis and a
+        // lesion called benign never lead to MRI, unless there is a neurologic deficit or the
+        // report raises myelopathy or radiculopathy.
+        if !red_flag && !symptom_flag && p.neuro_deficit != Some(true) {
             for i in imaging {
                 prop_assert!(!set.contains(i), "{} without a red flag: {:?}", i, got);
             }
@@ -769,7 +865,7 @@ proptest! {
 fn seed_scenarios_through_the_pipeline() {
     let pipeline = Pipeline::builtin();
     // (report text, patient context, required actions, forbidden actions)
-    let cases: [(&str, &str, &str, &str); 7] = [
+    let cases: [(&str, &str, &str, &str); 14] = [
         (
             "EXAM: Thoracic spine, two views.\nFINDINGS: Vertebral bodies are aligned. No acute \
              fracture or dislocation. Degenerative disc changes with small anterior osteophytes \
@@ -823,13 +919,73 @@ fn seed_scenarios_through_the_pipeline() {
             "",
             "*",
         ),
+        // The report calls the fracture unstable: surgery now, not conservative care.
+        (
+            "FINDINGS: Flowing anterior ossification bridges the lower thoracic spine. A \
+             transverse fracture crosses the T11 vertebral body and the posterior elements.\n\
+             IMPRESSION: Acute T11 fracture through all three columns of an ankylosed spine, an \
+             unstable pattern.",
+            "high_energy_trauma=no",
+            "spine_surgery_referral mri_without_contrast",
+            "conservative_management avoid_routine_imaging",
+        ),
+        // A lesion the report calls benign gets no contrast MRI or work-up.
+        (
+            "FINDINGS: Coarse vertical trabeculation of the L3 vertebral body, typical of a \
+             hemangioma. Mild lumbar spondylosis.\nIMPRESSION: Benign L3 hemangioma. Mild \
+             spondylosis.",
+            "cancer_history=no,neuro_deficit=no",
+            "conservative_management avoid_routine_imaging",
+            "mri_with_and_without_contrast malignancy_workup mri_without_contrast",
+        ),
+        // The report raises myelopathy: MRI, never "avoid imaging".
+        (
+            "HISTORY: Neck pain and unsteady gait.\nFINDINGS: Severe disc space narrowing at \
+             C5-C6 and C6-C7 with posterior osteophytes.\nIMPRESSION: Severe C5-C7 spondylosis. \
+             Given the concern for cervical myelopathy, MRI is advised.",
+            "-",
+            "mri_without_contrast conservative_management",
+            "avoid_routine_imaging mri_with_and_without_contrast",
+        ),
+        // Radiculopathy raised on a radiograph: MRI; the same story on an MRI: no further MRI.
+        (
+            "EXAM: Lumbar spine, three views.\nCLINICAL HISTORY: Left L5 radiculopathy.\n\
+             FINDINGS: Disc space narrowing at L4-L5 with anterior osteophytes.\nIMPRESSION: \
+             L4-L5 degenerative disc disease.",
+            "-",
+            "mri_without_contrast conservative_management",
+            "avoid_routine_imaging mri_with_and_without_contrast",
+        ),
+        (
+            "MRI LUMBAR SPINE WITHOUT CONTRAST\nCLINICAL HISTORY: Left L5 radiculopathy.\n\
+             FINDINGS: Disc desiccation and height loss at L4-L5 with a broad disc bulge. Mild \
+             facet arthropathy at L4-L5.\nIMPRESSION: L4-L5 degenerative disc disease.",
+            "-",
+            "conservative_management",
+            "mri_without_contrast mri_with_and_without_contrast",
+        ),
+        // Imaging kept for later does not hold back the advice against routine imaging.
+        (
+            "FINDINGS: Mild multilevel disc space narrowing of the lumbar spine. No fracture.\n\
+             IMPRESSION: Mild lumbar spondylosis. If pain persists, MRI could be considered.",
+            "neuro_deficit=no,cancer_history=no,high_energy_trauma=no",
+            "conservative_management avoid_routine_imaging",
+            "mri_without_contrast mri_with_and_without_contrast",
+        ),
+        // Nothing on the film, but the patient context meets a treatment threshold.
+        (
+            "FINDINGS: Clear lungs. Normal heart size.\nIMPRESSION: No acute disease.",
+            "t_score=-2.8",
+            "pharmacologic_osteoporosis_treatment calcium_vitamin_d secondary_cause_workup",
+            "mri_without_contrast mri_with_and_without_contrast spine_surgery_referral malignancy_workup dxa",
+        ),
     ];
     let mut failures = Vec::new();
     for (n, (text, p, required, forbidden)) in cases.iter().enumerate() {
         let mut report = Report::new(format!("e2e-{n}"), *text);
         report.patient = patient(p);
         let mut a = pipeline.analyze(&report);
-        rules().apply(&mut a, &report.patient);
+        rules().apply_with_text(&mut a, &report.patient, &report.text);
         let got = actions(&a);
         for r in required.split_whitespace() {
             if !got.contains(&r) {
@@ -848,7 +1004,7 @@ fn seed_scenarios_through_the_pipeline() {
             }
         }
         for r in &a.recommendations {
-            if r.evidence.is_empty() {
+            if r.evidence.is_empty() && !rules().rule(&r.rule).unwrap().is_patient_only() {
                 failures.push(format!("case {n}: {} has no evidence", r.action));
             }
         }

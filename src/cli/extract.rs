@@ -86,6 +86,44 @@ impl<S: Sink> Sink for ReportErrors<S> {
     }
 }
 
+/// Feeds every analyzed report to the review page as well as to the tables.
+struct WithReview<'p, S> {
+    inner: S,
+    review: Option<spinex::review::ReviewWriter>,
+    path: std::path::PathBuf,
+    pipeline: &'p Pipeline,
+}
+
+impl<S: Sink> Sink for WithReview<'_, S> {
+    fn parts(&self) -> Parts {
+        self.inner.parts()
+    }
+    fn report(&mut self, report: &Report, a: &Analysis, r: &Rendered) -> Result<(), OutputError> {
+        self.inner.report(report, a, r)?;
+        if let Some(review) = self.review.as_mut() {
+            review
+                .add(report, a, self.pipeline)
+                .map_err(|e| OutputError::io(self.path.display().to_string(), &e))?;
+        }
+        Ok(())
+    }
+    fn error(&mut self, error: &RecordError) -> Result<(), OutputError> {
+        self.inner.error(error)
+    }
+    fn chunk_done(&mut self) -> Result<(), OutputError> {
+        self.inner.chunk_done()
+    }
+    fn finish(&mut self, summary: &Summary) -> Result<(), OutputError> {
+        self.inner.finish(summary)?;
+        if let Some(review) = self.review.take() {
+            review
+                .finish()
+                .map_err(|e| OutputError::io(self.path.display().to_string(), &e))?;
+        }
+        Ok(())
+    }
+}
+
 /// Runs `spinex extract`.
 pub fn run(args: ExtractArgs) -> Result<Outcome, Fatal> {
     let options = args.input.options();
@@ -129,15 +167,26 @@ pub fn run(args: ExtractArgs) -> Result<Outcome, Fatal> {
             )
         }
         None => {
-            let mut sink = OutDir::create(&args.out, &pipeline)?;
-            let outcome = finish(
+            let inner = OutDir::create(&args.out, &pipeline)?;
+            let path = args.out.join("review.html");
+            let review =
+                if args.html {
+                    Some(spinex::review::ReviewWriter::create(&path).map_err(|e| {
+                        Fatal::new(format!("{}: cannot write: {e}", path.display()))
+                    })?)
+                } else {
+                    None
+                };
+            let mut sink = WithReview {
+                inner,
+                review,
+                path,
+                pipeline: &pipeline,
+            };
+            finish(
                 batch::run(&pipeline, records, &mut sink, &batch_options, &on_progress),
                 &mut sink,
-            );
-            if outcome.is_ok() && args.html {
-                write_review_page(&args.out, &pipeline, args.quiet);
-            }
-            outcome
+            )
         }
     };
     if let Some(bar) = &bar {
@@ -180,13 +229,6 @@ fn finish(run: Result<Summary, BatchError>, sink: &mut dyn Sink) -> Result<Summa
     Ok(summary)
 }
 
-/// The review page is written by its own module; this is where the run hands over to it.
-fn write_review_page(_out: &Path, _pipeline: &Pipeline, quiet: bool) {
-    if !quiet {
-        eprintln!("spinex: --html: the review page is not available in this version; the tables are written");
-    }
-}
-
 fn progress_bar(quiet: bool) -> Option<ProgressBar> {
     if quiet || !std::io::stderr().is_terminal() {
         return None;
@@ -209,9 +251,13 @@ fn plural(n: u64, word: &str) -> String {
 
 fn print_summary(s: &Summary, out: Option<&Path>) {
     let mut e = std::io::stderr().lock();
+    let duplicates = match s.duplicate_ids {
+        0 => String::new(),
+        n => format!(" ({} with an id used before)", plural(n, "report")),
+    };
     let _ = writeln!(
         e,
-        "spinex: {} read: {} written, {}, {}",
+        "spinex: {} read: {} written, {}, {}{duplicates}",
         plural(s.records_read, "record"),
         plural(s.reports_written, "report"),
         plural(s.errors, "error"),
@@ -223,6 +269,20 @@ fn print_summary(s: &Summary, out: Option<&Path>) {
         .map(|(name, c)| format!("{name} {}", c.present))
         .collect();
     let _ = writeln!(e, "spinex: present: {}", present.join(", "));
+    let counts = |m: &std::collections::BTreeMap<String, u64>| {
+        let mut v: Vec<(&String, &u64)> = m.iter().collect();
+        v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let _ = writeln!(e, "spinex: actions: {}", counts(&s.actions));
+    let _ = writeln!(e, "spinex: audit flags: {}", counts(&s.flags));
     let _ = writeln!(
         e,
         "spinex: {:.2} s, {:.2} MB/s, {:.0} reports/s, {}",

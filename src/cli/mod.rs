@@ -254,6 +254,17 @@ pub enum Outcome {
 
 /// Parses the command line and runs it; returns the exit status.
 pub fn main() -> ExitCode {
+    // A panic message can quote the text it was working on (a slicing panic shows the string),
+    // so an internal error is reported by its place in the code only.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "spinex: internal error{at} (details are not shown, as they may quote report text)"
+        );
+    }));
     let cli = Cli::parse();
     match run(cli) {
         Ok(_) => ExitCode::SUCCESS,

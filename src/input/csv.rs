@@ -1,14 +1,20 @@
 //! CSV and TSV: a header row, then one report per row. Quoted fields may span lines; CRLF and a
 //! UTF-8 byte order mark are accepted. Columns other than the id, the text and the patient-context
 //! names are ignored.
+//!
+//! Broken quoting is a record error, not a silent merge: text after a closing quote (`"a"b`)
+//! is how a stray quote swallows the rows after it into one field, and a quoted field still
+//! open at the end of the input is a truncated file. Either makes the record that holds it an
+//! error that names the lines involved; reading goes on after it.
 
 use super::{decode, invalid_utf8_warning, skip_bom, InputError, ReadOptions, Record, RecordError};
 use crate::model::{Report, PATIENT_FIELDS};
-use std::io::BufRead;
+use std::collections::VecDeque;
+use std::io::{self, BufRead, Read};
 
 /// Reads reports from CSV or TSV, one row at a time.
 pub struct CsvReader {
-    reader: ::csv::Reader<Box<dyn BufRead + Send>>,
+    reader: ::csv::Reader<QuoteCheck<Box<dyn BufRead + Send>>>,
     source: String,
     id_col: usize,
     text_col: usize,
@@ -34,7 +40,7 @@ impl CsvReader {
             .has_headers(true)
             .flexible(true)
             .buffer_capacity(1 << 16)
-            .from_reader(reader);
+            .from_reader(QuoteCheck::new(reader, delimiter));
         let headers: Vec<String> = match reader.byte_headers() {
             Ok(h) => h
                 .iter()
@@ -104,7 +110,7 @@ impl CsvReader {
         })
     }
 
-    fn build(&self, line: Option<u64>) -> Record {
+    fn build(&self, line: Option<u64>, fault: Option<Fault>) -> Record {
         let row = &self.row;
         let id = row
             .get(self.id_col)
@@ -117,6 +123,31 @@ impl CsvReader {
             id: (!id.is_empty()).then_some(id),
             reason,
         };
+        if let Some(f) = fault {
+            let inside = match f.line.saturating_sub(f.open_line) {
+                0 => String::new(),
+                1 => format!("; the row on line {} may be inside it", f.line),
+                _ => format!(
+                    "; the rows on lines {}-{} may be inside it",
+                    f.open_line + 1,
+                    f.line
+                ),
+            };
+            let reason = match f.kind {
+                FaultKind::TextAfterQuote => format!(
+                    "broken quoting: the quoted field opened on line {} is closed on line {} with \
+                     text after the closing quote (a quote inside a quoted field must be \
+                     doubled){inside}",
+                    f.open_line, f.line
+                ),
+                FaultKind::Unclosed => format!(
+                    "broken quoting: the quoted field opened on line {} is not closed before the \
+                     end of the input (a truncated file?){inside}",
+                    f.open_line
+                ),
+            };
+            return Err(error(id, reason));
+        }
         if row.len() != self.width {
             let reason = format!(
                 "row has {} field{}, the header has {}",
@@ -159,8 +190,17 @@ impl Iterator for CsvReader {
         match self.reader.read_byte_record(&mut self.row) {
             Ok(true) => {
                 self.record += 1;
-                let line = self.row.position().map(|p| p.line());
-                Some(Ok(self.build(line)))
+                // The parser's own position points just after the previous record, before any
+                // blank line or the `\n` of a CRLF, so its line can be short; the line of the
+                // record's first byte is taken from the quoting check.
+                let start = self.row.position().map_or(0, |p| p.byte());
+                let end = self.reader.position().byte();
+                let check = self.reader.get_mut();
+                let line = check
+                    .take_start(start, end)
+                    .or_else(|| self.row.position().map(|p| p.line()));
+                let fault = self.reader.get_mut().take_fault(start, end);
+                Some(Ok(self.build(line, fault)))
             }
             Ok(false) => {
                 self.done = true;
@@ -171,6 +211,163 @@ impl Iterator for CsvReader {
                 Some(Err(csv_error(&self.source, &e)))
             }
         }
+    }
+}
+
+/// Where the quoting of the input is broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FaultKind {
+    /// Text right after the quote that closes a field (`"a"b`).
+    TextAfterQuote,
+    /// A quoted field still open at the end of the input.
+    Unclosed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fault {
+    kind: FaultKind,
+    /// Byte offset of the fault (for `Unclosed`, the last byte of the input).
+    byte: u64,
+    /// Line where the quoted field opened.
+    open_line: u64,
+    /// Line of the fault (for `Unclosed`, the last line of the input).
+    line: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quoting {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    /// A quote inside a quoted field: it closes the field or, doubled, stands for itself.
+    QuoteInQuoted,
+    /// Spaces after a closing quote (harmless: the parser keeps them in the field).
+    Closed,
+}
+
+/// Follows the quoting of the bytes the CSV parser reads, with the rules of that parser
+/// (a field is quoted when it starts with `"`; `""` inside it is a quote; `\r` and `\n` end a
+/// record; blank lines are skipped), and notes each [`Fault`] and the byte offset and line of
+/// each record's first byte, so that they can be tied to the record that holds them. It only
+/// watches: the parser sees the bytes unchanged. What it notes ahead of the parser is bounded
+/// by the parser's buffer and the record being read.
+struct QuoteCheck<R> {
+    inner: R,
+    delimiter: u8,
+    state: Quoting,
+    offset: u64,
+    line: u64,
+    open_line: u64,
+    at_end: bool,
+    last: u8,
+    faults: VecDeque<Fault>,
+    /// Whether the next byte that is not a line break starts a record.
+    record_start: bool,
+    /// (byte offset, line) of the first byte of each record.
+    starts: VecDeque<(u64, u64)>,
+}
+
+impl<R> QuoteCheck<R> {
+    fn new(inner: R, delimiter: u8) -> QuoteCheck<R> {
+        QuoteCheck {
+            inner,
+            delimiter,
+            state: Quoting::FieldStart,
+            offset: 0,
+            line: 1,
+            open_line: 1,
+            at_end: false,
+            last: 0,
+            faults: VecDeque::new(),
+            record_start: true,
+            starts: VecDeque::new(),
+        }
+    }
+
+    fn step(&mut self, b: u8) {
+        let line_break = b == b'\n' || b == b'\r';
+        let ends_field = b == self.delimiter || line_break;
+        if self.record_start && !line_break {
+            self.starts.push_back((self.offset, self.line));
+            self.record_start = false;
+        }
+        self.state = match self.state {
+            Quoting::FieldStart if b == b'"' => {
+                self.open_line = self.line;
+                Quoting::Quoted
+            }
+            Quoting::FieldStart | Quoting::Unquoted if ends_field => Quoting::FieldStart,
+            Quoting::FieldStart | Quoting::Unquoted => Quoting::Unquoted,
+            Quoting::Quoted if b == b'"' => Quoting::QuoteInQuoted,
+            Quoting::Quoted => Quoting::Quoted,
+            Quoting::QuoteInQuoted if b == b'"' => Quoting::Quoted,
+            Quoting::QuoteInQuoted | Quoting::Closed if ends_field => Quoting::FieldStart,
+            Quoting::QuoteInQuoted | Quoting::Closed if b == b' ' || b == b'\t' => Quoting::Closed,
+            Quoting::QuoteInQuoted | Quoting::Closed => {
+                self.faults.push_back(Fault {
+                    kind: FaultKind::TextAfterQuote,
+                    byte: self.offset,
+                    open_line: self.open_line,
+                    line: self.line,
+                });
+                Quoting::Unquoted
+            }
+        };
+        if line_break && self.state == Quoting::FieldStart {
+            self.record_start = true;
+        }
+        if b == b'\n' {
+            self.line += 1;
+        }
+        self.last = b;
+        self.offset += 1;
+    }
+
+    /// The line of the first byte of the record at bytes `[start, end)`.
+    fn take_start(&mut self, start: u64, end: u64) -> Option<u64> {
+        while self.starts.front().is_some_and(|&(b, _)| b < start) {
+            self.starts.pop_front();
+        }
+        let &(b, line) = self.starts.front()?;
+        (b < end).then(|| {
+            self.starts.pop_front();
+            line
+        })
+    }
+
+    /// The first fault in the record at bytes `[start, end)`, dropping those before it.
+    fn take_fault(&mut self, start: u64, end: u64) -> Option<Fault> {
+        while self.faults.front().is_some_and(|f| f.byte < start) {
+            self.faults.pop_front();
+        }
+        let f = *self.faults.front().filter(|f| f.byte < end)?;
+        // Several faults in one record are one error.
+        while self.faults.front().is_some_and(|f| f.byte < end) {
+            self.faults.pop_front();
+        }
+        Some(f)
+    }
+}
+
+impl<R: Read> Read for QuoteCheck<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !self.at_end && !buf.is_empty() {
+            self.at_end = true;
+            if self.state == Quoting::Quoted && self.offset > 0 {
+                self.faults.push_back(Fault {
+                    kind: FaultKind::Unclosed,
+                    byte: self.offset - 1,
+                    open_line: self.open_line,
+                    // The last line holding a byte (not the empty one after a final newline).
+                    line: self.line - u64::from(self.last == b'\n'),
+                });
+            }
+        }
+        for &b in &buf[..n] {
+            self.step(b);
+        }
+        Ok(n)
     }
 }
 
@@ -276,6 +473,79 @@ mod tests {
             .reason
             .contains("empty report id"));
         assert_eq!(recs[1].as_ref().unwrap().text, "");
+    }
+
+    /// A record error as (record, line, reason).
+    type Failed = (u64, Option<u64>, String);
+
+    fn errors_and_ids(data: &[u8]) -> Vec<Result<String, Failed>> {
+        read(data, InputFormat::Csv)
+            .into_iter()
+            .map(|r| match r {
+                Ok(rep) => Ok(rep.id),
+                Err(e) => Err((e.record, e.line, e.reason)),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_stray_quote_that_swallows_rows_is_one_error_naming_the_lines() {
+        let data =
+            b"id,text\nq1,\"No fracture.\"\nq2,\"Mild L1 wedge\nq3,\"Scoliosis.\"\nq4,plain\n";
+        let got = errors_and_ids(data);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got[0], Ok("q1".into()));
+        let (record, line, reason) = got[1].clone().unwrap_err();
+        assert_eq!((record, line), (2, Some(3)));
+        assert!(reason.starts_with("broken quoting"), "{reason}");
+        assert!(reason.contains("the row on line 4"), "{reason}");
+        assert_eq!(got[2], Ok("q4".into()));
+    }
+
+    #[test]
+    fn a_quote_left_open_at_the_end_is_an_error() {
+        let got = errors_and_ids(b"id,text\r\nq1,ok\r\nq2,\"FINDINGS: Mild\r\nL1 wed");
+        assert_eq!(got[0], Ok("q1".into()));
+        let (record, line, reason) = got[1].clone().unwrap_err();
+        assert_eq!((record, line), (2, Some(3)));
+        assert!(reason.contains("not closed before the end"), "{reason}");
+        assert!(reason.contains("the row on line 4"), "{reason}");
+    }
+
+    #[test]
+    fn error_lines_count_blank_lines_and_crlf() {
+        for nl in ["\n", "\r\n"] {
+            let data = ["id,text", "", "q1,ok", "", "", "q2", "q3,\"a", "b\"", "q4"].join(nl);
+            let got = errors_and_ids(data.as_bytes());
+            assert_eq!(got[0], Ok("q1".into()));
+            assert_eq!(got[1].clone().unwrap_err().1, Some(6), "{nl:?}");
+            assert_eq!(got[2], Ok("q3".into()));
+            assert_eq!(got[3].clone().unwrap_err().1, Some(9), "{nl:?}");
+        }
+    }
+
+    #[test]
+    fn good_quoting_and_harmless_oddities_are_not_errors() {
+        let data = concat!(
+            "id,text\n",
+            "a,\"He said \"\"no\"\" fracture\"\n",
+            "b,\"two\nlines, with a comma\"\n",
+            "c,\"spaces after the quote\"  \n",
+            "d,a stray \" inside an unquoted field\n",
+            "e,\"\"\n",
+            "\"f\" ,\"last\""
+        );
+        let got = errors_and_ids(data.as_bytes());
+        let ids: Vec<_> = got.iter().map(|r| r.clone().unwrap()).collect();
+        assert_eq!(ids, ["a", "b", "c", "d", "e", "f"]);
+        let tsv = read(b"id\ttext\nt1\t\"x\"\ty\n", InputFormat::Tsv);
+        assert!(tsv[0].as_ref().unwrap_err().reason.contains("field"));
+        let tsv = read(b"id\ttext\nt1\t\"x\"y\n", InputFormat::Tsv);
+        assert!(tsv[0]
+            .as_ref()
+            .unwrap_err()
+            .reason
+            .starts_with("broken quoting"));
     }
 
     proptest::proptest! {

@@ -60,8 +60,16 @@ impl JsonlReader {
             Ok(Line::Other(kind)) => {
                 return Err(error(None, format!("expected a JSON object, got {kind}")))
             }
-            // serde_json's messages name a position, never the content.
-            Err(e) => return Err(error(None, format!("invalid JSON: {e}"))),
+            // serde_json's messages name a position, never the content; the line is the
+            // record's, so only the column is kept.
+            Err(e) => {
+                let msg = e.to_string();
+                let msg = msg.rfind(" at line ").map_or(msg.as_str(), |i| &msg[..i]);
+                return Err(error(
+                    None,
+                    format!("invalid JSON at column {}: {msg}", e.column()),
+                ));
+            }
         };
         let id = match &fields.id {
             Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
@@ -283,6 +291,9 @@ impl Iterator for JsonlReader {
                     if self.line == 1 && bytes.starts_with(b"\xEF\xBB\xBF") {
                         bytes = &bytes[3..];
                     }
+                    while let [rest @ .., b'\n' | b'\r'] = bytes {
+                        bytes = rest;
+                    }
                     if bytes.iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }
@@ -334,7 +345,11 @@ mod tests {
         assert_eq!(r.patient.cancer_history, Some(true));
         let e = recs[1].as_ref().unwrap_err();
         assert_eq!((e.record, e.line), (2, Some(3)));
-        assert!(e.reason.starts_with("invalid JSON"));
+        assert!(
+            e.reason.starts_with("invalid JSON at column 20: "),
+            "{}",
+            e.reason
+        );
         assert!(recs[2].as_ref().unwrap_err().reason.contains("an array"));
         let e = recs[3].as_ref().unwrap_err();
         assert_eq!(e.id.as_deref(), Some("c"));

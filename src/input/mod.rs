@@ -19,6 +19,7 @@ mod jsonl;
 mod txt;
 
 use crate::model::Report;
+use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -317,12 +318,26 @@ fn stem(source: &Source) -> String {
     }
 }
 
+/// The start of the warning on a report whose id an earlier report already had.
+pub const DUPLICATE_ID_WARNING: &str = "duplicate report id";
+
 /// Reads every input in turn, opening each only when the previous one is done.
+///
+/// A report whose id an earlier report (in any input) already had is kept, with a warning that
+/// starts with [`DUPLICATE_ID_WARNING`] and names the earlier record; `summary.json` counts them.
+/// To tell, every report id is remembered (memory grows with the number of distinct ids, about
+/// 50 bytes each, not with the text).
 pub struct Records {
     inputs: std::vec::IntoIter<Input>,
     options: ReadOptions,
     current: Option<RecordIter>,
     failed: bool,
+    /// Names of the inputs opened so far.
+    sources: Vec<String>,
+    /// Records read from the current input.
+    record: u64,
+    /// Each report id seen, with where it was first seen (index into `sources`, record).
+    seen: HashMap<Box<str>, (u32, u64)>,
 }
 
 impl Records {
@@ -333,6 +348,22 @@ impl Records {
             options,
             current: None,
             failed: false,
+            sources: Vec::new(),
+            record: 0,
+            seen: HashMap::new(),
+        }
+    }
+
+    fn note_id(&mut self, report: &mut Report) {
+        let here = (self.sources.len().saturating_sub(1) as u32, self.record);
+        match self.seen.get(report.id.as_str()) {
+            Some(&(source, record)) => report.warnings.push(format!(
+                "{DUPLICATE_ID_WARNING}: record {record} of {} has the same id",
+                self.sources[source as usize]
+            )),
+            None => {
+                self.seen.insert(report.id.as_str().into(), here);
+            }
         }
     }
 }
@@ -352,11 +383,19 @@ impl Iterator for Records {
                         self.current = None;
                         return Some(Err(e));
                     }
-                    Some(item) => return Some(item),
+                    Some(mut item) => {
+                        self.record += 1;
+                        if let Ok(Ok(report)) = &mut item {
+                            self.note_id(report);
+                        }
+                        return Some(item);
+                    }
                     None => self.current = None,
                 }
             }
             let input = self.inputs.next()?;
+            self.sources.push(input.source.name());
+            self.record = 0;
             match open(&input, &self.options) {
                 Ok(it) => self.current = Some(it),
                 Err(e) => {

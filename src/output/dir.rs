@@ -51,6 +51,13 @@ impl<'p> OutDir<'p> {
     /// Creates `dir` if needed and opens every table for writing (header rows included).
     pub fn create(dir: &Path, pipeline: &'p Pipeline) -> Result<OutDir<'p>, OutputError> {
         let dir_name = dir.display().to_string();
+        if dir.exists() && !dir.is_dir() {
+            return Err(OutputError {
+                path: dir_name,
+                kind: std::io::ErrorKind::AlreadyExists,
+                message: "exists and is not a directory".into(),
+            });
+        }
         std::fs::create_dir_all(dir).map_err(|e| OutputError::io(&dir_name, &e))?;
         let mut out = OutDir {
             dir: dir.to_path_buf(),

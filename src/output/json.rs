@@ -194,7 +194,7 @@ pub(crate) fn write_report(
         x.meyerding_grade.map(u64::from),
     );
     j.opt_f32("scoliosis_cobb_degrees", x.cobb_degrees);
-    j.strs("warnings", report.warnings.iter().map(String::as_str));
+    j.strs("warnings", a.warnings.iter().map(String::as_str));
 
     j.key("mentions");
     j.open(b'[');
@@ -363,8 +363,7 @@ mod tests {
 
     #[test]
     fn keys_follow_the_reports_columns_then_details() {
-        let mut report = Report::new("r1", "FINDINGS: 30° kyphosis – T12 \"fracture\".");
-        report.warnings.push("w".into());
+        let report = Report::new("r1", "FINDINGS: 30° kyphosis – T12 \"fracture\".");
         let start = report.text.find("fracture").unwrap();
         let mut a = Analysis {
             concepts: vec![ConceptResult::default(); 11],
@@ -372,6 +371,7 @@ mod tests {
         };
         a.concepts[0].status = Some(Status::Present);
         a.concepts[0].levels.insert(18);
+        a.warnings.push("w".into());
         a.mentions.push(Mention {
             concept: ConceptId::VERTEBRAL_FRACTURE,
             span: Span::new(start, start + 8),

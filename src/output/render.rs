@@ -237,7 +237,7 @@ impl<'p> Renderer<'p> {
                 row.end();
             };
             if p.contains(Parts::REPORTS) {
-                row(&mut out.reports, &|row| t.report_row(row, report, a));
+                row(&mut out.reports, &|row| t.report_row(row, a));
             }
             if p.contains(Parts::MENTIONS) {
                 for m in &a.mentions {

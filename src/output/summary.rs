@@ -27,10 +27,12 @@ pub struct Summary {
     pub reports_written: u64,
     /// Rows of `errors.csv`.
     pub errors: u64,
-    /// Reading warnings (invalid UTF-8, unreadable patient values), over all reports.
+    /// Warnings (invalid UTF-8, unreadable patient values, duplicate ids), over all reports.
     pub warnings: u64,
     /// Reports with at least one warning.
     pub reports_with_warnings: u64,
+    /// Reports whose id an earlier report already had (each also has a warning).
+    pub duplicate_ids: u64,
     /// Mentions found.
     pub mentions: u64,
     /// Bytes of report text analyzed.
@@ -70,8 +72,13 @@ impl Summary {
     pub fn add_report(&mut self, report: &Report, a: &Analysis) {
         self.records_read += 1;
         self.reports_written += 1;
-        self.warnings += report.warnings.len() as u64;
-        self.reports_with_warnings += u64::from(!report.warnings.is_empty());
+        self.warnings += a.warnings.len() as u64;
+        self.reports_with_warnings += u64::from(!a.warnings.is_empty());
+        self.duplicate_ids += u64::from(
+            a.warnings
+                .iter()
+                .any(|w| w.starts_with(crate::input::DUPLICATE_ID_WARNING)),
+        );
         self.mentions += a.mentions.len() as u64;
         self.text_bytes += report.text.len() as u64;
         for (i, (_, c)) in self.concepts.iter_mut().enumerate() {

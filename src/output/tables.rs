@@ -143,7 +143,7 @@ impl<'p> Tables<'p> {
     // The report, mention, recommendation, caution and audit row writers write every column
     // after `report_id`; the renderer writes the id, encoded once per report.
 
-    pub(crate) fn report_row(&self, row: &mut Row, report: &Report, a: &Analysis) {
+    pub(crate) fn report_row(&self, row: &mut Row, a: &Analysis) {
         let b = self.builtin_count();
         let result = |i: usize| a.concepts.get(i).copied().unwrap_or_default();
         for i in 0..b {
@@ -168,7 +168,7 @@ impl<'p> Tables<'p> {
         row.opt(extras.cobb_degrees);
         row.joined(a.cautions.iter().map(|c| c.id.as_str()));
         row.joined(a.flags.iter().map(|f| f.flag.as_str()));
-        row.joined(report.warnings.iter());
+        row.joined(a.warnings.iter());
     }
 
     pub(crate) fn mention_row(

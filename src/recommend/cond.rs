@@ -1,6 +1,7 @@
 //! Conditions of a rule: over report-level findings (status and the attributes of the mentions
 //! that set it) and over patient context (three-valued: a missing value is unknown, not false).
 
+use super::cue::CueHits;
 use crate::model::*;
 use std::fmt;
 
@@ -158,6 +159,10 @@ pub(crate) struct FindingCond {
     pub direction: Option<Vec<Direction>>,
     pub numeric: Vec<(NumAttr, Cmp)>,
     pub min_levels: Option<u32>,
+    /// A text cue (index, id) that must occur in the mention's sentence.
+    pub cue: Option<(usize, String)>,
+    /// A text cue (index, id) that must not occur in the mention's sentence.
+    pub not_cue: Option<(usize, String)>,
 }
 
 impl FindingCond {
@@ -167,6 +172,8 @@ impl FindingCond {
             || self.severity.is_some()
             || self.direction.is_some()
             || !self.numeric.is_empty()
+            || self.cue.is_some()
+            || self.not_cue.is_some()
     }
 
     /// Evaluates the condition; `Some(evidence)` when it holds, with the indices of the mentions
@@ -175,7 +182,8 @@ impl FindingCond {
     /// A mention with no acuity (or severity) of its own takes the report-level value of its
     /// concept, so that a later mention of the same finding ("T12 compression deformity" in
     /// the impression after "old T12 compression deformity" in the findings) is read alike.
-    pub fn eval(&self, a: &Analysis) -> Option<Vec<u32>> {
+    /// Cue filters look at the mention's sentence in `hits`.
+    pub fn eval(&self, a: &Analysis, hits: &CueHits) -> Option<Vec<u32>> {
         let result = a
             .concepts
             .get(self.concept.index())
@@ -206,6 +214,7 @@ impl FindingCond {
         let evidence: Vec<u32> = setting
             .into_iter()
             .filter(|&i| self.passes(&a.mentions[i as usize].attrs, &result))
+            .filter(|&i| self.passes_cues(i, hits))
             .collect();
         if evidence.is_empty() {
             return None;
@@ -228,6 +237,20 @@ impl FindingCond {
             .filter(|(_, m)| m.concept == self.concept && keep(m))
             .map(|(i, _)| i as u32)
             .collect()
+    }
+
+    fn passes_cues(&self, mention: u32, hits: &CueHits) -> bool {
+        if let Some((c, _)) = &self.cue {
+            if !hits.in_mention(mention, *c) {
+                return false;
+            }
+        }
+        if let Some((c, _)) = &self.not_cue {
+            if hits.in_mention(mention, *c) {
+                return false;
+            }
+        }
+        true
     }
 
     fn passes(&self, attrs: &Attributes, result: &ConceptResult) -> bool {
@@ -280,6 +303,12 @@ impl FindingCond {
         }
         if let Some(n) = self.min_levels {
             parts.push(format!("at least {n} levels"));
+        }
+        if let Some((_, id)) = &self.cue {
+            parts.push(format!("its sentence holding the cue {id}"));
+        }
+        if let Some((_, id)) = &self.not_cue {
+            parts.push(format!("its sentence not holding the cue {id}"));
         }
         if !parts.is_empty() {
             s.push_str(", with ");

@@ -9,7 +9,12 @@
 //!   report-level status and, for attribute filters, at the mentions that set that status
 //!   (affirmed mentions for `present`, hedged ones for `uncertain`). Negated, hypothetical and
 //!   historical mentions never satisfy a rule, and every rule needs at least one finding the
-//!   report states (present or uncertain);
+//!   report states (present or uncertain), except a rule declared `basis = "patient"`, which
+//!   acts on the patient context alone, never asks for missing values and has no evidence;
+//! - its text cues hold (`[[cue]]` in the rule file, read by [`RuleSet::apply_with_text`]): a
+//!   cue in the sentence of a mention (`cue`, `not_cue` in a finding condition) or anywhere in
+//!   the report (`text_any`, `text_none`), such as "unstable" beside a fracture or "typical of
+//!   a hemangioma" beside a lesion;
 //! - its patient conditions hold, in three-valued logic: a missing patient value is unknown,
 //!   not false. A rule that is unknown only because of missing values is emitted as
 //!   `conditional`, its condition saying what to obtain (or skipped, when the rule says so).
@@ -26,10 +31,13 @@
 //! evidence, follow the `[[caution]]` table.
 
 mod cond;
+mod cue;
 mod schema;
 
 use crate::model::*;
 use cond::{join_with, FindingCond, PatientCond, Tri};
+pub use cue::CueDef;
+use cue::CueHits;
 use std::fmt::Write as _;
 
 /// The action ids the contract requires every rule set to define.
@@ -57,6 +65,17 @@ pub(crate) enum WhenUnknown {
     Conditional,
     /// Emit nothing.
     Skip,
+}
+
+/// What a rule rests on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Basis {
+    /// A finding the report states (at least one `all` or `any` condition on a present or
+    /// uncertain concept); its evidence is the mentions of that finding.
+    Findings,
+    /// The patient context alone (no finding condition, never conditional); no evidence
+    /// mention, and the same rows on every report of that patient.
+    Patient,
 }
 
 /// A seed article a rule rests on.
@@ -97,9 +116,12 @@ pub struct CautionDef {
 pub struct Rule {
     id: String,
     title: String,
+    basis: Basis,
     all: Vec<FindingCond>,
     any: Vec<FindingCond>,
     none: Vec<FindingCond>,
+    text_any: Vec<usize>,
+    text_none: Vec<usize>,
     patient: Vec<PatientCond>,
     patient_any: Vec<PatientCond>,
     patient_none: Vec<PatientCond>,
@@ -147,17 +169,22 @@ impl Rule {
     pub fn line(&self) -> usize {
         self.line
     }
+    /// Whether the rule acts on the patient context alone (no finding condition, no evidence
+    /// mention).
+    pub fn is_patient_only(&self) -> bool {
+        self.basis == Basis::Patient
+    }
 
-    /// Evidence when the finding conditions hold.
-    fn findings_hold(&self, a: &Analysis) -> Option<Vec<u32>> {
+    /// Evidence when the finding and text conditions hold.
+    fn findings_hold(&self, a: &Analysis, hits: &CueHits) -> Option<Vec<u32>> {
         let mut evidence = Vec::new();
         for c in &self.all {
-            evidence.extend(c.eval(a)?);
+            evidence.extend(c.eval(a, hits)?);
         }
         if !self.any.is_empty() {
             let mut any = false;
             for c in &self.any {
-                if let Some(e) = c.eval(a) {
+                if let Some(e) = c.eval(a, hits) {
                     any = true;
                     evidence.extend(e);
                 }
@@ -166,7 +193,13 @@ impl Rule {
                 return None;
             }
         }
-        if self.none.iter().any(|c| c.eval(a).is_some()) {
+        if self.none.iter().any(|c| c.eval(a, hits).is_some()) {
+            return None;
+        }
+        if !self.text_any.is_empty() && !self.text_any.iter().any(|&c| hits.in_report(c)) {
+            return None;
+        }
+        if self.text_none.iter().any(|&c| hits.in_report(c)) {
             return None;
         }
         evidence.sort_unstable();
@@ -207,6 +240,7 @@ pub struct RuleSet {
     seeds: Vec<SeedDef>,
     actions: Vec<ActionDef>,
     cautions: Vec<CautionDef>,
+    cues: Vec<CueDef>,
     rules: Vec<Rule>,
 }
 
@@ -248,6 +282,11 @@ impl RuleSet {
         &self.seeds
     }
 
+    /// The text cues rules may look for.
+    pub fn cues(&self) -> &[CueDef] {
+        &self.cues
+    }
+
     /// A rule by id.
     pub fn rule(&self, id: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.id == id)
@@ -283,10 +322,10 @@ impl RuleSet {
         v
     }
 
-    fn fire(&self, a: &Analysis, p: &PatientContext) -> Vec<Firing> {
+    fn fire(&self, a: &Analysis, p: &PatientContext, hits: &CueHits) -> Vec<Firing> {
         let mut out = Vec::new();
         for (i, rule) in self.rules.iter().enumerate() {
-            let Some(evidence) = rule.findings_hold(a) else {
+            let Some(evidence) = rule.findings_hold(a, hits) else {
                 continue;
             };
             let (strength, condition) = match rule.patient_truth(p) {
@@ -322,8 +361,23 @@ impl RuleSet {
 
     /// Fills `analysis.recommendations` and `analysis.cautions` (replacing what was there),
     /// one row per action; see the module docs for how rules that emit the same action merge.
+    ///
+    /// Without the report text no text cue is seen: rules that need a cue do not fire, and
+    /// rules that a cue would block are not blocked. Use [`RuleSet::apply_with_text`] when the
+    /// text is at hand.
     pub fn apply(&self, analysis: &mut Analysis, patient: &PatientContext) {
-        let firings = self.fire(analysis, patient);
+        self.apply_hits(analysis, patient, &CueHits::none());
+    }
+
+    /// As [`RuleSet::apply`], reading the text cues (`[[cue]]` in the rule file) in `text`, the
+    /// report `analysis` was made from.
+    pub fn apply_with_text(&self, analysis: &mut Analysis, patient: &PatientContext, text: &str) {
+        let hits = CueHits::find(&self.cues, analysis, text);
+        self.apply_hits(analysis, patient, &hits);
+    }
+
+    fn apply_hits(&self, analysis: &mut Analysis, patient: &PatientContext, hits: &CueHits) {
+        let firings = self.fire(analysis, patient, hits);
 
         // Merge per action.
         struct Row {
@@ -437,6 +491,9 @@ impl RuleSet {
         let _ = writeln!(s, "{} — {}", r.id, r.title);
         let _ = writeln!(s, "  defined at {}:{}", self.path, r.line);
         let _ = writeln!(s, "\nWhen");
+        if r.basis == Basis::Patient {
+            let _ = writeln!(s, "  findings: none (acts on the patient context alone)");
+        }
         let name = |c: &FindingCond| BUILTIN_CONCEPTS[c.concept.index()];
         let groups = [("all of", &r.all), ("any of", &r.any), ("none of", &r.none)];
         for (label, conds) in groups {
@@ -446,6 +503,20 @@ impl RuleSet {
             let _ = writeln!(s, "  findings, {label}:");
             for c in conds.iter() {
                 let _ = writeln!(s, "    - {}", c.describe(name(c)));
+            }
+        }
+        let tgroups = [
+            ("any of these cues", &r.text_any),
+            ("none of these cues", &r.text_none),
+        ];
+        for (label, cues) in tgroups {
+            if cues.is_empty() {
+                continue;
+            }
+            let _ = writeln!(s, "  report text, {label}:");
+            for &c in cues.iter() {
+                let cue = &self.cues[c];
+                let _ = writeln!(s, "    - {} ({})", cue.id, cue.meaning);
             }
         }
         let pgroups = [
@@ -519,7 +590,8 @@ impl RuleSet {
     /// it with its strength, condition and evidence (quoted from `text`), then the cautions.
     /// `analysis` must already hold the recommendations from [`RuleSet::apply`].
     pub fn explain(&self, analysis: &Analysis, patient: &PatientContext, text: &str) -> String {
-        let firings = self.fire(analysis, patient);
+        let hits = CueHits::find(&self.cues, analysis, text);
+        let firings = self.fire(analysis, patient, &hits);
         let quote = |i: u32| -> String {
             match analysis.mentions.get(i as usize) {
                 Some(m) => {
@@ -551,6 +623,14 @@ impl RuleSet {
                 let _ = writeln!(s, "  {mark} {} ({}): {}", rule.id, f.strength, rule.title);
                 for &e in &f.evidence {
                     let _ = writeln!(s, "      evidence {}", quote(e));
+                }
+                if rule.basis == Basis::Patient {
+                    let _ = writeln!(s, "      evidence: the patient context");
+                }
+                for &c in &rule.text_any {
+                    if hits.in_report(c) {
+                        let _ = writeln!(s, "      text cue {} in the report", self.cues[c].id);
+                    }
                 }
             }
             let _ = writeln!(s, "  why:");

@@ -3,7 +3,8 @@
 //! `lexicons/RULES.md`.
 
 use super::cond::*;
-use super::{ActionDef, CautionDef, Rule, RuleSet, SeedDef, WhenUnknown};
+use super::cue::{CueDef, CueSpec, MAX_CUES};
+use super::{ActionDef, Basis, CautionDef, Rule, RuleSet, SeedDef, WhenUnknown};
 use crate::model::*;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -19,7 +20,27 @@ struct RawFile {
     #[serde(default)]
     caution: Vec<RawCaution>,
     #[serde(default)]
+    cue: Vec<RawCue>,
+    #[serde(default)]
     rule: Vec<RawRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCue {
+    id: Spanned<String>,
+    meaning: String,
+    terms: Spanned<Vec<String>>,
+    with: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    negated_by: Vec<String>,
+    #[serde(default)]
+    negated_after: Vec<String>,
+    #[serde(default)]
+    at_start: bool,
+    #[serde(default)]
+    voided_by: Vec<String>,
+    sections: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -56,12 +77,17 @@ struct RawCaution {
 struct RawRule {
     id: Spanned<String>,
     title: String,
+    basis: Option<Spanned<String>>,
     #[serde(default)]
     all: Vec<Spanned<RawFinding>>,
     #[serde(default)]
     any: Vec<Spanned<RawFinding>>,
     #[serde(default)]
     none: Vec<Spanned<RawFinding>>,
+    #[serde(default)]
+    text_any: Vec<Spanned<String>>,
+    #[serde(default)]
+    text_none: Vec<Spanned<String>>,
     patient: Option<Spanned<RawPatient>>,
     patient_any: Option<Spanned<RawPatient>>,
     patient_none: Option<Spanned<RawPatient>>,
@@ -93,6 +119,8 @@ struct RawFinding {
     slip_mm: Option<Spanned<toml::Value>>,
     cobb_degrees: Option<Spanned<toml::Value>>,
     min_levels: Option<Spanned<i64>>,
+    cue: Option<Spanned<String>>,
+    not_cue: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -279,6 +307,82 @@ pub(super) fn parse(text: &str, path: &str) -> Result<RuleSet, LexiconError> {
     }
     let caution_ids: Vec<String> = cautions.iter().map(|c| c.id.clone()).collect();
 
+    // Text cues.
+    let mut cues: Vec<CueDef> = Vec::new();
+    for c in raw.cue {
+        check_id(&lines, &c.id, "cue")?;
+        if cues.iter().any(|x| x.id == *c.id.get_ref()) {
+            return lines.err(
+                c.id.span(),
+                format!("duplicate cue id {:?}", c.id.get_ref()),
+            );
+        }
+        if cues.len() == MAX_CUES {
+            return lines.err(c.id.span(), format!("more than {MAX_CUES} cues"));
+        }
+        if c.terms.get_ref().is_empty() {
+            return lines.err(c.terms.span(), "`terms` is empty");
+        }
+        let sections = match &c.sections {
+            None => None,
+            Some(list) => {
+                let mut out = Vec::new();
+                for name in list.get_ref() {
+                    match SectionKind::parse(name) {
+                        Some(k) => out.push(k),
+                        None => {
+                            return lines.err(
+                                list.span(),
+                                format!(
+                                    "unknown section {name:?} (allowed: {})",
+                                    SectionKind::allowed()
+                                ),
+                            )
+                        }
+                    }
+                }
+                if out.is_empty() {
+                    return lines.err(list.span(), "`sections` is empty");
+                }
+                Some(out)
+            }
+        };
+        let with = match &c.with {
+            None => Vec::new(),
+            Some(v) => phrase_groups(&lines, v)?,
+        };
+        let spec = CueSpec {
+            terms: c.terms.get_ref(),
+            with: &with,
+            negated_by: &c.negated_by,
+            negated_after: &c.negated_after,
+            voided_by: &c.voided_by,
+            at_start: c.at_start,
+            sections,
+        };
+        let def = CueDef::new(c.id.get_ref().clone(), c.meaning, spec)
+            .or_else(|e| lines.err(c.id.span(), format!("cue {:?}: {e}", c.id.get_ref())))?;
+        cues.push(def);
+    }
+    let cue_ids: Vec<String> = cues.iter().map(|c| c.id.clone()).collect();
+    let find_cue = |s: &Spanned<String>| -> Result<(usize, String), LexiconError> {
+        match cue_ids.iter().position(|x| x == s.get_ref()) {
+            Some(i) => Ok((i, s.get_ref().clone())),
+            None => lines.err(
+                s.span(),
+                format!(
+                    "unknown cue {:?} (allowed: {})",
+                    s.get_ref(),
+                    if cue_ids.is_empty() {
+                        "none defined".to_string()
+                    } else {
+                        cue_ids.join(", ")
+                    }
+                ),
+            ),
+        }
+    };
+
     // Rules.
     let mut rules: Vec<Rule> = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -298,18 +402,60 @@ pub(super) fn parse(text: &str, path: &str) -> Result<RuleSet, LexiconError> {
         let rule_err = |msg: String| LexiconError::new(path, line, msg);
         let id = r.id.get_ref().clone();
 
-        let all = findings(&lines, &r.all)?;
-        let any = findings(&lines, &r.any)?;
-        let none = findings(&lines, &r.none)?;
-        if !all.iter().chain(&any).any(|c| c.statuses.only_findings()) {
-            return Err(rule_err(format!(
-                "rule {id:?}: needs at least one `all` or `any` condition whose status is only \
-                 present and/or uncertain, so that it fires on a finding the report states"
-            )));
-        }
+        let all = findings(&lines, &r.all, &find_cue)?;
+        let any = findings(&lines, &r.any, &find_cue)?;
+        let none = findings(&lines, &r.none, &find_cue)?;
+        let text_any = r
+            .text_any
+            .iter()
+            .map(|c| find_cue(c).map(|x| x.0))
+            .collect::<Result<Vec<_>, _>>()?;
+        let text_none = r
+            .text_none
+            .iter()
+            .map(|c| find_cue(c).map(|x| x.0))
+            .collect::<Result<Vec<_>, _>>()?;
+        let basis = match &r.basis {
+            None => Basis::Findings,
+            Some(b) => match b.get_ref().as_str() {
+                "findings" => Basis::Findings,
+                "patient" => Basis::Patient,
+                other => {
+                    return lines.err(
+                        b.span(),
+                        format!("unknown basis {other:?} (allowed: findings, patient)"),
+                    )
+                }
+            },
+        };
         let patient = patient_conds(&lines, r.patient.as_ref())?;
         let patient_any = patient_conds(&lines, r.patient_any.as_ref())?;
         let patient_none = patient_conds(&lines, r.patient_none.as_ref())?;
+        match basis {
+            Basis::Findings => {
+                if !all.iter().chain(&any).any(|c| c.statuses.only_findings()) {
+                    return Err(rule_err(format!(
+                        "rule {id:?}: needs at least one `all` or `any` condition whose status is \
+                         only present and/or uncertain, so that it fires on a finding the report \
+                         states (or `basis = \"patient\"` for a rule on the patient context alone)"
+                    )));
+                }
+            }
+            Basis::Patient => {
+                if !all.is_empty() || !any.is_empty() {
+                    return Err(rule_err(format!(
+                        "rule {id:?}: a rule with `basis = \"patient\"` acts on the patient \
+                         context alone and takes no `all` or `any` finding condition"
+                    )));
+                }
+                if patient.is_empty() && patient_any.is_empty() {
+                    return Err(rule_err(format!(
+                        "rule {id:?}: a rule with `basis = \"patient\"` needs a `patient` or \
+                         `patient_any` condition"
+                    )));
+                }
+            }
+        }
 
         let when_unknown = match &r.when_unknown {
             None => WhenUnknown::Conditional,
@@ -439,6 +585,12 @@ pub(super) fn parse(text: &str, path: &str) -> Result<RuleSet, LexiconError> {
             }
             _ => {}
         }
+        if basis == Basis::Patient && can_be_unknown && when_unknown != WhenUnknown::Skip {
+            return Err(rule_err(format!(
+                "rule {id:?}: a rule with `basis = \"patient\"` needs `when_unknown = \"skip\"`: \
+                 it would otherwise ask for missing values on every report"
+            )));
+        }
         if r.when_unknown.is_some() && !can_be_unknown {
             return lines.err(
                 r.when_unknown.as_ref().unwrap().span(),
@@ -457,9 +609,12 @@ pub(super) fn parse(text: &str, path: &str) -> Result<RuleSet, LexiconError> {
         rules.push(Rule {
             id,
             title: r.title.trim().to_string(),
+            basis,
             all,
             any,
             none,
+            text_any,
+            text_none,
             patient,
             patient_any,
             patient_none,
@@ -482,8 +637,40 @@ pub(super) fn parse(text: &str, path: &str) -> Result<RuleSet, LexiconError> {
         seeds,
         actions,
         cautions,
+        cues,
         rules,
     })
+}
+
+/// A cue's `with`: one list of phrases (one group) or a list of such lists (several groups).
+fn phrase_groups(
+    lines: &Lines,
+    v: &Spanned<toml::Value>,
+) -> Result<Vec<Vec<String>>, LexiconError> {
+    let strings = |items: &[toml::Value]| -> Option<Vec<String>> {
+        if items.is_empty() {
+            return None;
+        }
+        items
+            .iter()
+            .map(|x| x.as_str().map(str::to_string))
+            .collect()
+    };
+    let groups = match v.get_ref().as_array() {
+        Some(items) if items.iter().all(|i| i.is_str()) => strings(items).map(|g| vec![g]),
+        Some(items) if !items.is_empty() => items
+            .iter()
+            .map(|i| i.as_array().and_then(|g| strings(g)))
+            .collect(),
+        _ => None,
+    };
+    match groups {
+        Some(g) => Ok(g),
+        None => lines.err(
+            v.span(),
+            "`with`: expected a non-empty list of phrases, or a list of such lists",
+        ),
+    }
 }
 
 /// Ids are lowercase ASCII words joined by `_` and `.`.
@@ -541,11 +728,21 @@ fn strings(
     }
 }
 
-fn findings(lines: &Lines, raw: &[Spanned<RawFinding>]) -> Result<Vec<FindingCond>, LexiconError> {
-    raw.iter().map(|f| finding(lines, f)).collect()
+type FindCue<'a> = dyn Fn(&Spanned<String>) -> Result<(usize, String), LexiconError> + 'a;
+
+fn findings(
+    lines: &Lines,
+    raw: &[Spanned<RawFinding>],
+    find_cue: &FindCue,
+) -> Result<Vec<FindingCond>, LexiconError> {
+    raw.iter().map(|f| finding(lines, f, find_cue)).collect()
 }
 
-fn finding(lines: &Lines, raw: &Spanned<RawFinding>) -> Result<FindingCond, LexiconError> {
+fn finding(
+    lines: &Lines,
+    raw: &Spanned<RawFinding>,
+    find_cue: &FindCue,
+) -> Result<FindingCond, LexiconError> {
     let f = raw.get_ref();
     let name = f.concept.get_ref();
     let concept = match BUILTIN_CONCEPTS.iter().position(|c| c == name) {
@@ -638,6 +835,8 @@ fn finding(lines: &Lines, raw: &Spanned<RawFinding>) -> Result<FindingCond, Lexi
         Some(n) if (1..=29).contains(n.get_ref()) => Some(*n.get_ref() as u32),
         Some(n) => return lines.err(n.span(), "`min_levels`: expected 1 to 29"),
     };
+    let cue = f.cue.as_ref().map(find_cue).transpose()?;
+    let not_cue = f.not_cue.as_ref().map(find_cue).transpose()?;
     let cond = FindingCond {
         concept,
         statuses,
@@ -646,11 +845,14 @@ fn finding(lines: &Lines, raw: &Spanned<RawFinding>) -> Result<FindingCond, Lexi
         direction,
         numeric,
         min_levels,
+        cue,
+        not_cue,
     };
     if (cond.has_filters() || cond.min_levels.is_some()) && !cond.statuses.only_findings() {
         return lines.err(
             raw.span(),
-            "attribute filters and `min_levels` need a status of present and/or uncertain only",
+            "attribute and cue filters and `min_levels` need a status of present and/or \
+             uncertain only",
         );
     }
     Ok(cond)

@@ -7,16 +7,24 @@ use spinex::Pipeline;
 use std::path::Path;
 
 /// (figure, floor). Presence is micro-F1 over the 11 concepts.
-const FLOORS: [(&str, f64); 9] = [
-    ("presence micro-F1", 0.98),
-    ("negation recall", 0.97),
-    ("uncertainty recall", 0.95),
-    ("levels exact", 0.93),
-    ("fracture acuity", 0.97),
-    ("status agreement", 0.97),
-    ("fracture levels exact", 0.95),
-    ("severity", 0.96),
+const FLOORS: [(&str, f64); 10] = [
+    ("presence micro-F1", 0.99),
+    ("negation recall", 0.98),
+    ("uncertainty recall", 0.96),
+    ("levels exact", 0.95),
+    ("fracture acuity", 0.98),
+    ("status agreement", 0.98),
+    ("fracture levels exact", 0.96),
+    ("severity", 0.97),
     ("negation precision", 1.0),
+    ("required actions recall", 0.98),
+];
+
+/// (count, ceiling): counts that may only fall. Lower a ceiling when the count falls, never
+/// raise one.
+const CEILINGS: [(&str, usize); 1] = [
+    // Forbidden action ids emitted over the gold reports' `actions.forbidden` lists.
+    ("forbidden actions emitted", 6),
 ];
 
 fn figure(r: &EvalReport, name: &str) -> Option<f64> {
@@ -30,7 +38,17 @@ fn figure(r: &EvalReport, name: &str) -> Option<f64> {
         "fracture levels exact" => r.attributes.levels_exact_fracture.rate(),
         "severity" => r.attributes.severity.rate(),
         "negation precision" => r.negation.precision.rate(),
+        "required actions recall" => r.actions.required_recall.rate(),
         other => panic!("no figure named {other}"),
+    }
+}
+
+fn count(r: &EvalReport, name: &str) -> Option<usize> {
+    match name {
+        "forbidden actions emitted" => {
+            (r.actions.forbidden_emitted.total > 0).then_some(r.actions.forbidden_emitted.hits)
+        }
+        other => panic!("no count named {other}"),
     }
 }
 
@@ -58,9 +76,16 @@ fn accuracy_stays_above_the_floors() {
             None => failures.push(format!("{name}: nothing to measure")),
         }
     }
+    for (name, ceiling) in CEILINGS {
+        match count(&report, name) {
+            Some(v) if v <= ceiling => {}
+            Some(v) => failures.push(format!("{name}: {v} is above the ceiling {ceiling}")),
+            None => failures.push(format!("{name}: nothing to measure")),
+        }
+    }
     assert!(
         failures.is_empty(),
-        "{report}\n\nbelow the floors:\n  {}",
+        "{report}\n\noutside the floors or ceilings:\n  {}",
         failures.join("\n  ")
     );
 }

@@ -17,7 +17,7 @@ fn no_duplicate_rows() {
     for (name, text) in BUILTIN_FILES {
         let mut seen = HashSet::new();
         for (i, line) in text.lines().enumerate() {
-            if line.starts_with('#') || line.trim().is_empty() {
+            if spinex::lexicon::is_comment(line) || line.trim().is_empty() {
                 continue;
             }
             let key = spinex::text::fold_str(line.split('\t').next().unwrap());

@@ -1,0 +1,976 @@
+//! Quality audit: flags that a fracture-liaison or quality reviewer needs to find reports whose
+//! wording or follow-up falls short (equivocal fracture terms, missing levels or ages, findings
+//! left out of or denied by the impression, no bone-health follow-up, unescalated red flags).
+//!
+//! Every flag has a stable id, a severity, a fixed message that never quotes the report, and the
+//! indices of the mentions that raised it. The flags, what they mean, why they matter and their
+//! sources are listed in [`FLAGS`] and documented in `docs/AUDIT.md`.
+//!
+//! Flags only look at mentions about this exam ([`Mention::counts`]): a negated, hypothetical or
+//! unconfirmed historical finding never raises one. The phrases the audit looks for in the text
+//! (follow-up steps, recommending words, comparison words, qualifiers of a denial) are data:
+//! `lexicons/audit.tsv`, compiled in and validated with `path:line` errors like the other
+//! lexicons.
+//!
+//! The audit is cheap on the common path: a report with no fracture, retropulsion,
+//! demineralization, listhesis, pars defect or bone lesion mention is not scanned at all; other
+//! reports are folded once and scanned by one Aho-Corasick automaton, with per-thread scratch
+//! buffers reused across reports.
+
+use crate::model::{str_enum, *};
+use crate::pipeline::Pipeline;
+use crate::text::{fold_str, Folded};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// The shipped audit phrases (`lexicons/audit.tsv`).
+pub const BUILTIN_AUDIT_TSV: &str = include_str!("../lexicons/audit.tsv");
+
+str_enum! {
+    /// What an audit phrase stands for (the `kinds` column of `lexicons/audit.tsv`).
+    PhraseKind {
+        /// A bone-health follow-up step (DXA, FRAX, osteoporosis evaluation, endocrinology).
+        BoneHealth => "bone_health",
+        /// Further imaging (MRI, CT, bone scan, dedicated views).
+        Imaging => "imaging",
+        /// Work-up of a bone lesion other than imaging (biopsy, oncology, myeloma labs).
+        Workup => "workup",
+        /// Specialist or urgent escalation (spine surgery, neurosurgery).
+        Escalation => "escalation",
+        /// Words showing the neurologic status was considered.
+        Neuro => "neuro",
+        /// Words that make a sentence a recommendation.
+        Cue => "cue",
+        /// Words that decline a step in the same sentence.
+        Decline => "decline",
+        /// Words showing the exam was compared with an earlier one.
+        Comparison => "comparison",
+        /// Qualifiers that narrow a denial ("no new", "no significant").
+        Partial => "partial",
+        /// Qualifiers of a denial that imply one such finding exists ("no OTHER fracture").
+        Another => "another",
+        /// Words that describe a bone lesion as benign (bone island, hemangioma).
+        Benign => "benign",
+        /// Words that show a lesion is known and followed (stable, progressive, unchanged).
+        Known => "known",
+        /// Words that state a high-energy injury (motor vehicle collision, fall from height).
+        HighEnergy => "high_energy",
+        /// Words that show the age of a fracture was considered ("acuity cannot be determined").
+        Age => "age",
+        /// How a Comparison section starts when there was nothing to compare with.
+        NoComparison => "no_comparison",
+        /// A word that makes a vertebral-fracture term an explicit fracture.
+        Explicit => "explicit",
+        /// A word that marks a vertebral-fracture term as not a fragility pattern.
+        NotFragility => "not_fragility",
+        /// A word that marks a hardware term as vertebral augmentation (kyphoplasty, cement).
+        Augmentation => "augmentation",
+    }
+}
+
+impl PhraseKind {
+    const fn bit(self) -> u32 {
+        1 << self as u32
+    }
+    /// Kinds matched against the words of a matched concept term, not against the text.
+    const fn is_term_word(self) -> bool {
+        matches!(
+            self,
+            PhraseKind::Explicit | PhraseKind::NotFragility | PhraseKind::Augmentation
+        )
+    }
+}
+
+const TEXT_KINDS: u32 = PhraseKind::BoneHealth.bit()
+    | PhraseKind::Imaging.bit()
+    | PhraseKind::Workup.bit()
+    | PhraseKind::Escalation.bit()
+    | PhraseKind::Neuro.bit()
+    | PhraseKind::Cue.bit()
+    | PhraseKind::Decline.bit()
+    | PhraseKind::Comparison.bit()
+    | PhraseKind::Partial.bit()
+    | PhraseKind::Another.bit()
+    | PhraseKind::Benign.bit()
+    | PhraseKind::Known.bit()
+    | PhraseKind::HighEnergy.bit()
+    | PhraseKind::Age.bit()
+    | PhraseKind::NoComparison.bit();
+
+/// A documented audit flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlagInfo {
+    /// Stable id, the `flag` column of `audit.csv`.
+    pub id: &'static str,
+    /// Severity it is raised with (the bone-health flag drops to `warning` when only
+    /// demineralization is involved).
+    pub severity: FlagSeverity,
+    /// What it means, in one line.
+    pub summary: &'static str,
+    /// What it rests on.
+    pub source: &'static str,
+}
+
+const IOF_ISCD: &str = "IOF Vertebral Fracture Initiative / ISCD official positions";
+
+/// Every flag the audit can raise, in the order they are emitted for a report.
+pub const FLAGS: [FlagInfo; 9] = [
+    FlagInfo {
+        id: "ambiguous_fracture_terminology",
+        severity: FlagSeverity::Warning,
+        summary: "a vertebral fracture is described only as deformity, wedging, height loss or collapse and never called a fracture",
+        source: "Delmas et al., JBMR 2005 (IMPACT); IOF Vertebral Fracture Initiative / ISCD official positions",
+    },
+    FlagInfo {
+        id: "fracture_missing_level",
+        severity: FlagSeverity::Warning,
+        summary: "a vertebral fracture is affirmed but no vertebral level is given",
+        source: IOF_ISCD,
+    },
+    FlagInfo {
+        id: "finding_not_in_impression",
+        severity: FlagSeverity::Warning,
+        summary: "a significant finding (vertebral fracture, retropulsion, listhesis, bone lesion) affirmed in the findings is absent from the impression",
+        source: "Delmas et al., JBMR 2005 (IMPACT); IOF Vertebral Fracture Initiative / ISCD official positions",
+    },
+    FlagInfo {
+        id: "impression_contradicts_findings",
+        severity: FlagSeverity::High,
+        summary: "the impression denies a finding that the findings affirm (a denial narrowed by age or qualifier, such as \"no acute fracture\" beside a chronic deformity, is not a contradiction)",
+        source: "Delmas et al., JBMR 2005 (IMPACT); IOF Vertebral Fracture Initiative / ISCD official positions",
+    },
+    FlagInfo {
+        id: "no_bone_health_followup",
+        severity: FlagSeverity::High,
+        summary: "a vertebral fracture (high) or demineralization (warning) is affirmed but the report recommends no bone-health follow-up (DXA, fracture risk, osteoporosis evaluation, endocrinology)",
+        source: "IOF Vertebral Fracture Initiative / ISCD official positions; seed 002 (T12 compression deformity with demineralization: DXA and osteoporosis treatment); seed 004 (osteopenia with atraumatic vertebral compression fracture)",
+    },
+    FlagInfo {
+        id: "missing_acuity",
+        severity: FlagSeverity::Warning,
+        summary: "a vertebral fracture's age (acute, subacute, chronic, indeterminate) is not stated and no comparison study is given",
+        source: "seed 002 (acuity decides management; MRI with STIR when it is unknown); IOF Vertebral Fracture Initiative / ISCD official positions",
+    },
+    FlagInfo {
+        id: "uncertain_fracture_no_further_imaging",
+        severity: FlagSeverity::Warning,
+        summary: "a vertebral fracture is only hedged (possible, cannot exclude) and the report recommends no further imaging to settle it",
+        source: "seed 002 (radiographs misjudge vertebral fractures that MRI with STIR resolves); Delmas et al., JBMR 2005 (IMPACT)",
+    },
+    FlagInfo {
+        id: "retropulsion_no_escalation",
+        severity: FlagSeverity::High,
+        summary: "retropulsion is affirmed but the report neither addresses the neurologic status nor recommends MRI/CT or a spine surgery opinion",
+        source: "seed 002 and seed 000 (MRI for canal compromise and cord compression; urgency rises with retropulsion or deficits)",
+    },
+    FlagInfo {
+        id: "osseous_lesion_no_workup",
+        severity: FlagSeverity::High,
+        summary: "a lytic, blastic or destructive vertebral lesion is affirmed or suspected but no further imaging or work-up is recommended",
+        source: "seed 000 (MRI with and without contrast for suspected malignancy or infection); seed 002 (assess secondary causes including malignancy)",
+    },
+];
+
+/// Looks a flag up by id.
+pub fn flag_info(id: &str) -> Option<&'static FlagInfo> {
+    FLAGS.iter().find(|f| f.id == id)
+}
+
+/// The compiled audit phrases. Built once, then only read (`Send + Sync`).
+#[derive(Debug, Clone)]
+pub struct Auditor {
+    ac: Option<AhoCorasick>,
+    kinds: Vec<u32>,
+    /// Term words (lowercase) with their kinds.
+    words: Vec<(String, u32)>,
+    /// Folded starts of a Comparison section that mean "nothing to compare with".
+    no_comparison: Vec<String>,
+}
+
+/// One phrase found in the text.
+#[derive(Debug, Clone, Copy)]
+struct PhraseHit {
+    kinds: u32,
+    span: Span,
+    /// Sentence index, `u32::MAX` when the hit is in no sentence (a header).
+    sentence: u32,
+    section: SectionKind,
+}
+
+#[derive(Default)]
+struct Scratch {
+    folded: Folded,
+    hits: Vec<PhraseHit>,
+    cue: Vec<u32>,
+    decline: Vec<u32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Audits one report with the shipped audit phrases.
+///
+/// ```
+/// use spinex::{Pipeline, Report};
+/// let p = Pipeline::builtin();
+/// let text = "FINDINGS: Mild anterior wedging of T8.\nIMPRESSION: Mild anterior wedging of T8.";
+/// let a = p.analyze(&Report::new("r1", text));
+/// let flags: Vec<String> = spinex::audit::audit(text, &a, &p).into_iter().map(|f| f.flag).collect();
+/// assert!(flags.contains(&"ambiguous_fracture_terminology".to_string()));
+/// assert!(flags.contains(&"no_bone_health_followup".to_string()));
+/// ```
+pub fn audit(text: &str, analysis: &Analysis, pipeline: &Pipeline) -> Vec<AuditFlag> {
+    Auditor::builtin().audit(text, analysis, pipeline)
+}
+
+/// Concepts whose denial in the impression contradicts an affirmed finding.
+const CONTRADICTABLE: [ConceptId; 6] = [
+    ConceptId::VERTEBRAL_FRACTURE,
+    ConceptId::RETROPULSION,
+    ConceptId::DEMINERALIZATION,
+    ConceptId::SPONDYLOLISTHESIS,
+    ConceptId::SPONDYLOLYSIS,
+    ConceptId::OSSEOUS_LESION,
+];
+
+/// Significant findings that belong in the impression.
+const SIGNIFICANT: [ConceptId; 4] = [
+    ConceptId::VERTEBRAL_FRACTURE,
+    ConceptId::RETROPULSION,
+    ConceptId::SPONDYLOLISTHESIS,
+    ConceptId::OSSEOUS_LESION,
+];
+
+impl Auditor {
+    /// The auditor compiled from the shipped `lexicons/audit.tsv` (built on first use).
+    pub fn builtin() -> &'static Auditor {
+        static BUILTIN: OnceLock<Auditor> = OnceLock::new();
+        BUILTIN.get_or_init(|| {
+            Auditor::from_tsv("lexicons/audit.tsv", BUILTIN_AUDIT_TSV)
+                .unwrap_or_else(|e| panic!("shipped audit phrases are invalid: {e}"))
+        })
+    }
+
+    /// Reads and validates an audit phrase table (`phrase<TAB>kinds` with a header row; `#`
+    /// comments and blank lines are skipped). Errors name `path:line`.
+    pub fn from_tsv(path: &str, text: &str) -> Result<Auditor, LexiconError> {
+        let mut seen_header = false;
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut patterns: Vec<String> = Vec::new();
+        let mut kinds: Vec<u32> = Vec::new();
+        let mut words: Vec<(String, u32)> = Vec::new();
+        let mut no_comparison = Vec::new();
+        let mut rows_seen: HashMap<String, usize> = HashMap::new();
+        for (i, raw) in text.lines().enumerate() {
+            let line = i + 1;
+            let l = raw.trim_end_matches('\r');
+            if l.trim().is_empty() || l.starts_with('#') {
+                continue;
+            }
+            let err = |m: String| LexiconError::new(path, line, m);
+            let f: Vec<&str> = l.split('\t').map(str::trim).collect();
+            if !seen_header {
+                if f != ["phrase", "kinds"] {
+                    return Err(err(
+                        "expected the header row \"phrase\\tkinds\" (tab-separated)".into(),
+                    ));
+                }
+                seen_header = true;
+                continue;
+            }
+            if f.len() != 2 {
+                return Err(err(format!(
+                    "expected 2 tab-separated fields (phrase, kinds), found {}",
+                    f.len()
+                )));
+            }
+            let folded = fold_str(f[0]);
+            if folded.is_empty() {
+                return Err(err(format!("phrase {:?} has no letters or digits", f[0])));
+            }
+            if let Some(prev) = rows_seen.insert(folded.clone(), line) {
+                return Err(err(format!(
+                    "duplicate phrase {:?} (first on line {prev}); list all its kinds in one row",
+                    f[0]
+                )));
+            }
+            let mut mask = 0u32;
+            for k in f[1].split(',').map(str::trim) {
+                let kind = PhraseKind::parse(k).ok_or_else(|| {
+                    err(format!(
+                        "unknown kind {k:?}; expected one or more of: {}",
+                        PhraseKind::allowed()
+                    ))
+                })?;
+                if kind.is_term_word() && folded.contains(' ') {
+                    return Err(err(format!(
+                        "a {kind} phrase must be one word (it is compared with the words of a term)"
+                    )));
+                }
+                mask |= kind.bit();
+            }
+            for &k in PhraseKind::ALL.iter().filter(|k| k.is_term_word()) {
+                if mask & k.bit() != 0 {
+                    match words.iter_mut().find(|(w, _)| *w == folded) {
+                        Some((_, m)) => *m |= k.bit(),
+                        None => words.push((folded.clone(), k.bit())),
+                    }
+                }
+            }
+            if mask & PhraseKind::NoComparison.bit() != 0 {
+                no_comparison.push(folded.clone());
+            }
+            let text_mask = mask & TEXT_KINDS;
+            if text_mask != 0 {
+                let key = format!(" {folded}");
+                let i = *index.entry(key.clone()).or_insert_with(|| {
+                    patterns.push(key);
+                    kinds.push(0);
+                    patterns.len() - 1
+                });
+                kinds[i] |= text_mask;
+            }
+        }
+        if !seen_header {
+            return Err(LexiconError::new(path, 0, "empty file: no header row"));
+        }
+        let ac = if patterns.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasickBuilder::new()
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .build(&patterns)
+                    .map_err(|e| {
+                        LexiconError::new(path, 0, format!("cannot compile phrases: {e}"))
+                    })?,
+            )
+        };
+        Ok(Auditor {
+            ac,
+            kinds,
+            words,
+            no_comparison,
+        })
+    }
+
+    /// Whether a matched concept term holds a word of `kind` (`explicit`, `not_fragility`).
+    fn term_has(&self, term: &str, kind: PhraseKind) -> bool {
+        term.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .any(|w| {
+                self.words
+                    .iter()
+                    .any(|(x, m)| m & kind.bit() != 0 && x.eq_ignore_ascii_case(w))
+            })
+    }
+
+    /// Audits one report. Never fails; the flags come in [`FLAGS`] order.
+    pub fn audit(&self, text: &str, a: &Analysis, pipeline: &Pipeline) -> Vec<AuditFlag> {
+        let mut out = Vec::new();
+        let relevant = a.mentions.iter().any(|m| {
+            m.counts() && (CONTRADICTABLE.contains(&m.concept) || SIGNIFICANT.contains(&m.concept))
+        });
+        if !relevant {
+            return out;
+        }
+        SCRATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            self.scan(text, a, &mut s);
+            let mut cx = Ctx {
+                au: self,
+                text,
+                a,
+                p: pipeline,
+                s: &s,
+                has_findings: a.sections.iter().any(|x| x.kind == SectionKind::Findings),
+                treated: Levels::EMPTY,
+            };
+            let treated = cx
+                .mentions()
+                .filter(|(_, m)| {
+                    m.concept == ConceptId::HARDWARE
+                        && m.negated.is_none()
+                        && m.hypothetical.is_none()
+                        && self.term_has(pipeline.term_text(m), PhraseKind::Augmentation)
+                })
+                .fold(Levels::EMPTY, |acc, (_, m)| acc.union(m.attrs.levels));
+            cx.treated = treated;
+            cx.rules(&mut out);
+        });
+        out
+    }
+
+    /// Finds the audit phrases and the sentences that recommend or decline.
+    fn scan(&self, text: &str, a: &Analysis, s: &mut Scratch) {
+        let Scratch {
+            folded,
+            hits,
+            cue,
+            decline,
+        } = s;
+        hits.clear();
+        cue.clear();
+        decline.clear();
+        let Some(ac) = &self.ac else { return };
+        folded.fold(text);
+        for m in ac.find_iter(folded.bytes.as_slice()) {
+            let (fs, fe) = (m.start() + 1, m.end());
+            if folded.bytes.get(fe) != Some(&b' ') {
+                continue;
+            }
+            let (os, oe) = folded.original(fs, fe);
+            let span = Span::new(os, oe);
+            let k = a.sentences.partition_point(|x| x.span.end <= span.start);
+            let (sentence, section) = match a.sentences.get(k) {
+                Some(x) if x.span.contains(span) => (
+                    k as u32,
+                    a.sections
+                        .get(x.section as usize)
+                        .map_or(SectionKind::Preamble, |sec| sec.kind),
+                ),
+                _ => (
+                    u32::MAX,
+                    a.sections
+                        .iter()
+                        .find(|sec| sec.body.contains(span) || sec.header.contains(span))
+                        .map_or(SectionKind::Preamble, |sec| sec.kind),
+                ),
+            };
+            let kinds = self.kinds[m.pattern().as_usize()];
+            if kinds & PhraseKind::Cue.bit() != 0 && sentence != u32::MAX {
+                cue.push(sentence);
+            }
+            if kinds & PhraseKind::Decline.bit() != 0 && sentence != u32::MAX {
+                decline.push(sentence);
+            }
+            hits.push(PhraseHit {
+                kinds,
+                span,
+                sentence,
+                section,
+            });
+        }
+    }
+}
+
+/// One report being audited.
+struct Ctx<'a> {
+    au: &'a Auditor,
+    text: &'a str,
+    a: &'a Analysis,
+    p: &'a Pipeline,
+    s: &'a Scratch,
+    /// The report has a Findings section, so text before the first header is a title.
+    has_findings: bool,
+    /// Vertebrae treated by augmentation (kyphoplasty, vertebroplasty, cement).
+    treated: Levels,
+}
+
+/// Whether two level sets may name the same vertebrae (either unknown, or they overlap).
+fn levels_compatible(x: Levels, y: Levels) -> bool {
+    x.is_empty() || y.is_empty() || x.0 & y.0 != 0
+}
+
+fn is_findings(k: SectionKind) -> bool {
+    matches!(k, SectionKind::Findings | SectionKind::Preamble)
+}
+
+/// The span a denial covers: from its trigger to the finding, whichever comes first.
+fn denial_scope(m: &Mention) -> Span {
+    let t = m.negated.unwrap_or(m.span);
+    Span::new(t.start.min(m.span.start), t.end.max(m.span.end))
+}
+
+impl Ctx<'_> {
+    /// The mentions the audit considers, with their indices: all but those in a title (text
+    /// before the first header of a report that has a Findings section, such as "VERTEBRAL
+    /// FRACTURE ASSESSMENT" or "SKELETAL SURVEY FOR MYELOMA").
+    fn mentions(&self) -> impl Iterator<Item = (u32, &Mention)> {
+        let title = self.has_findings;
+        self.a
+            .mentions
+            .iter()
+            .enumerate()
+            .filter(move |(_, m)| !(title && m.section == SectionKind::Preamble))
+            .map(|(i, m)| (i as u32, m))
+    }
+
+    /// Whether a fracture mention names only vertebrae treated by augmentation: a known,
+    /// treated fracture.
+    fn treated(&self, m: &Mention) -> bool {
+        !m.attrs.levels.is_empty() && m.attrs.levels.0 & !self.treated.0 == 0
+    }
+
+    /// Whether phrases of `mask`'s kinds sit in sentence `si`.
+    fn in_sentence(&self, mask: u32, si: u32) -> bool {
+        self.s
+            .hits
+            .iter()
+            .any(|h| h.kinds & mask != 0 && h.sentence == si)
+    }
+
+    fn affirmed(&self, c: ConceptId) -> Vec<u32> {
+        self.mentions()
+            .filter(|(_, m)| m.concept == c && m.affirmed())
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    fn m(&self, i: u32) -> &Mention {
+        &self.a.mentions[i as usize]
+    }
+
+    fn name(&self, c: ConceptId) -> &str {
+        self.p
+            .concept_names()
+            .get(c.index())
+            .map_or("finding", |s| s.as_str())
+    }
+
+    fn inside_mention(&self, span: Span) -> bool {
+        self.a.mentions.iter().any(|m| m.span.contains(span))
+    }
+
+    /// Whether the report recommends a step of one of `mask`'s kinds: the phrase sits in a
+    /// Recommendation section, or in a findings or impression sentence that also holds a
+    /// recommending word; a sentence that declines ("not indicated") does not count, nor does a
+    /// phrase that is part of a finding ("decreased bone density").
+    fn recommends(&self, mask: u32) -> bool {
+        self.s.hits.iter().any(|h| {
+            h.kinds & mask != 0
+                && !self.inside_mention(h.span)
+                && !self.s.decline.contains(&h.sentence)
+                && (h.section == SectionKind::Recommendation
+                    || (matches!(
+                        h.section,
+                        SectionKind::Findings | SectionKind::Impression | SectionKind::Preamble
+                    ) && self.s.cue.contains(&h.sentence)))
+        })
+    }
+
+    /// Whether a phrase of `mask`'s kinds appears anywhere.
+    fn says(&self, mask: u32) -> bool {
+        self.s.hits.iter().any(|h| h.kinds & mask != 0)
+    }
+
+    /// Whether phrases of `mask`'s kinds lie within `span`.
+    fn says_within(&self, mask: u32, span: Span) -> bool {
+        self.s
+            .hits
+            .iter()
+            .any(|h| h.kinds & mask != 0 && span.contains(h.span))
+    }
+
+    /// Whether the report compares with an earlier study: comparison words, or a Comparison
+    /// section that names something other than "none" / "N/A".
+    fn comparison_given(&self) -> bool {
+        if self.says(PhraseKind::Comparison.bit()) {
+            return true;
+        }
+        self.a
+            .sections
+            .iter()
+            .filter(|sec| sec.kind == SectionKind::Comparison)
+            .any(|sec| {
+                let body = fold_str(sec.body.slice(self.text));
+                let body = body.trim_matches(|c: char| !c.is_alphanumeric());
+                !body.is_empty()
+                    && !self.au.no_comparison.iter().any(|n| {
+                        body == n
+                            || (body.starts_with(n.as_str())
+                                && body.as_bytes().get(n.len()) == Some(&b' '))
+                    })
+            })
+    }
+
+    fn impression_exists(&self) -> bool {
+        self.a.sections.iter().any(|sec| {
+            sec.kind == SectionKind::Impression
+                && sec
+                    .body
+                    .slice(self.text)
+                    .chars()
+                    .any(|c| c.is_alphanumeric())
+        })
+    }
+
+    fn explicit(&self, m: &Mention) -> bool {
+        self.au.term_has(self.p.term_text(m), PhraseKind::Explicit)
+    }
+
+    fn flag(
+        &self,
+        out: &mut Vec<AuditFlag>,
+        id: &str,
+        severity: FlagSeverity,
+        msg: String,
+        ev: Vec<u32>,
+    ) {
+        let mut evidence = ev;
+        evidence.sort_unstable();
+        evidence.dedup();
+        out.push(AuditFlag {
+            flag: id.to_string(),
+            severity,
+            message: msg,
+            evidence,
+        });
+    }
+
+    /// Whether the impression mention `i` (negated) only denies part of what the findings
+    /// mention `f` affirms: an age that differs ("no acute fracture" beside a chronic or undated
+    /// one) or a narrowing word ("no new", "no significant", "no pathologic").
+    fn partial_denial(&self, i: &Mention, f: &Mention) -> bool {
+        if let Some(ac) = i.attrs.acuity {
+            if f.attrs.acuity != Some(ac) {
+                return true;
+            }
+        }
+        self.says_within(PhraseKind::Partial.bit(), denial_scope(i))
+    }
+
+    fn rules(&self, out: &mut Vec<AuditFlag>) {
+        let vf = self.affirmed(ConceptId::VERTEBRAL_FRACTURE);
+
+        // ambiguous_fracture_terminology: fractures that are not known treated ones, none of
+        // them named with a fracture word, and no other mention that names one (affirmed,
+        // hedged, or denied only as "no other / no new fracture", which implies one exists).
+        let untreated: Vec<u32> = vf
+            .iter()
+            .copied()
+            .filter(|&i| !self.treated(self.m(i)))
+            .collect();
+        if !untreated.is_empty() {
+            let called_fracture = self.mentions().any(|(_, m)| {
+                m.concept == ConceptId::VERTEBRAL_FRACTURE
+                    && m.counts()
+                    && self.explicit(m)
+                    && (m.negated.is_none()
+                        || self.says_within(PhraseKind::Another.bit(), denial_scope(m)))
+            });
+            if !called_fracture {
+                self.flag(
+                    out,
+                    FLAGS[0].id,
+                    FLAGS[0].severity,
+                    "vertebral fracture described only as deformity, wedging, height loss or collapse; the report never calls it a fracture".into(),
+                    untreated,
+                );
+            }
+        }
+
+        // fracture_missing_level
+        if !vf.is_empty() && vf.iter().all(|&i| self.m(i).attrs.levels.is_empty()) {
+            self.flag(
+                out,
+                FLAGS[1].id,
+                FLAGS[1].severity,
+                "vertebral fracture affirmed without a vertebral level".into(),
+                vf.clone(),
+            );
+        }
+
+        // finding_not_in_impression, impression_contradicts_findings
+        let mut missing: Vec<(ConceptId, Vec<u32>)> = Vec::new();
+        let mut contra: Vec<(ConceptId, Vec<u32>)> = Vec::new();
+        if self.impression_exists() {
+            for c in CONTRADICTABLE {
+                let (mut miss, mut con) = (Vec::new(), Vec::new());
+                for (fi, f) in self.mentions() {
+                    if f.concept != c
+                        || !f.affirmed()
+                        || !is_findings(f.section)
+                        || (c == ConceptId::VERTEBRAL_FRACTURE && self.treated(f))
+                        || (c == ConceptId::OSSEOUS_LESION
+                            && self.in_sentence(PhraseKind::Benign.bit(), f.sentence))
+                    {
+                        continue;
+                    }
+                    let in_imp = self.mentions().filter(|(_, m)| {
+                        m.concept == c
+                            && m.section == SectionKind::Impression
+                            && levels_compatible(m.attrs.levels, f.attrs.levels)
+                    });
+                    let mut addressed = false;
+                    let mut denied = Vec::new();
+                    for (ii, i) in in_imp {
+                        if i.negated.is_none() {
+                            addressed = true;
+                        } else if i.counts() && !self.partial_denial(i, f) {
+                            denied.push(ii);
+                        }
+                    }
+                    if addressed {
+                        continue;
+                    }
+                    if !denied.is_empty() {
+                        con.push(fi);
+                        con.extend(denied);
+                    } else if SIGNIFICANT.contains(&c) {
+                        miss.push(fi);
+                    }
+                }
+                if !miss.is_empty() {
+                    missing.push((c, miss));
+                }
+                if !con.is_empty() {
+                    contra.push((c, con));
+                }
+            }
+        }
+        for (c, ev) in missing {
+            let msg = format!(
+                "{} affirmed in the findings but not stated in the impression",
+                self.name(c)
+            );
+            self.flag(out, FLAGS[2].id, FLAGS[2].severity, msg, ev);
+        }
+        for (c, ev) in contra {
+            let msg = format!(
+                "the impression denies {} that the findings affirm",
+                self.name(c)
+            );
+            self.flag(out, FLAGS[3].id, FLAGS[3].severity, msg, ev);
+        }
+
+        // no_bone_health_followup: fragility fractures are the affirmed fractures other than
+        // those that may be the same vertebra as a burst, Chance or pathologic fracture, and
+        // none when the report states a high-energy injury.
+        let non_fragility: Vec<Levels> = vf
+            .iter()
+            .map(|&i| self.m(i))
+            .filter(|m| {
+                self.au
+                    .term_has(self.p.term_text(m), PhraseKind::NotFragility)
+            })
+            .map(|m| m.attrs.levels)
+            .collect();
+        let fragility: Vec<u32> = if self.says(PhraseKind::HighEnergy.bit()) {
+            Vec::new()
+        } else {
+            vf.iter()
+                .copied()
+                .filter(|&i| {
+                    let lv = self.m(i).attrs.levels;
+                    !non_fragility.iter().any(|&n| levels_compatible(n, lv))
+                })
+                .collect()
+        };
+        let demin = self.affirmed(ConceptId::DEMINERALIZATION);
+        if (!fragility.is_empty() || !demin.is_empty())
+            && !self.recommends(PhraseKind::BoneHealth.bit())
+        {
+            let (severity, what) = if fragility.is_empty() {
+                (FlagSeverity::Warning, "demineralization")
+            } else {
+                (FlagSeverity::High, "vertebral fracture")
+            };
+            let mut ev = fragility;
+            ev.extend(demin);
+            self.flag(
+                out,
+                FLAGS[4].id,
+                severity,
+                format!("{what} without a recommended bone-health follow-up (DXA, fracture risk assessment, osteoporosis evaluation)"),
+                ev,
+            );
+        }
+
+        // missing_acuity: an affirmed fracture is dated when it, or another fracture mention
+        // that is not denied and may be the same vertebra, states an age.
+        let undated: Vec<u32> = vf
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let m = self.m(i);
+                !self.treated(m)
+                    && !self.a.mentions.iter().any(|n| {
+                        n.concept == ConceptId::VERTEBRAL_FRACTURE
+                            && n.counts()
+                            && n.negated.is_none()
+                            && n.attrs.acuity.is_some()
+                            && levels_compatible(n.attrs.levels, m.attrs.levels)
+                    })
+            })
+            .collect();
+        if !undated.is_empty()
+            && !self.comparison_given()
+            && !self.says(PhraseKind::Known.bit() | PhraseKind::Age.bit())
+            && !self.recommends(PhraseKind::Imaging.bit())
+        {
+            self.flag(
+                out,
+                FLAGS[5].id,
+                FLAGS[5].severity,
+                "vertebral fracture of unstated age with no comparison study".into(),
+                undated,
+            );
+        }
+
+        // uncertain_fracture_no_further_imaging
+        if vf.is_empty() {
+            let hedged: Vec<u32> = self
+                .mentions()
+                .filter(|(_, m)| {
+                    m.concept == ConceptId::VERTEBRAL_FRACTURE
+                        && m.counts()
+                        && m.negated.is_none()
+                        && m.uncertain.is_some()
+                })
+                .map(|(i, _)| i)
+                .collect();
+            if !hedged.is_empty() && !self.recommends(PhraseKind::Imaging.bit()) {
+                self.flag(
+                    out,
+                    FLAGS[6].id,
+                    FLAGS[6].severity,
+                    "possible vertebral fracture without a recommendation for further imaging"
+                        .into(),
+                    hedged,
+                );
+            }
+        }
+
+        // retropulsion_no_escalation
+        let retro = self.affirmed(ConceptId::RETROPULSION);
+        if !retro.is_empty()
+            && !self.says(PhraseKind::Neuro.bit())
+            && !self.recommends(PhraseKind::Imaging.bit() | PhraseKind::Escalation.bit())
+        {
+            self.flag(
+                out,
+                FLAGS[7].id,
+                FLAGS[7].severity,
+                "retropulsion without a note on neurologic status or a recommendation for MRI/CT or spine surgery opinion".into(),
+                retro,
+            );
+        }
+
+        // osseous_lesion_no_workup: not for a lesion described as benign, nor in a report that
+        // follows a known lesion process (a lesion sentence with stable / progressive /
+        // compared with ...).
+        let lesion: Vec<u32> = self
+            .mentions()
+            .filter(|(_, m)| {
+                m.concept == ConceptId::OSSEOUS_LESION
+                    && m.counts()
+                    && m.negated.is_none()
+                    && !self.in_sentence(PhraseKind::Benign.bit(), m.sentence)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let followed = self.mentions().any(|(_, m)| {
+            m.concept == ConceptId::OSSEOUS_LESION
+                && m.negated.is_none()
+                && self.in_sentence(
+                    PhraseKind::Known.bit() | PhraseKind::Comparison.bit(),
+                    m.sentence,
+                )
+        });
+        if !lesion.is_empty()
+            && !followed
+            && !self.recommends(PhraseKind::Imaging.bit() | PhraseKind::Workup.bit())
+        {
+            self.flag(
+                out,
+                FLAGS[8].id,
+                FLAGS[8].severity,
+                "vertebral lesion affirmed or suspected without a recommendation for further imaging or work-up".into(),
+                lesion,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(text: &str) -> Vec<String> {
+        let p = Pipeline::builtin();
+        let a = p.analyze(&Report::new("t", text));
+        audit(text, &a, &p).into_iter().map(|f| f.flag).collect()
+    }
+
+    #[test]
+    fn shipped_phrases_compile() {
+        let au = Auditor::builtin();
+        assert!(au.kinds.len() > 100);
+        assert!(au.term_has("compression fracture", PhraseKind::Explicit));
+        assert!(!au.term_has("compression deformity", PhraseKind::Explicit));
+        assert!(au.term_has("burst fracture", PhraseKind::NotFragility));
+        // Rows are sorted by phrase, so that additions land in one place.
+        let phrases: Vec<&str> = BUILTIN_AUDIT_TSV
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .skip(1)
+            .map(|l| l.split('\t').next().unwrap_or(""))
+            .collect();
+        for w in phrases.windows(2) {
+            assert!(
+                w[0] < w[1],
+                "lexicons/audit.tsv: {:?} before {:?}",
+                w[0],
+                w[1]
+            );
+        }
+    }
+
+    #[test]
+    fn nothing_to_audit_is_free() {
+        assert!(flags("FINDINGS: Mild multilevel spondylosis. Normal alignment.").is_empty());
+    }
+
+    #[test]
+    fn messages_never_quote_the_report() {
+        let p = Pipeline::builtin();
+        let msgs = |text: &str| {
+            let a = p.analyze(&Report::new("t", text));
+            audit(text, &a, &p)
+                .into_iter()
+                .map(|f| f.message)
+                .collect::<Vec<_>>()
+        };
+        let a = msgs("FINDINGS: Zqxv T12 wedge deformity, patient Smith.\nIMPRESSION: Qwzy.");
+        let b = msgs("FINDINGS: Mild anterior wedging of L3.\nIMPRESSION: Spondylosis.");
+        assert!(a.len() >= 3);
+        assert_eq!(a, b, "messages depend on the report's words");
+        assert!(a
+            .iter()
+            .all(|m| !m.contains("Zqxv") && !m.contains("Smith")));
+    }
+
+    #[test]
+    fn table_errors_name_path_line_and_allowed() {
+        let e = Auditor::from_tsv("a.tsv", "phrase\tkinds\ndxa\tbone_health\nfoo\tbogus\n")
+            .unwrap_err();
+        assert_eq!((e.path.as_str(), e.line), ("a.tsv", 3));
+        assert!(e.message.contains("bone_health") && e.message.contains("not_fragility"));
+        let e =
+            Auditor::from_tsv("a.tsv", "phrase\tkinds\nDXA\tcue\ndxa\tbone_health\n").unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("duplicate"));
+        let e = Auditor::from_tsv("a.tsv", "phrase\tkinds\nbone break\texplicit\n").unwrap_err();
+        assert!(e.message.contains("one word"));
+        let e = Auditor::from_tsv("a.tsv", "term\tkind\n").unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(Auditor::from_tsv("a.tsv", "# only a comment\n").is_err());
+    }
+
+    #[test]
+    fn every_flag_is_documented() {
+        let doc = include_str!("../docs/AUDIT.md");
+        for f in FLAGS {
+            assert!(
+                doc.contains(&format!("`{}`", f.id)),
+                "{} not in docs/AUDIT.md",
+                f.id
+            );
+            assert_eq!(flag_info(f.id), Some(&f));
+        }
+    }
+}
