@@ -204,7 +204,7 @@ fn bench_extract(c: &mut Criterion) {
     // The reader takes a `'static` source; the corpus lives as long as the bench anyway.
     let jsonl: &'static [u8] = Box::leak(buf.into_boxed_slice());
     let bytes = written.text_bytes;
-    let corpus: Vec<Report> = read_jsonl(&jsonl).collect();
+    let corpus: Vec<Report> = read_jsonl(jsonl).collect();
     assert_eq!(corpus.len(), REPORTS);
     let pipeline = Pipeline::builtin();
     let renderer = Renderer::new(&pipeline, Parts::ALL);

@@ -6,7 +6,7 @@ use crate::lexicon::{Anchor, Lexicons, ModifierKind, ModifierValue};
 use crate::model::*;
 use crate::recommend::RuleSet;
 use crate::text::{fold_str, Folded};
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Input, MatchKind};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -227,9 +227,14 @@ impl Pipeline {
         for (i, m) in lex.modifiers.iter().enumerate() {
             main.add(&m.text, Payload::Modifier(i as u32));
         }
+        // Every pattern starts with a space, so a prefilter on first bytes would stop at every
+        // word: scanning with the automaton alone is faster, and a DFA (one table lookup per
+        // byte) is about twice as fast as the default NFA for the price of a longer build.
         let compile = |patterns: &[String]| {
             AhoCorasickBuilder::new()
                 .match_kind(MatchKind::LeftmostLongest)
+                .prefilter(false)
+                .kind(Some(AhoCorasickKind::DFA))
                 .build(patterns)
                 .map_err(|e| {
                     LexiconError::new("lexicons", 0, format!("cannot compile patterns: {e}"))

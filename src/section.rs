@@ -2,7 +2,7 @@
 //! may follow on the same line), or a known header alone on a line in capitals.
 
 use crate::model::*;
-use crate::text::fold_str;
+use crate::text::{find_any, fold_ascii_into, fold_str};
 use std::collections::HashMap;
 
 /// Longest header candidate considered, in bytes.
@@ -11,14 +11,16 @@ const MAX_HEADER: usize = 48;
 /// Splits `text` into sections. Text before the first header is a preamble section.
 pub fn sections(text: &str, headers: &HashMap<String, SectionKind>, out: &mut Vec<Section>) {
     out.clear();
+    out.reserve(8);
     let b = text.as_bytes();
     // (header span, kind)
-    let mut found: Vec<(Span, SectionKind)> = Vec::new();
+    let mut found: Vec<(Span, SectionKind)> = Vec::with_capacity(8);
     let mut line_start = 0usize;
     let mut i = 0usize;
     while i <= b.len() {
-        let at_end = i == b.len();
-        let c = if at_end { b'\n' } else { b[i] };
+        // The next colon or line break; the end of the text ends the last line.
+        i = find_any(b, i, [b':', b'\n']).unwrap_or(b.len());
+        let c = if i == b.len() { b'\n' } else { b[i] };
         if c == b':' {
             if let Some(h) = header_before(text, line_start, i, headers) {
                 if found.last().map_or(true, |(s, _)| s.end <= h.0.start) {
@@ -34,7 +36,7 @@ pub fn sections(text: &str, headers: &HashMap<String, SectionKind>, out: &mut Ve
                 && t.bytes().any(|x| x.is_ascii_uppercase())
                 && !t.bytes().any(|x| x.is_ascii_lowercase())
             {
-                if let Some(&kind) = headers.get(&fold_str(t)) {
+                if let Some(kind) = lookup(t, headers) {
                     let s = line_start + (line.len() - line.trim_start().len());
                     let span = Span::new(s, s + t.len());
                     if found.last().map_or(true, |(p, _)| p.end <= span.start) {
@@ -170,8 +172,20 @@ fn header_before(
     if !first.is_ascii_alphabetic() {
         return None;
     }
-    let key = fold_str(trimmed);
-    headers.get(&key).map(|&k| (Span::new(start, colon + 1), k))
+    lookup(trimmed, headers).map(|k| (Span::new(start, colon + 1), k))
+}
+
+/// The section a header names: `s` folded (as the lexicon keys are) and looked up. Short ASCII
+/// candidates, which are nearly all of them, are folded on the stack.
+fn lookup(s: &str, headers: &HashMap<String, SectionKind>) -> Option<SectionKind> {
+    if s.len() <= MAX_HEADER && s.is_ascii() {
+        let mut buf = [0u8; 2 * MAX_HEADER];
+        let n = fold_ascii_into(s.as_bytes(), &mut buf);
+        let key = std::str::from_utf8(&buf[..n]).ok()?;
+        headers.get(key).copied()
+    } else {
+        headers.get(&fold_str(s)).copied()
+    }
 }
 
 #[cfg(test)]

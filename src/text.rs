@@ -25,55 +25,116 @@ pub struct Folded {
 /// Bytes per entry of [`Folded::blocks`].
 const BLOCK: usize = 64;
 
+/// How folding treats an ASCII byte.
+const WORD: u8 = 0;
+const SPACE: u8 = 1;
+const PUNCT: u8 = 2;
+const MULTI: u8 = 3;
+
+/// [`WORD`] bytes (letters, lowercased, and digits), [`SPACE`] bytes (whitespace, controls,
+/// hyphen, underscore, apostrophe, backquote), [`PUNCT`] (every other ASCII symbol) and
+/// [`MULTI`] (the first or a later byte of a multi-byte character).
+const CLASS: [u8; 256] = {
+    let mut t = [MULTI; 256];
+    let mut c = 0;
+    while c < 0x80 {
+        let b = c as u8;
+        t[c] = if b.is_ascii_alphanumeric() {
+            WORD
+        } else if b <= 0x20 || b == 0x7f || matches!(b, b'-' | b'_' | b'\'' | b'`') {
+            SPACE
+        } else {
+            PUNCT
+        };
+        c += 1;
+    }
+    t
+};
+
 impl Folded {
     /// Refolds `text` into this buffer, reusing its allocations.
     pub fn fold(&mut self, text: &str) {
+        let b = text.as_bytes();
+        // Every input byte gives at most two output bytes (a symbol and the space after it),
+        // plus the leading space: write into buffers of that size by index, then cut them.
+        let cap = 2 * b.len() + 2;
         self.bytes.clear();
         self.map.clear();
-        self.bytes.reserve(text.len() + 2);
-        self.map.reserve(text.len() + 2);
-        self.push(b' ', 0);
-        let b = text.as_bytes();
+        self.bytes.resize(cap, 0);
+        self.map.resize(cap, 0);
+        let out = &mut self.bytes[..cap];
+        let map = &mut self.map[..cap];
+        out[0] = b' ';
+        let mut o = 1;
         let mut i = 0;
+        // A space at `at` unless the last output byte is one.
+        macro_rules! space {
+            ($at:expr) => {
+                if out[o - 1] != b' ' {
+                    out[o] = b' ';
+                    map[o] = $at as u32;
+                    o += 1;
+                }
+            };
+        }
         while i < b.len() {
             let c = b[i];
-            if c < 0x80 {
-                match c {
-                    b'A'..=b'Z' => self.push(c + 32, i),
-                    b'a'..=b'z' | b'0'..=b'9' => self.push(c, i),
-                    b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | b'-' | b'_' | b'\'' | b'`' => {
-                        self.space(i)
+            match CLASS[c as usize] {
+                WORD => {
+                    // A run of letters and digits, copied lowercased in one piece.
+                    let n = b[i..]
+                        .iter()
+                        .position(|&c| CLASS[c as usize] != WORD)
+                        .unwrap_or(b.len() - i);
+                    for (d, s) in out[o..o + n].iter_mut().zip(&b[i..i + n]) {
+                        *d = s.to_ascii_lowercase();
                     }
-                    0..=0x1f | 0x7f => self.space(i),
-                    _ => {
-                        self.space(i);
-                        self.push(c, i);
-                        self.space(i);
+                    for (k, m) in map[o..o + n].iter_mut().enumerate() {
+                        *m = (i + k) as u32;
                     }
+                    o += n;
+                    i += n;
                 }
-                i += 1;
-            } else {
-                // Multi-byte character: decode just this one.
-                let len = utf8_len(c);
-                let end = (i + len).min(b.len());
-                let ch = text[i..end].chars().next().unwrap_or(' ');
-                if ch.is_alphanumeric() {
-                    for k in i..end {
-                        self.push(b[k], k);
-                    }
-                } else if is_dash_or_space(ch) {
-                    self.space(i);
-                } else {
-                    self.space(i);
-                    for k in i..end {
-                        self.push(b[k], k);
-                    }
-                    self.space(i);
+                SPACE => {
+                    space!(i);
+                    i += 1;
                 }
-                i = end;
+                PUNCT => {
+                    space!(i);
+                    out[o] = c;
+                    map[o] = i as u32;
+                    o += 1;
+                    space!(i);
+                    i += 1;
+                }
+                _ => {
+                    // Multi-byte character: decode just this one.
+                    let len = utf8_len(c);
+                    let end = (i + len).min(b.len());
+                    let ch = text[i..end].chars().next().unwrap_or(' ');
+                    let alnum = ch.is_alphanumeric();
+                    if alnum || !is_dash_or_space(ch) {
+                        if !alnum {
+                            space!(i);
+                        }
+                        for (k, &c) in b.iter().enumerate().take(end).skip(i) {
+                            out[o] = c;
+                            map[o] = k as u32;
+                            o += 1;
+                        }
+                        if !alnum {
+                            space!(i);
+                        }
+                    } else {
+                        space!(i);
+                    }
+                    i = end;
+                }
             }
         }
-        self.space(text.len());
+        space!(b.len());
+        self.bytes.truncate(o);
+        self.map.truncate(o);
         self.blocks.clear();
         let mut spaces = 0u32;
         for chunk in self.bytes.chunks(BLOCK) {
@@ -89,19 +150,6 @@ impl Folded {
         let base = k / BLOCK * BLOCK;
         let partial = self.bytes[base..k].iter().filter(|&&c| c == b' ').count();
         self.blocks[k / BLOCK] as usize + partial
-    }
-
-    #[inline]
-    fn push(&mut self, byte: u8, at: usize) {
-        self.bytes.push(byte);
-        self.map.push(at as u32);
-    }
-
-    #[inline]
-    fn space(&mut self, at: usize) {
-        if self.bytes.last() != Some(&b' ') {
-            self.push(b' ', at);
-        }
     }
 
     /// The original byte span of folded bytes `[fs, fe)`, which must start and end on token
@@ -123,6 +171,34 @@ impl Folded {
     }
 }
 
+/// The first index `i >= from` of `hay` whose byte is one of `set`, looking at eight bytes at a
+/// time: a word-at-a-time zero test for each byte of the set, whose lowest flagged byte is
+/// always a true match (a false flag can only sit above a true one).
+#[inline]
+pub(crate) fn find_any<const N: usize>(hay: &[u8], from: usize, set: [u8; N]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut i = from;
+    while i + 8 <= hay.len() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&hay[i..i + 8]);
+        let x = u64::from_le_bytes(w);
+        let mut hit = 0u64;
+        for c in set {
+            let y = x ^ (LO * c as u64);
+            hit |= y.wrapping_sub(LO) & !y & HI;
+        }
+        if hit != 0 {
+            return Some(i + (hit.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    hay.get(i..)?
+        .iter()
+        .position(|b| set.contains(b))
+        .map(|p| i + p)
+}
+
 fn utf8_len(first: u8) -> usize {
     match first {
         0xc0..=0xdf => 2,
@@ -139,6 +215,38 @@ fn is_dash_or_space(c: char) -> bool {
             '\u{2010}'
                 ..='\u{2015}' | '\u{2212}' | '\u{2018}' | '\u{2019}' | '\u{00ad}' | '\u{feff}'
         )
+}
+
+/// Folds ASCII `s` as [`fold_str`] does, into `out` (which must hold `2 * s.len()` bytes);
+/// returns the folded length. For short keys looked up on the hot path without allocating.
+pub(crate) fn fold_ascii_into(s: &[u8], out: &mut [u8]) -> usize {
+    debug_assert!(s.is_ascii());
+    let mut o = 0;
+    let mut space = false;
+    for &c in s {
+        match CLASS[c as usize] {
+            WORD => {
+                if space && o > 0 {
+                    out[o] = b' ';
+                    o += 1;
+                }
+                space = false;
+                out[o] = c.to_ascii_lowercase();
+                o += 1;
+            }
+            PUNCT => {
+                if o > 0 {
+                    out[o] = b' ';
+                    o += 1;
+                }
+                out[o] = c;
+                o += 1;
+                space = true;
+            }
+            _ => space = true,
+        }
+    }
+    o
 }
 
 /// Folds a lexicon literal: the folded view without the leading and trailing space.
@@ -174,6 +282,43 @@ mod tests {
         let fe = fs + "compression deformity".len();
         let (s, e) = f.original(fs, fe);
         assert_eq!(&text[s..e], "compression–deformity");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn word_scan_finds_the_first_byte_of_the_set(v in proptest::collection::vec(0u8..=255, 0..40), from in 0usize..40) {
+            let set = [b'.', b'!', b'?', b';', b'\n'];
+            let naive = v.iter().enumerate().skip(from).find(|(_, b)| set.contains(b)).map(|(i, _)| i);
+            proptest::prop_assert_eq!(find_any(&v, from, set), naive);
+        }
+
+        #[test]
+        fn ascii_folding_into_a_buffer_matches_fold_str(s in "[ -~\t\n]{0,40}") {
+            let mut buf = vec![0u8; 2 * s.len()];
+            let n = fold_ascii_into(s.as_bytes(), &mut buf);
+            proptest::prop_assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), fold_str(&s));
+        }
+    }
+
+    #[test]
+    fn finds_any_byte_of_a_set() {
+        for len in 0..30 {
+            for at in 0..len {
+                for c in [b'.', b';', b'\n'] {
+                    let mut s = vec![b'x'; len];
+                    s[at] = c;
+                    // A byte one above a match must not be taken for one.
+                    if at + 1 < len {
+                        s[at + 1] = c + 1;
+                    }
+                    assert_eq!(find_any(&s, 0, [b'.', b';', b'\n']), Some(at));
+                    assert_eq!(find_any(&s, at, [b'.', b';', b'\n']), Some(at));
+                    assert_eq!(find_any(&s, at + 1, [b'.', b';', b'\n']), None);
+                    assert_eq!(find_any(&s, 0, [b'!']), None);
+                }
+            }
+        }
+        assert_eq!(find_any(b"ab", 5, [b'a']), None);
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub struct ExtractArgs {
     #[arg(long, short)]
     quiet: bool,
     /// Most records per chunk (tuning and tests).
-    #[arg(long, hide = true, value_name = "N", default_value_t = 2048)]
+    #[arg(long, hide = true, value_name = "N", default_value_t = BatchOptions::default().chunk_records)]
     chunk_records: usize,
 }
 

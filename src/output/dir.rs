@@ -37,7 +37,6 @@ const SUMMARY: usize = 7;
 pub struct OutDir<'p> {
     dir: PathBuf,
     tables: Tables<'p>,
-    row: Row,
     scratch: Vec<u8>,
     /// One writer per file of [`FILES`] but `summary.json`.
     files: Vec<BufWriter<File>>,
@@ -63,7 +62,6 @@ impl<'p> OutDir<'p> {
         let mut out = OutDir {
             dir: dir.to_path_buf(),
             tables: Tables::new(pipeline),
-            row: Row::default(),
             scratch: Vec::new(),
             files: Vec::with_capacity(RESULTS + 1),
             finished: false,
@@ -85,9 +83,8 @@ impl<'p> OutDir<'p> {
             owned(&ERROR_COLUMNS),
         ];
         for (i, header) in headers.iter().enumerate() {
-            out.row.header(header);
             out.scratch.clear();
-            out.row.encode(&mut out.scratch);
+            Row::header(&mut out.scratch, header);
             out.files[i]
                 .write_all(&out.scratch)
                 .map_err(|e| out.io_err(i, e))?;
@@ -134,10 +131,11 @@ impl Sink for OutDir<'_> {
     }
 
     fn error(&mut self, error: &RecordError) -> Result<(), OutputError> {
-        self.tables.error_row(&mut self.row, error);
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
-        self.row.encode(&mut buf);
+        let mut row = Row::new(&mut buf);
+        self.tables.error_row(&mut row, error);
+        row.end();
         let result = self.put(ERRORS, &buf);
         self.scratch = buf;
         result

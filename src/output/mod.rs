@@ -12,6 +12,7 @@
 //!   when the run completes; a run that fails leaves no partial tables behind.
 
 mod dir;
+mod enc;
 mod json;
 mod render;
 mod row;

@@ -3,8 +3,8 @@
 
 use super::json::write_report;
 use super::row::Row;
-use super::tables::Tables;
-use crate::model::{Analysis, Report};
+use super::tables::{Fixed, Tables};
+use crate::model::{Analysis, ConceptId, Mention, Report};
 use crate::pipeline::Pipeline;
 use crate::span::CharIndex;
 use std::cell::RefCell;
@@ -73,16 +73,137 @@ impl Rendered {
         self.audit.clear();
         self.results.clear();
     }
+
+    /// Gives back the memory of every part whose capacity is over `bytes` (after a long
+    /// report), keeping the others for reuse.
+    pub fn trim(&mut self, bytes: usize) {
+        for part in [
+            &mut self.reports,
+            &mut self.mentions,
+            &mut self.recommendations,
+            &mut self.cautions,
+            &mut self.audit,
+            &mut self.results,
+        ] {
+            if part.capacity() > bytes {
+                *part = Vec::new();
+            }
+        }
+    }
+
+    /// Bytes held, over every part.
+    pub fn len(&self) -> usize {
+        self.reports.len()
+            + self.mentions.len()
+            + self.recommendations.len()
+            + self.cautions.len()
+            + self.audit.len()
+            + self.results.len()
+    }
+
+    /// Whether every part is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The texts that repeat on every row a rule or caution emits, encoded once per run: each
+/// rule's rationale and source, each caution's message and source. A row whose text differs
+/// from its rule's (or names no known rule) is encoded as it comes.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FixedTexts {
+    /// By rule id, sorted.
+    rules: Vec<(String, Fixed, Fixed)>,
+    /// By caution id, sorted.
+    cautions: Vec<(String, Fixed, Fixed)>,
+    /// Concept names, by concept index.
+    concepts: Vec<Fixed>,
+    /// Lexicon terms, by term index.
+    terms: Vec<Fixed>,
+    none: Fixed,
+}
+
+impl FixedTexts {
+    pub fn new(pipeline: &Pipeline) -> FixedTexts {
+        let rules = pipeline.rules();
+        let mut by_rule: Vec<(String, Fixed, Fixed)> = rules
+            .rules()
+            .iter()
+            .map(|r| {
+                (
+                    r.id().to_string(),
+                    Fixed::new(r.rationale()),
+                    Fixed::new(r.source()),
+                )
+            })
+            .collect();
+        by_rule.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut cautions: Vec<(String, Fixed, Fixed)> = rules
+            .cautions()
+            .iter()
+            .map(|c| (c.id.clone(), Fixed::new(&c.message), Fixed::new(&c.source)))
+            .collect();
+        cautions.sort_by(|a, b| a.0.cmp(&b.0));
+        FixedTexts {
+            rules: by_rule,
+            cautions,
+            concepts: pipeline
+                .concept_names()
+                .iter()
+                .map(|c| Fixed::new(c))
+                .collect(),
+            terms: pipeline
+                .lexicons()
+                .terms
+                .iter()
+                .map(|t| Fixed::new(&t.text))
+                .collect(),
+            none: Fixed::new(""),
+        }
+    }
+
+    fn find<'a>(
+        table: &'a [(String, Fixed, Fixed)],
+        id: &str,
+        none: &'a Fixed,
+    ) -> (&'a Fixed, &'a Fixed) {
+        match table.binary_search_by(|e| e.0.as_str().cmp(id)) {
+            Ok(i) => (&table[i].1, &table[i].2),
+            Err(_) => (none, none),
+        }
+    }
+
+    /// The rationale and source of rule `id`.
+    pub fn rule(&self, id: &str) -> (&Fixed, &Fixed) {
+        FixedTexts::find(&self.rules, id, &self.none)
+    }
+
+    /// The name of a concept.
+    pub fn concept(&self, id: ConceptId) -> &Fixed {
+        self.concepts.get(id.index()).unwrap_or(&self.none)
+    }
+
+    /// The lexicon term that matched a mention.
+    pub fn term(&self, m: &Mention) -> &Fixed {
+        self.terms.get(m.term as usize).unwrap_or(&self.none)
+    }
+
+    /// The message and source of caution `id`.
+    pub fn caution(&self, id: &str) -> (&Fixed, &Fixed) {
+        FixedTexts::find(&self.cautions, id, &self.none)
+    }
 }
 
 thread_local! {
-    static ROW: RefCell<Row> = RefCell::new(Row::default());
+    /// The report id encoded as a CSV field.
+    static ID: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Renders reports into the parts a sink asked for; shared by the analysis threads.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Renderer<'p> {
     tables: Tables<'p>,
+    fixed: FixedTexts,
     parts: Parts,
 }
 
@@ -91,6 +212,7 @@ impl<'p> Renderer<'p> {
     pub fn new(pipeline: &'p Pipeline, parts: Parts) -> Renderer<'p> {
         Renderer {
             tables: Tables::new(pipeline),
+            fixed: FixedTexts::new(pipeline),
             parts,
         }
     }
@@ -103,42 +225,54 @@ impl<'p> Renderer<'p> {
         let chars = CharIndex::new(&report.text);
         let t = &self.tables;
         let p = self.parts;
-        ROW.with(|row| {
-            let row = &mut *row.borrow_mut();
+        ID.with(|id| {
+            // The id starts every row: encoded once.
+            let id = &mut *id.borrow_mut();
+            id.clear();
+            Row::encode_cell(id, &report.id);
+            let row = |out: &mut Vec<u8>, write: &dyn Fn(&mut Row)| {
+                let mut row = Row::new(out);
+                row.encoded(id);
+                write(&mut row);
+                row.end();
+            };
             if p.contains(Parts::REPORTS) {
-                t.report_row(row, report, a);
-                row.encode(&mut out.reports);
+                row(&mut out.reports, &|row| t.report_row(row, a));
             }
             if p.contains(Parts::MENTIONS) {
                 for m in &a.mentions {
-                    t.mention_row(row, report, a, &chars, m);
-                    row.encode(&mut out.mentions);
+                    row(&mut out.mentions, &|row| {
+                        t.mention_row(row, &self.fixed, report, a, &chars, m)
+                    });
                 }
             }
             if p.contains(Parts::RECOMMENDATIONS) {
                 for r in &a.recommendations {
-                    t.recommendation_row(row, report, a, &chars, r);
-                    row.encode(&mut out.recommendations);
+                    let (rationale, source) = self.fixed.rule(&r.rule);
+                    row(&mut out.recommendations, &|row| {
+                        t.recommendation_row(row, report, a, &chars, r, rationale, source)
+                    });
                 }
             }
             if p.contains(Parts::CAUTIONS) {
                 for c in &a.cautions {
-                    t.caution_row(row, report, a, &chars, c);
-                    row.encode(&mut out.cautions);
+                    let (message, source) = self.fixed.caution(&c.id);
+                    row(&mut out.cautions, &|row| {
+                        t.caution_row(row, report, a, &chars, c, message, source)
+                    });
                 }
             }
             if p.contains(Parts::AUDIT) {
                 for f in &a.flags {
-                    t.audit_row(row, report, a, &chars, f);
-                    row.encode(&mut out.audit);
+                    row(&mut out.audit, &|row| {
+                        t.audit_row(row, report, a, &chars, f)
+                    });
                 }
             }
         });
         if p.contains(Parts::RESULTS) {
-            // Serializing into a Vec cannot fail: every value is a plain string, number or bool.
-            if write_report(&mut out.results, t, report, a, &chars).is_ok() {
-                out.results.push(b'\n');
-            }
+            write_report(&mut out.results, t, &self.fixed, report, a, &chars);
+            out.results.push(b'\n');
         }
     }
 

@@ -1,6 +1,9 @@
-//! A reusable CSV row: fields are copied into one [`csv::ByteRecord`] whose buffers are kept
-//! between rows, so writing a row allocates nothing once the buffers have grown.
+//! A CSV row written straight into an output buffer: each field is appended as it comes and
+//! fixed up in place (a leading `'` for spreadsheet safety, quotes when needed), so writing a
+//! row copies each byte once and allocates nothing once the buffer has grown.
 
+use super::enc;
+use crate::model::Levels;
 use std::fmt::Display;
 use std::io::Write;
 
@@ -9,50 +12,115 @@ pub(crate) fn needs_quote_mark(s: &[u8]) -> bool {
     matches!(s.first(), Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r'))
 }
 
-/// One row under construction.
-#[derive(Debug, Default)]
-pub(crate) struct Row {
-    record: csv::ByteRecord,
-    scratch: Vec<u8>,
+/// One row under construction, appended to `out`; [`Row::end`] closes it.
+#[derive(Debug)]
+pub(crate) struct Row<'o> {
+    out: &'o mut Vec<u8>,
+    /// Where the row starts in `out`.
+    start: usize,
+    fields: usize,
 }
 
-impl Row {
-    /// Starts a new row.
-    pub fn clear(&mut self) {
-        self.record.clear();
+impl<'o> Row<'o> {
+    /// Starts a row at the end of `out`.
+    pub fn new(out: &'o mut Vec<u8>) -> Row<'o> {
+        let start = out.len();
+        Row {
+            out,
+            start,
+            fields: 0,
+        }
+    }
+
+    /// Opens a field: the separator, and where the field starts.
+    #[inline]
+    fn open(&mut self) -> usize {
+        if self.fields > 0 {
+            self.out.push(b',');
+        }
+        self.fields += 1;
+        self.out.len()
+    }
+
+    /// Closes the field written raw at `out[at..]`: a leading `'` when `safe` and it would
+    /// read as a formula, then quotes when it needs them.
+    #[inline]
+    fn close(&mut self, at: usize, safe: bool) {
+        if safe && needs_quote_mark(&self.out[at..]) {
+            self.out.insert(at, b'\'');
+        }
+        enc::quote_tail_if_needed(self.out, at);
     }
 
     /// A text cell, made safe for spreadsheets.
     pub fn cell(&mut self, s: &str) {
-        if needs_quote_mark(s.as_bytes()) {
-            self.scratch.clear();
-            self.scratch.push(b'\'');
-            self.scratch.extend_from_slice(s.as_bytes());
-            self.record.push_field(&self.scratch);
-        } else {
-            self.record.push_field(s.as_bytes());
-        }
+        let at = self.open();
+        self.out.extend_from_slice(s.as_bytes());
+        self.close(at, true);
+    }
+
+    /// A cell whose bytes are already encoded as one CSV field (spreadsheet-safe and quoted as
+    /// needed).
+    pub fn encoded(&mut self, field: &[u8]) {
+        self.open();
+        self.out.extend_from_slice(field);
     }
 
     /// A text cell written exactly as given (the mention text).
     pub fn verbatim(&mut self, s: &str) {
-        self.record.push_field(s.as_bytes());
+        let at = self.open();
+        self.out.extend_from_slice(s.as_bytes());
+        self.close(at, false);
     }
 
     /// An empty cell.
     pub fn empty(&mut self) {
-        self.record.push_field(b"");
+        self.open();
+    }
+
+    /// A non-negative integer.
+    pub fn uint(&mut self, n: u64) {
+        self.open();
+        enc::uint(self.out, n);
+    }
+
+    /// An optional non-negative integer (empty when `None`).
+    pub fn opt_uint(&mut self, n: Option<u64>) {
+        self.open();
+        if let Some(n) = n {
+            enc::uint(self.out, n);
+        }
+    }
+
+    /// A stable name (a status, a section, a severity ...): a plain lowercase word, which needs
+    /// neither a quote mark nor quotes.
+    pub fn name(&mut self, s: &'static str) {
+        debug_assert!(s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+        self.open();
+        self.out.extend_from_slice(s.as_bytes());
+    }
+
+    /// An optional stable name (empty when `None`).
+    pub fn opt_name(&mut self, s: Option<&'static str>) {
+        self.open();
+        if let Some(s) = s {
+            debug_assert!(s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+            self.out.extend_from_slice(s.as_bytes());
+        }
+    }
+
+    /// Vertebral levels, `;`-joined.
+    pub fn levels(&mut self, levels: Levels) {
+        self.open();
+        enc::levels(self.out, levels, b';', None);
     }
 
     /// A formatted cell, made safe for spreadsheets.
     pub fn display(&mut self, v: impl Display) {
-        self.scratch.clear();
+        let at = self.open();
         // Writing into a Vec cannot fail.
-        let _ = write!(self.scratch, "{v}");
-        if needs_quote_mark(&self.scratch) {
-            self.scratch.insert(0, b'\'');
-        }
-        self.record.push_field(&self.scratch);
+        let _ = write!(self.out, "{v}");
+        self.close(at, true);
     }
 
     /// An optional formatted cell (empty when `None`).
@@ -65,63 +133,69 @@ impl Row {
 
     /// `true` or `false`.
     pub fn boolean(&mut self, b: bool) {
-        self.record.push_field(if b { b"true" } else { b"false" });
+        self.open();
+        self.out
+            .extend_from_slice(if b { b"true" } else { b"false" });
     }
 
     /// Items joined by `;`, made safe for spreadsheets.
     pub fn joined<I, T>(&mut self, items: I)
     where
         I: IntoIterator<Item = T>,
-        T: Display,
+        T: AsRef<str>,
     {
-        self.scratch.clear();
+        let at = self.open();
         for (i, item) in items.into_iter().enumerate() {
             if i > 0 {
-                self.scratch.push(b';');
+                self.out.push(b';');
             }
-            let _ = write!(self.scratch, "{item}");
+            self.out.extend_from_slice(item.as_ref().as_bytes());
         }
-        if needs_quote_mark(&self.scratch) {
-            self.scratch.insert(0, b'\'');
-        }
-        self.record.push_field(&self.scratch);
+        self.close(at, true);
     }
 
-    /// Appends the row as one RFC 4180 record ending in `\n`: a field is quoted when it holds a
-    /// comma, a quote, CR or LF (quotes doubled), or when it is the only field and empty; the same
-    /// output as `csv::Writer`'s default style.
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        let only = self.record.len() == 1;
-        for (i, field) in self.record.iter().enumerate() {
+    /// Items written by `write` (each appends its bytes), joined by `;`, made safe for
+    /// spreadsheets.
+    pub fn joined_with<I>(&mut self, items: I, mut write: impl FnMut(&mut Vec<u8>, I::Item))
+    where
+        I: IntoIterator,
+    {
+        let at = self.open();
+        for (i, item) in items.into_iter().enumerate() {
             if i > 0 {
-                out.push(b',');
+                self.out.push(b';');
             }
-            let quote = (only && field.is_empty())
-                || field
-                    .iter()
-                    .any(|&b| matches!(b, b',' | b'"' | b'\n' | b'\r'));
-            if quote {
-                out.push(b'"');
-                for &b in field {
-                    if b == b'"' {
-                        out.push(b'"');
-                    }
-                    out.push(b);
-                }
-                out.push(b'"');
-            } else {
-                out.extend_from_slice(field);
-            }
+            write(self.out, item);
         }
-        out.push(b'\n');
+        self.close(at, true);
+    }
+
+    /// Ends the row with `\n`. A row of one empty field is written `""`, so that it is not a
+    /// blank line (as `csv::Writer` does).
+    pub fn end(self) {
+        if self.fields == 1 && self.out.len() == self.start {
+            self.out.extend_from_slice(b"\"\"");
+        }
+        self.out.push(b'\n');
+    }
+
+    /// Appends `s` encoded as one spreadsheet-safe CSV field (as [`Row::cell`] writes it).
+    pub fn encode_cell(out: &mut Vec<u8>, s: &str) {
+        let at = out.len();
+        out.extend_from_slice(s.as_bytes());
+        if needs_quote_mark(&out[at..]) {
+            out.insert(at, b'\'');
+        }
+        enc::quote_tail_if_needed(out, at);
     }
 
     /// A header row.
-    pub fn header<S: AsRef<str>>(&mut self, names: &[S]) {
-        self.clear();
+    pub fn header<S: AsRef<str>>(out: &'o mut Vec<u8>, names: &[S]) {
+        let mut row = Row::new(out);
         for n in names {
-            self.verbatim(n.as_ref());
+            row.verbatim(n.as_ref());
         }
+        row.end();
     }
 }
 
@@ -130,11 +204,17 @@ mod tests {
     use super::*;
 
     fn render(f: impl FnOnce(&mut Row)) -> String {
-        let mut row = Row::default();
-        f(&mut row);
         let mut out = Vec::new();
-        row.encode(&mut out);
+        let mut row = Row::new(&mut out);
+        f(&mut row);
+        row.end();
         String::from_utf8(out).unwrap()
+    }
+
+    fn csv_crate(fields: &[&str]) -> Vec<u8> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(fields).unwrap();
+        w.into_inner().unwrap()
     }
 
     #[test]
@@ -146,21 +226,32 @@ mod tests {
             &["x"],
             &["\"", ",", "\r"],
             &["30°", "L4–5"],
+            &[
+                "a long field without anything special in it",
+                "and \"one\" with, commas",
+            ],
         ];
         for fields in cases {
-            let mut row = Row::default();
+            let mut ours = Vec::new();
+            let mut row = Row::new(&mut ours);
             for f in *fields {
                 row.verbatim(f);
             }
-            let mut ours = Vec::new();
-            row.encode(&mut ours);
-            let mut w = csv::Writer::from_writer(Vec::new());
-            w.write_record(*fields).unwrap();
+            row.end();
             assert_eq!(
                 String::from_utf8(ours).unwrap(),
-                String::from_utf8(w.into_inner().unwrap()).unwrap()
+                String::from_utf8(csv_crate(fields)).unwrap()
             );
         }
+    }
+
+    #[test]
+    fn rows_append() {
+        let mut out = b"x\n".to_vec();
+        let mut row = Row::new(&mut out);
+        row.empty();
+        row.end();
+        assert_eq!(out, b"x\n\"\"\n");
     }
 
     #[test]
@@ -173,35 +264,53 @@ mod tests {
         assert_eq!(render(|r| r.cell("-2")), "'-2\n");
         assert_eq!(render(|r| r.cell("@SUM")), "'@SUM\n");
         assert_eq!(render(|r| r.cell("\tx")), "'\tx\n");
+        assert_eq!(render(|r| r.cell("\r")), "\"'\r\"\n");
         assert_eq!(render(|r| r.display(-3)), "'-3\n");
+        assert_eq!(render(|r| r.joined(["-a", "b"])), "'-a;b\n");
         assert_eq!(render(|r| r.cell("T12")), "T12\n");
         assert_eq!(render(|r| r.verbatim("-x")), "-x\n");
     }
 
     #[test]
-    fn joined_booleans_and_options() {
+    fn joined_booleans_numbers_and_options() {
+        let mut levels = Levels::EMPTY;
+        levels.insert(18);
+        levels.insert(19);
         let out = render(|r| {
             r.joined(["a", "b"]);
             r.boolean(true);
             r.opt(None::<u8>);
             r.opt(Some(2.5f32));
             r.cell("two\nlines");
+            r.uint(42);
+            r.opt_uint(None);
+            r.levels(levels);
+            r.joined(["x,y"]);
         });
-        assert_eq!(out, "a;b,true,,2.5,\"two\nlines\"\n");
+        assert_eq!(out, "a;b,true,,2.5,\"two\nlines\",42,,T12;L1,\"x,y\"\n");
     }
 
     proptest::proptest! {
         #[test]
-        fn encoding_matches_the_csv_crate_for_any_fields(fields in proptest::collection::vec(".{0,12}", 1..6)) {
-            let mut row = Row::default();
+        fn encoding_matches_the_csv_crate_for_any_fields(fields in proptest::collection::vec("(?s).{0,24}", 1..6)) {
+            let mut ours = Vec::new();
+            let mut row = Row::new(&mut ours);
             for f in &fields {
                 row.verbatim(f);
             }
+            row.end();
+            let refs: Vec<&str> = fields.iter().map(String::as_str).collect();
+            proptest::prop_assert_eq!(ours, csv_crate(&refs));
+        }
+
+        #[test]
+        fn cells_match_the_csv_crate_after_the_quote_mark(s in "(?s)[=+@a,\"\n-]{0,3}.{0,16}") {
             let mut ours = Vec::new();
-            row.encode(&mut ours);
-            let mut w = csv::Writer::from_writer(Vec::new());
-            w.write_record(&fields).unwrap();
-            proptest::prop_assert_eq!(ours, w.into_inner().unwrap());
+            let mut row = Row::new(&mut ours);
+            row.cell(&s);
+            row.end();
+            let marked = if needs_quote_mark(s.as_bytes()) { format!("'{s}") } else { s.clone() };
+            proptest::prop_assert_eq!(ours, csv_crate(&[&marked]));
         }
     }
 }

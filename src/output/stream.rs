@@ -58,10 +58,8 @@ impl<W: Write> StreamSink<W> {
             }
         };
         if let Some(header) = header {
-            let mut row = Row::default();
-            row.header(&header);
             let mut buf = Vec::new();
-            row.encode(&mut buf);
+            Row::header(&mut buf, &header);
             writer
                 .write_all(&buf)
                 .map_err(|e| OutputError::io(&name, &e))?;

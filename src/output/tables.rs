@@ -1,5 +1,7 @@
 //! The columns of every table and how one report becomes rows.
 
+use super::enc;
+use super::render::FixedTexts;
 use super::row::Row;
 use crate::input::RecordError;
 use crate::model::*;
@@ -138,30 +140,31 @@ impl<'p> Tables<'p> {
             .unwrap_or("")
     }
 
-    pub(crate) fn report_row(&self, row: &mut Row, report: &Report, a: &Analysis) {
+    // The report, mention, recommendation, caution and audit row writers write every column
+    // after `report_id`; the renderer writes the id, encoded once per report.
+
+    pub(crate) fn report_row(&self, row: &mut Row, a: &Analysis) {
         let b = self.builtin_count();
-        row.clear();
-        row.cell(&report.id);
         let result = |i: usize| a.concepts.get(i).copied().unwrap_or_default();
         for i in 0..b {
-            row.opt(result(i).status);
+            row.opt_name(result(i).status.map(Status::as_str));
         }
         for i in 0..b {
-            row.display(result(i).levels);
+            row.levels(result(i).levels);
         }
         let vf = result(ConceptId::VERTEBRAL_FRACTURE.index());
-        row.opt(vf.severity);
-        row.opt(vf.acuity);
+        row.opt_name(vf.severity.map(Severity::as_str));
+        row.opt_name(vf.acuity.map(Acuity::as_str));
         row.joined(a.recommendations.iter().map(|r| r.action.as_str()));
         for i in b..self.concepts.len() {
-            row.opt(result(i).status);
+            row.opt_name(result(i).status.map(Status::as_str));
         }
         for i in b..self.concepts.len() {
-            row.display(result(i).levels);
+            row.levels(result(i).levels);
         }
         let extras = ReportExtras::of(a);
-        row.opt(extras.genant_grade);
-        row.opt(extras.meyerding_grade);
+        row.opt_uint(extras.genant_grade.map(u64::from));
+        row.opt_uint(extras.meyerding_grade.map(u64::from));
         row.opt(extras.cobb_degrees);
         row.joined(a.cautions.iter().map(|c| c.id.as_str()));
         row.joined(a.flags.iter().map(|f| f.flag.as_str()));
@@ -171,42 +174,42 @@ impl<'p> Tables<'p> {
     pub(crate) fn mention_row(
         &self,
         row: &mut Row,
+        fixed: &FixedTexts,
         report: &Report,
         a: &Analysis,
         chars: &CharIndex,
         m: &Mention,
     ) {
         let text = report.text.as_str();
-        row.clear();
-        row.cell(&report.id);
-        row.cell(self.concept_name(m.concept));
-        row.display(chars.char_offset(m.span.start));
-        row.display(chars.char_offset(m.span.end));
+        row.encoded(fixed.concept(m.concept).csv_bytes());
+        row.uint(chars.char_offset(m.span.start) as u64);
+        row.uint(chars.char_offset(m.span.end) as u64);
         row.verbatim(text.get(m.span.start..m.span.end).unwrap_or(""));
-        row.cell(m.section.as_str());
+        row.name(m.section.as_str());
         row.boolean(m.negated.is_some());
         row.boolean(m.uncertain.is_some());
         row.boolean(m.historical.is_some());
         row.boolean(m.hypothetical.is_some());
-        row.display(m.attrs.levels);
-        row.opt(m.attrs.severity);
-        row.opt(m.attrs.acuity);
+        row.levels(m.attrs.levels);
+        row.opt_name(m.attrs.severity.map(Severity::as_str));
+        row.opt_name(m.attrs.acuity.map(Acuity::as_str));
         row.joined(triggers(text, m));
-        row.cell(self.term(m));
-        row.opt(m.attrs.region);
-        row.opt(m.attrs.genant_grade);
+        row.encoded(fixed.term(m).csv_bytes());
+        row.opt_name(m.attrs.region.map(Region::as_str));
+        row.opt_uint(m.attrs.genant_grade.map(u64::from));
         row.opt(m.attrs.height_loss_pct);
-        row.opt(m.attrs.meyerding_grade);
+        row.opt_uint(m.attrs.meyerding_grade.map(u64::from));
         row.opt(m.attrs.slip_mm);
         row.opt(m.attrs.cobb_degrees);
-        row.opt(m.attrs.direction);
+        row.opt_name(m.attrs.direction.map(Direction::as_str));
         for flag in [m.negated, m.uncertain, m.historical, m.hypothetical] {
             row.cell(flag_text(text, flag));
         }
-        row.display(m.sentence);
+        row.uint(u64::from(m.sentence));
         row.cell(sentence_text(text, a, m));
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn recommendation_row(
         &self,
         row: &mut Row,
@@ -214,19 +217,20 @@ impl<'p> Tables<'p> {
         a: &Analysis,
         chars: &CharIndex,
         r: &Recommendation,
+        rationale: &Fixed,
+        source: &Fixed,
     ) {
-        row.clear();
-        row.cell(&report.id);
         row.cell(&r.action);
         row.cell(&r.rule);
-        row.cell(r.strength.as_str());
-        row.cell(r.urgency.as_str());
-        row.cell(&r.rationale);
-        row.joined(evidence(report, a, chars, &r.evidence));
-        row.cell(&r.source);
+        row.name(r.strength.as_str());
+        row.name(r.urgency.as_str());
+        rationale.csv(row, &r.rationale);
+        evidence_cell(row, report, a, chars, &r.evidence);
+        source.csv(row, &r.source);
         row.cell(r.condition.as_deref().unwrap_or(""));
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn caution_row(
         &self,
         row: &mut Row,
@@ -234,14 +238,14 @@ impl<'p> Tables<'p> {
         a: &Analysis,
         chars: &CharIndex,
         c: &Caution,
+        message: &Fixed,
+        source: &Fixed,
     ) {
-        row.clear();
-        row.cell(&report.id);
         row.cell(&c.id);
         row.cell(&c.rule);
-        row.cell(&c.message);
-        row.joined(evidence(report, a, chars, &c.evidence));
-        row.cell(&c.source);
+        message.csv(row, &c.message);
+        evidence_cell(row, report, a, chars, &c.evidence);
+        source.csv(row, &c.source);
     }
 
     pub(crate) fn audit_row(
@@ -252,22 +256,87 @@ impl<'p> Tables<'p> {
         chars: &CharIndex,
         f: &AuditFlag,
     ) {
-        row.clear();
-        row.cell(&report.id);
         row.cell(&f.flag);
-        row.cell(f.severity.as_str());
+        row.name(f.severity.as_str());
         row.cell(&f.message);
-        row.joined(evidence(report, a, chars, &f.evidence));
+        evidence_cell(row, report, a, chars, &f.evidence);
     }
 
     pub(crate) fn error_row(&self, row: &mut Row, e: &RecordError) {
-        row.clear();
         row.cell(&e.source);
-        row.display(e.record);
+        row.uint(e.record);
         row.cell(e.id.as_deref().unwrap_or(""));
         row.cell(&e.reason);
-        row.opt(e.line);
+        row.opt_uint(e.line);
     }
+}
+
+/// A text that repeats on many rows (a rule's rationale and source, a caution's message and
+/// source), encoded once as a CSV field and as a JSON string.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Fixed {
+    text: String,
+    csv: Vec<u8>,
+    json: Vec<u8>,
+}
+
+impl Fixed {
+    /// `text` encoded once.
+    pub fn new(text: &str) -> Fixed {
+        let mut csv = Vec::new();
+        let mut row = Row::new(&mut csv);
+        row.cell(text);
+        row.end();
+        csv.pop(); // the row's `\n`
+        let mut json = Vec::new();
+        enc::json_str(&mut json, text);
+        Fixed {
+            text: text.to_string(),
+            csv,
+            json,
+        }
+    }
+
+    /// Writes `s` as a CSV cell, from the encoded bytes when it is this text.
+    #[inline]
+    pub fn csv(&self, row: &mut Row, s: &str) {
+        if s == self.text {
+            row.encoded(&self.csv);
+        } else {
+            row.cell(s);
+        }
+    }
+
+    /// The text as one CSV field.
+    pub fn csv_bytes(&self) -> &[u8] {
+        &self.csv
+    }
+
+    /// The text as a JSON string.
+    pub fn json_bytes(&self) -> &[u8] {
+        &self.json
+    }
+
+    /// Appends `s` as a JSON string, from the encoded bytes when it is this text.
+    #[inline]
+    pub fn json(&self, out: &mut Vec<u8>, s: &str) {
+        if s == self.text {
+            out.extend_from_slice(&self.json);
+        } else {
+            enc::json_str(out, s);
+        }
+    }
+}
+
+/// The evidence of a recommendation, caution or flag as one cell: `text@start-end`, `;`-joined.
+fn evidence_cell(row: &mut Row, report: &Report, a: &Analysis, chars: &CharIndex, idx: &[u32]) {
+    row.joined_with(evidence(report, a, chars, idx), |out, e| {
+        out.extend_from_slice(e.text.as_bytes());
+        out.push(b'@');
+        enc::uint(out, e.start as u64);
+        out.push(b'-');
+        enc::uint(out, e.end as u64);
+    });
 }
 
 /// Report-level grades read from the affirmed mentions of a present concept (the highest one).

@@ -107,6 +107,15 @@ impl CueDef {
 
     /// Whether the cue occurs in one sentence's words.
     fn in_sentence(&self, w: &[String]) -> bool {
+        // Nothing below can hold without one of the terms: look for them first, as most
+        // sentences have none.
+        if !self
+            .terms
+            .iter()
+            .any(|t| !t.is_empty() && w.windows(t.len()).any(|x| x == t.as_slice()))
+        {
+            return false;
+        }
         let denial_ends: Vec<usize> = (0..w.len())
             .filter(|&i| DENIALS.contains(&w[i].as_str()))
             .map(|i| i + 1)

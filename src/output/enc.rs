@@ -1,0 +1,324 @@
+//! Byte-level encoders shared by the writers: RFC 4180 fields, JSON strings and decimal
+//! integers, appended to a `Vec<u8>` without intermediate allocation.
+//!
+//! Most fields need no quoting or escaping at all, so both encoders first look for a byte that
+//! needs work eight bytes at a time (a word-at-a-time test) and copy clean runs in one piece.
+
+use crate::model::{Levels, VERTEBRAE};
+
+/// `x` with every byte set to `b`.
+const fn splat(b: u8) -> u64 {
+    (b as u64) * 0x0101_0101_0101_0101
+}
+
+const LO: u64 = splat(0x01);
+const HI: u64 = splat(0x80);
+
+/// The high bit of every byte of `x` that is zero (and maybe of bytes above one that is: the
+/// lowest flagged byte is always a true zero).
+#[inline]
+fn zeros(x: u64) -> u64 {
+    x.wrapping_sub(LO) & !x & HI
+}
+
+/// [`zeros`] of the bytes of `x` equal to `b`.
+#[inline]
+fn bytes_eq(x: u64, b: u8) -> u64 {
+    zeros(x ^ splat(b))
+}
+
+/// The high bit of every byte of `x` below `n` (`n <= 0x80`; exact for the lowest one).
+#[inline]
+fn bytes_below(x: u64, n: u8) -> u64 {
+    x.wrapping_sub(splat(n)) & !x & HI
+}
+
+/// The first index `i >= from` of `s` holding a byte that `flags` flags in its word (eight
+/// bytes at a time), or, in the last few bytes, for which `byte` holds.
+#[inline]
+fn find_from(
+    s: &[u8],
+    mut i: usize,
+    flags: impl Fn(u64) -> u64,
+    byte: impl Fn(u8) -> bool,
+) -> Option<usize> {
+    while i + 8 <= s.len() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[i..i + 8]);
+        let hit = flags(u64::from_le_bytes(w));
+        if hit != 0 {
+            return Some(i + (hit.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    s.get(i..)?.iter().position(|&b| byte(b)).map(|p| i + p)
+}
+
+/// Whether a CSV field holding `b` must be quoted (a comma, a quote, CR or LF).
+#[inline]
+fn csv_special(b: u8) -> bool {
+    matches!(b, b',' | b'"' | b'\n' | b'\r')
+}
+
+/// The first byte of `s` at or after `from` that forces quoting of a CSV field.
+#[inline]
+pub(crate) fn find_csv_special(s: &[u8], from: usize) -> Option<usize> {
+    find_from(
+        s,
+        from,
+        |x| bytes_eq(x, b',') | bytes_eq(x, b'"') | bytes_eq(x, b'\n') | bytes_eq(x, b'\r'),
+        csv_special,
+    )
+}
+
+/// Whether `b` must be escaped inside a JSON string.
+#[inline]
+fn json_special(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// The first byte of `s` at or after `from` that must be escaped in a JSON string.
+#[inline]
+fn find_json_special(s: &[u8], from: usize) -> Option<usize> {
+    find_from(
+        s,
+        from,
+        |x| bytes_below(x, 0x20) | bytes_eq(x, b'"') | bytes_eq(x, b'\\'),
+        json_special,
+    )
+}
+
+/// Appends `s` quoted, its quotes doubled; `first` is the first special byte (or any earlier
+/// index).
+fn csv_quoted(out: &mut Vec<u8>, s: &[u8], first: usize) {
+    out.reserve(s.len() + 8);
+    out.push(b'"');
+    let mut run = 0;
+    let mut at = first;
+    while let Some(i) = find_from(s, at, |x| bytes_eq(x, b'"'), |b| b == b'"') {
+        out.extend_from_slice(&s[run..=i]);
+        out.push(b'"');
+        run = i + 1;
+        at = i + 1;
+    }
+    out.extend_from_slice(&s[run..]);
+    out.push(b'"');
+}
+
+/// Re-encodes, in place, the CSV field written raw at `out[start..]`: quoted when it needs
+/// to be (see [`csv_field`]).
+pub(crate) fn quote_tail_if_needed(out: &mut Vec<u8>, start: usize) {
+    if let Some(first) = find_csv_special(&out[start..], 0) {
+        let raw = out.split_off(start);
+        csv_quoted(out, &raw, first);
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `s` as a JSON string, quotes included (the escapes `serde_json` writes).
+pub(crate) fn json_str(out: &mut Vec<u8>, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    json_escape(out, s);
+    out.push(b'"');
+}
+
+/// Appends the content of `s` as a JSON string, escaped, without the quotes.
+pub(crate) fn json_escape(out: &mut Vec<u8>, s: &str) {
+    let b = s.as_bytes();
+    let mut run = 0;
+    while let Some(i) = find_json_special(b, run) {
+        out.extend_from_slice(&b[run..i]);
+        let c = b[i];
+        match c {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            _ => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(c >> 4) as usize],
+                HEX[(c & 0xf) as usize],
+            ]),
+        }
+        run = i + 1;
+    }
+    out.extend_from_slice(&b[run..]);
+}
+
+/// Appends the names of `levels`, cranial to caudal, each wrapped in `quote` (nothing for CSV,
+/// `"` for JSON) and separated by `sep`.
+pub(crate) fn levels(out: &mut Vec<u8>, levels: Levels, sep: u8, quote: Option<u8>) {
+    let mut bits = levels.0;
+    let mut first = true;
+    while bits != 0 {
+        let i = bits.trailing_zeros() as usize;
+        bits &= bits - 1;
+        let Some(name) = VERTEBRAE.get(i) else { break };
+        if !first {
+            out.push(sep);
+        }
+        first = false;
+        if let Some(q) = quote {
+            out.push(q);
+        }
+        out.extend_from_slice(name.as_bytes());
+        if let Some(q) = quote {
+            out.push(q);
+        }
+    }
+}
+
+/// The two-digit decimal strings `00` to `99`.
+const DIGITS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Appends `n` in decimal.
+pub(crate) fn uint(out: &mut Vec<u8>, n: u64) {
+    if n < 10 {
+        out.push(b'0' + n as u8);
+        return;
+    }
+    if n < 100 {
+        let d = 2 * n as usize;
+        out.extend_from_slice(&DIGITS[d..d + 2]);
+        return;
+    }
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut n = n;
+    while n >= 100 {
+        let d = 2 * (n % 100) as usize;
+        n /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGITS[d..d + 2]);
+    }
+    if n >= 10 {
+        let d = 2 * n as usize;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGITS[d..d + 2]);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + n as u8;
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_special_bytes_anywhere() {
+        for len in 0..40 {
+            for at in 0..len {
+                for c in [b',', b'"', b'\n', b'\r'] {
+                    let mut s = vec![b'a'; len];
+                    s[at] = c;
+                    // A byte one above a match must not be taken for one.
+                    if at + 1 < len {
+                        s[at + 1] = c + 1;
+                    }
+                    assert_eq!(find_csv_special(&s, 0), Some(at), "len {len} at {at}");
+                    assert_eq!(find_json_special(&s, 0), (c != b',').then_some(at));
+                }
+                let mut s = vec![0xe2u8; len];
+                s[at] = b'\\';
+                assert_eq!(find_json_special(&s, 0), Some(at));
+                assert_eq!(find_csv_special(&s, 0), None);
+            }
+        }
+    }
+
+    #[test]
+    fn levels_in_order() {
+        let mut l = Levels::EMPTY;
+        for i in [28, 0, 18, 19, 7] {
+            l.insert(i);
+        }
+        let mut out = Vec::new();
+        levels(&mut out, l, b';', None);
+        let names: Vec<&str> = l.names().collect();
+        assert_eq!(out, names.join(";").as_bytes());
+        out.clear();
+        levels(&mut out, l, b',', Some(b'"'));
+        assert_eq!(
+            out,
+            serde_json::to_string(&names)
+                .unwrap()
+                .trim_matches(['[', ']'])
+                .as_bytes()
+        );
+        out.clear();
+        levels(&mut out, Levels::EMPTY, b';', None);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn integers() {
+        for n in [
+            0u64,
+            7,
+            10,
+            42,
+            99,
+            100,
+            101,
+            999,
+            1000,
+            12345,
+            99999,
+            100000,
+            u64::MAX,
+        ] {
+            let mut out = Vec::new();
+            uint(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn word_scans_find_the_first_special_byte(v in proptest::collection::vec(0u8..=255, 0..40), from in 0usize..40) {
+            let naive_csv = v.iter().enumerate().skip(from).find(|(_, &b)| csv_special(b)).map(|(i, _)| i);
+            proptest::prop_assert_eq!(find_csv_special(&v, from), naive_csv);
+            let naive_json = v.iter().enumerate().skip(from).find(|(_, &b)| json_special(b)).map(|(i, _)| i);
+            proptest::prop_assert_eq!(find_json_special(&v, from), naive_json);
+        }
+
+        #[test]
+        fn json_strings_match_serde_json(s in "(?s).{0,40}") {
+            let mut out = Vec::new();
+            json_str(&mut out, &s);
+            proptest::prop_assert_eq!(out, serde_json::to_vec(&s).unwrap());
+        }
+
+        #[test]
+        fn json_strings_with_controls_match_serde_json(
+            v in proptest::collection::vec(proptest::prop_oneof![
+                0u8..0x20, proptest::strategy::Just(b'"'), proptest::strategy::Just(b'\\'),
+                0x20u8..0x7f,
+            ], 0..40)
+        ) {
+            let s = String::from_utf8(v).unwrap();
+            let mut out = Vec::new();
+            json_str(&mut out, &s);
+            proptest::prop_assert_eq!(out, serde_json::to_vec(&s).unwrap());
+        }
+    }
+}
