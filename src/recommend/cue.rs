@@ -200,8 +200,9 @@ fn find_all(w: &[String], phrase: &[String]) -> Vec<usize> {
         .collect()
 }
 
-/// A one-pass test for the first word of every cue phrase (ASCII case-insensitive substring),
-/// a superset of where a cue can match, so that the word-by-word reading runs only there.
+/// A one-pass test for the longest word of every cue phrase (ASCII case-insensitive, whole
+/// words): a phrase can match only where all its words occur, so this is a superset of where a
+/// cue can match, and the word-by-word reading runs only there.
 #[derive(Debug, Clone)]
 pub(crate) struct CueWords(Option<aho_corasick::AhoCorasick>);
 
@@ -210,7 +211,7 @@ impl CueWords {
         let mut first: Vec<&str> = cues
             .iter()
             .flat_map(|c| c.terms.iter())
-            .filter_map(|t| t.first().map(String::as_str))
+            .filter_map(|t| t.iter().max_by_key(|w| w.len()).map(String::as_str))
             .collect();
         first.sort_unstable();
         first.dedup();
@@ -225,79 +226,123 @@ impl CueWords {
         )
     }
 
-    /// Whether any first word occurs in `s` (always true when the test could not be built).
+    /// Whether any of the words occurs in `s` as a whole word (always true when the test
+    /// could not be built).
     pub(crate) fn any_in(&self, s: &str) -> bool {
-        self.0.as_ref().map_or(true, |ac| ac.is_match(s))
+        let Some(ac) = self.0.as_ref() else {
+            return true;
+        };
+        let b = s.as_bytes();
+        ac.find_overlapping_iter(s).any(|m| {
+            let before = m.start() == 0 || !b[m.start() - 1].is_ascii_alphanumeric();
+            let after = m.end() == b.len() || !b[m.end()].is_ascii_alphanumeric();
+            before && after
+        })
     }
 }
 
-/// Which cues occur where in one report: a bit per cue, for each mention's sentence and for
-/// the report as a whole.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct CueHits {
-    mention: Vec<u64>,
-    report: u64,
+/// Which cues occur where in one report, read lazily: a sentence is read the first time a rule
+/// asks about it (rules ask only once their findings hold), and the answer is kept.
+#[derive(Debug, Default)]
+pub(crate) struct CueHits<'a> {
+    src: Option<(&'a [CueDef], &'a CueWords, &'a Analysis, &'a str)>,
+    sentence: std::cell::RefCell<Vec<Option<u64>>>,
+    report: std::cell::Cell<Option<u64>>,
 }
 
-impl CueHits {
+impl<'a> CueHits<'a> {
     /// Nothing found (no text to read).
-    pub fn none() -> CueHits {
+    pub fn none() -> CueHits<'a> {
         CueHits::default()
     }
 
-    /// Reads the cues in `text`, the report `a` was made from.
-    pub fn find(cues: &[CueDef], words: &CueWords, a: &Analysis, text: &str) -> CueHits {
+    /// Cue reading over `text`, the report `a` was made from.
+    pub fn find(
+        cues: &'a [CueDef],
+        words: &'a CueWords,
+        a: &'a Analysis,
+        text: &'a str,
+    ) -> CueHits<'a> {
         if cues.is_empty() || text.is_empty() || !words.any_in(text) {
             return CueHits::none();
         }
-        let mask = |s: &str, section: Option<SectionKind>| -> u64 {
-            // A phrase can only match where its first word occurs: most sentences hold none.
-            if !words.any_in(s) {
-                return 0;
-            }
-            let w = lower_words(s);
-            cues.iter()
-                .enumerate()
-                .filter(|(_, c)| c.reads(section) && c.in_sentence(&w))
-                .fold(0u64, |m, (i, _)| m | (1 << i))
+        CueHits {
+            src: Some((cues, words, a, text)),
+            sentence: std::cell::RefCell::new(vec![None; a.sentences.len()]),
+            report: std::cell::Cell::new(None),
+        }
+    }
+
+    fn mask(cues: &[CueDef], words: &CueWords, s: &str, section: Option<SectionKind>) -> u64 {
+        // A phrase can only match where its first word occurs: most sentences hold none.
+        if !words.any_in(s) {
+            return 0;
+        }
+        let w = lower_words(s);
+        cues.iter()
+            .enumerate()
+            .filter(|(_, c)| c.reads(section) && c.in_sentence(&w))
+            .fold(0u64, |m, (i, _)| m | (1 << i))
+    }
+
+    fn sentence_mask(&self, i: usize) -> u64 {
+        let Some((cues, words, a, text)) = self.src else {
+            return 0;
         };
-        let sentence_masks: Vec<u64> = a
-            .sentences
-            .iter()
-            .map(|s| {
-                let section = a.sections.get(s.section as usize).map(|x| x.kind);
-                text.get(s.span.start..s.span.end)
-                    .map_or(0, |t| mask(t, section))
-            })
-            .collect();
-        let report = if sentence_masks.is_empty() {
+        if let Some(Some(m)) = self.sentence.borrow().get(i) {
+            return *m;
+        }
+        let m = a.sentences.get(i).map_or(0, |s| {
+            let section = a.sections.get(s.section as usize).map(|x| x.kind);
+            text.get(s.span.start..s.span.end)
+                .map_or(0, |t| Self::mask(cues, words, t, section))
+        });
+        if let Some(slot) = self.sentence.borrow_mut().get_mut(i) {
+            *slot = Some(m);
+        }
+        m
+    }
+
+    fn mention_mask(&self, m: u32) -> u64 {
+        let Some((cues, words, a, text)) = self.src else {
+            return 0;
+        };
+        let Some(mention) = a.mentions.get(m as usize) else {
+            return 0;
+        };
+        if (mention.sentence as usize) < a.sentences.len() {
+            self.sentence_mask(mention.sentence as usize)
+        } else {
+            Self::mask(cues, words, stretch_around(text, mention.span), None)
+        }
+    }
+
+    fn report_mask(&self) -> u64 {
+        let Some((cues, words, a, text)) = self.src else {
+            return 0;
+        };
+        if let Some(m) = self.report.get() {
+            return m;
+        }
+        let m = if a.sentences.is_empty() {
             text.split(['.', '\n'])
-                .map(|t| mask(t, None))
+                .map(|t| Self::mask(cues, words, t, None))
                 .fold(0, |m, x| m | x)
         } else {
-            sentence_masks.iter().fold(0, |m, x| m | x)
+            (0..a.sentences.len()).fold(0, |m, i| m | self.sentence_mask(i))
         };
-        let mention = a
-            .mentions
-            .iter()
-            .map(|m| match sentence_masks.get(m.sentence as usize) {
-                Some(&x) => x,
-                None => mask(stretch_around(text, m.span), None),
-            })
-            .collect();
-        CueHits { mention, report }
+        self.report.set(Some(m));
+        m
     }
 
     /// Whether cue `cue` occurs in the sentence of mention `m`.
     pub fn in_mention(&self, m: u32, cue: usize) -> bool {
-        self.mention
-            .get(m as usize)
-            .is_some_and(|x| x & (1 << cue) != 0)
+        self.mention_mask(m) & (1 << cue) != 0
     }
 
     /// Whether cue `cue` occurs anywhere in the report.
     pub fn in_report(&self, cue: usize) -> bool {
-        self.report & (1 << cue) != 0
+        self.report_mask() & (1 << cue) != 0
     }
 }
 
@@ -454,11 +499,12 @@ mod tests {
             ..Analysis::default()
         };
         let cues = [cue(&["unstable"], &[], &[], &[])];
-        let h = CueHits::find(&cues, &CueWords::new(&cues), &a, text);
+        let words = CueWords::new(&cues);
+        let h = CueHits::find(&cues, &words, &a, text);
         assert!(h.in_mention(0, 0));
         assert!(!h.in_mention(1, 0));
         assert!(h.in_report(0));
-        let none = CueHits::find(&cues, &CueWords::new(&cues), &a, "");
+        let none = CueHits::find(&cues, &words, &a, "");
         assert!(!none.in_mention(0, 0) && !none.in_report(0));
     }
 

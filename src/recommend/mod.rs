@@ -374,13 +374,19 @@ impl RuleSet {
     /// As [`RuleSet::apply`], reading the text cues (`[[cue]]` in the rule file) in `text`, the
     /// report `analysis` was made from.
     pub fn apply_with_text(&self, analysis: &mut Analysis, patient: &PatientContext, text: &str) {
-        let hits = CueHits::find(&self.cues, &self.cue_words, analysis, text);
-        self.apply_hits(analysis, patient, &hits);
+        let firings = {
+            let hits = CueHits::find(&self.cues, &self.cue_words, analysis, text);
+            self.fire(analysis, patient, &hits)
+        };
+        self.apply_firings(analysis, firings);
     }
 
     fn apply_hits(&self, analysis: &mut Analysis, patient: &PatientContext, hits: &CueHits) {
         let firings = self.fire(analysis, patient, hits);
+        self.apply_firings(analysis, firings);
+    }
 
+    fn apply_firings(&self, analysis: &mut Analysis, firings: Vec<Firing>) {
         // Merge per action.
         struct Row {
             winner: usize,
