@@ -113,9 +113,9 @@ fn split_short_sections(text: &str, out: &mut Vec<Section>) {
                 j += 1;
             }
             let content = j;
-            while j < e {
-                // A short first line ("LLQ pain ?diverticulitis") is the whole of it unless it
-                // stops on a word or comma that carries on.
+            // Only line breaks matter: jump from one to the next.
+            while let Some(nl) = find_any(&b[..e], j, [b'\n']) {
+                j = nl;
                 // A short first line ("LLQ pain ?diverticulitis") is the whole of it unless it
                 // carries on: it stops on an open word or comma, or the next line starts in
                 // lower case and the line asked no question.
@@ -124,9 +124,7 @@ fn split_short_sections(text: &str, out: &mut Vec<Section>) {
                 let asks = line.contains(&b'?') || line.trim_ascii_end().ends_with(b".");
                 let short_line =
                     j - content < SHORT_LINE && !ends_open(line) && (!next_lower || asks);
-                if b[j] == b'\n'
-                    && (short_line || crate::sentence::line_break_ends_sentence(b, content, j, e))
-                {
+                if short_line || crate::sentence::line_break_ends_sentence(b, content, j, e) {
                     let rest_has_text = b[j..e].iter().any(|c| !c.is_ascii_whitespace());
                     if rest_has_text {
                         out[i].body = Span::new(s, j);
