@@ -123,7 +123,7 @@ check "quoting: a truncated last record is an error" \
 # --- Duplicate ids ------------------------------------------------------------------------
 "$bin" extract dup.csv --out dup --quiet
 check "duplicate ids: kept, warned and counted" bash -c \
-    "grep -q '^d1,.*duplicate report id: record 1 of dup.csv has the same id' dup/reports.csv &&
+    "grep -q '^d1,.*duplicate report id: an earlier record has the same id' dup/reports.csv &&
      [ \"\$(sed -n 's/^  \"duplicate_ids\": \([0-9]*\),/\1/p' dup/summary.json)\" = 1 ]"
 
 # --- Fatal errors: exit 2, one line naming the file (and line) -----------------------------
