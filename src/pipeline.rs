@@ -941,10 +941,21 @@ impl Pipeline {
         if concept == ConceptId::VERTEBRAL_FRACTURE
             && self.lex.terms[term as usize].text.contains("height")
         {
+            // A disc word, or a disc finding ("disc desiccation and loss of height").
+            let disc_term = |y: &Hit| {
+                self.payloads[y.pat as usize].iter().any(|p| match *p {
+                    Payload::Term(t) => {
+                        let t = &self.lex.terms[t as usize];
+                        t.concept == ConceptId::DEGENERATIVE_CHANGES
+                            && (t.text.contains("disc") || t.text.contains("disk"))
+                    }
+                    _ => false,
+                })
+            };
             let disc_before = hits.iter().any(|y| {
                 y.fe <= x.fs
                     && folded.tokens_between(y.fe, x.fs) <= 3
-                    && kind_of(y) == Some(ModifierKind::Disc)
+                    && (kind_of(y) == Some(ModifierKind::Disc) || disc_term(y))
             });
             if disc_before {
                 return Anchoring::No;

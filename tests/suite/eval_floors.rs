@@ -24,7 +24,7 @@ const FLOORS: [(&str, f64); 10] = [
 /// raise one.
 const CEILINGS: [(&str, usize); 1] = [
     // Forbidden action ids emitted over the gold reports' `actions.forbidden` lists.
-    ("forbidden actions emitted", 6),
+    ("forbidden actions emitted", 4),
 ];
 
 fn figure(r: &EvalReport, name: &str) -> Option<f64> {
