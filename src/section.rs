@@ -75,19 +75,11 @@ pub fn sections(text: &str, headers: &HashMap<String, SectionKind>, out: &mut Ve
 /// A first line shorter than this in an indication-like section is taken as complete.
 const SHORT_LINE: usize = 48;
 
-fn ends_open(line: &[u8]) -> bool {
-    let t = line.trim_ascii_end();
-    if matches!(t.last(), Some(b',') | Some(b'-') | Some(b'/') | Some(b'(')) {
-        return true;
-    }
-    let w = t.rsplit(|c| !c.is_ascii_alphabetic()).next().unwrap_or(b"");
-    [
-        "a", "an", "and", "at", "by", "for", "from", "in", "of", "on", "or", "the", "to", "with",
-        "without",
-    ]
-    .iter()
-    .any(|o| o.as_bytes().eq_ignore_ascii_case(w))
-}
+/// Words after which a short section's first line carries on.
+const OPEN_LINE_ENDINGS: &[&str] = &[
+    "a", "an", "and", "at", "by", "for", "from", "in", "of", "on", "or", "the", "to", "with",
+    "without",
+];
 
 /// An indication, history, comparison or technique section holds a line or two; when its
 /// first line is followed by a line that starts something new (a `Label:`, a capitalized
@@ -122,8 +114,9 @@ fn split_short_sections(text: &str, out: &mut Vec<Section>) {
                 let line = &b[content..j];
                 let next_lower = b.get(j + 1).is_some_and(|c| c.is_ascii_lowercase());
                 let asks = line.contains(&b'?') || line.trim_ascii_end().ends_with(b".");
-                let short_line =
-                    j - content < SHORT_LINE && !ends_open(line) && (!next_lower || asks);
+                let short_line = j - content < SHORT_LINE
+                    && !crate::sentence::ends_open(line, OPEN_LINE_ENDINGS)
+                    && (!next_lower || asks);
                 if short_line || crate::sentence::line_break_ends_sentence(b, content, j, e) {
                     let rest_has_text = b[j..e].iter().any(|c| !c.is_ascii_whitespace());
                     if rest_has_text {

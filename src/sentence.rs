@@ -214,7 +214,7 @@ fn line_break_ends(b: &[u8], ls: usize, nl: usize, end: usize) -> bool {
         }
         // A line followed by one starting with a capital (not a level such as `T12`) ends a
         // sentence unless it stops on a comma or a word that cannot end one.
-        if !starts_with_level(next) && !ends_open(prev) {
+        if !starts_with_level(next) && !ends_open(prev, OPEN_ENDINGS) {
             return true;
         }
     }
@@ -227,20 +227,15 @@ const OPEN_ENDINGS: &[&str] = &[
     "with", "without", "is", "are", "was", "were", "no", "not",
 ];
 
-fn ends_open(prev: &[u8]) -> bool {
-    if matches!(
-        prev.last(),
-        Some(b',') | Some(b'-') | Some(b'/') | Some(b'(')
-    ) {
+/// Whether `line` stops where it cannot end: on a comma, dash, slash or open parenthesis, or
+/// on one of `words` (ASCII case-insensitive).
+pub(crate) fn ends_open(line: &[u8], words: &[&str]) -> bool {
+    let t = line.trim_ascii_end();
+    if matches!(t.last(), Some(b',') | Some(b'-') | Some(b'/') | Some(b'(')) {
         return true;
     }
-    let w = prev
-        .rsplit(|c| !c.is_ascii_alphabetic())
-        .next()
-        .unwrap_or(b"");
-    OPEN_ENDINGS
-        .iter()
-        .any(|o| o.as_bytes().eq_ignore_ascii_case(w))
+    let w = t.rsplit(|c| !c.is_ascii_alphabetic()).next().unwrap_or(b"");
+    words.iter().any(|o| o.as_bytes().eq_ignore_ascii_case(w))
 }
 
 fn starts_with_level(s: &[u8]) -> bool {

@@ -43,11 +43,10 @@ pub fn run(args: ExplainArgs) -> Result<Outcome, Fatal> {
     let analysis = pipeline.analyze(&report);
     let text = explain(&pipeline, &report, &analysis);
     let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-        Ok(()) => Ok(Outcome::Done),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Outcome::ClosedPipe),
-        Err(e) => Err(Fatal::new(format!("<stdout>: cannot write: {e}"))),
-    }
+    super::outcome(
+        out.write_all(text.as_bytes()).and_then(|_| out.flush()),
+        "<stdout>: cannot write",
+    )
 }
 
 fn find_report(args: &ExplainArgs) -> Result<Report, Fatal> {

@@ -68,10 +68,26 @@ fn generate(args: GenerateArgs) -> Result<Outcome, Fatal> {
     };
     let mut w = BufWriter::with_capacity(1 << 16, sink);
     let n = usize::try_from(args.reports).unwrap_or(usize::MAX);
-    match spinex::gen::write_jsonl(args.seed, n, &mut w).and_then(|_| w.flush()) {
-        Ok(()) => Ok(Outcome::Done),
+    let written = spinex::gen::write_jsonl(args.seed, n, &mut w).and_then(|_| w.flush());
+    outcome(written, &args.out.display().to_string())
+}
+
+/// Writes `text` to standard output; a reader that went away (`| head`) ends quietly.
+fn print_stdout(text: &str) -> Result<Outcome, Fatal> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    outcome(
+        out.write_all(text.as_bytes()).and_then(|_| out.flush()),
+        "standard output",
+    )
+}
+
+/// The outcome of writing to `what`: done, a closed pipe (quiet), or a fatal error naming it.
+fn outcome<T>(written: std::io::Result<T>, what: &str) -> Result<Outcome, Fatal> {
+    match written {
+        Ok(_) => Ok(Outcome::Done),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Outcome::ClosedPipe),
-        Err(e) => Err(Fatal::new(format!("{}: {e}", args.out.display()))),
+        Err(e) => Err(Fatal::new(format!("{what}: {e}"))),
     }
 }
 
@@ -107,13 +123,7 @@ fn eval(args: EvalArgs) -> Result<Outcome, Fatal> {
     } else {
         report.to_string()
     };
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-        Ok(()) => Ok(Outcome::Done),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Outcome::ClosedPipe),
-        Err(e) => Err(Fatal::new(format!("standard output: {e}"))),
-    }
+    print_stdout(&text)
 }
 
 /// Arguments of `spinex rules`.
@@ -134,13 +144,7 @@ fn rules(args: RulesArgs) -> Result<Outcome, Fatal> {
             Fatal::new(format!("no rule {id:?}; `spinex rules` lists the rule ids"))
         })?,
     };
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-        Ok(()) => Ok(Outcome::Done),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Outcome::ClosedPipe),
-        Err(e) => Err(Fatal::new(format!("standard output: {e}"))),
-    }
+    print_stdout(&text)
 }
 
 /// Input format names for `--input-format`.
