@@ -226,6 +226,17 @@ pub fn audit(text: &str, analysis: &Analysis, pipeline: &Pipeline) -> Vec<AuditF
     Auditor::builtin().audit(text, analysis, pipeline)
 }
 
+/// [`audit`] with the folded view of `text` already made (the pipeline's own), so the text is
+/// not folded a second time.
+pub(crate) fn audit_folded(
+    text: &str,
+    folded: &Folded,
+    analysis: &Analysis,
+    pipeline: &Pipeline,
+) -> Vec<AuditFlag> {
+    Auditor::builtin().audit_with(text, Some(folded), analysis, pipeline)
+}
+
 /// Concepts whose denial in the impression contradicts an affirmed finding.
 const CONTRADICTABLE: [ConceptId; 6] = [
     ConceptId::VERTEBRAL_FRACTURE,
@@ -341,8 +352,11 @@ impl Auditor {
             None
         } else {
             Some(
+                // Every phrase starts with a space: a prefilter would stop at every word.
                 AhoCorasickBuilder::new()
                     .match_kind(MatchKind::LeftmostLongest)
+                    .prefilter(false)
+                    .kind(Some(aho_corasick::AhoCorasickKind::DFA))
                     .build(&patterns)
                     .map_err(|e| {
                         LexiconError::new(path, 0, format!("cannot compile phrases: {e}"))
@@ -370,6 +384,17 @@ impl Auditor {
 
     /// Audits one report. Never fails; the flags come in [`FLAGS`] order.
     pub fn audit(&self, text: &str, a: &Analysis, pipeline: &Pipeline) -> Vec<AuditFlag> {
+        self.audit_with(text, None, a, pipeline)
+    }
+
+    /// Audits one report, reading the folded view `folded` of `text` when given.
+    fn audit_with(
+        &self,
+        text: &str,
+        folded: Option<&Folded>,
+        a: &Analysis,
+        pipeline: &Pipeline,
+    ) -> Vec<AuditFlag> {
         let mut out = Vec::new();
         let relevant = a.mentions.iter().any(|m| {
             m.counts() && (CONTRADICTABLE.contains(&m.concept) || SIGNIFICANT.contains(&m.concept))
@@ -379,7 +404,7 @@ impl Auditor {
         }
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
-            self.scan(text, a, &mut s);
+            self.scan(text, folded, a, &mut s);
             let mut cx = Ctx {
                 au: self,
                 text,
@@ -405,9 +430,9 @@ impl Auditor {
     }
 
     /// Finds the audit phrases and the sentences that recommend or decline.
-    fn scan(&self, text: &str, a: &Analysis, s: &mut Scratch) {
+    fn scan(&self, text: &str, given: Option<&Folded>, a: &Analysis, s: &mut Scratch) {
         let Scratch {
-            folded,
+            folded: own,
             hits,
             cue,
             decline,
@@ -416,7 +441,13 @@ impl Auditor {
         cue.clear();
         decline.clear();
         let Some(ac) = &self.ac else { return };
-        folded.fold(text);
+        let folded = match given {
+            Some(f) => f,
+            None => {
+                own.fold(text);
+                &*own
+            }
+        };
         for m in ac.find_iter(folded.bytes.as_slice()) {
             let (fs, fe) = (m.start() + 1, m.end());
             if folded.bytes.get(fe) != Some(&b' ') {

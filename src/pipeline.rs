@@ -295,10 +295,10 @@ impl Pipeline {
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
             self.detect(text, &mut a, &mut s);
+            crate::status::statuses(&a.mentions, self.lex.concepts.len(), &mut a.concepts);
+            self.rules.apply_with_text(&mut a, &report.patient, text);
+            a.flags = crate::audit::audit_folded(text, &s.folded, &a, self);
         });
-        crate::status::statuses(&a.mentions, self.lex.concepts.len(), &mut a.concepts);
-        self.rules.apply_with_text(&mut a, &report.patient, text);
-        a.flags = crate::audit::audit(text, &a, self);
         a
     }
 
@@ -1086,8 +1086,8 @@ fn distance(folded: &Folded, as_: usize, ae: usize, bs: usize, be: usize) -> usi
 
 /// Folded positions of an original byte range.
 fn fold_pos(folded: &Folded, s: usize, e: usize) -> (usize, usize) {
-    let a = folded.map.partition_point(|&m| (m as usize) < s);
-    let b = folded.map.partition_point(|&m| (m as usize) < e);
+    let a = folded.position_of(s);
+    let b = folded.position_of(e);
     (a.min(folded.bytes.len()), b.min(folded.bytes.len()).max(a))
 }
 

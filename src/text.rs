@@ -15,13 +15,14 @@
 pub struct Folded {
     /// The folded bytes (valid UTF-8).
     pub bytes: Vec<u8>,
-    /// For each folded byte, the original byte offset it came from.
-    pub map: Vec<u32>,
+    /// The offset map, kept sparse: `(folded position, original offset)` wherever the original
+    /// offset of a folded byte is not one more than that of the byte before it. Between two
+    /// entries the offsets go up by one per byte, as they do inside every word.
+    segs: Vec<(u32, u32)>,
     /// Spaces in `bytes[..64 * k]` for each `k`, so that counting the tokens between two
     /// positions takes constant time however far apart they are.
     blocks: Vec<u32>,
 }
-
 /// Bytes per entry of [`Folded::blocks`].
 const BLOCK: usize = 64;
 
@@ -55,28 +56,40 @@ impl Folded {
     /// Refolds `text` into this buffer, reusing its allocations.
     pub fn fold(&mut self, text: &str) {
         let b = text.as_bytes();
+        let out = &mut self.bytes;
+        let segs = &mut self.segs;
+        out.clear();
+        segs.clear();
         // Every input byte gives at most two output bytes (a symbol and the space after it),
-        // plus the leading space: write into buffers of that size by index, then cut them.
-        let cap = 2 * b.len() + 2;
-        self.bytes.clear();
-        self.map.clear();
-        self.bytes.resize(cap, 0);
-        self.map.resize(cap, 0);
-        let out = &mut self.bytes[..cap];
-        let map = &mut self.map[..cap];
-        out[0] = b' ';
-        let mut o = 1;
-        let mut i = 0;
+        // plus the leading space.
+        out.reserve(2 * b.len() + 2);
+        out.push(b' ');
+        segs.push((0, 0));
+        // The original offset of the last byte written.
+        let mut last: u32 = 0;
+        // Notes that the byte about to be written at `out.len()` came from `at`.
+        macro_rules! from {
+            ($at:expr) => {{
+                let at = $at as u32;
+                if at != last.wrapping_add(1) {
+                    segs.push((out.len() as u32, at));
+                }
+                #[allow(unused_assignments)]
+                {
+                    last = at;
+                }
+            }};
+        }
         // A space at `at` unless the last output byte is one.
         macro_rules! space {
             ($at:expr) => {
-                if out[o - 1] != b' ' {
-                    out[o] = b' ';
-                    map[o] = $at as u32;
-                    o += 1;
+                if out.last() != Some(&b' ') {
+                    from!($at);
+                    out.push(b' ');
                 }
             };
         }
+        let mut i = 0;
         while i < b.len() {
             let c = b[i];
             match CLASS[c as usize] {
@@ -86,13 +99,9 @@ impl Folded {
                         .iter()
                         .position(|&c| CLASS[c as usize] != WORD)
                         .unwrap_or(b.len() - i);
-                    for (d, s) in out[o..o + n].iter_mut().zip(&b[i..i + n]) {
-                        *d = s.to_ascii_lowercase();
-                    }
-                    for (k, m) in map[o..o + n].iter_mut().enumerate() {
-                        *m = (i + k) as u32;
-                    }
-                    o += n;
+                    from!(i);
+                    out.extend(b[i..i + n].iter().map(u8::to_ascii_lowercase));
+                    last = (i + n - 1) as u32;
                     i += n;
                 }
                 SPACE => {
@@ -101,9 +110,8 @@ impl Folded {
                 }
                 PUNCT => {
                     space!(i);
-                    out[o] = c;
-                    map[o] = i as u32;
-                    o += 1;
+                    from!(i);
+                    out.push(c);
                     space!(i);
                     i += 1;
                 }
@@ -117,13 +125,11 @@ impl Folded {
                         if !alnum {
                             space!(i);
                         }
-                        for (k, &c) in b.iter().enumerate().take(end).skip(i) {
-                            out[o] = c;
-                            map[o] = k as u32;
-                            o += 1;
-                        }
+                        from!(i);
+                        out.extend_from_slice(&b[i..end]);
+                        last = (end - 1) as u32;
                         if !alnum {
-                            space!(i);
+                            space!(end - 1);
                         }
                     } else {
                         space!(i);
@@ -133,8 +139,6 @@ impl Folded {
             }
         }
         space!(b.len());
-        self.bytes.truncate(o);
-        self.map.truncate(o);
         self.blocks.clear();
         let mut spaces = 0u32;
         for chunk in self.bytes.chunks(BLOCK) {
@@ -142,6 +146,40 @@ impl Folded {
             spaces += chunk.iter().filter(|&&c| c == b' ').count() as u32;
         }
         self.blocks.push(spaces);
+    }
+
+    /// The original byte offset that folded byte `f` came from (`f < bytes.len()`).
+    #[inline]
+    pub fn map_at(&self, f: usize) -> usize {
+        let k = self.segs.partition_point(|&(s, _)| s as usize <= f);
+        let (s, o) = self.segs[k.max(1) - 1];
+        o as usize + (f - s as usize)
+    }
+
+    /// The first folded position whose original offset is at least `orig` (the number of
+    /// folded bytes that come from before `orig`).
+    pub fn position_of(&self, orig: usize) -> usize {
+        let n = self.bytes.len();
+        // The first entry whose run reaches `orig`: runs are in order and their offsets never
+        // go down, so the last offset of each run is nondecreasing too.
+        let last_of = |j: usize| {
+            let (s, o) = self.segs[j];
+            let end = self.segs.get(j + 1).map_or(n as u32, |x| x.0);
+            o as usize + (end - s) as usize - 1
+        };
+        let (mut lo, mut hi) = (0usize, self.segs.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if last_of(mid) < orig {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        match self.segs.get(lo) {
+            None => n,
+            Some(&(s, o)) => s as usize + orig.saturating_sub(o as usize),
+        }
     }
 
     /// Spaces in `bytes[..k]`.
@@ -156,7 +194,7 @@ impl Folded {
     /// bytes (not spaces).
     #[inline]
     pub fn original(&self, fs: usize, fe: usize) -> (usize, usize) {
-        (self.map[fs] as usize, self.map[fe - 1] as usize + 1)
+        (self.map_at(fs), self.map_at(fe - 1) + 1)
     }
 
     /// Number of tokens in folded bytes `[a, b)` (spaces between them).
@@ -270,6 +308,38 @@ mod tests {
         assert_eq!(fold_str("s/p L4-5 fusion"), "s / p l4 5 fusion");
         assert_eq!(fold_str("age–indeterminate"), "age indeterminate");
         assert_eq!(fold_str("30° curve"), "30 ° curve");
+    }
+
+    /// The offset map written out byte by byte, as folding defines it.
+    fn dense_map(text: &str) -> Vec<usize> {
+        let mut f = Folded::default();
+        f.fold(text);
+        (0..f.bytes.len()).map(|k| f.map_at(k)).collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn sparse_map_agrees_with_a_dense_one(s in "[ -~\t\n\u{e9}\u{2013}\u{b0}\u{a0}]{0,60}") {
+            let mut f = Folded::default();
+            f.fold(&s);
+            let dense = dense_map(&s);
+            // Offsets never go down, every folded byte comes from a real offset, and each
+            // token byte maps to the original byte it copies (lowercased).
+            for k in 1..dense.len() {
+                proptest::prop_assert!(dense[k - 1] <= dense[k]);
+            }
+            for (k, &o) in dense.iter().enumerate() {
+                proptest::prop_assert!(o <= s.len());
+                let c = f.bytes[k];
+                if c != b' ' {
+                    proptest::prop_assert_eq!(s.as_bytes()[o].to_ascii_lowercase(), c);
+                }
+            }
+            for orig in 0..=s.len() + 1 {
+                let want = dense.partition_point(|&m| m < orig);
+                proptest::prop_assert_eq!(f.position_of(orig), want, "offset {}", orig);
+            }
+        }
     }
 
     #[test]

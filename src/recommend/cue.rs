@@ -204,48 +204,87 @@ fn find_all(w: &[String], phrase: &[String]) -> Vec<usize> {
 /// words): a phrase can match only where all its words occur, so this is a superset of where a
 /// cue can match, and the word-by-word reading runs only there.
 #[derive(Debug, Clone)]
-pub(crate) struct CueWords(Option<aho_corasick::AhoCorasick>);
+pub(crate) struct CueWords {
+    ac: Option<aho_corasick::AhoCorasick>,
+    /// For each word, the cues (one bit each) that have a phrase whose longest word it is.
+    cues: Vec<u64>,
+}
 
 impl CueWords {
     pub(crate) fn new(cues: &[CueDef]) -> CueWords {
-        let mut first: Vec<&str> = cues
+        let mut first: Vec<(&str, u64)> = cues
             .iter()
-            .flat_map(|c| c.terms.iter())
-            .filter_map(|t| t.iter().max_by_key(|w| w.len()).map(String::as_str))
+            .enumerate()
+            .take(MAX_CUES)
+            .flat_map(|(i, c)| {
+                c.terms.iter().filter_map(move |t| {
+                    t.iter()
+                        .max_by_key(|w| w.len())
+                        .map(|w| (w.as_str(), 1u64 << i))
+                })
+            })
             .collect();
         first.sort_unstable();
-        first.dedup();
-        if first.is_empty() {
-            return CueWords(None);
+        let mut words: Vec<&str> = Vec::new();
+        let mut masks: Vec<u64> = Vec::new();
+        for (w, m) in first {
+            if words.last() == Some(&w) {
+                *masks.last_mut().expect("a mask per word") |= m;
+            } else {
+                words.push(w);
+                masks.push(m);
+            }
         }
-        CueWords(
+        let ac = if words.is_empty() {
+            None
+        } else {
             aho_corasick::AhoCorasick::builder()
                 .ascii_case_insensitive(true)
-                .build(&first)
-                .ok(),
-        )
+                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+                .build(&words)
+                .ok()
+        };
+        let cues = if ac.is_some() { masks } else { Vec::new() };
+        CueWords { ac, cues }
     }
 
-    /// Whether any of the words occurs in `s` as a whole word (always true when the test
-    /// could not be built).
-    pub(crate) fn any_in(&self, s: &str) -> bool {
-        let Some(ac) = self.0.as_ref() else {
-            return true;
+    /// Calls `f(start, cues)` for every whole-word occurrence of a word in `s`, with the cues
+    /// it may begin; returns false when the test could not be built (anything may match).
+    fn each(&self, s: &str, mut f: impl FnMut(usize, u64)) -> bool {
+        let Some(ac) = self.ac.as_ref() else {
+            return false;
         };
         let b = s.as_bytes();
-        ac.find_overlapping_iter(s).any(|m| {
+        for m in ac.find_overlapping_iter(s) {
             let before = m.start() == 0 || !b[m.start() - 1].is_ascii_alphanumeric();
             let after = m.end() == b.len() || !b[m.end()].is_ascii_alphanumeric();
-            before && after
-        })
+            if before && after {
+                f(m.start(), self.cues[m.pattern().as_usize()]);
+            }
+        }
+        true
+    }
+
+    /// The cues whose longest word occurs in `s` as a whole word (every cue when the test
+    /// could not be built).
+    pub(crate) fn cues_in(&self, s: &str) -> u64 {
+        let mut mask = 0u64;
+        if !self.each(s, |_, m| mask |= m) {
+            return u64::MAX;
+        }
+        mask
     }
 }
 
 /// Which cues occur where in one report, read lazily: a sentence is read the first time a rule
-/// asks about it (rules ask only once their findings hold), and the answer is kept.
+/// asks about it (rules ask only once their findings hold), and the answer is kept. One pass
+/// over the text first notes, per sentence, the cues whose longest word it holds; only those
+/// are read word by word.
 #[derive(Debug, Default)]
 pub(crate) struct CueHits<'a> {
     src: Option<(&'a [CueDef], &'a CueWords, &'a Analysis, &'a str)>,
+    /// Per sentence: the cues that may occur there, then (once read) the cues that do.
+    candidates: Vec<u64>,
     sentence: std::cell::RefCell<Vec<Option<u64>>>,
     report: std::cell::Cell<Option<u64>>,
 }
@@ -263,39 +302,71 @@ impl<'a> CueHits<'a> {
         a: &'a Analysis,
         text: &'a str,
     ) -> CueHits<'a> {
-        if cues.is_empty() || text.is_empty() || !words.any_in(text) {
+        if cues.is_empty() || text.is_empty() {
+            return CueHits::none();
+        }
+        let mut candidates = vec![0u64; a.sentences.len()];
+        let mut any = 0u64;
+        let mut k = 0usize;
+        let built = words.each(text, |start, mask| {
+            any |= mask;
+            // Matches come in order of their end, so their starts rarely go back.
+            if k >= a.sentences.len() || a.sentences[k].span.start > start {
+                k = 0;
+            }
+            while k < a.sentences.len() && a.sentences[k].span.end <= start {
+                k += 1;
+            }
+            if let Some(s) = a.sentences.get(k) {
+                if s.span.start <= start {
+                    candidates[k] |= mask;
+                }
+            }
+        });
+        if !built {
+            any = u64::MAX;
+            candidates.iter_mut().for_each(|c| *c = u64::MAX);
+        }
+        if any == 0 {
             return CueHits::none();
         }
         CueHits {
             src: Some((cues, words, a, text)),
             sentence: std::cell::RefCell::new(vec![None; a.sentences.len()]),
+            candidates,
             report: std::cell::Cell::new(None),
         }
     }
 
-    fn mask(cues: &[CueDef], words: &CueWords, s: &str, section: Option<SectionKind>) -> u64 {
-        // A phrase can only match where its first word occurs: most sentences hold none.
-        if !words.any_in(s) {
+    /// The cues among `candidates` that occur in `s`.
+    fn mask(cues: &[CueDef], candidates: u64, s: &str, section: Option<SectionKind>) -> u64 {
+        if candidates == 0 {
             return 0;
         }
         let w = lower_words(s);
         cues.iter()
             .enumerate()
-            .filter(|(_, c)| c.reads(section) && c.in_sentence(&w))
+            .filter(|(i, c)| {
+                *i < MAX_CUES && candidates & (1 << i) != 0 && c.reads(section) && c.in_sentence(&w)
+            })
             .fold(0u64, |m, (i, _)| m | (1 << i))
     }
 
     fn sentence_mask(&self, i: usize) -> u64 {
-        let Some((cues, words, a, text)) = self.src else {
+        let Some((cues, _, a, text)) = self.src else {
             return 0;
         };
+        let candidates = self.candidates.get(i).copied().unwrap_or(0);
+        if candidates == 0 {
+            return 0;
+        }
         if let Some(Some(m)) = self.sentence.borrow().get(i) {
             return *m;
         }
         let m = a.sentences.get(i).map_or(0, |s| {
             let section = a.sections.get(s.section as usize).map(|x| x.kind);
             text.get(s.span.start..s.span.end)
-                .map_or(0, |t| Self::mask(cues, words, t, section))
+                .map_or(0, |t| Self::mask(cues, candidates, t, section))
         });
         if let Some(slot) = self.sentence.borrow_mut().get_mut(i) {
             *slot = Some(m);
@@ -313,7 +384,8 @@ impl<'a> CueHits<'a> {
         if (mention.sentence as usize) < a.sentences.len() {
             self.sentence_mask(mention.sentence as usize)
         } else {
-            Self::mask(cues, words, stretch_around(text, mention.span), None)
+            let t = stretch_around(text, mention.span);
+            Self::mask(cues, words.cues_in(t), t, None)
         }
     }
 
@@ -326,7 +398,7 @@ impl<'a> CueHits<'a> {
         }
         let m = if a.sentences.is_empty() {
             text.split(['.', '\n'])
-                .map(|t| Self::mask(cues, words, t, None))
+                .map(|t| Self::mask(cues, words.cues_in(t), t, None))
                 .fold(0, |m, x| m | x)
         } else {
             (0..a.sentences.len()).fold(0, |m, i| m | self.sentence_mask(i))
