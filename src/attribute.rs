@@ -307,6 +307,11 @@ pub enum Quantity {
     Grade(u8),
 }
 
+/// Whether `b` ends with `suffix`, ASCII case-insensitively.
+fn ends_with_ignore_case(b: &[u8], suffix: &[u8]) -> bool {
+    b.len() >= suffix.len() && b[b.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+}
+
 /// Finds quantities in `text[start..end]`: (absolute start, absolute end, quantity).
 pub fn quantities(text: &str, start: usize, end: usize, out: &mut Vec<(usize, usize, Quantity)>) {
     let b = text.as_bytes();
@@ -335,8 +340,8 @@ pub fn quantities(text: &str, start: usize, end: usize, out: &mut Vec<(usize, us
             // `<20%`, `less than 20%`: a bound, not a measurement.
             let bound = (s > 0 && b[s - 1] == b'<')
                 || (s >= 2 && b[s - 1] == b' ' && b[s - 2] == b'<')
-                || b[..s].to_ascii_lowercase().ends_with(b"less than ")
-                || b[..s].to_ascii_lowercase().ends_with(b"under ");
+                || ends_with_ignore_case(&b[..s], b"less than ")
+                || ends_with_ignore_case(&b[..s], b"under ");
             if let Some(v) = num.filter(|_| !bound) {
                 let q = if rest.starts_with(b"%") {
                     Some((Quantity::Percent(v), k + 1))

@@ -42,6 +42,7 @@ pub mod input;
 pub mod lexicon;
 pub mod model;
 pub mod output;
+pub mod phrase;
 pub mod pipeline;
 pub mod recommend;
 pub mod review;

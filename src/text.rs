@@ -22,6 +22,9 @@ pub struct Folded {
     /// Spaces in `bytes[..64 * k]` for each `k`, so that counting the tokens between two
     /// positions takes constant time however far apart they are.
     blocks: Vec<u32>,
+    /// For each `k`, the entry of `segs` that holds folded position `64 * k`, so that finding
+    /// the entry of any position takes a few steps from there.
+    seg_blocks: Vec<u32>,
 }
 /// Bytes per entry of [`Folded::blocks`].
 const BLOCK: usize = 64;
@@ -146,13 +149,24 @@ impl Folded {
             spaces += chunk.iter().filter(|&&c| c == b' ').count() as u32;
         }
         self.blocks.push(spaces);
+        self.seg_blocks.clear();
+        let mut k = 0usize;
+        for start in (0..self.bytes.len()).step_by(BLOCK) {
+            while k + 1 < self.segs.len() && self.segs[k + 1].0 as usize <= start {
+                k += 1;
+            }
+            self.seg_blocks.push(k as u32);
+        }
     }
 
     /// The original byte offset that folded byte `f` came from (`f < bytes.len()`).
     #[inline]
     pub fn map_at(&self, f: usize) -> usize {
-        let k = self.segs.partition_point(|&(s, _)| s as usize <= f);
-        let (s, o) = self.segs[k.max(1) - 1];
+        let mut k = self.seg_blocks.get(f / BLOCK).map_or(0, |&k| k as usize);
+        while k + 1 < self.segs.len() && self.segs[k + 1].0 as usize <= f {
+            k += 1;
+        }
+        let (s, o) = self.segs[k];
         o as usize + (f - s as usize)
     }
 
