@@ -18,9 +18,9 @@
 //! buffers reused across reports.
 
 use crate::model::{str_enum, *};
+use crate::phrase::PhraseSet;
 use crate::pipeline::Pipeline;
 use crate::text::{fold_str, Folded};
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -181,7 +181,7 @@ pub fn flag_info(id: &str) -> Option<&'static FlagInfo> {
 /// The compiled audit phrases. Built once, then only read (`Send + Sync`).
 #[derive(Debug, Clone)]
 pub struct Auditor {
-    ac: Option<AhoCorasick>,
+    ac: Option<PhraseSet>,
     kinds: Vec<u32>,
     /// Term words (lowercase) with their kinds.
     words: Vec<(String, u32)>,
@@ -348,21 +348,14 @@ impl Auditor {
         if !seen_header {
             return Err(LexiconError::new(path, 0, "empty file: no header row"));
         }
-        let ac = if patterns.is_empty() {
-            None
-        } else {
-            Some(
-                // Every phrase starts with a space: a prefilter would stop at every word.
-                AhoCorasickBuilder::new()
-                    .match_kind(MatchKind::LeftmostLongest)
-                    .prefilter(false)
-                    .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-                    .build(&patterns)
-                    .map_err(|e| {
-                        LexiconError::new(path, 0, format!("cannot compile phrases: {e}"))
-                    })?,
-            )
-        };
+        let ac =
+            if patterns.is_empty() {
+                None
+            } else {
+                Some(PhraseSet::new(&patterns).map_err(|e| {
+                    LexiconError::new(path, 0, format!("cannot compile phrases: {e}"))
+                })?)
+            };
         Ok(Auditor {
             ac,
             kinds,
@@ -448,11 +441,8 @@ impl Auditor {
                 &*own
             }
         };
-        for m in ac.find_iter(folded.bytes.as_slice()) {
-            let (fs, fe) = (m.start() + 1, m.end());
-            if folded.bytes.get(fe) != Some(&b' ') {
-                continue;
-            }
+        ac.for_each_longest(&folded.bytes, |start, end, pattern| {
+            let (fs, fe) = (start + 1, end);
             let (os, oe) = folded.original(fs, fe);
             let span = Span::new(os, oe);
             let k = a.sentences.partition_point(|x| x.span.end <= span.start);
@@ -471,7 +461,7 @@ impl Auditor {
                         .map_or(SectionKind::Preamble, |sec| sec.kind),
                 ),
             };
-            let kinds = self.kinds[m.pattern().as_usize()];
+            let kinds = self.kinds[pattern as usize];
             if kinds & PhraseKind::Cue.bit() != 0 && sentence != u32::MAX {
                 cue.push(sentence);
             }
@@ -484,7 +474,7 @@ impl Auditor {
                 sentence,
                 section,
             });
-        }
+        });
     }
 }
 

@@ -153,16 +153,28 @@ impl PhraseSet {
     /// Calls `f(start, end, id)` for every leftmost-longest, token-bounded match in `hay`, a
     /// folded view (tokens separated by single spaces, with a space at each end). `start` is
     /// the position of the space before the phrase's first token, `end` that of the space
-    /// after its last one.
-    pub fn for_each_match(&self, hay: &[u8], mut f: impl FnMut(usize, usize, u32)) {
+    /// after its last one. When the longest phrase at a token ends inside a word
+    /// ("degenerative spur" in "degenerative spurring"), the longest shorter one that ends on
+    /// a token is taken.
+    pub fn for_each_match(&self, hay: &[u8], f: impl FnMut(usize, usize, u32)) {
+        self.scan(hay, true, f)
+    }
+
+    /// As [`PhraseSet::for_each_match`], except that when the longest phrase at a token ends
+    /// inside a word, nothing is taken there and the scan goes on after that word, as a
+    /// non-overlapping leftmost-longest automaton search that drops such matches does.
+    pub fn for_each_longest(&self, hay: &[u8], f: impl FnMut(usize, usize, u32)) {
+        self.scan(hay, false, f)
+    }
+
+    fn scan(&self, hay: &[u8], shorter: bool, mut f: impl FnMut(usize, usize, u32)) {
         if self.phrases.is_empty() {
             return;
         }
         let n = hay.len();
         // `p` is always a space: the one before the next token.
-        let mut p = match hay.iter().position(|&c| c == b' ') {
-            Some(p) => p,
-            None => return,
+        let Some(mut p) = hay.iter().position(|&c| c == b' ') else {
+            return;
         };
         while p + 1 < n {
             let t = p + 1;
@@ -182,12 +194,20 @@ impl PhraseSet {
                 let (s, len) = self.phrases[id as usize];
                 let (s, len) = (s as usize, len as usize);
                 let end = p + len;
-                if end < n
-                    && hay[end] == b' '
-                    && same(&hay[e..end], &self.bytes[s + (e - p)..s + len])
-                {
+                if end > n || !same(&hay[e..end], &self.bytes[s + (e - p)..s + len]) {
+                    continue;
+                }
+                if end < n && hay[end] == b' ' {
                     f(p, end, id);
                     next = end;
+                    break;
+                }
+                if !shorter {
+                    // The longest phrase here ends inside a word: resume at that word's end.
+                    next = hay[end..]
+                        .iter()
+                        .position(|&c| c == b' ')
+                        .map_or(n, |k| end + k);
                     break;
                 }
             }
@@ -229,6 +249,25 @@ mod tests {
             .map(|(_, _, id)| p[id as usize])
             .collect();
         assert_eq!(got, [" no acute", " degenerative", " degenerative spur"]);
+    }
+
+    #[test]
+    fn longest_only_mode_drops_a_match_that_ends_inside_a_word() {
+        let p = [" degenerative", " degenerative spur", " spurring"];
+        let set = PhraseSet::new(&p).unwrap();
+        let hay = folded("degenerative spurring. degenerative spurring");
+        let mut got = Vec::new();
+        set.for_each_longest(&hay, |_, _, id| got.push(p[id as usize]));
+        assert!(got.is_empty(), "{got:?}");
+        let ac = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(p)
+            .unwrap();
+        let kept = ac
+            .find_iter(hay.as_slice())
+            .filter(|m| hay.get(m.end()) == Some(&b' '))
+            .count();
+        assert_eq!(kept, 0);
     }
 
     #[test]
@@ -289,6 +328,14 @@ mod tests {
                 .unwrap();
             let hay = folded(&text.join(" "));
             proptest::prop_assert_eq!(matches(&set, &hay), automaton(&ac, &hay));
+            let mut longest = Vec::new();
+            set.for_each_longest(&hay, |s, e, id| longest.push((s, e, id)));
+            let kept: Vec<_> = ac
+                .find_iter(hay.as_slice())
+                .filter(|m| hay.get(m.end()) == Some(&b' '))
+                .map(|m| (m.start(), m.end(), m.pattern().as_u32()))
+                .collect();
+            proptest::prop_assert_eq!(longest, kept);
         }
     }
 }
