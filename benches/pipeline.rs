@@ -1,6 +1,7 @@
 //! End-to-end `Pipeline::analyze` over generated reports: one thread first, then two threads
 //! through rayon to show how the library scales (the machines have two cores), then the stages
-//! the library exposes on their own (folding, sections, sentences, levels, status), and the
+//! the library exposes on their own (folding, the whole-token phrase scan over folded text,
+//! sections, sentences, levels, status), and the
 //! edges `spinex extract` adds around the pipeline: reading JSONL and rendering every table. The
 //! `extract/in_memory` bench chains them (read, analyze, render) on one thread, which is
 //! `spinex extract --threads 1` without the file system.
@@ -14,6 +15,7 @@ use rayon::prelude::*;
 use spinex::input::{JsonlReader, ReadOptions};
 use spinex::lexicon::Lexicons;
 use spinex::output::{Parts, Rendered, Renderer};
+use spinex::phrase::PhraseSet;
 use spinex::text::Folded;
 use spinex::{Pipeline, Report};
 use std::hint::black_box;
@@ -91,6 +93,38 @@ fn bench_stages(c: &mut Criterion) {
         analyses.push(pipeline.analyze(r));
     }
 
+    // The lexicon phrases as the pipeline matches them: folded, with a leading space, once each.
+    let mut phrases: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let literals = lex
+        .terms
+        .iter()
+        .map(|t| t.text.as_str())
+        .chain(lex.context.iter().map(|r| r.literal.as_str()))
+        .chain(lex.modifiers.iter().map(|m| m.text.as_str()));
+    for l in literals {
+        let p = format!(" {}", spinex::text::fold_str(l));
+        if seen.insert(p.clone()) {
+            phrases.push(p);
+        }
+    }
+    let phrase_set = PhraseSet::new(&phrases).expect("the shipped phrases compile");
+    let folded_corpus: Vec<Vec<u8>> = corpus
+        .iter()
+        .map(|r| {
+            let mut f = Folded::default();
+            f.fold(&r.text);
+            f.bytes
+        })
+        .collect();
+    let scan_phrases = |folded: &[Vec<u8>]| {
+        let mut n = 0usize;
+        for hay in folded {
+            phrase_set.for_each_match(hay, |_, _, _| n += 1);
+        }
+        n
+    };
+
     let fold = |corpus: &[Report]| {
         let mut f = Folded::default();
         corpus
@@ -156,6 +190,7 @@ fn bench_stages(c: &mut Criterion) {
         n
     };
     let folded = expect("fold (bytes)", fold(&corpus));
+    let n_phrases = expect("phrase matches", scan_phrases(&folded_corpus));
     let n_sections = expect("sections", split_sections(&corpus));
     let n_sentences = expect("sentences", split_sentences(&corpus));
     let n_levels = expect("levels", read_levels(&corpus));
@@ -168,6 +203,9 @@ fn bench_stages(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(bytes));
     g.bench_function("fold", |b| {
         b.iter(|| assert_eq!(fold(black_box(&corpus)), folded))
+    });
+    g.bench_function("phrase_scan", |b| {
+        b.iter(|| assert_eq!(scan_phrases(black_box(&folded_corpus)), n_phrases))
     });
     g.bench_function("sections", |b| {
         b.iter(|| assert_eq!(split_sections(black_box(&corpus)), n_sections))
