@@ -318,6 +318,15 @@ pub fn quantities(text: &str, start: usize, end: usize, out: &mut Vec<(usize, us
     let mut i = start;
     while i < end {
         let c = b[i];
+        // Every quantity begins a word: a number, "grade"/"gr", or a fraction word ("one
+        // third", "a quarter", "two thirds"). Anything else is passed over at once.
+        let word_start = i == 0 || !b[i - 1].is_ascii_alphanumeric();
+        if !word_start
+            || !(c.is_ascii_digit() || matches!(c.to_ascii_lowercase(), b'g' | b'o' | b'a' | b't'))
+        {
+            i += 1;
+            continue;
+        }
         if c.is_ascii_digit() && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
             let s = i;
             let mut j = i;
