@@ -334,12 +334,20 @@ struct ReadSide<I> {
     input_error: Option<InputError>,
 }
 
-/// What the workers share on the writing side.
-struct WriteSide<'s> {
+/// Where chunks are written, held by the one worker writing at a time.
+struct Out<'s> {
     sink: &'s mut (dyn Sink + Send),
     summary: &'s mut Summary,
-    /// The next chunk to write.
+}
+
+/// What the workers share on the writing side. The lock is held only to hand over or take
+/// chunks, never while writing: a worker that finishes a chunk while another writes leaves it
+/// in `pending` and goes back to work, and the writer takes it before it stops writing.
+struct WriteSide {
+    /// The next chunk to take for writing.
     next: u64,
+    /// A worker is writing: others leave their chunks in `pending`.
+    writing: bool,
     /// Chunks done before their turn, by sequence number.
     pending: Vec<Taken>,
     /// Slots of written chunks, to be filled again.
@@ -351,13 +359,13 @@ struct WriteSide<'s> {
 
 /// Wakes the other workers when a worker unwinds, so that none waits for the chunk it held;
 /// the panic itself is raised again when the workers are joined.
-struct OnUnwind<'a, 's, I> {
+struct OnUnwind<'a, I> {
     read: &'a Mutex<ReadSide<I>>,
-    write: &'a Mutex<WriteSide<'s>>,
+    write: &'a Mutex<WriteSide>,
     written: &'a Condvar,
 }
 
-impl<I> Drop for OnUnwind<'_, '_, I> {
+impl<I> Drop for OnUnwind<'_, I> {
     fn drop(&mut self) {
         if std::thread::panicking() {
             let mut w = self.write.lock().unwrap_or_else(|e| e.into_inner());
@@ -392,9 +400,9 @@ where
         stop: false,
         input_error: None,
     });
+    let out = Mutex::new(Out { sink, summary });
     let write = Mutex::new(WriteSide {
-        sink,
-        summary,
+        writing: false,
         next: 0,
         pending: Vec::new(),
         free: Vec::new(),
@@ -467,7 +475,8 @@ where
                     }
                 });
             }
-            // Hand it to the writing side, and write every chunk whose turn has come.
+            // Hand it to the writing side; unless another worker is writing, write every chunk
+            // whose turn has come, including those handed over meanwhile.
             let mut w = write.lock().unwrap_or_else(|e| e.into_inner());
             let at = w.pending.partition_point(|t| t.seq < seq);
             w.pending.insert(
@@ -478,29 +487,53 @@ where
                     slots,
                 },
             );
-            let w = &mut *w;
-            while w.error.is_none() && w.pending.first().is_some_and(|t| t.seq == w.next) {
-                let t = w.pending.remove(0);
-                let result = (|| {
-                    for (record, slot) in t.records.iter().zip(&t.slots) {
-                        let done = slot.analysis.as_ref().map(|a| (a, &slot.rendered));
-                        write_one(w.sink, w.summary, record, done)?;
-                    }
-                    w.sink.chunk_done()
-                })();
-                w.next += 1;
-                match result {
-                    Ok(()) => progress(&progress_of(w.summary)),
-                    Err(e) => {
-                        w.error = Some(e);
-                        read.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
+            if w.writing {
+                continue;
+            }
+            w.writing = true;
+            loop {
+                let mut ready = Vec::new();
+                while w.error.is_none() && w.pending.first().is_some_and(|t| t.seq == w.next) {
+                    ready.push(w.pending.remove(0));
+                    w.next += 1;
+                }
+                if ready.is_empty() {
+                    w.writing = false;
+                    break;
+                }
+                drop(w);
+                let mut failed = None;
+                let mut done = Vec::with_capacity(ready.len());
+                {
+                    let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+                    let o = &mut *o;
+                    for t in ready {
+                        if failed.is_none() {
+                            let result = (|| {
+                                for (record, slot) in t.records.iter().zip(&t.slots) {
+                                    let done = slot.analysis.as_ref().map(|a| (a, &slot.rendered));
+                                    write_one(o.sink, o.summary, record, done)?;
+                                }
+                                o.sink.chunk_done()
+                            })();
+                            match result {
+                                Ok(()) => progress(&progress_of(o.summary)),
+                                Err(e) => failed = Some(e),
+                            }
+                        }
+                        let mut slots = t.slots;
+                        for slot in &mut slots {
+                            slot.rendered.trim(KEEP_BYTES);
+                        }
+                        done.push(slots);
                     }
                 }
-                let mut slots = t.slots;
-                for slot in &mut slots {
-                    slot.rendered.trim(KEEP_BYTES);
+                w = write.lock().unwrap_or_else(|e| e.into_inner());
+                w.free.extend(done);
+                if let Some(e) = failed {
+                    w.error = Some(e);
+                    read.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
                 }
-                w.free.push(slots);
                 written.notify_all();
             }
         }
