@@ -8,9 +8,9 @@
 //!
 //! 1. sections (`INDICATION:`, `FINDINGS:`, `IMPRESSION:` ...): [`section`],
 //! 2. sentences: [`sentence`],
-//! 3. concept matching: one Aho-Corasick pass (leftmost-longest) over a folded view of the text
-//!    in which case, whitespace runs and dashes are normalized and punctuation stands apart, so
-//!    matches fall on whole tokens: [`text`],
+//! 3. concept matching: one whole-token phrase pass (leftmost-longest, [`phrase`]) over a
+//!    folded view of the text in which case, whitespace runs and dashes are normalized and
+//!    punctuation stands apart, so matches fall on whole tokens: [`text`],
 //! 4. spine anchoring (a rib fracture is not a vertebral fracture) and context (ConText:
 //!    negated, uncertain, historical, hypothetical, each with its trigger): [`context`],
 //! 5. attributes (levels, ranges, severity, acuity, grades, direction): [`attribute`],

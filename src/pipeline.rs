@@ -212,8 +212,8 @@ impl Pipeline {
 
     /// Compiles validated lexicons.
     pub fn from_lexicons(lex: Lexicons) -> Result<Pipeline, LexiconError> {
-        // Two pattern sets: the shipped lexicons (terms, triggers, modifiers) in one automaton,
-        // and user targets in a second one, so that no shipped pattern can swallow a user term.
+        // Two pattern sets: the shipped lexicons (terms, triggers, modifiers) in one phrase
+        // table, and user targets in a second one, so that no shipped pattern can swallow a user term.
         // Pattern ids of the second set follow those of the first in `payloads`.
         let mut main = PatternSet::default();
         let mut user = PatternSet::default();
