@@ -344,7 +344,7 @@ pub struct Mention {
     pub section: SectionKind,
     /// Index of its sentence in [`Analysis::sentences`].
     pub sentence: u32,
-    /// Index of the lexicon term that matched (see [`crate::lexicon::Lexicons::term`]).
+    /// Index of the lexicon term that matched (see [`crate::lexicon::Lexicons::terms`]).
     pub term: u32,
     /// Negated, with the trigger's span.
     pub negated: Flag,
