@@ -18,18 +18,51 @@ pub struct CharIndex {
 impl CharIndex {
     /// Indexes `text`.
     pub fn new(text: &str) -> CharIndex {
-        let mut multi = Vec::new();
-        if !text.is_ascii() {
-            let mut extra = 0usize;
-            for (i, c) in text.char_indices() {
-                let n = c.len_utf8();
-                if n > 1 {
-                    extra += n - 1;
-                    multi.push((i, extra));
+        let mut index = CharIndex::default();
+        index.reset(text);
+        index
+    }
+
+    /// Indexes `text` instead, keeping the memory (one index reused over many reports).
+    pub fn reset(&mut self, text: &str) {
+        /// The high bit of every byte.
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        self.multi.clear();
+        let b = text.as_bytes();
+        let mut extra = 0usize;
+        let mut i = 0;
+        // `i` is always on a character boundary, so the first byte with its high bit set at or
+        // after it starts a multi-byte character.
+        loop {
+            let c = match b.get(i..i + 8) {
+                // Eight bytes at a time over ASCII runs.
+                Some(word) => {
+                    let high = u64::from_le_bytes(word.try_into().unwrap_or_default()) & HIGH;
+                    if high == 0 {
+                        i += 8;
+                        continue;
+                    }
+                    i += (high.trailing_zeros() / 8) as usize;
+                    b[i]
                 }
-            }
+                None => match b.get(i) {
+                    Some(&c) if c < 0x80 => {
+                        i += 1;
+                        continue;
+                    }
+                    Some(&c) => c,
+                    None => break,
+                },
+            };
+            let n = match c {
+                0xf0.. => 4,
+                0xe0.. => 3,
+                _ => 2,
+            };
+            extra += n - 1;
+            self.multi.push((i, extra));
+            i += n;
         }
-        CharIndex { multi }
     }
 
     /// The character offset of byte offset `byte` (which must be on a character boundary).
@@ -50,6 +83,32 @@ mod tests {
         let ix = CharIndex::new("T12 compression");
         assert_eq!(ix.char_offset(0), 0);
         assert_eq!(ix.char_offset(15), 15);
+    }
+
+    #[test]
+    fn indexes_every_multi_byte_character() {
+        let texts = [
+            "",
+            "é",
+            "ascii only, longer than one word",
+            "30° kyphosis – L4–5 ok",
+            "€€€€€€€€€ and 𝄞 at the end: 𝄞",
+            "eight!!é1234567é",
+        ];
+        let mut reused = CharIndex::default();
+        for text in texts {
+            let mut extra = 0;
+            let mut naive = Vec::new();
+            for (i, c) in text.char_indices() {
+                if c.len_utf8() > 1 {
+                    extra += c.len_utf8() - 1;
+                    naive.push((i, extra));
+                }
+            }
+            assert_eq!(CharIndex::new(text).multi, naive, "{text}");
+            reused.reset(text);
+            assert_eq!(reused.multi, naive, "{text}");
+        }
     }
 
     #[test]

@@ -1,13 +1,11 @@
 //! The columns of every table and how one report becomes rows.
 
 use super::enc;
-use super::render::FixedTexts;
+use super::render::{FixedTexts, Shared};
 use super::row::Row;
 use crate::input::RecordError;
 use crate::model::*;
 use crate::pipeline::Pipeline;
-use crate::span::CharIndex;
-use std::fmt;
 
 /// Required columns of `mentions.csv`, in order, then the extra ones.
 pub const MENTION_COLUMNS: [&str; 28] = [
@@ -143,7 +141,7 @@ impl<'p> Tables<'p> {
     // The report, mention, recommendation, caution and audit row writers write every column
     // after `report_id`; the renderer writes the id, encoded once per report.
 
-    pub(crate) fn report_row(&self, row: &mut Row, a: &Analysis) {
+    pub(crate) fn report_row(&self, row: &mut Row, a: &Analysis, extras: &ReportExtras) {
         let b = self.builtin_count();
         let result = |i: usize| a.concepts.get(i).copied().unwrap_or_default();
         for i in 0..b {
@@ -162,7 +160,6 @@ impl<'p> Tables<'p> {
         for i in b..self.concepts.len() {
             row.levels(result(i).levels);
         }
-        let extras = ReportExtras::of(a);
         row.opt_uint(extras.genant_grade.map(u64::from));
         row.opt_uint(extras.meyerding_grade.map(u64::from));
         row.opt(extras.cobb_degrees);
@@ -171,20 +168,29 @@ impl<'p> Tables<'p> {
         row.joined(a.warnings.iter());
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn mention_row(
         &self,
         row: &mut Row,
         fixed: &FixedTexts,
         report: &Report,
         a: &Analysis,
-        chars: &CharIndex,
+        cx: &Shared,
+        i: usize,
         m: &Mention,
     ) {
         let text = report.text.as_str();
+        let at = cx.mention(i);
         row.encoded(fixed.concept(m.concept).csv_bytes());
-        row.uint(chars.char_offset(m.span.start) as u64);
-        row.uint(chars.char_offset(m.span.end) as u64);
-        row.verbatim(text.get(m.span.start..m.span.end).unwrap_or(""));
+        row.uint(at.start as u64);
+        row.uint(at.end as u64);
+        let mention = text.get(m.span.start..m.span.end).unwrap_or("");
+        if at.item.is_some() && !at.needs_quotes {
+            // Known to need no quotes (and written verbatim: no quote mark).
+            row.encoded(mention.as_bytes());
+        } else {
+            row.verbatim(mention);
+        }
         row.name(m.section.as_str());
         row.boolean(m.negated.is_some());
         row.boolean(m.uncertain.is_some());
@@ -209,57 +215,39 @@ impl<'p> Tables<'p> {
         row.cell(sentence_text(text, a, m));
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn recommendation_row(
         &self,
         row: &mut Row,
-        report: &Report,
-        a: &Analysis,
-        chars: &CharIndex,
+        fixed: &FixedTexts,
+        cx: &Shared,
         r: &Recommendation,
-        rationale: &Fixed,
-        source: &Fixed,
     ) {
+        let rule = fixed.rule(&r.rule);
         row.cell(&r.action);
-        row.cell(&r.rule);
+        rule.id.cell(row, &r.rule);
         row.name(r.strength.as_str());
         row.name(r.urgency.as_str());
-        rationale.csv(row, &r.rationale);
-        evidence_cell(row, report, a, chars, &r.evidence);
-        source.csv(row, &r.source);
-        row.cell(r.condition.as_deref().unwrap_or(""));
+        rule.rationale.csv(row, &r.rationale);
+        evidence_cell(row, cx, &r.evidence);
+        rule.source.csv(row, &r.source);
+        rule.condition
+            .cell(row, r.condition.as_deref().unwrap_or(""));
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn caution_row(
-        &self,
-        row: &mut Row,
-        report: &Report,
-        a: &Analysis,
-        chars: &CharIndex,
-        c: &Caution,
-        message: &Fixed,
-        source: &Fixed,
-    ) {
-        row.cell(&c.id);
+    pub(crate) fn caution_row(&self, row: &mut Row, fixed: &FixedTexts, cx: &Shared, c: &Caution) {
+        let caution = fixed.caution(&c.id);
+        caution.id.cell(row, &c.id);
         row.cell(&c.rule);
-        message.csv(row, &c.message);
-        evidence_cell(row, report, a, chars, &c.evidence);
-        source.csv(row, &c.source);
+        caution.message.csv(row, &c.message);
+        evidence_cell(row, cx, &c.evidence);
+        caution.source.csv(row, &c.source);
     }
 
-    pub(crate) fn audit_row(
-        &self,
-        row: &mut Row,
-        report: &Report,
-        a: &Analysis,
-        chars: &CharIndex,
-        f: &AuditFlag,
-    ) {
+    pub(crate) fn audit_row(&self, row: &mut Row, cx: &Shared, f: &AuditFlag) {
         row.cell(&f.flag);
         row.name(f.severity.as_str());
         row.cell(&f.message);
-        evidence_cell(row, report, a, chars, &f.evidence);
+        evidence_cell(row, cx, &f.evidence);
     }
 
     pub(crate) fn error_row(&self, row: &mut Row, e: &RecordError) {
@@ -297,7 +285,8 @@ impl Fixed {
         }
     }
 
-    /// Writes `s` as a CSV cell, from the encoded bytes when it is this text.
+    /// Writes `s` as a CSV cell, from the encoded bytes when it is this text (so an empty `s`
+    /// that matches is written `""`, as a row of one empty field is).
     #[inline]
     pub fn csv(&self, row: &mut Row, s: &str) {
         if s == self.text {
@@ -305,6 +294,21 @@ impl Fixed {
         } else {
             row.cell(s);
         }
+    }
+
+    /// Writes `s` as [`Row::cell`] does, from the encoded bytes when it is this text.
+    #[inline]
+    pub fn cell(&self, row: &mut Row, s: &str) {
+        if !s.is_empty() && s == self.text {
+            row.encoded(&self.csv);
+        } else {
+            row.cell(s);
+        }
+    }
+
+    /// The text.
+    pub fn text(&self) -> &str {
+        &self.text
     }
 
     /// The text as one CSV field.
@@ -328,15 +332,17 @@ impl Fixed {
     }
 }
 
-/// The evidence of a recommendation, caution or flag as one cell: `text@start-end`, `;`-joined.
-fn evidence_cell(row: &mut Row, report: &Report, a: &Analysis, chars: &CharIndex, idx: &[u32]) {
-    row.joined_with(evidence(report, a, chars, idx), |out, e| {
-        out.extend_from_slice(e.text.as_bytes());
-        out.push(b'@');
-        enc::uint(out, e.start as u64);
-        out.push(b'-');
-        enc::uint(out, e.end as u64);
-    });
+/// The evidence of a recommendation, caution or flag as one cell: `text@start-end`, `;`-joined,
+/// from the items worked out once per report.
+fn evidence_cell(row: &mut Row, cx: &Shared, idx: &[u32]) {
+    let may_need_quotes = idx
+        .iter()
+        .any(|&i| cx.mentions.get(i as usize).is_some_and(|m| m.needs_quotes));
+    row.joined_known(
+        idx.iter().filter_map(|&i| cx.item(i)),
+        |out, item| out.extend_from_slice(item),
+        may_need_quotes,
+    );
 }
 
 /// Report-level grades read from the affirmed mentions of a present concept (the highest one).
@@ -382,17 +388,20 @@ pub(crate) fn flag_text(text: &str, flag: Flag) -> &str {
 
 /// The distinct trigger texts that set a mention's flags, in the order negated, uncertain,
 /// historical, hypothetical.
+#[inline]
 pub(crate) fn triggers<'t>(text: &'t str, m: &Mention) -> impl Iterator<Item = &'t str> {
-    let flags = [m.negated, m.uncertain, m.historical, m.hypothetical];
-    let mut seen: [Option<Span>; 4] = [None; 4];
     let mut out: [&'t str; 4] = [""; 4];
+    let mut seen = [Span::default(); 4];
     let mut n = 0;
-    for span in flags.into_iter().flatten() {
-        if seen[..n].contains(&Some(span)) {
+    for span in [m.negated, m.uncertain, m.historical, m.hypothetical]
+        .into_iter()
+        .flatten()
+    {
+        if seen[..n].contains(&span) {
             continue;
         }
         if let Some(t) = text.get(span.start..span.end) {
-            seen[n] = Some(span);
+            seen[n] = span;
             out[n] = t;
             n += 1;
         }
@@ -406,39 +415,6 @@ pub(crate) fn sentence_text<'t>(text: &'t str, a: &Analysis, m: &Mention) -> &'t
         .get(m.sentence as usize)
         .and_then(|s| text.get(s.span.start..s.span.end))
         .unwrap_or("")
-}
-
-/// One piece of evidence: a mention's text with its character offsets (`text@start-end`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Evidence<'t> {
-    pub concept: ConceptId,
-    pub text: &'t str,
-    pub start: usize,
-    pub end: usize,
-}
-
-impl fmt::Display for Evidence<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{}-{}", self.text, self.start, self.end)
-    }
-}
-
-/// The evidence of a recommendation, caution or flag, from mention indices.
-pub(crate) fn evidence<'t>(
-    report: &'t Report,
-    a: &'t Analysis,
-    chars: &'t CharIndex,
-    indices: &'t [u32],
-) -> impl Iterator<Item = Evidence<'t>> + 't {
-    indices.iter().filter_map(move |&i| {
-        let m = a.mentions.get(i as usize)?;
-        Some(Evidence {
-            concept: m.concept,
-            text: report.text.get(m.span.start..m.span.end)?,
-            start: chars.char_offset(m.span.start),
-            end: chars.char_offset(m.span.end),
-        })
-    })
 }
 
 #[cfg(test)]
@@ -524,12 +500,37 @@ mod tests {
             )],
             ..Analysis::default()
         };
-        let chars = CharIndex::new(&report.text);
-        let ev: Vec<String> = evidence(&report, &a, &chars, &[0, 5])
-            .map(|e| e.to_string())
-            .collect();
-        assert_eq!(ev, ["fracture@19-27"]);
+        let mut cx = Shared::default();
+        cx.prepare(&report, &a, true);
+        let mut out = Vec::new();
+        let mut row = Row::new(&mut out);
+        evidence_cell(&mut row, &cx, &[0, 5, 0]);
+        row.end();
+        assert_eq!(out, b"fracture@19-27;fracture@19-27\n");
         let c: Vec<char> = report.text.chars().collect();
         assert_eq!(c[19..27].iter().collect::<String>(), "fracture");
+    }
+
+    #[test]
+    fn evidence_is_quoted_when_a_text_needs_it() {
+        let report = Report::new("r", "-x, \"y\"");
+        let a = Analysis {
+            mentions: vec![
+                mention(ConceptId::VERTEBRAL_FRACTURE, Span::new(0, 7)),
+                mention(ConceptId::VERTEBRAL_FRACTURE, Span::new(0, 2)),
+            ],
+            ..Analysis::default()
+        };
+        let mut cx = Shared::default();
+        cx.prepare(&report, &a, true);
+        let mut out = Vec::new();
+        let mut row = Row::new(&mut out);
+        evidence_cell(&mut row, &cx, &[1]);
+        evidence_cell(&mut row, &cx, &[1, 0]);
+        row.end();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "'-x@0-2,\"'-x@0-2;-x, \"\"y\"\"@0-7\"\n"
+        );
     }
 }
