@@ -259,8 +259,8 @@ fn pair(n: u64) -> [u8; 2] {
 }
 
 /// Appends `n` in decimal. Offsets, indices and grades are short: up to four digits are
-/// written as one fixed-size copy.
-#[inline]
+/// written as one fixed-size copy, inline at the caller.
+#[inline(always)]
 pub(crate) fn uint(out: &mut Vec<u8>, n: u64) {
     match n {
         0..=9 => out.push(b'0' + n as u8),

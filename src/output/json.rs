@@ -45,17 +45,22 @@ fn opt_uint(out: &mut Vec<u8>, key: &[u8], value: Option<u64>) {
 
 /// Appends `key` and the number in serde_json's own float format (`2.5`, `20.0`; `null` for
 /// a value that is not finite), unless `None`.
-#[inline]
+#[inline(always)]
 fn opt_f32(out: &mut Vec<u8>, key: &[u8], value: Option<f32>) {
     if let Some(v) = value {
-        out.extend_from_slice(key);
-        // Writing into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *out, &v);
+        f32_field(out, key, v);
     }
 }
 
+/// [`opt_f32`] of a value.
+fn f32_field(out: &mut Vec<u8>, key: &[u8], v: f32) {
+    out.extend_from_slice(key);
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, &v);
+}
+
 /// Appends `key` and the string, unless it is empty.
-#[inline]
+#[inline(always)]
 fn str_field(out: &mut Vec<u8>, key: &[u8], value: &str) {
     if !value.is_empty() {
         out.extend_from_slice(key);
@@ -92,8 +97,12 @@ fn strs<'s>(out: &mut Vec<u8>, key: &[u8], items: impl ExactSizeIterator<Item = 
 fn evidence(out: &mut Vec<u8>, idx: &[u32], n: usize) {
     let mut first = true;
     for &i in idx.iter().filter(|&&i| (i as usize) < n) {
-        out.extend_from_slice(if first { b",\"evidence\":[" } else { b"," });
-        first = false;
+        if first {
+            out.extend_from_slice(b",\"evidence\":[");
+            first = false;
+        } else {
+            out.push(b',');
+        }
         enc::uint(out, u64::from(i));
     }
     if !first {
@@ -179,15 +188,7 @@ pub(crate) fn write_report(
         enc::uint(out, at.end as u64);
         out.extend_from_slice(b",\"text\":");
         enc::json_str(out, text.get(m.span.start..m.span.end).unwrap_or(""));
-        out.extend_from_slice(b",\"section\":");
-        name(out, m.section.as_str());
-        let flag = |out: &mut Vec<u8>, flag: Flag, set: &[u8], unset: &[u8]| {
-            out.extend_from_slice(if flag.is_some() { set } else { unset });
-        };
-        flag(out, m.negated, b",\"negated\":true", b",\"negated\":false");
-        flag(out, m.uncertain, b",\"uncertain\":true", b",\"uncertain\":false");
-        flag(out, m.historical, b",\"historical\":true", b",\"historical\":false");
-        flag(out, m.hypothetical, b",\"hypothetical\":true", b",\"hypothetical\":false");
+        out.extend_from_slice(fixed.section_and_flags(m, true));
         if !m.attrs.levels.is_empty() {
             out.extend_from_slice(b",\"levels\":");
             levels(out, m.attrs.levels);
@@ -228,23 +229,24 @@ pub(crate) fn write_report(
     let n = a.mentions.len();
     out.extend_from_slice(b"],\"recommendations\":[");
     for (i, r) in a.recommendations.iter().enumerate() {
-        let rule = fixed.rule(&r.rule);
+        let same = cx.recommendation(i);
+        let rule = fixed.rule_at(same.rule);
         out.extend_from_slice(if i == 0 { b"{\"action\":" } else { b",{\"action\":" });
         enc::json_str(out, &r.action);
         out.extend_from_slice(b",\"rule\":");
-        rule.id.json(out, &r.rule);
+        rule.id.json_if(out, &r.rule, same.id);
         out.extend_from_slice(b",\"strength\":");
         name(out, r.strength.as_str());
         out.extend_from_slice(b",\"urgency\":");
         name(out, r.urgency.as_str());
         if !r.rationale.is_empty() {
             out.extend_from_slice(b",\"rationale\":");
-            rule.rationale.json(out, &r.rationale);
+            rule.rationale.json_if(out, &r.rationale, same.rationale);
         }
         evidence(out, &r.evidence, n);
         if !r.source.is_empty() {
             out.extend_from_slice(b",\"source\":");
-            rule.source.json(out, &r.source);
+            rule.source.json_if(out, &r.source, same.source);
         }
         // The condition is written as it is, like a name.
         opt_name(out, b",\"condition\":", r.condition.as_deref());
@@ -253,19 +255,20 @@ pub(crate) fn write_report(
 
     out.extend_from_slice(b"],\"cautions\":[");
     for (i, c) in a.cautions.iter().enumerate() {
-        let caution = fixed.caution(&c.id);
+        let same = cx.caution(i);
+        let caution = fixed.caution_at(same.caution);
         out.extend_from_slice(if i == 0 { b"{\"caution\":" } else { b",{\"caution\":" });
-        caution.id.json(out, &c.id);
+        caution.id.json_if(out, &c.id, same.id);
         out.extend_from_slice(b",\"rule\":");
         enc::json_str(out, &c.rule);
         if !c.message.is_empty() {
             out.extend_from_slice(b",\"message\":");
-            caution.message.json(out, &c.message);
+            caution.message.json_if(out, &c.message, same.message);
         }
         evidence(out, &c.evidence, n);
         if !c.source.is_empty() {
             out.extend_from_slice(b",\"source\":");
-            caution.source.json(out, &c.source);
+            caution.source.json_if(out, &c.source, same.source);
         }
         out.push(b'}');
     }
@@ -293,7 +296,7 @@ mod tests {
         let t = Tables::new(&p);
         let fixed = FixedTexts::new(&p);
         let mut cx = Shared::default();
-        cx.prepare(report, a, false);
+        cx.prepare(&fixed, report, a, false);
         let mut buf = Vec::new();
         write_report(&mut buf, &t, &fixed, report, a, &cx);
         String::from_utf8(buf).unwrap()

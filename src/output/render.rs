@@ -5,7 +5,7 @@ use super::enc;
 use super::json::write_report;
 use super::row::Row;
 use super::tables::{Fixed, ReportExtras, Tables};
-use crate::model::{Analysis, ConceptId, Mention, Report};
+use crate::model::{Analysis, Caution, ConceptId, Mention, Recommendation, Report, SectionKind};
 use crate::pipeline::Pipeline;
 use crate::span::CharIndex;
 use std::cell::RefCell;
@@ -155,8 +155,8 @@ impl Hasher for IdHasher {
     }
 }
 
-/// Texts keyed by rule or caution id.
-type ById<T> = HashMap<Box<str>, T, BuildHasherDefault<IdHasher>>;
+/// Indices keyed by rule or caution id.
+type ById = HashMap<Box<str>, u32, BuildHasherDefault<IdHasher>>;
 
 /// The texts of one rule, encoded once.
 #[derive(Debug, Clone)]
@@ -177,14 +177,47 @@ pub(crate) struct CautionTexts {
     pub source: Fixed,
 }
 
+/// Which texts of a recommendation are its rule's, found once per report for every table and
+/// `results.jsonl`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RuleMatch {
+    /// The rule's texts (see [`FixedTexts::rule_at`]).
+    pub rule: u32,
+    /// Whether the rule id is the rule's (a non-empty one).
+    pub id: bool,
+    /// Whether the rationale is the rule's.
+    pub rationale: bool,
+    /// Whether the source is the rule's.
+    pub source: bool,
+    /// Whether the condition is the rule's (a non-empty one).
+    pub condition: bool,
+}
+
+/// Which texts of a caution are its definition's, found once per report.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CautionMatch {
+    /// The caution's texts (see [`FixedTexts::caution_at`]).
+    pub caution: u32,
+    /// Whether the id is the caution's (a non-empty one).
+    pub id: bool,
+    /// Whether the message is the caution's.
+    pub message: bool,
+    /// Whether the source is the caution's.
+    pub source: bool,
+}
+
 /// The texts that repeat on every row a rule or caution emits, encoded once per run: each
 /// rule's id, rationale, source and condition, each caution's id, message and source, the
 /// concept names (and their keys in `results.jsonl`) and the lexicon terms. A row whose text
 /// differs from its rule's (or names no known rule) is encoded as it comes.
 #[derive(Debug, Clone)]
 pub(crate) struct FixedTexts {
-    rules: ById<RuleTexts>,
-    cautions: ById<CautionTexts>,
+    /// The texts of each rule, then empty ones (for a row that names no known rule).
+    rules: Vec<RuleTexts>,
+    rule_ids: ById,
+    /// The texts of each caution, then empty ones.
+    cautions: Vec<CautionTexts>,
+    caution_ids: ById,
     /// Concept names, by concept index.
     concepts: Vec<Fixed>,
     /// The `results.jsonl` keys of each concept's status and levels, by concept index:
@@ -192,9 +225,10 @@ pub(crate) struct FixedTexts {
     concept_keys: Vec<[Vec<u8>; 2]>,
     /// Lexicon terms, by term index.
     terms: Vec<Fixed>,
+    /// What follows a mention's text in each format, by section and flags (see
+    /// [`FixedTexts::section_and_flags`]).
+    section_and_flags: Vec<[Vec<u8>; 2]>,
     none: Fixed,
-    no_rule: RuleTexts,
-    no_caution: CautionTexts,
 }
 
 impl FixedTexts {
@@ -207,32 +241,47 @@ impl FixedTexts {
             k.extend_from_slice(b"\":");
             k
         };
+        let mut rule_texts: Vec<RuleTexts> = rules
+            .rules()
+            .iter()
+            .map(|r| RuleTexts {
+                id: Fixed::new(r.id()),
+                rationale: Fixed::new(r.rationale()),
+                source: Fixed::new(r.source()),
+                condition: Fixed::new(r.condition().unwrap_or("")),
+            })
+            .collect();
+        rule_texts.push(RuleTexts {
+            id: Fixed::new(""),
+            rationale: Fixed::new(""),
+            source: Fixed::new(""),
+            condition: Fixed::new(""),
+        });
+        let mut caution_texts: Vec<CautionTexts> = rules
+            .cautions()
+            .iter()
+            .map(|c| CautionTexts {
+                id: Fixed::new(&c.id),
+                message: Fixed::new(&c.message),
+                source: Fixed::new(&c.source),
+            })
+            .collect();
+        caution_texts.push(CautionTexts {
+            id: Fixed::new(""),
+            message: Fixed::new(""),
+            source: Fixed::new(""),
+        });
+        let ids = |ids: Vec<&str>| -> ById {
+            (0u32..)
+                .zip(ids)
+                .map(|(i, id)| (id.into(), i))
+                .collect()
+        };
         FixedTexts {
-            rules: rules
-                .rules()
-                .iter()
-                .map(|r| {
-                    let texts = RuleTexts {
-                        id: Fixed::new(r.id()),
-                        rationale: Fixed::new(r.rationale()),
-                        source: Fixed::new(r.source()),
-                        condition: Fixed::new(r.condition().unwrap_or("")),
-                    };
-                    (r.id().into(), texts)
-                })
-                .collect(),
-            cautions: rules
-                .cautions()
-                .iter()
-                .map(|c| {
-                    let texts = CautionTexts {
-                        id: Fixed::new(&c.id),
-                        message: Fixed::new(&c.message),
-                        source: Fixed::new(&c.source),
-                    };
-                    (c.id.as_str().into(), texts)
-                })
-                .collect(),
+            rule_ids: ids(rules.rules().iter().map(|r| r.id()).collect()),
+            rules: rule_texts,
+            caution_ids: ids(rules.cautions().iter().map(|c| c.id.as_str()).collect()),
+            cautions: caution_texts,
             concepts: pipeline
                 .concept_names()
                 .iter()
@@ -249,31 +298,56 @@ impl FixedTexts {
                 .iter()
                 .map(|t| Fixed::new(&t.text))
                 .collect(),
+            section_and_flags: SectionKind::ALL
+                .iter()
+                .flat_map(|&section| (0..16).map(move |bits| section_and_flags(section, bits)))
+                .collect(),
             none: Fixed::new(""),
-            no_rule: RuleTexts {
-                id: Fixed::new(""),
-                rationale: Fixed::new(""),
-                source: Fixed::new(""),
-                condition: Fixed::new(""),
-            },
-            no_caution: CautionTexts {
-                id: Fixed::new(""),
-                message: Fixed::new(""),
-                source: Fixed::new(""),
-            },
         }
     }
 
-    /// The texts of rule `id` (empty ones when there is no such rule).
-    #[inline]
-    pub fn rule(&self, id: &str) -> &RuleTexts {
-        self.rules.get(id).unwrap_or(&self.no_rule)
+    /// Finds the rule of a recommendation and which of its texts are the rule's.
+    pub fn match_rule(&self, r: &Recommendation) -> RuleMatch {
+        let rule = self.find(&self.rule_ids, &r.rule, self.rules.len());
+        let t = self.rule_at(rule);
+        let condition = r.condition.as_deref().unwrap_or("");
+        RuleMatch {
+            rule,
+            id: !r.rule.is_empty() && r.rule == t.id.text(),
+            rationale: r.rationale == t.rationale.text(),
+            source: r.source == t.source.text(),
+            condition: !condition.is_empty() && condition == t.condition.text(),
+        }
     }
 
-    /// The texts of caution `id` (empty ones when there is no such caution).
+    /// Finds the definition of a caution and which of its texts are the definition's.
+    pub fn match_caution(&self, c: &Caution) -> CautionMatch {
+        let caution = self.find(&self.caution_ids, &c.id, self.cautions.len());
+        let t = self.caution_at(caution);
+        CautionMatch {
+            caution,
+            id: !c.id.is_empty() && c.id == t.id.text(),
+            message: c.message == t.message.text(),
+            source: c.source == t.source.text(),
+        }
+    }
+
+    /// The index of `id` in `ids`, or the last entry of a table of `len` (the empty texts).
     #[inline]
-    pub fn caution(&self, id: &str) -> &CautionTexts {
-        self.cautions.get(id).unwrap_or(&self.no_caution)
+    fn find(&self, ids: &ById, id: &str, len: usize) -> u32 {
+        ids.get(id).copied().unwrap_or(len as u32 - 1)
+    }
+
+    /// The texts of a rule (see [`RuleMatch::rule`]).
+    #[inline]
+    pub fn rule_at(&self, i: u32) -> &RuleTexts {
+        &self.rules[(i as usize).min(self.rules.len() - 1)]
+    }
+
+    /// The texts of a caution (see [`CautionMatch::caution`]).
+    #[inline]
+    pub fn caution_at(&self, i: u32) -> &CautionTexts {
+        &self.cautions[(i as usize).min(self.cautions.len() - 1)]
     }
 
     /// The name of a concept.
@@ -295,6 +369,46 @@ impl FixedTexts {
     pub fn term(&self, m: &Mention) -> &Fixed {
         self.terms.get(m.term as usize).unwrap_or(&self.none)
     }
+
+    /// A mention's section and its four flags, as the CSV cells that follow its text
+    /// (`,findings,false,true,false,false`) or as the JSON that does
+    /// (`,"section":"findings","negated":false,...`): written once per section and combination
+    /// of flags.
+    #[inline]
+    pub fn section_and_flags(&self, m: &Mention, json: bool) -> &[u8] {
+        let bits = flag_bits(m);
+        let i = m.section as usize * 16 + bits;
+        match self.section_and_flags.get(i) {
+            Some(both) => &both[usize::from(json)],
+            None => &[],
+        }
+    }
+}
+
+/// The four flags of a mention as bits: negated 1, uncertain 2, historical 4, hypothetical 8.
+#[inline]
+fn flag_bits(m: &Mention) -> usize {
+    usize::from(m.negated.is_some())
+        | usize::from(m.uncertain.is_some()) << 1
+        | usize::from(m.historical.is_some()) << 2
+        | usize::from(m.hypothetical.is_some()) << 3
+}
+
+/// [`FixedTexts::section_and_flags`] of `section` and flag `bits`, CSV then JSON.
+fn section_and_flags(section: SectionKind, bits: usize) -> [Vec<u8>; 2] {
+    let names = ["negated", "uncertain", "historical", "hypothetical"];
+    let mut csv = Vec::new();
+    let mut row = Row::starting_with(&mut csv, b"");
+    row.name(section.as_str());
+    let mut json = format!(",\"section\":\"{}\"", section.as_str());
+    for (i, name) in names.iter().enumerate() {
+        let set = bits & (1 << i) != 0;
+        row.boolean(set);
+        json.push_str(&format!(",\"{name}\":{set}"));
+    }
+    row.end();
+    csv.pop(); // the row's `\n`
+    [csv, json.into_bytes()]
 }
 
 /// One mention's share of its report's rows: its character offsets and its evidence item.
@@ -325,11 +439,15 @@ pub(crate) struct Shared {
     pub items: Vec<u8>,
     /// The report-level grades.
     pub extras: ReportExtras,
+    /// Which texts of each recommendation are its rule's.
+    pub recommendations: Vec<RuleMatch>,
+    /// Which texts of each caution are its definition's.
+    pub cautions: Vec<CautionMatch>,
 }
 
 impl Shared {
     /// Works out what the rows of `report` share; evidence items only when `items`.
-    pub fn prepare(&mut self, report: &Report, a: &Analysis, items: bool) {
+    pub fn prepare(&mut self, fixed: &FixedTexts, report: &Report, a: &Analysis, items: bool) {
         let text = report.text.as_str();
         self.id.clear();
         enc::csv_field(&mut self.id, report.id.as_bytes(), true);
@@ -357,6 +475,24 @@ impl Shared {
             self.mentions.push(out);
         }
         self.extras = ReportExtras::of(a);
+        self.recommendations.clear();
+        self.recommendations
+            .extend(a.recommendations.iter().map(|r| fixed.match_rule(r)));
+        self.cautions.clear();
+        self.cautions
+            .extend(a.cautions.iter().map(|c| fixed.match_caution(c)));
+    }
+
+    /// Which texts of recommendation `i` are its rule's.
+    #[inline]
+    pub fn recommendation(&self, i: usize) -> RuleMatch {
+        self.recommendations.get(i).copied().unwrap_or_default()
+    }
+
+    /// Which texts of caution `i` are its definition's.
+    #[inline]
+    pub fn caution(&self, i: usize) -> CautionMatch {
+        self.cautions.get(i).copied().unwrap_or_default()
     }
 
     /// The offsets of mention `i` (zero when there is no such mention).
@@ -407,45 +543,40 @@ impl<'p> Renderer<'p> {
         SHARED.with(|shared| {
             let cx = &mut *shared.borrow_mut();
             let evidence = Parts::RECOMMENDATIONS | Parts::CAUTIONS | Parts::AUDIT;
-            cx.prepare(report, a, p.intersects(evidence));
+            cx.prepare(&self.fixed, report, a, p.intersects(evidence));
             let cx = &*cx;
             let (t, fixed) = (&self.tables, &self.fixed);
             // The id starts every row: encoded once.
             let id = cx.id.as_slice();
-            fn row<'o>(out: &'o mut Vec<u8>, id: &[u8]) -> Row<'o> {
-                let mut row = Row::new(out);
-                row.encoded(id);
-                row
-            }
             if p.contains(Parts::REPORTS) {
-                let mut r = row(&mut out.reports, id);
+                let mut r = Row::starting_with(&mut out.reports, id);
                 t.report_row(&mut r, a, &cx.extras);
                 r.end();
             }
             if p.contains(Parts::MENTIONS) {
                 for (i, m) in a.mentions.iter().enumerate() {
-                    let mut r = row(&mut out.mentions, id);
+                    let mut r = Row::starting_with(&mut out.mentions, id);
                     t.mention_row(&mut r, fixed, report, a, cx, i, m);
                     r.end();
                 }
             }
             if p.contains(Parts::RECOMMENDATIONS) {
-                for rec in &a.recommendations {
-                    let mut r = row(&mut out.recommendations, id);
-                    t.recommendation_row(&mut r, fixed, cx, rec);
+                for (i, rec) in a.recommendations.iter().enumerate() {
+                    let mut r = Row::starting_with(&mut out.recommendations, id);
+                    t.recommendation_row(&mut r, fixed, cx, i, rec);
                     r.end();
                 }
             }
             if p.contains(Parts::CAUTIONS) {
-                for c in &a.cautions {
-                    let mut r = row(&mut out.cautions, id);
-                    t.caution_row(&mut r, fixed, cx, c);
+                for (i, c) in a.cautions.iter().enumerate() {
+                    let mut r = Row::starting_with(&mut out.cautions, id);
+                    t.caution_row(&mut r, fixed, cx, i, c);
                     r.end();
                 }
             }
             if p.contains(Parts::AUDIT) {
                 for f in &a.flags {
-                    let mut r = row(&mut out.audit, id);
+                    let mut r = Row::starting_with(&mut out.audit, id);
                     t.audit_row(&mut r, cx, f);
                     r.end();
                 }

@@ -8,13 +8,16 @@ use crate::model::Levels;
 use std::fmt::Display;
 use std::io::Write;
 
-/// One row under construction, appended to `out`; [`Row::end`] closes it.
+/// One row under construction, appended to `out`; [`Row::end`] closes it. Every field is
+/// written after its separator; a row started by [`Row::new`] drops its first separator at the
+/// end, so that writing a field never needs to ask whether it is the first.
 #[derive(Debug)]
 pub(crate) struct Row<'o> {
     out: &'o mut Vec<u8>,
     /// Where the row starts in `out`.
     start: usize,
-    fields: usize,
+    /// Whether the row starts with a separator to drop (started by [`Row::new`]).
+    lead: bool,
 }
 
 impl<'o> Row<'o> {
@@ -24,17 +27,26 @@ impl<'o> Row<'o> {
         Row {
             out,
             start,
-            fields: 0,
+            lead: true,
+        }
+    }
+
+    /// Starts a row at the end of `out` with its first field, already encoded as one CSV field.
+    #[inline]
+    pub fn starting_with(out: &'o mut Vec<u8>, first: &[u8]) -> Row<'o> {
+        let start = out.len();
+        out.extend_from_slice(first);
+        Row {
+            out,
+            start,
+            lead: false,
         }
     }
 
     /// Opens a field: the separator, and where the field starts.
     #[inline]
     fn open(&mut self) -> usize {
-        if self.fields > 0 {
-            self.out.push(b',');
-        }
-        self.fields += 1;
+        self.out.push(b',');
         self.out.len()
     }
 
@@ -63,6 +75,12 @@ impl<'o> Row<'o> {
     pub fn encoded(&mut self, field: &[u8]) {
         self.open();
         self.out.extend_from_slice(field);
+    }
+
+    /// Cells already encoded, each after its separator (`,a,b`).
+    #[inline]
+    pub fn encoded_cells(&mut self, cells: &[u8]) {
+        self.out.extend_from_slice(cells);
     }
 
     /// A text cell written exactly as given (the mention text).
@@ -197,7 +215,21 @@ impl<'o> Row<'o> {
     /// blank line (as `csv::Writer` does).
     #[inline]
     pub fn end(self) {
-        if self.fields == 1 && self.out.len() == self.start {
+        let len = self.out.len() - self.start;
+        if self.lead {
+            match len {
+                // No field.
+                0 => {}
+                // One empty field.
+                1 => {
+                    self.out.truncate(self.start);
+                    self.out.extend_from_slice(b"\"\"");
+                }
+                _ => {
+                    self.out.remove(self.start);
+                }
+            }
+        } else if len == 0 {
             self.out.extend_from_slice(b"\"\"");
         }
         self.out.push(b'\n');

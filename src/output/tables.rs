@@ -191,11 +191,7 @@ impl<'p> Tables<'p> {
         } else {
             row.verbatim(mention);
         }
-        row.name(m.section.as_str());
-        row.boolean(m.negated.is_some());
-        row.boolean(m.uncertain.is_some());
-        row.boolean(m.historical.is_some());
-        row.boolean(m.hypothetical.is_some());
+        row.encoded_cells(fixed.section_and_flags(m, false));
         row.levels(m.attrs.levels);
         row.opt_name(m.attrs.severity.map(Severity::as_str));
         row.opt_name(m.attrs.acuity.map(Acuity::as_str));
@@ -220,27 +216,37 @@ impl<'p> Tables<'p> {
         row: &mut Row,
         fixed: &FixedTexts,
         cx: &Shared,
+        i: usize,
         r: &Recommendation,
     ) {
-        let rule = fixed.rule(&r.rule);
+        let same = cx.recommendation(i);
+        let rule = fixed.rule_at(same.rule);
         row.cell(&r.action);
-        rule.id.cell(row, &r.rule);
+        rule.id.csv_if(row, &r.rule, same.id);
         row.name(r.strength.as_str());
         row.name(r.urgency.as_str());
-        rule.rationale.csv(row, &r.rationale);
+        rule.rationale.csv_if(row, &r.rationale, same.rationale);
         evidence_cell(row, cx, &r.evidence);
-        rule.source.csv(row, &r.source);
-        rule.condition
-            .cell(row, r.condition.as_deref().unwrap_or(""));
+        rule.source.csv_if(row, &r.source, same.source);
+        let condition = r.condition.as_deref().unwrap_or("");
+        rule.condition.csv_if(row, condition, same.condition);
     }
 
-    pub(crate) fn caution_row(&self, row: &mut Row, fixed: &FixedTexts, cx: &Shared, c: &Caution) {
-        let caution = fixed.caution(&c.id);
-        caution.id.cell(row, &c.id);
+    pub(crate) fn caution_row(
+        &self,
+        row: &mut Row,
+        fixed: &FixedTexts,
+        cx: &Shared,
+        i: usize,
+        c: &Caution,
+    ) {
+        let same = cx.caution(i);
+        let caution = fixed.caution_at(same.caution);
+        caution.id.csv_if(row, &c.id, same.id);
         row.cell(&c.rule);
-        caution.message.csv(row, &c.message);
+        caution.message.csv_if(row, &c.message, same.message);
         evidence_cell(row, cx, &c.evidence);
-        caution.source.csv(row, &c.source);
+        caution.source.csv_if(row, &c.source, same.source);
     }
 
     pub(crate) fn audit_row(&self, row: &mut Row, cx: &Shared, f: &AuditFlag) {
@@ -285,21 +291,11 @@ impl Fixed {
         }
     }
 
-    /// Writes `s` as a CSV cell, from the encoded bytes when it is this text (so an empty `s`
-    /// that matches is written `""`, as a row of one empty field is).
+    /// Writes `s` as a CSV cell: these encoded bytes when `same` (`s` is this text), else
+    /// `s` encoded as it comes.
     #[inline]
-    pub fn csv(&self, row: &mut Row, s: &str) {
-        if s == self.text {
-            row.encoded(&self.csv);
-        } else {
-            row.cell(s);
-        }
-    }
-
-    /// Writes `s` as [`Row::cell`] does, from the encoded bytes when it is this text.
-    #[inline]
-    pub fn cell(&self, row: &mut Row, s: &str) {
-        if !s.is_empty() && s == self.text {
+    pub fn csv_if(&self, row: &mut Row, s: &str, same: bool) {
+        if same {
             row.encoded(&self.csv);
         } else {
             row.cell(s);
@@ -321,10 +317,10 @@ impl Fixed {
         &self.json
     }
 
-    /// Appends `s` as a JSON string, from the encoded bytes when it is this text.
+    /// Appends `s` as a JSON string: these encoded bytes when `same` (`s` is this text).
     #[inline]
-    pub fn json(&self, out: &mut Vec<u8>, s: &str) {
-        if s == self.text {
+    pub fn json_if(&self, out: &mut Vec<u8>, s: &str, same: bool) {
+        if same {
             out.extend_from_slice(&self.json);
         } else {
             enc::json_str(out, s);
@@ -501,7 +497,7 @@ mod tests {
             ..Analysis::default()
         };
         let mut cx = Shared::default();
-        cx.prepare(&report, &a, true);
+        cx.prepare(&FixedTexts::new(&Pipeline::builtin()), &report, &a, true);
         let mut out = Vec::new();
         let mut row = Row::new(&mut out);
         evidence_cell(&mut row, &cx, &[0, 5, 0]);
@@ -522,7 +518,7 @@ mod tests {
             ..Analysis::default()
         };
         let mut cx = Shared::default();
-        cx.prepare(&report, &a, true);
+        cx.prepare(&FixedTexts::new(&Pipeline::builtin()), &report, &a, true);
         let mut out = Vec::new();
         let mut row = Row::new(&mut out);
         evidence_cell(&mut row, &cx, &[1]);
