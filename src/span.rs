@@ -25,43 +25,21 @@ impl CharIndex {
 
     /// Indexes `text` instead, keeping the memory (one index reused over many reports).
     pub fn reset(&mut self, text: &str) {
-        /// The high bit of every byte.
-        const HIGH: u64 = 0x8080_8080_8080_8080;
         self.multi.clear();
         let b = text.as_bytes();
         let mut extra = 0usize;
+        // Always on a character boundary, so the first byte with its high bit set at or after
+        // it starts a multi-byte character.
         let mut i = 0;
-        // `i` is always on a character boundary, so the first byte with its high bit set at or
-        // after it starts a multi-byte character.
-        loop {
-            let c = match b.get(i..i + 8) {
-                // Eight bytes at a time over ASCII runs.
-                Some(word) => {
-                    let high = u64::from_le_bytes(word.try_into().unwrap_or_default()) & HIGH;
-                    if high == 0 {
-                        i += 8;
-                        continue;
-                    }
-                    i += (high.trailing_zeros() / 8) as usize;
-                    b[i]
-                }
-                None => match b.get(i) {
-                    Some(&c) if c < 0x80 => {
-                        i += 1;
-                        continue;
-                    }
-                    Some(&c) => c,
-                    None => break,
-                },
-            };
-            let n = match c {
+        while let Some(at) = first_non_ascii(b, i) {
+            let n = match b[at] {
                 0xf0.. => 4,
                 0xe0.. => 3,
                 _ => 2,
             };
             extra += n - 1;
-            self.multi.push((i, extra));
-            i += n;
+            self.multi.push((at, extra));
+            i = at + n;
         }
     }
 
@@ -72,6 +50,26 @@ impl CharIndex {
         let extra = if k == 0 { 0 } else { self.multi[k - 1].1 };
         byte - extra
     }
+}
+
+/// The first index at or after `from` of a byte of `b` with its high bit set: sixteen bytes at
+/// a time over ASCII runs.
+#[inline]
+fn first_non_ascii(b: &[u8], from: usize) -> Option<usize> {
+    /// The high bit of every byte.
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let rest = b.get(from..)?;
+    let mut at = from;
+    let mut chunks = rest.chunks_exact(16);
+    for chunk in &mut chunks {
+        let (lo, hi) = chunk.split_at(8);
+        let word = |w: &[u8]| u64::from_le_bytes(w.try_into().unwrap_or_default());
+        if (word(lo) | word(hi)) & HIGH != 0 {
+            break;
+        }
+        at += 16;
+    }
+    b[at..].iter().position(|&c| c >= 0x80).map(|p| at + p)
 }
 
 #[cfg(test)]
@@ -108,6 +106,16 @@ mod tests {
             assert_eq!(CharIndex::new(text).multi, naive, "{text}");
             reused.reset(text);
             assert_eq!(reused.multi, naive, "{text}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn char_offsets_count_scalars(text in "(?s).{0,80}") {
+            let ix = CharIndex::new(&text);
+            for (b, _) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+                proptest::prop_assert_eq!(ix.char_offset(b), text[..b].chars().count());
+            }
         }
     }
 

@@ -82,7 +82,14 @@ pub(crate) fn find_csv_special(s: &[u8], from: usize) -> Option<usize> {
     find_from(
         s,
         from,
-        |x| bytes_eq(x, b',') | bytes_eq(x, b'"') | bytes_eq(x, b'\n') | bytes_eq(x, b'\r'),
+        |x| {
+            // `zeros` of each byte value, with the high-bit mask taken once.
+            let eq = |b: u8| {
+                let v = x ^ splat(b);
+                v.wrapping_sub(LO) & !v
+            };
+            (eq(b',') | eq(b'"') | eq(b'\n') | eq(b'\r')) & HI
+        },
         csv_special,
     )
 }

@@ -126,20 +126,29 @@ pub(crate) fn write_report(
     enc::json_str(out, &report.id);
     let concepts = t.concepts().len();
     let builtin = BUILTIN_CONCEPTS.len().min(concepts);
+    // The results of the concepts in `range` that the analysis has (a missing one would be
+    // left out anyway: no status, no levels).
+    let results = |range: std::ops::Range<usize>| {
+        let start = range.start;
+        a.concepts
+            .get(range.start.min(a.concepts.len())..range.end.min(a.concepts.len()))
+            .unwrap_or_default()
+            .iter()
+            .zip(start..)
+    };
     let status = |out: &mut Vec<u8>, range: std::ops::Range<usize>| {
-        for i in range {
-            if let Some(s) = result(i).status {
+        for (r, i) in results(range) {
+            if let Some(s) = r.status {
                 out.extend_from_slice(fixed.concept_key(i, false));
                 name(out, s.as_str());
             }
         }
     };
     let all_levels = |out: &mut Vec<u8>, range: std::ops::Range<usize>| {
-        for i in range {
-            let l = result(i).levels;
-            if !l.is_empty() {
+        for (r, i) in results(range) {
+            if !r.levels.is_empty() {
                 out.extend_from_slice(fixed.concept_key(i, true));
-                levels(out, l);
+                levels(out, r.levels);
             }
         }
     };
@@ -179,10 +188,11 @@ pub(crate) fn write_report(
 
     out.extend_from_slice(b",\"mentions\":[");
     for (i, m) in a.mentions.iter().enumerate() {
-        out.extend_from_slice(if i == 0 { b"{\"concept\":" } else { b",{\"concept\":" });
-        out.extend_from_slice(fixed.concept(m.concept).json_bytes());
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(fixed.mention_head(m.concept));
         let at = cx.mention(i);
-        out.extend_from_slice(b",\"start\":");
         enc::uint(out, at.start as u64);
         out.extend_from_slice(b",\"end\":");
         enc::uint(out, at.end as u64);
@@ -197,9 +207,13 @@ pub(crate) fn write_report(
         opt_name(out, b",\"acuity\":", m.attrs.acuity.map(Acuity::as_str));
         let mut trigger = false;
         for s in triggers(text, m) {
-            out.extend_from_slice(if trigger { b";" } else { b",\"trigger\":\"" });
+            if trigger {
+                out.push(b';');
+            } else {
+                out.extend_from_slice(b",\"trigger\":\"");
+                trigger = true;
+            }
             enc::json_escape(out, s);
-            trigger = true;
         }
         if trigger {
             out.push(b'"');

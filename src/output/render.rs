@@ -4,7 +4,7 @@
 use super::enc;
 use super::json::write_report;
 use super::row::Row;
-use super::tables::{Fixed, ReportExtras, Tables};
+use super::tables::{flag_bits, Fixed, ReportExtras, Tables};
 use crate::model::{Analysis, Caution, ConceptId, Mention, Recommendation, Report, SectionKind};
 use crate::pipeline::Pipeline;
 use crate::span::CharIndex;
@@ -220,6 +220,9 @@ pub(crate) struct FixedTexts {
     caution_ids: ById,
     /// Concept names, by concept index.
     concepts: Vec<Fixed>,
+    /// How each concept's mentions start in `results.jsonl`, by concept index:
+    /// `{"concept":"name","start":`.
+    mention_heads: Vec<Vec<u8>>,
     /// The `results.jsonl` keys of each concept's status and levels, by concept index:
     /// `,"name":` and `,"name_levels":`.
     concept_keys: Vec<[Vec<u8>; 2]>,
@@ -286,6 +289,11 @@ impl FixedTexts {
                 .concept_names()
                 .iter()
                 .map(|c| Fixed::new(c))
+                .collect(),
+            mention_heads: pipeline
+                .concept_names()
+                .iter()
+                .map(|c| mention_head(&Fixed::new(c)))
                 .collect(),
             concept_keys: pipeline
                 .concept_names()
@@ -356,6 +364,14 @@ impl FixedTexts {
         self.concepts.get(id.index()).unwrap_or(&self.none)
     }
 
+    /// How a mention of concept `id` starts in `results.jsonl`: `{"concept":"name","start":`.
+    #[inline]
+    pub fn mention_head(&self, id: ConceptId) -> &[u8] {
+        self.mention_heads
+            .get(id.index())
+            .map_or(b"{\"concept\":\"\",\"start\":", Vec::as_slice)
+    }
+
     /// The `results.jsonl` key of concept `i`'s status (`,"name":`), or of its levels.
     #[inline]
     pub fn concept_key(&self, i: usize, levels: bool) -> &[u8] {
@@ -385,13 +401,12 @@ impl FixedTexts {
     }
 }
 
-/// The four flags of a mention as bits: negated 1, uncertain 2, historical 4, hypothetical 8.
-#[inline]
-fn flag_bits(m: &Mention) -> usize {
-    usize::from(m.negated.is_some())
-        | usize::from(m.uncertain.is_some()) << 1
-        | usize::from(m.historical.is_some()) << 2
-        | usize::from(m.hypothetical.is_some()) << 3
+/// [`FixedTexts::mention_head`] of a concept name.
+fn mention_head(name: &Fixed) -> Vec<u8> {
+    let mut head = b"{\"concept\":".to_vec();
+    head.extend_from_slice(name.json_bytes());
+    head.extend_from_slice(b",\"start\":");
+    head
 }
 
 /// [`FixedTexts::section_and_flags`] of `section` and flag `bits`, CSV then JSON.

@@ -180,12 +180,12 @@ impl<'p> Tables<'p> {
         m: &Mention,
     ) {
         let text = report.text.as_str();
-        let at = cx.mention(i);
-        row.encoded(fixed.concept(m.concept).csv_bytes());
-        row.uint(at.start as u64);
-        row.uint(at.end as u64);
+        let out = cx.mention(i);
+        row.encoded_cells(fixed.concept(m.concept).csv_cell());
+        row.uint(out.start as u64);
+        row.uint(out.end as u64);
         let mention = text.get(m.span.start..m.span.end).unwrap_or("");
-        if at.item.is_some() && !at.needs_quotes {
+        if out.item.is_some() && !out.needs_quotes {
             // Known to need no quotes (and written verbatim: no quote mark).
             row.encoded(mention.as_bytes());
         } else {
@@ -195,17 +195,38 @@ impl<'p> Tables<'p> {
         row.levels(m.attrs.levels);
         row.opt_name(m.attrs.severity.map(Severity::as_str));
         row.opt_name(m.attrs.acuity.map(Acuity::as_str));
-        row.joined(triggers(text, m));
-        row.encoded(fixed.term(m).csv_bytes());
-        row.opt_name(m.attrs.region.map(Region::as_str));
-        row.opt_uint(m.attrs.genant_grade.map(u64::from));
-        row.opt(m.attrs.height_loss_pct);
-        row.opt_uint(m.attrs.meyerding_grade.map(u64::from));
-        row.opt(m.attrs.slip_mm);
-        row.opt(m.attrs.cobb_degrees);
-        row.opt_name(m.attrs.direction.map(Direction::as_str));
-        for flag in [m.negated, m.uncertain, m.historical, m.hypothetical] {
-            row.cell(flag_text(text, flag));
+        if flag_bits(m) == 0 {
+            row.empty();
+        } else {
+            row.joined(triggers(text, m));
+        }
+        row.encoded_cells(fixed.term(m).csv_cell());
+        let at = &m.attrs;
+        if at.region.is_none()
+            && at.genant_grade.is_none()
+            && at.height_loss_pct.is_none()
+            && at.meyerding_grade.is_none()
+            && at.slip_mm.is_none()
+            && at.cobb_degrees.is_none()
+            && at.direction.is_none()
+        {
+            // The usual mention: seven empty cells.
+            row.encoded_cells(b",,,,,,,");
+        } else {
+            row.opt_name(at.region.map(Region::as_str));
+            row.opt_uint(at.genant_grade.map(u64::from));
+            row.opt(at.height_loss_pct);
+            row.opt_uint(at.meyerding_grade.map(u64::from));
+            row.opt(at.slip_mm);
+            row.opt(at.cobb_degrees);
+            row.opt_name(at.direction.map(Direction::as_str));
+        }
+        if flag_bits(m) == 0 {
+            row.encoded_cells(b",,,,");
+        } else {
+            for flag in [m.negated, m.uncertain, m.historical, m.hypothetical] {
+                row.cell(flag_text(text, flag));
+            }
         }
         row.uint(u64::from(m.sentence));
         row.cell(sentence_text(text, a, m));
@@ -266,10 +287,11 @@ impl<'p> Tables<'p> {
 }
 
 /// A text that repeats on many rows (a rule's rationale and source, a caution's message and
-/// source), encoded once as a CSV field and as a JSON string.
+/// source, a concept name, a lexicon term), encoded once as a CSV cell and as a JSON string.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Fixed {
     text: String,
+    /// The CSV field after its separator (`,field`).
     csv: Vec<u8>,
     json: Vec<u8>,
 }
@@ -278,10 +300,15 @@ impl Fixed {
     /// `text` encoded once.
     pub fn new(text: &str) -> Fixed {
         let mut csv = Vec::new();
-        let mut row = Row::new(&mut csv);
+        let mut row = Row::starting_with(&mut csv, b"");
         row.cell(text);
         row.end();
         csv.pop(); // the row's `\n`
+        if csv == b"," {
+            // A row of one empty field is written `""`: so is this text (an empty rationale
+            // or source written from its rule's encoding).
+            csv.extend_from_slice(b"\"\"");
+        }
         let mut json = Vec::new();
         enc::json_str(&mut json, text);
         Fixed {
@@ -296,7 +323,7 @@ impl Fixed {
     #[inline]
     pub fn csv_if(&self, row: &mut Row, s: &str, same: bool) {
         if same {
-            row.encoded(&self.csv);
+            row.encoded_cells(&self.csv);
         } else {
             row.cell(s);
         }
@@ -307,8 +334,8 @@ impl Fixed {
         &self.text
     }
 
-    /// The text as one CSV field.
-    pub fn csv_bytes(&self) -> &[u8] {
+    /// The text as a CSV cell after its separator (`,field`).
+    pub fn csv_cell(&self) -> &[u8] {
         &self.csv
     }
 
@@ -385,24 +412,51 @@ pub(crate) fn flag_text(text: &str, flag: Flag) -> &str {
 /// The distinct trigger texts that set a mention's flags, in the order negated, uncertain,
 /// historical, hypothetical.
 #[inline]
-pub(crate) fn triggers<'t>(text: &'t str, m: &Mention) -> impl Iterator<Item = &'t str> {
-    let mut out: [&'t str; 4] = [""; 4];
-    let mut seen = [Span::default(); 4];
-    let mut n = 0;
-    for span in [m.negated, m.uncertain, m.historical, m.hypothetical]
-        .into_iter()
-        .flatten()
-    {
-        if seen[..n].contains(&span) {
-            continue;
-        }
-        if let Some(t) = text.get(span.start..span.end) {
-            seen[n] = span;
-            out[n] = t;
-            n += 1;
-        }
+pub(crate) fn triggers<'t, 'm>(text: &'t str, m: &'m Mention) -> Triggers<'t, 'm> {
+    Triggers {
+        text,
+        m,
+        next: if flag_bits(m) == 0 { 4 } else { 0 },
     }
-    out.into_iter().take(n)
+}
+
+/// The four flags of a mention as bits: negated 1, uncertain 2, historical 4, hypothetical 8.
+#[inline]
+pub(crate) fn flag_bits(m: &Mention) -> usize {
+    usize::from(m.negated.is_some())
+        | usize::from(m.uncertain.is_some()) << 1
+        | usize::from(m.historical.is_some()) << 2
+        | usize::from(m.hypothetical.is_some()) << 3
+}
+
+/// See [`triggers`].
+pub(crate) struct Triggers<'t, 'm> {
+    text: &'t str,
+    m: &'m Mention,
+    /// The next flag to look at (4: done).
+    next: usize,
+}
+
+impl<'t> Iterator for Triggers<'t, '_> {
+    type Item = &'t str;
+
+    fn next(&mut self) -> Option<&'t str> {
+        let m = self.m;
+        let flags = [m.negated, m.uncertain, m.historical, m.hypothetical];
+        while let Some(&flag) = flags.get(self.next) {
+            let i = self.next;
+            self.next += 1;
+            // A span an earlier flag has was given then, or is not a slice of the text.
+            let Some(span) = flag else { continue };
+            if flags[..i].contains(&flag) {
+                continue;
+            }
+            if let Some(t) = self.text.get(span.start..span.end) {
+                return Some(t);
+            }
+        }
+        None
+    }
 }
 
 /// The sentence a mention sits in ("" when unknown).
@@ -460,6 +514,10 @@ mod tests {
         m.uncertain = Some(Span::new(3, 11));
         m.historical = Some(Span::new(0, 2));
         assert_eq!(triggers(text, &m).collect::<Vec<_>>(), ["No", "definite"]);
+        // A span that is not a slice of the text is left out, however often it comes.
+        m.negated = Some(Span::new(3, 99));
+        m.hypothetical = Some(Span::new(3, 99));
+        assert_eq!(triggers(text, &m).collect::<Vec<_>>(), ["definite", "No"]);
     }
 
     #[test]
