@@ -165,11 +165,16 @@ pub(crate) fn write_report(
         b",\"vertebral_fracture_acuity\":",
         vf.acuity.map(Acuity::as_str),
     );
-    strs(
-        out,
-        b",\"actions\":",
-        a.recommendations.iter().map(|r| r.action.as_str()),
-    );
+    for (i, r) in a.recommendations.iter().enumerate() {
+        out.extend_from_slice(if i == 0 { b",\"actions\":[" } else { b"," });
+        let same = cx.recommendation(i);
+        fixed
+            .action_at(same.action)
+            .json_if(out, &r.action, same.action_id);
+    }
+    if !a.recommendations.is_empty() {
+        out.push(b']');
+    }
     status(out, builtin..concepts);
     all_levels(out, builtin..concepts);
     let x = &cx.extras;
@@ -246,7 +251,9 @@ pub(crate) fn write_report(
         let same = cx.recommendation(i);
         let rule = fixed.rule_at(same.rule);
         out.extend_from_slice(if i == 0 { b"{\"action\":" } else { b",{\"action\":" });
-        enc::json_str(out, &r.action);
+        fixed
+            .action_at(same.action)
+            .json_if(out, &r.action, same.action_id);
         out.extend_from_slice(b",\"rule\":");
         rule.id.json_if(out, &r.rule, same.id);
         out.extend_from_slice(b",\"strength\":");

@@ -155,7 +155,7 @@ impl Hasher for IdHasher {
     }
 }
 
-/// Indices keyed by rule or caution id.
+/// Indices keyed by rule, action or caution id.
 type ById = HashMap<Box<str>, u32, BuildHasherDefault<IdHasher>>;
 
 /// The texts of one rule, encoded once.
@@ -177,12 +177,16 @@ pub(crate) struct CautionTexts {
     pub source: Fixed,
 }
 
-/// Which texts of a recommendation are its rule's, found once per report for every table and
-/// `results.jsonl`.
+/// Which texts of a recommendation are its rule's and its action's, found once per report for
+/// every table and `results.jsonl`.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct RuleMatch {
     /// The rule's texts (see [`FixedTexts::rule_at`]).
     pub rule: u32,
+    /// The action's id (see [`FixedTexts::action_at`]).
+    pub action: u32,
+    /// Whether the action id is that action's (a non-empty one).
+    pub action_id: bool,
     /// Whether the rule id is the rule's (a non-empty one).
     pub id: bool,
     /// Whether the rationale is the rule's.
@@ -215,6 +219,9 @@ pub(crate) struct FixedTexts {
     /// The texts of each rule, then empty ones (for a row that names no known rule).
     rules: Vec<RuleTexts>,
     rule_ids: ById,
+    /// The id of each action, then an empty one.
+    actions: Vec<Fixed>,
+    action_ids: ById,
     /// The texts of each caution, then empty ones.
     cautions: Vec<CautionTexts>,
     caution_ids: ById,
@@ -283,6 +290,13 @@ impl FixedTexts {
         FixedTexts {
             rule_ids: ids(rules.rules().iter().map(|r| r.id()).collect()),
             rules: rule_texts,
+            action_ids: ids(rules.actions().iter().map(|a| a.id.as_str()).collect()),
+            actions: rules
+                .actions()
+                .iter()
+                .map(|a| Fixed::new(&a.id))
+                .chain([Fixed::new("")])
+                .collect(),
             caution_ids: ids(rules.cautions().iter().map(|c| c.id.as_str()).collect()),
             cautions: caution_texts,
             concepts: pipeline
@@ -318,9 +332,12 @@ impl FixedTexts {
     pub fn match_rule(&self, r: &Recommendation) -> RuleMatch {
         let rule = self.find(&self.rule_ids, &r.rule, self.rules.len());
         let t = self.rule_at(rule);
+        let action = self.find(&self.action_ids, &r.action, self.actions.len());
         let condition = r.condition.as_deref().unwrap_or("");
         RuleMatch {
             rule,
+            action,
+            action_id: !r.action.is_empty() && r.action == self.action_at(action).text(),
             id: !r.rule.is_empty() && r.rule == t.id.text(),
             rationale: r.rationale == t.rationale.text(),
             source: r.source == t.source.text(),
@@ -350,6 +367,12 @@ impl FixedTexts {
     #[inline]
     pub fn rule_at(&self, i: u32) -> &RuleTexts {
         &self.rules[(i as usize).min(self.rules.len() - 1)]
+    }
+
+    /// The id of an action (see [`RuleMatch::action`]).
+    #[inline]
+    pub fn action_at(&self, i: u32) -> &Fixed {
+        &self.actions[(i as usize).min(self.actions.len() - 1)]
     }
 
     /// The texts of a caution (see [`CautionMatch::caution`]).
@@ -565,7 +588,7 @@ impl<'p> Renderer<'p> {
             let id = cx.id.as_slice();
             if p.contains(Parts::REPORTS) {
                 let mut r = Row::starting_with(&mut out.reports, id);
-                t.report_row(&mut r, a, &cx.extras);
+                t.report_row(&mut r, fixed, a, cx);
                 r.end();
             }
             if p.contains(Parts::MENTIONS) {
@@ -608,5 +631,127 @@ impl<'p> Renderer<'p> {
         let mut out = Rendered::default();
         self.render_into(report, a, &mut out);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::*;
+
+    /// A report with one mention, and an analysis with one recommendation and one caution
+    /// that carry the texts of the first rule, action and caution of the built-in rules.
+    fn analysis(p: &Pipeline) -> (Report, Analysis) {
+        let rules = p.rules();
+        let rule = &rules.rules()[0];
+        let caution = &rules.cautions()[0];
+        let report = Report::new("r,1", "=T12 \"fracture\", old.");
+        let mut a = Analysis {
+            concepts: vec![ConceptResult::default(); p.concept_names().len()],
+            ..Analysis::default()
+        };
+        a.mentions.push(Mention {
+            concept: ConceptId::VERTEBRAL_FRACTURE,
+            span: Span::new(0, 4),
+            section: SectionKind::Findings,
+            sentence: 0,
+            term: 0,
+            negated: None,
+            uncertain: None,
+            historical: None,
+            hypothetical: None,
+            attrs: Attributes::default(),
+        });
+        a.recommendations.push(Recommendation {
+            action: rules.actions()[0].id.clone(),
+            rule: rule.id().into(),
+            strength: Strength::Conditional,
+            condition: Some(rule.condition().unwrap_or("if so").into()),
+            urgency: Urgency::Routine,
+            rationale: rule.rationale().into(),
+            evidence: vec![0],
+            source: rule.source().into(),
+        });
+        a.cautions.push(Caution {
+            id: caution.id.clone(),
+            rule: rule.id().into(),
+            message: caution.message.clone(),
+            evidence: vec![0, 3],
+            source: caution.source.clone(),
+        });
+        (report, a)
+    }
+
+    fn parts(r: &Rendered) -> [String; 6] {
+        [
+            &r.reports,
+            &r.mentions,
+            &r.recommendations,
+            &r.cautions,
+            &r.audit,
+            &r.results,
+        ]
+        .map(|b| String::from_utf8(b.clone()).unwrap())
+    }
+
+    #[test]
+    fn texts_encoded_once_come_out_as_texts_encoded_as_they_come() {
+        let p = Pipeline::builtin();
+        let renderer = Renderer::new(&p, Parts::ALL);
+        let (report, a) = analysis(&p);
+        let known = parts(&renderer.render(&report, &a));
+        // The same texts under ids that name no rule, action or caution.
+        let mut b = a.clone();
+        b.recommendations[0].rule = "no.rule".into();
+        b.recommendations[0].action = "no_action".into();
+        b.cautions[0].id = "no_caution".into();
+        b.cautions[0].rule = "no.rule".into();
+        let fresh = parts(&renderer.render(&report, &b)).map(|s| {
+            s.replace("no.rule", &a.recommendations[0].rule)
+                .replace("no_action", &a.recommendations[0].action)
+                .replace("no_caution", &a.cautions[0].id)
+        });
+        assert_eq!(known, fresh);
+        assert!(known[2].contains("T12@0-4"), "{}", known[2]);
+    }
+
+    #[test]
+    fn texts_that_differ_from_their_rule_are_encoded_as_they_come() {
+        let p = Pipeline::builtin();
+        let renderer = Renderer::new(&p, Parts::ALL);
+        let (report, mut a) = analysis(&p);
+        let r = &mut a.recommendations[0];
+        r.action = "=act,ion".into();
+        r.rationale = "why, \"quoted\"".into();
+        r.source = String::new();
+        r.condition = Some(String::new());
+        a.cautions[0].message = "-x".into();
+        let out = renderer.render(&report, &a);
+        let row = |bytes: &[u8]| {
+            let mut rows = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(bytes);
+            rows.records().next().unwrap().unwrap()
+        };
+        let rec = row(&out.recommendations);
+        assert_eq!(&rec[0], "r,1");
+        assert_eq!(&rec[1], "'=act,ion");
+        assert_eq!(&rec[5], "why, \"quoted\"");
+        assert_eq!(&rec[6], "'=T12@0-4");
+        assert_eq!((&rec[7], &rec[8]), ("", ""));
+        let caution = row(&out.cautions);
+        assert_eq!(&caution[3], "'-x");
+        assert_eq!(&caution[4], "'=T12@0-4");
+        let reports = row(&out.reports);
+        assert!(reports.iter().any(|f| f == "'=act,ion"));
+        let v: serde_json::Value = serde_json::from_slice(&out.results).unwrap();
+        assert_eq!(v["actions"], serde_json::json!(["=act,ion"]));
+        let rec = &v["recommendations"][0];
+        assert_eq!(rec["action"], "=act,ion");
+        assert_eq!(rec["rationale"], "why, \"quoted\"");
+        assert!(rec.get("source").is_none());
+        assert_eq!(rec["condition"], "");
+        assert_eq!(v["cautions"][0]["message"], "-x");
+        assert_eq!(v["cautions"][0]["evidence"], serde_json::json!([0]));
     }
 }

@@ -141,7 +141,7 @@ impl<'p> Tables<'p> {
     // The report, mention, recommendation, caution and audit row writers write every column
     // after `report_id`; the renderer writes the id, encoded once per report.
 
-    pub(crate) fn report_row(&self, row: &mut Row, a: &Analysis, extras: &ReportExtras) {
+    pub(crate) fn report_row(&self, row: &mut Row, fixed: &FixedTexts, a: &Analysis, cx: &Shared) {
         let b = self.builtin_count();
         let result = |i: usize| a.concepts.get(i).copied().unwrap_or_default();
         for i in 0..b {
@@ -153,17 +153,30 @@ impl<'p> Tables<'p> {
         let vf = result(ConceptId::VERTEBRAL_FRACTURE.index());
         row.opt_name(vf.severity.map(Severity::as_str));
         row.opt_name(vf.acuity.map(Acuity::as_str));
-        row.joined(a.recommendations.iter().map(|r| r.action.as_str()));
+        // Ids encoded once need no quotes; only another one makes the cell worth a scan.
+        let known = |id: &Fixed, same: bool| same && !id.needs_quotes();
+        let actions = (0..a.recommendations.len()).map(|i| cx.recommendation(i));
+        row.joined_known(
+            a.recommendations.iter().map(|r| r.action.as_bytes()),
+            |out, action| out.extend_from_slice(action),
+            !actions.into_iter().all(|m| known(fixed.action_at(m.action), m.action_id)),
+        );
         for i in b..self.concepts.len() {
             row.opt_name(result(i).status.map(Status::as_str));
         }
         for i in b..self.concepts.len() {
             row.levels(result(i).levels);
         }
+        let extras = &cx.extras;
         row.opt_uint(extras.genant_grade.map(u64::from));
         row.opt_uint(extras.meyerding_grade.map(u64::from));
         row.opt(extras.cobb_degrees);
-        row.joined(a.cautions.iter().map(|c| c.id.as_str()));
+        let cautions = (0..a.cautions.len()).map(|i| cx.caution(i));
+        row.joined_known(
+            a.cautions.iter().map(|c| c.id.as_bytes()),
+            |out, id| out.extend_from_slice(id),
+            !cautions.into_iter().all(|m| known(&fixed.caution_at(m.caution).id, m.id)),
+        );
         row.joined(a.flags.iter().map(|f| f.flag.as_str()));
         row.joined(a.warnings.iter());
     }
@@ -242,7 +255,9 @@ impl<'p> Tables<'p> {
     ) {
         let same = cx.recommendation(i);
         let rule = fixed.rule_at(same.rule);
-        row.cell(&r.action);
+        fixed
+            .action_at(same.action)
+            .csv_if(row, &r.action, same.action_id);
         rule.id.csv_if(row, &r.rule, same.id);
         row.name(r.strength.as_str());
         row.name(r.urgency.as_str());
@@ -294,6 +309,8 @@ pub(crate) struct Fixed {
     /// The CSV field after its separator (`,field`).
     csv: Vec<u8>,
     json: Vec<u8>,
+    /// Whether the text holds a byte that forces CSV quotes.
+    needs_quotes: bool,
 }
 
 impl Fixed {
@@ -315,6 +332,7 @@ impl Fixed {
             text: text.to_string(),
             csv,
             json,
+            needs_quotes: enc::find_csv_special(text.as_bytes(), 0).is_some(),
         }
     }
 
@@ -332,6 +350,11 @@ impl Fixed {
     /// The text.
     pub fn text(&self) -> &str {
         &self.text
+    }
+
+    /// Whether the text holds a byte that forces CSV quotes (a comma, a quote, CR or LF).
+    pub fn needs_quotes(&self) -> bool {
+        self.needs_quotes
     }
 
     /// The text as a CSV cell after its separator (`,field`).
