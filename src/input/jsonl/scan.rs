@@ -365,16 +365,21 @@ fn hex(digits: &[u8]) -> Option<u32> {
 /// `bytes`, or `bytes.len()`. Sixteen bytes at a time while there is none (in a form the
 /// compiler turns into vector compares), then eight at a time with the borrow trick of "has a
 /// zero byte", whose lowest flag is always exact.
-fn find_special(bytes: &[u8], mut from: usize) -> usize {
-    while let Some(block) = bytes.get(from..from + 16) {
-        if block.iter().fold(false, |any, &b| any | is_special(b)) {
+fn find_special(bytes: &[u8], from: usize) -> usize {
+    let mut at = from;
+    for block in bytes.get(from..).unwrap_or_default().chunks_exact(16) {
+        if block
+            .iter()
+            .fold(0, |any, &b| any | u8::from(is_special(b)))
+            != 0
+        {
             break;
         }
-        from += 16;
+        at += 16;
     }
     const ONES: u64 = u64::from_ne_bytes([1; 8]);
     const HIGH: u64 = ONES << 7;
-    while let Some(word) = bytes.get(from..from + 8) {
+    while let Some(word) = bytes.get(at..at + 8) {
         let w = u64::from_le_bytes(word.try_into().unwrap_or_default());
         let quote = w ^ (ONES * u64::from(b'"'));
         let backslash = w ^ (ONES * u64::from(b'\\'));
@@ -383,21 +388,22 @@ fn find_special(bytes: &[u8], mut from: usize) -> usize {
             | (w.wrapping_sub(ONES * 0x20) & !w))
             & HIGH;
         if flags != 0 {
-            return from + (flags.trailing_zeros() / 8) as usize;
+            return at + (flags.trailing_zeros() / 8) as usize;
         }
-        from += 8;
+        at += 8;
     }
-    let tail = bytes.get(from..).unwrap_or_default();
-    from + tail
+    let tail = bytes.get(at..).unwrap_or_default();
+    at + tail
         .iter()
         .position(|&b| is_special(b))
         .unwrap_or(tail.len())
 }
 
 /// Whether `b` ends the plain run of a string: a quote, a backslash or a control character.
+/// Written without branches or ranges, so that the compiler tests sixteen bytes with a few
+/// vector instructions.
 fn is_special(b: u8) -> bool {
-    // Not `||`: without branches, the compiler can compare sixteen bytes at once.
-    (b == b'"') | (b == b'\\') | (b < 0x20)
+    (b ^ b'"').min(b ^ b'\\').min(b & 0xe0) == 0
 }
 
 #[cfg(test)]
