@@ -241,8 +241,8 @@ pub struct RuleSet {
     actions: Vec<ActionDef>,
     cautions: Vec<CautionDef>,
     cues: Vec<CueDef>,
-    /// The first word of every cue phrase, to skip sentences that hold none.
-    cue_words: cue::CueWords,
+    /// The cues compiled for reading.
+    cue_reader: cue::CueReader,
     rules: Vec<Rule>,
 }
 
@@ -375,7 +375,7 @@ impl RuleSet {
     /// report `analysis` was made from.
     pub fn apply_with_text(&self, analysis: &mut Analysis, patient: &PatientContext, text: &str) {
         let firings = {
-            let hits = CueHits::find(&self.cues, &self.cue_words, analysis, text);
+            let hits = CueHits::find(&self.cue_reader, analysis, text);
             self.fire(analysis, patient, &hits)
         };
         self.apply_firings(analysis, firings);
@@ -598,7 +598,7 @@ impl RuleSet {
     /// it with its strength, condition and evidence (quoted from `text`), then the cautions.
     /// `analysis` must already hold the recommendations from [`RuleSet::apply`].
     pub fn explain(&self, analysis: &Analysis, patient: &PatientContext, text: &str) -> String {
-        let hits = CueHits::find(&self.cues, &self.cue_words, analysis, text);
+        let hits = CueHits::find(&self.cue_reader, analysis, text);
         let firings = self.fire(analysis, patient, &hits);
         let quote = |i: u32| -> String {
             match analysis.mentions.get(i as usize) {
