@@ -115,6 +115,21 @@ const OTHER: WordId = 0;
 const DENIAL: u8 = 1;
 const TERMINATOR: u8 = 2;
 
+/// Whether a byte is an ASCII letter or digit, by table: the test runs on every byte of the
+/// text.
+fn is_alnum(b: u8) -> bool {
+    const ALNUM: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut i = 0;
+        while i < 256 {
+            t[i] = (i as u8).is_ascii_alphanumeric();
+            i += 1;
+        }
+        t
+    };
+    ALNUM[usize::from(b)]
+}
+
 /// A word of ASCII letters and digits, of 1 to 16 bytes, lowercased and packed into one
 /// integer (never 0).
 fn pack(word: &[u8]) -> Option<u128> {
@@ -255,8 +270,13 @@ pub(crate) struct CueReader {
     roles: Vec<u8>,
     /// The number of ";".
     semicolon: WordId,
+    /// Per word number: the cues (one bit each) it is the key word of.
+    keys: Vec<u64>,
+    /// Per byte: the lengths of the key words that begin with it (either case), bit
+    /// `min(length, 31)`, then of those that end with it; a word whose first byte, last byte
+    /// and length do not fit is no key word, and is not looked up.
+    key_ends: [(u32, u32); 256],
     cues: Vec<CompiledCue>,
-    words: CueWords,
 }
 
 impl CueReader {
@@ -286,6 +306,36 @@ impl CueReader {
                 sections: c.sections.clone(),
             })
             .collect();
+        // Key words are found ASCII case-insensitively: lowercased, they are looked up as
+        // sentence words are.
+        let key_words: Vec<(String, usize)> = cues
+            .iter()
+            .take(MAX_CUES)
+            .enumerate()
+            .flat_map(|(i, c)| {
+                c.terms.iter().filter_map(move |t| {
+                    t.iter()
+                        .max_by_key(|w| w.len())
+                        .map(|w| (w.to_ascii_lowercase(), i))
+                })
+            })
+            .collect();
+        let mut keys = Vec::new();
+        let mut key_ends = [(0u32, 0u32); 256];
+        for (w, cue) in &key_words {
+            let id = n.number(w, 0) as usize;
+            keys.resize(n.roles.len(), 0);
+            keys[id] |= 1 << cue;
+            let b = w.as_bytes();
+            let len = 1 << b.len().min(31);
+            for c in [b[0], b[0].to_ascii_uppercase()] {
+                key_ends[usize::from(c)].0 |= len;
+            }
+            for c in [b[b.len() - 1], b[b.len() - 1].to_ascii_uppercase()] {
+                key_ends[usize::from(c)].1 |= len;
+            }
+        }
+        keys.resize(n.roles.len(), 0);
         let readable: Vec<(&str, WordId)> = n
             .numbers
             .into_iter()
@@ -298,9 +348,37 @@ impl CueReader {
             table: WordTable::new(&readable),
             roles: n.roles,
             semicolon,
+            keys,
+            key_ends,
             cues: compiled,
-            words: CueWords::new(cues),
         }
+    }
+
+    /// Calls `f(start, cues)` for every word of `s` that is a key word, in text order, with
+    /// the cues it is the key word of.
+    fn each_key(&self, s: &str, mut f: impl FnMut(usize, u64)) {
+        let mut start = 0;
+        for w in s.as_bytes().split(|&c| !is_alnum(c)) {
+            if let (Some(&first), Some(&last)) = (w.first(), w.last()) {
+                let fits = self.key_ends[usize::from(first)].0
+                    & self.key_ends[usize::from(last)].1
+                    & 1 << w.len().min(31);
+                if fits != 0 {
+                    let cues = self.keys[self.table.get(w) as usize];
+                    if cues != 0 {
+                        f(start, cues);
+                    }
+                }
+            }
+            start += w.len() + 1;
+        }
+    }
+
+    /// The cues whose key word occurs in `s`.
+    fn cues_in(&self, s: &str) -> u64 {
+        let mut mask = 0;
+        self.each_key(s, |_, m| mask |= m);
+        mask
     }
 
     /// Reads `s` into `r`: its words (ASCII letters and digits, lowercased; everything else
@@ -317,8 +395,8 @@ impl CueReader {
             let id = if b[i] == b';' {
                 i += 1;
                 self.semicolon
-            } else if b[i].is_ascii_alphanumeric() {
-                while i < b.len() && b[i].is_ascii_alphanumeric() {
+            } else if is_alnum(b[i]) {
+                while i < b.len() && is_alnum(b[i]) {
                     i += 1;
                 }
                 self.table.get(&b[start..i])
@@ -443,88 +521,6 @@ fn words(s: &str) -> Vec<&str> {
         .collect()
 }
 
-/// A one-pass test for the longest word of every cue phrase (ASCII case-insensitive, whole
-/// words): a phrase can match only where all its words occur, so this is a superset of where a
-/// cue can match, and the word-by-word reading runs only there.
-#[derive(Debug, Clone)]
-struct CueWords {
-    ac: Option<aho_corasick::AhoCorasick>,
-    /// For each word, the cues (one bit each) that have a phrase whose longest word it is.
-    cues: Vec<u64>,
-}
-
-impl CueWords {
-    fn new(cues: &[CueDef]) -> CueWords {
-        // Lowercased, so that one pattern stands for every spelling the test matches.
-        let mut first: Vec<(String, u64)> = cues
-            .iter()
-            .enumerate()
-            .take(MAX_CUES)
-            .flat_map(|(i, c)| {
-                c.terms.iter().filter_map(move |t| {
-                    t.iter()
-                        .max_by_key(|w| w.len())
-                        .map(|w| (w.to_ascii_lowercase(), 1u64 << i))
-                })
-            })
-            .collect();
-        first.sort_unstable();
-        let mut words: Vec<String> = Vec::new();
-        let mut masks: Vec<u64> = Vec::new();
-        for (w, m) in first {
-            if words.last() == Some(&w) {
-                *masks.last_mut().expect("a mask per word") |= m;
-            } else {
-                words.push(w);
-                masks.push(m);
-            }
-        }
-        // Leftmost-longest finds every whole-word occurrence: the words are letters and digits
-        // only, so a match that would hide a whole word must start at that word and is then
-        // either the same word or not whole.
-        let ac = if words.is_empty() {
-            None
-        } else {
-            aho_corasick::AhoCorasick::builder()
-                .ascii_case_insensitive(true)
-                .match_kind(aho_corasick::MatchKind::LeftmostLongest)
-                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-                .build(&words)
-                .ok()
-        };
-        let cues = if ac.is_some() { masks } else { Vec::new() };
-        CueWords { ac, cues }
-    }
-
-    /// Calls `f(start, cues)` for every whole-word occurrence of a word in `s`, in text order,
-    /// with the cues it may begin; returns false when the test could not be built (anything
-    /// may match).
-    fn each(&self, s: &str, mut f: impl FnMut(usize, u64)) -> bool {
-        let Some(ac) = self.ac.as_ref() else {
-            return false;
-        };
-        let b = s.as_bytes();
-        for m in ac.find_iter(s) {
-            let before = m.start() == 0 || !b[m.start() - 1].is_ascii_alphanumeric();
-            let after = m.end() == b.len() || !b[m.end()].is_ascii_alphanumeric();
-            if before && after {
-                f(m.start(), self.cues[m.pattern().as_usize()]);
-            }
-        }
-        true
-    }
-
-    /// The cues whose longest word occurs in `s` as a whole word (every cue when the test
-    /// could not be built).
-    fn cues_in(&self, s: &str) -> u64 {
-        let mut mask = 0u64;
-        if !self.each(s, |_, m| mask |= m) {
-            return u64::MAX;
-        }
-        mask
-    }
-}
-
 /// Which cues occur where in one report, read lazily. Nothing is read before a rule asks (rules
 /// ask only once their findings hold); then one pass over the text notes, per sentence, the
 /// cues whose longest word it holds. A sentence is read word by word the first time a rule asks
@@ -578,9 +574,9 @@ impl<'a> CueHits<'a> {
                 .iter()
                 .map(|_| SentenceCues::default())
                 .collect();
-            // Occurrences come in text order, as the sentences do.
+            // Key words come in text order, as the sentences do.
             let mut k = 0;
-            let built = reader.words.each(text, |start, mask| {
+            reader.each_key(text, |start, mask| {
                 while k < a.sentences.len() && a.sentences[k].span.end <= start {
                     k += 1;
                 }
@@ -590,9 +586,6 @@ impl<'a> CueHits<'a> {
                     }
                 }
             });
-            if !built {
-                out.iter_mut().for_each(|s| s.candidates = u64::MAX);
-            }
             out
         })
     }
@@ -639,7 +632,7 @@ impl<'a> CueHits<'a> {
             self.sentence_mask(mention.sentence as usize)
         } else {
             let t = stretch_around(text, mention.span);
-            self.read(reader.words.cues_in(t), t, None)
+            self.read(reader.cues_in(t), t, None)
         }
     }
 
@@ -651,7 +644,7 @@ impl<'a> CueHits<'a> {
         let bit = 1 << cue;
         if a.sentences.is_empty() {
             text.split(['.', '\n'])
-                .any(|t| self.read(reader.words.cues_in(t) & bit, t, None) != 0)
+                .any(|t| self.read(reader.cues_in(t) & bit, t, None) != 0)
         } else {
             let sentences = self.sentences();
             (0..sentences.len())
@@ -862,6 +855,29 @@ mod tests {
             assert_eq!(t.get(other), OTHER);
         }
         assert_ne!(pack(b"ab"), pack(b"ab0"));
+    }
+
+    #[test]
+    fn key_words_are_whole_words_in_any_case() {
+        let c = cue(
+            &["unstable", "three column", "cord compression"],
+            &[],
+            &[],
+            &[],
+        );
+        let reader = CueReader::new(std::slice::from_ref(&c));
+        let text = "Unstable; X-UNSTABLE unstablex three-columns é compression_";
+        let mut found = Vec::new();
+        reader.each_key(text, |start, cues| found.push((start, cues)));
+        let at = |w: &str| text.find(w).unwrap();
+        // "column" is the key word of "three column" (its longest word), "compression" of
+        // "cord compression"; "unstablex" and "columns" are other words.
+        assert_eq!(
+            found,
+            vec![(0, 1), (at("UNSTABLE"), 1), (at("compression"), 1)]
+        );
+        assert_eq!(reader.cues_in("three column"), 1);
+        assert_eq!(reader.cues_in("three columns"), 0);
     }
 
     #[test]
