@@ -14,14 +14,15 @@
 //!
 //! The audit is cheap on the common path: a report with no fracture, retropulsion,
 //! demineralization, listhesis, pars defect or bone lesion mention is not scanned at all; other
-//! reports are folded once and scanned by one Aho-Corasick automaton, with per-thread scratch
+//! reports are scanned by one whole-token phrase pass over the folded text when a flag's test
+//! first needs the text (many are settled by the mentions alone), with per-thread scratch
 //! buffers reused across reports.
 
 use crate::model::{str_enum, *};
 use crate::phrase::PhraseSet;
 use crate::pipeline::Pipeline;
 use crate::text::{fold_str, Folded};
-use std::cell::RefCell;
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -397,13 +398,14 @@ impl Auditor {
         }
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
-            self.scan(text, folded, a, &mut s);
             let mut cx = Ctx {
                 au: self,
                 text,
+                folded,
                 a,
                 p: pipeline,
-                s: &s,
+                unscanned: Cell::new(Some(&mut s)),
+                scanned: OnceCell::new(),
                 has_findings: a.sections.iter().any(|x| x.kind == SectionKind::Findings),
                 treated: Levels::EMPTY,
             };
@@ -482,9 +484,13 @@ impl Auditor {
 struct Ctx<'a> {
     au: &'a Auditor,
     text: &'a str,
+    /// The folded view of `text`, when the pipeline made one.
+    folded: Option<&'a Folded>,
     a: &'a Analysis,
     p: &'a Pipeline,
-    s: &'a Scratch,
+    /// The scratch buffers, until the text is scanned ([`Ctx::s`]).
+    unscanned: Cell<Option<&'a mut Scratch>>,
+    scanned: OnceCell<&'a Scratch>,
     /// The report has a Findings section, so text before the first header is a title.
     has_findings: bool,
     /// Vertebrae treated by augmentation (kyphoplasty, vertebroplasty, cement).
@@ -507,6 +513,19 @@ fn denial_scope(m: &Mention) -> Span {
 }
 
 impl Ctx<'_> {
+    /// The audit phrases found in the text. The text is scanned on the first question: about
+    /// half the reports audited never ask (their flags are settled by the mentions alone).
+    fn s(&self) -> &Scratch {
+        self.scanned.get_or_init(|| {
+            let s = self
+                .unscanned
+                .take()
+                .expect("the scratch buffers until the scan");
+            self.au.scan(self.text, self.folded, self.a, s);
+            s
+        })
+    }
+
     /// The mentions the audit considers, with their indices: all but those in a title (text
     /// before the first header of a report that has a Findings section, such as "VERTEBRAL
     /// FRACTURE ASSESSMENT" or "SKELETAL SURVEY FOR MYELOMA").
@@ -528,17 +547,17 @@ impl Ctx<'_> {
 
     /// Whether phrases of `mask`'s kinds sit in sentence `si`.
     fn in_sentence(&self, mask: u32, si: u32) -> bool {
-        self.s
+        self.s()
             .hits
             .iter()
             .any(|h| h.kinds & mask != 0 && h.sentence == si)
     }
 
-    fn affirmed(&self, c: ConceptId) -> Vec<u32> {
+    /// The affirmed mentions of `c` the audit considers.
+    fn affirmed(&self, c: ConceptId) -> impl Iterator<Item = u32> + '_ {
         self.mentions()
-            .filter(|(_, m)| m.concept == c && m.affirmed())
+            .filter(move |(_, m)| m.concept == c && m.affirmed())
             .map(|(i, _)| i)
-            .collect()
     }
 
     fn m(&self, i: u32) -> &Mention {
@@ -561,26 +580,28 @@ impl Ctx<'_> {
     /// recommending word; a sentence that declines ("not indicated") does not count, nor does a
     /// phrase that is part of a finding ("decreased bone density").
     fn recommends(&self, mask: u32) -> bool {
-        self.s.hits.iter().any(|h| {
+        // Cheapest tests first; the mentions are looked at last.
+        let s = self.s();
+        s.hits.iter().any(|h| {
             h.kinds & mask != 0
-                && !self.inside_mention(h.span)
-                && !self.s.decline.contains(&h.sentence)
                 && (h.section == SectionKind::Recommendation
                     || (matches!(
                         h.section,
                         SectionKind::Findings | SectionKind::Impression | SectionKind::Preamble
-                    ) && self.s.cue.contains(&h.sentence)))
+                    ) && s.cue.contains(&h.sentence)))
+                && !s.decline.contains(&h.sentence)
+                && !self.inside_mention(h.span)
         })
     }
 
     /// Whether a phrase of `mask`'s kinds appears anywhere.
     fn says(&self, mask: u32) -> bool {
-        self.s.hits.iter().any(|h| h.kinds & mask != 0)
+        self.s().hits.iter().any(|h| h.kinds & mask != 0)
     }
 
     /// Whether phrases of `mask`'s kinds lie within `span`.
     fn says_within(&self, mask: u32, span: Span) -> bool {
-        self.s
+        self.s()
             .hits
             .iter()
             .any(|h| h.kinds & mask != 0 && span.contains(h.span))
@@ -655,17 +676,13 @@ impl Ctx<'_> {
     }
 
     fn rules(&self, out: &mut Vec<AuditFlag>) {
-        let vf = self.affirmed(ConceptId::VERTEBRAL_FRACTURE);
+        let vf: Vec<u32> = self.affirmed(ConceptId::VERTEBRAL_FRACTURE).collect();
 
         // ambiguous_fracture_terminology: fractures that are not known treated ones, none of
         // them named with a fracture word, and no other mention that names one (affirmed,
         // hedged, or denied only as "no other / no new fracture", which implies one exists).
-        let untreated: Vec<u32> = vf
-            .iter()
-            .copied()
-            .filter(|&i| !self.treated(self.m(i)))
-            .collect();
-        if !untreated.is_empty() {
+        let untreated = || vf.iter().copied().filter(|&i| !self.treated(self.m(i)));
+        if untreated().next().is_some() {
             let called_fracture = self.mentions().any(|(_, m)| {
                 m.concept == ConceptId::VERTEBRAL_FRACTURE
                     && m.counts()
@@ -679,7 +696,7 @@ impl Ctx<'_> {
                     FLAGS[0].id,
                     FLAGS[0].severity,
                     "vertebral fracture described only as deformity, wedging, height loss or collapse; the report never calls it a fracture".into(),
-                    untreated,
+                    untreated().collect(),
                 );
             }
         }
@@ -770,7 +787,7 @@ impl Ctx<'_> {
             })
             .map(|m| m.attrs.levels)
             .collect();
-        let fragility: Vec<u32> = if self.says(PhraseKind::HighEnergy.bit()) {
+        let fragility: Vec<u32> = if vf.is_empty() || self.says(PhraseKind::HighEnergy.bit()) {
             Vec::new()
         } else {
             vf.iter()
@@ -781,8 +798,8 @@ impl Ctx<'_> {
                 })
                 .collect()
         };
-        let demin = self.affirmed(ConceptId::DEMINERALIZATION);
-        if (!fragility.is_empty() || !demin.is_empty())
+        let demin = || self.affirmed(ConceptId::DEMINERALIZATION);
+        if (!fragility.is_empty() || demin().next().is_some())
             && !self.recommends(PhraseKind::BoneHealth.bit())
         {
             let (severity, what) = if fragility.is_empty() {
@@ -791,7 +808,7 @@ impl Ctx<'_> {
                 (FlagSeverity::High, "vertebral fracture")
             };
             let mut ev = fragility;
-            ev.extend(demin);
+            ev.extend(demin());
             self.flag(
                 out,
                 FLAGS[4].id,
@@ -857,8 +874,8 @@ impl Ctx<'_> {
         }
 
         // retropulsion_no_escalation
-        let retro = self.affirmed(ConceptId::RETROPULSION);
-        if !retro.is_empty()
+        let retro = || self.affirmed(ConceptId::RETROPULSION);
+        if retro().next().is_some()
             && !self.says(PhraseKind::Neuro.bit())
             && !self.recommends(PhraseKind::Imaging.bit() | PhraseKind::Escalation.bit())
         {
@@ -867,7 +884,7 @@ impl Ctx<'_> {
                 FLAGS[7].id,
                 FLAGS[7].severity,
                 "retropulsion without a note on neurologic status or a recommendation for MRI/CT or spine surgery opinion".into(),
-                retro,
+                retro().collect(),
             );
         }
 

@@ -18,18 +18,29 @@ pub struct CharIndex {
 impl CharIndex {
     /// Indexes `text`.
     pub fn new(text: &str) -> CharIndex {
-        let mut multi = Vec::new();
-        if !text.is_ascii() {
-            let mut extra = 0usize;
-            for (i, c) in text.char_indices() {
-                let n = c.len_utf8();
-                if n > 1 {
-                    extra += n - 1;
-                    multi.push((i, extra));
-                }
-            }
+        let mut index = CharIndex::default();
+        index.reset(text);
+        index
+    }
+
+    /// Indexes `text` instead, keeping the memory (one index reused over many reports).
+    pub fn reset(&mut self, text: &str) {
+        self.multi.clear();
+        let b = text.as_bytes();
+        let mut extra = 0usize;
+        // Always on a character boundary, so the first byte with its high bit set at or after
+        // it starts a multi-byte character.
+        let mut i = 0;
+        while let Some(at) = first_non_ascii(b, i) {
+            let n = match b[at] {
+                0xf0.. => 4,
+                0xe0.. => 3,
+                _ => 2,
+            };
+            extra += n - 1;
+            self.multi.push((at, extra));
+            i = at + n;
         }
-        CharIndex { multi }
     }
 
     /// The character offset of byte offset `byte` (which must be on a character boundary).
@@ -41,6 +52,26 @@ impl CharIndex {
     }
 }
 
+/// The first index at or after `from` of a byte of `b` with its high bit set: sixteen bytes at
+/// a time over ASCII runs.
+#[inline]
+fn first_non_ascii(b: &[u8], from: usize) -> Option<usize> {
+    /// The high bit of every byte.
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let rest = b.get(from..)?;
+    let mut at = from;
+    let mut chunks = rest.chunks_exact(16);
+    for chunk in &mut chunks {
+        let (lo, hi) = chunk.split_at(8);
+        let word = |w: &[u8]| u64::from_le_bytes(w.try_into().unwrap_or_default());
+        if (word(lo) | word(hi)) & HIGH != 0 {
+            break;
+        }
+        at += 16;
+    }
+    b[at..].iter().position(|&c| c >= 0x80).map(|p| at + p)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,6 +81,42 @@ mod tests {
         let ix = CharIndex::new("T12 compression");
         assert_eq!(ix.char_offset(0), 0);
         assert_eq!(ix.char_offset(15), 15);
+    }
+
+    #[test]
+    fn indexes_every_multi_byte_character() {
+        let texts = [
+            "",
+            "é",
+            "ascii only, longer than one word",
+            "30° kyphosis – L4–5 ok",
+            "€€€€€€€€€ and 𝄞 at the end: 𝄞",
+            "eight!!é1234567é",
+        ];
+        let mut reused = CharIndex::default();
+        for text in texts {
+            let mut extra = 0;
+            let mut naive = Vec::new();
+            for (i, c) in text.char_indices() {
+                if c.len_utf8() > 1 {
+                    extra += c.len_utf8() - 1;
+                    naive.push((i, extra));
+                }
+            }
+            assert_eq!(CharIndex::new(text).multi, naive, "{text}");
+            reused.reset(text);
+            assert_eq!(reused.multi, naive, "{text}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn char_offsets_count_scalars(text in "(?s).{0,80}") {
+            let ix = CharIndex::new(&text);
+            for (b, _) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+                proptest::prop_assert_eq!(ix.char_offset(b), text[..b].chars().count());
+            }
+        }
     }
 
     #[test]

@@ -19,7 +19,9 @@ mod jsonl;
 mod txt;
 
 use crate::model::Report;
+use std::collections::HashSet;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
@@ -337,7 +339,26 @@ pub struct Records {
     /// Records read from the current input.
     record: u64,
     /// A hash of each report id seen.
-    seen: std::collections::HashSet<u64>,
+    seen: HashSet<u64, BuildHasherDefault<AsIs>>,
+}
+
+/// The hasher of a set of hashes: a `u64` that is already a hash is used as it is, rather than
+/// hashed a second time.
+#[derive(Default)]
+struct AsIs(u64);
+
+impl Hasher for AsIs {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 impl Records {
@@ -350,12 +371,11 @@ impl Records {
             failed: false,
             sources: Vec::new(),
             record: 0,
-            seen: std::collections::HashSet::new(),
+            seen: HashSet::default(),
         }
     }
 
     fn note_id(&mut self, report: &mut Report) {
-        use std::hash::{Hash, Hasher};
         // The standard hasher with its fixed keys: the same id gives the same hash every run.
         let mut h = std::collections::hash_map::DefaultHasher::new();
         report.id.hash(&mut h);

@@ -34,24 +34,40 @@ fn bytes_below(x: u64, n: u8) -> u64 {
 }
 
 /// The first index `i >= from` of `s` holding a byte that `flags` flags in its word (eight
-/// bytes at a time), or, in the last few bytes, for which `byte` holds.
+/// bytes at a time, the last few bytes as one more word that ends where `s` ends), or, when `s`
+/// is shorter than that, for which `byte` holds.
 #[inline]
 fn find_from(
     s: &[u8],
-    mut i: usize,
+    from: usize,
     flags: impl Fn(u64) -> u64,
     byte: impl Fn(u8) -> bool,
 ) -> Option<usize> {
-    while i + 8 <= s.len() {
+    let word = |at: usize| {
         let mut w = [0u8; 8];
-        w.copy_from_slice(&s[i..i + 8]);
-        let hit = flags(u64::from_le_bytes(w));
+        w.copy_from_slice(&s[at..at + 8]);
+        flags(u64::from_le_bytes(w))
+    };
+    let mut i = from;
+    while i + 8 <= s.len() {
+        let hit = word(i);
         if hit != 0 {
             return Some(i + (hit.trailing_zeros() / 8) as usize);
         }
         i += 8;
     }
-    s.get(i..)?.iter().position(|&b| byte(b)).map(|p| i + p)
+    if i >= s.len() {
+        return None;
+    }
+    match s.len().checked_sub(8) {
+        // The word that ends where `s` ends overlaps bytes already found clean (so the lowest
+        // flagged byte is a true hit, and at or after `i`).
+        Some(last) if last >= from => {
+            let hit = word(last);
+            (hit != 0).then(|| last + (hit.trailing_zeros() / 8) as usize)
+        }
+        _ => s[i..].iter().position(|&b| byte(b)).map(|p| i + p),
+    }
 }
 
 /// Whether a CSV field holding `b` must be quoted (a comma, a quote, CR or LF).
@@ -66,9 +82,22 @@ pub(crate) fn find_csv_special(s: &[u8], from: usize) -> Option<usize> {
     find_from(
         s,
         from,
-        |x| bytes_eq(x, b',') | bytes_eq(x, b'"') | bytes_eq(x, b'\n') | bytes_eq(x, b'\r'),
+        |x| {
+            // `zeros` of each byte value, with the high-bit mask taken once.
+            let eq = |b: u8| {
+                let v = x ^ splat(b);
+                v.wrapping_sub(LO) & !v
+            };
+            (eq(b',') | eq(b'"') | eq(b'\n') | eq(b'\r')) & HI
+        },
         csv_special,
     )
+}
+
+/// Whether a cell would be read as a formula by a spreadsheet.
+#[inline]
+pub(crate) fn needs_quote_mark(s: &[u8]) -> bool {
+    matches!(s.first(), Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r'))
 }
 
 /// Whether `b` must be escaped inside a JSON string.
@@ -88,11 +117,32 @@ fn find_json_special(s: &[u8], from: usize) -> Option<usize> {
     )
 }
 
-/// Appends `s` quoted, its quotes doubled; `first` is the first special byte (or any earlier
-/// index).
-fn csv_quoted(out: &mut Vec<u8>, s: &[u8], first: usize) {
+/// Appends `s` as one CSV field (RFC 4180, as `csv::Writer` writes it): quoted, its quotes
+/// doubled, when it holds a comma, a quote, CR or LF; with a leading `'` first when `mark` and
+/// it would read as a formula. One scan of `s`, one copy.
+#[inline]
+pub(crate) fn csv_field(out: &mut Vec<u8>, s: &[u8], mark: bool) {
+    let mark = mark && needs_quote_mark(s);
+    match find_csv_special(s, 0) {
+        None => {
+            if mark {
+                out.push(b'\'');
+            }
+            out.extend_from_slice(s);
+        }
+        Some(first) => csv_quoted(out, mark, s, first),
+    }
+}
+
+/// Appends `s` quoted, its quotes doubled, after a `'` when `mark`; `first` is the first
+/// special byte (no quote comes before it).
+#[cold]
+fn csv_quoted(out: &mut Vec<u8>, mark: bool, s: &[u8], first: usize) {
     out.reserve(s.len() + 8);
     out.push(b'"');
+    if mark {
+        out.push(b'\'');
+    }
     let mut run = 0;
     let mut at = first;
     while let Some(i) = find_from(s, at, |x| bytes_eq(x, b'"'), |b| b == b'"') {
@@ -105,13 +155,33 @@ fn csv_quoted(out: &mut Vec<u8>, s: &[u8], first: usize) {
     out.push(b'"');
 }
 
-/// Re-encodes, in place, the CSV field written raw at `out[start..]`: quoted when it needs
-/// to be (see [`csv_field`]).
+/// Re-encodes, in place, the CSV field written raw at `out[start..]`: quoted, its quotes
+/// doubled, when it needs to be (see [`csv_field`]).
 pub(crate) fn quote_tail_if_needed(out: &mut Vec<u8>, start: usize) {
     if let Some(first) = find_csv_special(&out[start..], 0) {
-        let raw = out.split_off(start);
-        csv_quoted(out, &raw, first);
+        quote_tail(out, start, start + first);
     }
+}
+
+/// Quotes `out[start..]` in place; `first` is its first special byte.
+#[cold]
+fn quote_tail(out: &mut Vec<u8>, start: usize, first: usize) {
+    let quotes = out[first..].iter().filter(|&&b| b == b'"').count();
+    let mut end = out.len();
+    // The new bytes are the closing quote, the opening one and one per quote to double.
+    out.resize(end + quotes + 2, b'"');
+    // From the end: each run from a quote to `end` moves right past the opening quote and the
+    // quotes still to double before it, and its quote is doubled.
+    let mut shift = quotes + 1;
+    while let Some(q) = out[first..end].iter().rposition(|&b| b == b'"') {
+        let q = first + q;
+        out.copy_within(q..end, q + shift);
+        shift -= 1;
+        out[q + shift] = b'"';
+        end = q;
+    }
+    out.copy_within(start..end, start + 1);
+    out[start] = b'"';
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -188,30 +258,47 @@ const DIGITS: [u8; 200] = {
     t
 };
 
-/// Appends `n` in decimal.
+/// The two decimal digits of `n < 100`.
+#[inline]
+fn pair(n: u64) -> [u8; 2] {
+    let d = 2 * n as usize;
+    [DIGITS[d], DIGITS[d + 1]]
+}
+
+/// Appends `n` in decimal. Offsets, indices and grades are short: up to four digits are
+/// written as one fixed-size copy, inline at the caller.
+#[inline(always)]
 pub(crate) fn uint(out: &mut Vec<u8>, n: u64) {
-    if n < 10 {
-        out.push(b'0' + n as u8);
-        return;
+    match n {
+        0..=9 => out.push(b'0' + n as u8),
+        10..=99 => out.extend_from_slice(&pair(n)),
+        100..=999 => {
+            let [b, c] = pair(n % 100);
+            out.extend_from_slice(&[b'0' + (n / 100) as u8, b, c]);
+        }
+        1000..=9999 => {
+            let [a, b] = pair(n / 100);
+            let [c, d] = pair(n % 100);
+            out.extend_from_slice(&[a, b, c, d]);
+        }
+        _ => long_uint(out, n),
     }
-    if n < 100 {
-        let d = 2 * n as usize;
-        out.extend_from_slice(&DIGITS[d..d + 2]);
-        return;
-    }
+}
+
+/// [`uint`] for five digits and more.
+#[cold]
+fn long_uint(out: &mut Vec<u8>, n: u64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     let mut n = n;
     while n >= 100 {
-        let d = 2 * (n % 100) as usize;
-        n /= 100;
         i -= 2;
-        buf[i..i + 2].copy_from_slice(&DIGITS[d..d + 2]);
+        buf[i..i + 2].copy_from_slice(&pair(n % 100));
+        n /= 100;
     }
     if n >= 10 {
-        let d = 2 * n as usize;
         i -= 2;
-        buf[i..i + 2].copy_from_slice(&DIGITS[d..d + 2]);
+        buf[i..i + 2].copy_from_slice(&pair(n));
     } else {
         i -= 1;
         buf[i] = b'0' + n as u8;
@@ -270,6 +357,22 @@ mod tests {
     }
 
     #[test]
+    fn quoting_in_place_doubles_every_quote() {
+        for (raw, quoted) in [
+            ("a\"b", "\"a\"\"b\""),
+            ("\"", "\"\"\"\""),
+            ("x,y", "\"x,y\""),
+            ("\"\",\"", "\"\"\"\"\",\"\"\""),
+            ("plain", "plain"),
+        ] {
+            let mut out = b"id,".to_vec();
+            out.extend_from_slice(raw.as_bytes());
+            quote_tail_if_needed(&mut out, 3);
+            assert_eq!(String::from_utf8(out).unwrap(), format!("id,{quoted}"));
+        }
+    }
+
+    #[test]
     fn integers() {
         for n in [
             0u64,
@@ -281,6 +384,8 @@ mod tests {
             101,
             999,
             1000,
+            1234,
+            9999,
             12345,
             99999,
             100000,
@@ -299,6 +404,28 @@ mod tests {
             proptest::prop_assert_eq!(find_csv_special(&v, from), naive_csv);
             let naive_json = v.iter().enumerate().skip(from).find(|(_, &b)| json_special(b)).map(|(i, _)| i);
             proptest::prop_assert_eq!(find_json_special(&v, from), naive_json);
+        }
+
+        #[test]
+        fn fields_quoted_in_place_match_fields_written_quoted(
+            prefix in "[a-z,]{0,12}",
+            s in "(?s)[a,\"\r\n=-]{0,3}.{0,30}[\"a]{0,3}",
+        ) {
+            let mut in_place = prefix.clone().into_bytes();
+            in_place.extend_from_slice(s.as_bytes());
+            quote_tail_if_needed(&mut in_place, prefix.len());
+            let mut written = prefix.clone().into_bytes();
+            csv_field(&mut written, s.as_bytes(), false);
+            proptest::prop_assert_eq!(&in_place, &written);
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record([&s]).unwrap();
+            let mut expected = prefix.into_bytes();
+            let record = w.into_inner().unwrap();
+            // A lone empty field is written `""` by the csv crate, as a row of its own.
+            if !s.is_empty() {
+                expected.extend_from_slice(&record[..record.len() - 1]);
+                proptest::prop_assert_eq!(written, expected);
+            }
         }
 
         #[test]

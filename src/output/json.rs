@@ -12,338 +12,299 @@
 //! analysis with the byte encoders of this module's siblings, without an intermediate tree.
 
 use super::enc;
-use super::render::FixedTexts;
-use super::tables::{flag_text, triggers, ReportExtras, Tables};
+use super::render::{FixedTexts, Shared};
+use super::tables::{flag_text, triggers, Tables};
 use crate::model::*;
-use crate::span::CharIndex;
 
-/// A JSON writer that places commas itself: every key or array element after the first in its
-/// container is preceded by one.
-struct Json<'o> {
-    out: &'o mut Vec<u8>,
-    comma: bool,
+/// Appends `"name"`, a stable lowercase name that needs no escaping.
+#[inline]
+fn name(out: &mut Vec<u8>, name: &str) {
+    out.push(b'"');
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'"');
 }
 
-impl Json<'_> {
-    fn open(&mut self, c: u8) {
-        self.out.push(c);
-        self.comma = false;
-    }
-    fn close(&mut self, c: u8) {
-        self.out.push(c);
-        self.comma = true;
-    }
-    /// A key; `name` is written as is (keys are plain ASCII words).
-    fn key(&mut self, name: &str) {
-        if self.comma {
-            self.out.push(b',');
-        }
-        self.out.push(b'"');
-        self.out.extend_from_slice(name.as_bytes());
-        self.out.extend_from_slice(b"\":");
-        self.comma = false;
-    }
-    /// A key that may hold any text (a user concept name), then `suffix`.
-    fn key_escaped(&mut self, name: &str, suffix: &str) {
-        if self.comma {
-            self.out.push(b',');
-        }
-        self.out.push(b'"');
-        enc::json_escape(self.out, name);
-        self.out.extend_from_slice(suffix.as_bytes());
-        self.out.extend_from_slice(b"\":");
-        self.comma = false;
-    }
-    fn elem(&mut self) {
-        if self.comma {
-            self.out.push(b',');
-        }
-        self.comma = true;
-    }
-    /// A value already encoded as JSON.
-    fn raw_val(&mut self, v: &[u8]) {
-        self.out.extend_from_slice(v);
-        self.comma = true;
-    }
-    /// A string that needs no escaping (a stable lowercase name).
-    fn name_val(&mut self, s: &str) {
-        self.out.push(b'"');
-        self.out.extend_from_slice(s.as_bytes());
-        self.out.push(b'"');
-        self.comma = true;
-    }
-    fn str_val(&mut self, s: &str) {
-        enc::json_str(self.out, s);
-        self.comma = true;
-    }
-    fn uint_val(&mut self, n: u64) {
-        enc::uint(self.out, n);
-        self.comma = true;
-    }
-    fn bool_val(&mut self, b: bool) {
-        self.out
-            .extend_from_slice(if b { b"true" } else { b"false" });
-        self.comma = true;
-    }
-    fn f32_val(&mut self, v: f32) {
-        // serde_json's own float format (`2.5`, `20.0`; `null` for a non-finite value).
-        let _ = serde_json::to_writer(&mut *self.out, &v);
-        self.comma = true;
-    }
-    /// `"key":"value"` unless `value` is empty.
-    fn str_field(&mut self, key: &str, value: &str) {
-        if !value.is_empty() {
-            self.key(key);
-            self.str_val(value);
-        }
-    }
-    /// `"key":"name"` for a stable lowercase name, unless `None`.
-    fn opt_name(&mut self, key: &str, value: Option<&str>) {
-        if let Some(v) = value {
-            self.key(key);
-            self.name_val(v);
-        }
-    }
-    fn opt_uint(&mut self, key: &str, value: Option<u64>) {
-        if let Some(v) = value {
-            self.key(key);
-            self.uint_val(v);
-        }
-    }
-    fn opt_f32(&mut self, key: &str, value: Option<f32>) {
-        if let Some(v) = value {
-            self.key(key);
-            self.f32_val(v);
-        }
-    }
-    fn levels_val(&mut self, levels: Levels) {
-        self.out.push(b'[');
-        enc::levels(self.out, levels, b',', Some(b'"'));
-        self.close(b']');
-    }
-    /// An array of strings under `key`, left out when empty.
-    fn strs<'s>(&mut self, key: &str, items: impl ExactSizeIterator<Item = &'s str>) {
-        if items.len() == 0 {
-            return;
-        }
-        self.key(key);
-        self.open(b'[');
-        for s in items {
-            self.elem();
-            self.str_val(s);
-        }
-        self.close(b']');
+/// Appends `key` (the comma, the quoted key and the colon: `,"key":`) and the quoted name,
+/// unless `None`.
+#[inline]
+fn opt_name(out: &mut Vec<u8>, key: &[u8], value: Option<&str>) {
+    if let Some(v) = value {
+        out.extend_from_slice(key);
+        name(out, v);
     }
 }
 
-/// Appends the JSON object of one report (no trailing newline).
+/// Appends `key` and the integer, unless `None`.
+#[inline]
+fn opt_uint(out: &mut Vec<u8>, key: &[u8], value: Option<u64>) {
+    if let Some(v) = value {
+        out.extend_from_slice(key);
+        enc::uint(out, v);
+    }
+}
+
+/// Appends `key` and the number in serde_json's own float format (`2.5`, `20.0`; `null` for
+/// a value that is not finite), unless `None`.
+#[inline(always)]
+fn opt_f32(out: &mut Vec<u8>, key: &[u8], value: Option<f32>) {
+    if let Some(v) = value {
+        f32_field(out, key, v);
+    }
+}
+
+/// [`opt_f32`] of a value.
+fn f32_field(out: &mut Vec<u8>, key: &[u8], v: f32) {
+    out.extend_from_slice(key);
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, &v);
+}
+
+/// Appends `key` and the string, unless it is empty.
+#[inline(always)]
+fn str_field(out: &mut Vec<u8>, key: &[u8], value: &str) {
+    if !value.is_empty() {
+        out.extend_from_slice(key);
+        enc::json_str(out, value);
+    }
+}
+
+/// Appends `["T11","T12"]`.
+#[inline]
+fn levels(out: &mut Vec<u8>, levels: Levels) {
+    out.push(b'[');
+    enc::levels(out, levels, b',', Some(b'"'));
+    out.push(b']');
+}
+
+/// Appends `key` and an array of strings, unless there are none.
+fn strs<'s>(out: &mut Vec<u8>, key: &[u8], items: impl ExactSizeIterator<Item = &'s str>) {
+    if items.len() == 0 {
+        return;
+    }
+    out.extend_from_slice(key);
+    out.push(b'[');
+    for (i, s) in items.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        enc::json_str(out, s);
+    }
+    out.push(b']');
+}
+
+/// Appends `,"evidence":[...]`, the indices into the line's `mentions` (`n` of them), unless
+/// none is in range.
+fn evidence(out: &mut Vec<u8>, idx: &[u32], n: usize) {
+    let mut first = true;
+    for &i in idx.iter().filter(|&&i| (i as usize) < n) {
+        if first {
+            out.extend_from_slice(b",\"evidence\":[");
+            first = false;
+        } else {
+            out.push(b',');
+        }
+        enc::uint(out, u64::from(i));
+    }
+    if !first {
+        out.push(b']');
+    }
+}
+
+/// Appends the JSON object of one report (no trailing newline). Every object starts with a key
+/// that is always there, so every later key is written with its comma, as one literal.
 pub(crate) fn write_report(
     out: &mut Vec<u8>,
     t: &Tables,
     fixed: &FixedTexts,
     report: &Report,
     a: &Analysis,
-    chars: &CharIndex,
+    cx: &Shared,
 ) {
     let text = report.text.as_str();
     let result = |i: usize| a.concepts.get(i).copied().unwrap_or_default();
-    let mut j = Json { out, comma: false };
-    j.open(b'{');
-    j.key("report_id");
-    j.str_val(&report.id);
-    let concepts = t.concepts();
-    let builtin = BUILTIN_CONCEPTS.len().min(concepts.len());
-    let status = |j: &mut Json, range: std::ops::Range<usize>| {
-        for i in range {
-            if let Some(s) = result(i).status {
-                j.key_escaped(&concepts[i], "");
-                j.name_val(s.as_str());
+    out.extend_from_slice(b"{\"report_id\":");
+    enc::json_str(out, &report.id);
+    let concepts = t.concepts().len();
+    let builtin = BUILTIN_CONCEPTS.len().min(concepts);
+    // The results of the concepts in `range` that the analysis has (a missing one would be
+    // left out anyway: no status, no levels).
+    let results = |range: std::ops::Range<usize>| {
+        let start = range.start;
+        a.concepts
+            .get(range.start.min(a.concepts.len())..range.end.min(a.concepts.len()))
+            .unwrap_or_default()
+            .iter()
+            .zip(start..)
+    };
+    let status = |out: &mut Vec<u8>, range: std::ops::Range<usize>| {
+        for (r, i) in results(range) {
+            if let Some(s) = r.status {
+                out.extend_from_slice(fixed.concept_key(i, false));
+                name(out, s.as_str());
             }
         }
     };
-    let levels = |j: &mut Json, range: std::ops::Range<usize>| {
-        for i in range {
-            let l = result(i).levels;
-            if !l.is_empty() {
-                j.key_escaped(&concepts[i], "_levels");
-                j.levels_val(l);
+    let all_levels = |out: &mut Vec<u8>, range: std::ops::Range<usize>| {
+        for (r, i) in results(range) {
+            if !r.levels.is_empty() {
+                out.extend_from_slice(fixed.concept_key(i, true));
+                levels(out, r.levels);
             }
         }
     };
-    status(&mut j, 0..builtin);
-    levels(&mut j, 0..builtin);
+    status(out, 0..builtin);
+    all_levels(out, 0..builtin);
     let vf = result(ConceptId::VERTEBRAL_FRACTURE.index());
-    j.opt_name(
-        "vertebral_fracture_severity",
+    opt_name(
+        out,
+        b",\"vertebral_fracture_severity\":",
         vf.severity.map(Severity::as_str),
     );
-    j.opt_name("vertebral_fracture_acuity", vf.acuity.map(Acuity::as_str));
-    j.strs(
-        "actions",
-        a.recommendations.iter().map(|r| r.action.as_str()),
+    opt_name(
+        out,
+        b",\"vertebral_fracture_acuity\":",
+        vf.acuity.map(Acuity::as_str),
     );
-    status(&mut j, builtin..concepts.len());
-    levels(&mut j, builtin..concepts.len());
-    let x = ReportExtras::of(a);
-    j.opt_uint(
-        "vertebral_fracture_genant_grade",
+    for (i, r) in a.recommendations.iter().enumerate() {
+        out.extend_from_slice(if i == 0 { b",\"actions\":[" } else { b"," });
+        let same = cx.recommendation(i);
+        fixed
+            .action_at(same.action)
+            .json_if(out, &r.action, same.action_id);
+    }
+    if !a.recommendations.is_empty() {
+        out.push(b']');
+    }
+    status(out, builtin..concepts);
+    all_levels(out, builtin..concepts);
+    let x = &cx.extras;
+    opt_uint(
+        out,
+        b",\"vertebral_fracture_genant_grade\":",
         x.genant_grade.map(u64::from),
     );
-    j.opt_uint(
-        "spondylolisthesis_meyerding_grade",
+    opt_uint(
+        out,
+        b",\"spondylolisthesis_meyerding_grade\":",
         x.meyerding_grade.map(u64::from),
     );
-    j.opt_f32("scoliosis_cobb_degrees", x.cobb_degrees);
-    j.strs("warnings", a.warnings.iter().map(String::as_str));
+    opt_f32(out, b",\"scoliosis_cobb_degrees\":", x.cobb_degrees);
+    strs(out, b",\"warnings\":", a.warnings.iter().map(String::as_str));
 
-    j.key("mentions");
-    j.open(b'[');
-    for m in &a.mentions {
-        j.elem();
-        j.open(b'{');
-        j.key("concept");
-        j.raw_val(fixed.concept(m.concept).json_bytes());
-        j.key("start");
-        j.uint_val(chars.char_offset(m.span.start) as u64);
-        j.key("end");
-        j.uint_val(chars.char_offset(m.span.end) as u64);
-        j.key("text");
-        j.str_val(text.get(m.span.start..m.span.end).unwrap_or(""));
-        j.key("section");
-        j.name_val(m.section.as_str());
-        j.key("negated");
-        j.bool_val(m.negated.is_some());
-        j.key("uncertain");
-        j.bool_val(m.uncertain.is_some());
-        j.key("historical");
-        j.bool_val(m.historical.is_some());
-        j.key("hypothetical");
-        j.bool_val(m.hypothetical.is_some());
+    out.extend_from_slice(b",\"mentions\":[");
+    for (i, m) in a.mentions.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(fixed.mention_head(m.concept));
+        let at = cx.mention(i);
+        enc::uint(out, at.start as u64);
+        out.extend_from_slice(b",\"end\":");
+        enc::uint(out, at.end as u64);
+        out.extend_from_slice(b",\"text\":");
+        enc::json_str(out, text.get(m.span.start..m.span.end).unwrap_or(""));
+        out.extend_from_slice(fixed.section_and_flags(m, true));
         if !m.attrs.levels.is_empty() {
-            j.key("levels");
-            j.levels_val(m.attrs.levels);
+            out.extend_from_slice(b",\"levels\":");
+            levels(out, m.attrs.levels);
         }
-        j.opt_name("severity", m.attrs.severity.map(Severity::as_str));
-        j.opt_name("acuity", m.attrs.acuity.map(Acuity::as_str));
-        let mut trig = triggers(text, m).peekable();
-        if trig.peek().is_some() {
-            j.key("trigger");
-            j.out.push(b'"');
-            for (i, s) in trig.enumerate() {
-                if i > 0 {
-                    j.out.push(b';');
-                }
-                enc::json_escape(j.out, s);
+        opt_name(out, b",\"severity\":", m.attrs.severity.map(Severity::as_str));
+        opt_name(out, b",\"acuity\":", m.attrs.acuity.map(Acuity::as_str));
+        let mut trigger = false;
+        for s in triggers(text, m) {
+            if trigger {
+                out.push(b';');
+            } else {
+                out.extend_from_slice(b",\"trigger\":\"");
+                trigger = true;
             }
-            j.out.push(b'"');
-            j.comma = true;
+            enc::json_escape(out, s);
         }
-        if !t.term(m).is_empty() {
-            j.key("term");
-            j.raw_val(fixed.term(m).json_bytes());
+        if trigger {
+            out.push(b'"');
         }
-        j.opt_name("region", m.attrs.region.map(Region::as_str));
-        j.opt_uint("genant_grade", m.attrs.genant_grade.map(u64::from));
-        j.opt_f32("height_loss_pct", m.attrs.height_loss_pct);
-        j.opt_uint("meyerding_grade", m.attrs.meyerding_grade.map(u64::from));
-        j.opt_f32("slip_mm", m.attrs.slip_mm);
-        j.opt_f32("cobb_degrees", m.attrs.cobb_degrees);
-        j.opt_name("direction", m.attrs.direction.map(Direction::as_str));
-        j.str_field("negated_trigger", flag_text(text, m.negated));
-        j.str_field("uncertain_trigger", flag_text(text, m.uncertain));
-        j.str_field("historical_trigger", flag_text(text, m.historical));
-        j.str_field("hypothetical_trigger", flag_text(text, m.hypothetical));
-        j.key("sentence_index");
-        j.uint_val(u64::from(m.sentence));
-        j.close(b'}');
+        let term = fixed.term(m);
+        if !term.text().is_empty() {
+            out.extend_from_slice(b",\"term\":");
+            out.extend_from_slice(term.json_bytes());
+        }
+        opt_name(out, b",\"region\":", m.attrs.region.map(Region::as_str));
+        opt_uint(out, b",\"genant_grade\":", m.attrs.genant_grade.map(u64::from));
+        opt_f32(out, b",\"height_loss_pct\":", m.attrs.height_loss_pct);
+        opt_uint(out, b",\"meyerding_grade\":", m.attrs.meyerding_grade.map(u64::from));
+        opt_f32(out, b",\"slip_mm\":", m.attrs.slip_mm);
+        opt_f32(out, b",\"cobb_degrees\":", m.attrs.cobb_degrees);
+        opt_name(out, b",\"direction\":", m.attrs.direction.map(Direction::as_str));
+        str_field(out, b",\"negated_trigger\":", flag_text(text, m.negated));
+        str_field(out, b",\"uncertain_trigger\":", flag_text(text, m.uncertain));
+        str_field(out, b",\"historical_trigger\":", flag_text(text, m.historical));
+        str_field(out, b",\"hypothetical_trigger\":", flag_text(text, m.hypothetical));
+        out.extend_from_slice(b",\"sentence_index\":");
+        enc::uint(out, u64::from(m.sentence));
+        out.push(b'}');
     }
-    j.close(b']');
 
     // Evidence: indices into this line's `mentions`.
-    let ev = |j: &mut Json, idx: &[u32]| {
-        let n = a.mentions.len();
-        if !idx.iter().any(|&i| (i as usize) < n) {
-            return;
-        }
-        j.key("evidence");
-        j.open(b'[');
-        for &i in idx.iter().filter(|&&i| (i as usize) < n) {
-            j.elem();
-            j.uint_val(u64::from(i));
-        }
-        j.close(b']');
-    };
-
-    j.key("recommendations");
-    j.open(b'[');
-    for r in &a.recommendations {
-        let (rationale, source) = fixed.rule(&r.rule);
-        j.elem();
-        j.open(b'{');
-        j.key("action");
-        j.str_val(&r.action);
-        j.key("rule");
-        j.str_val(&r.rule);
-        j.key("strength");
-        j.name_val(r.strength.as_str());
-        j.key("urgency");
-        j.name_val(r.urgency.as_str());
+    let n = a.mentions.len();
+    out.extend_from_slice(b"],\"recommendations\":[");
+    for (i, r) in a.recommendations.iter().enumerate() {
+        let same = cx.recommendation(i);
+        let rule = fixed.rule_at(same.rule);
+        out.extend_from_slice(if i == 0 { b"{\"action\":" } else { b",{\"action\":" });
+        fixed
+            .action_at(same.action)
+            .json_if(out, &r.action, same.action_id);
+        out.extend_from_slice(b",\"rule\":");
+        rule.id.json_if(out, &r.rule, same.id);
+        out.extend_from_slice(b",\"strength\":");
+        name(out, r.strength.as_str());
+        out.extend_from_slice(b",\"urgency\":");
+        name(out, r.urgency.as_str());
         if !r.rationale.is_empty() {
-            j.key("rationale");
-            rationale.json(j.out, &r.rationale);
-            j.comma = true;
+            out.extend_from_slice(b",\"rationale\":");
+            rule.rationale.json_if(out, &r.rationale, same.rationale);
         }
-        ev(&mut j, &r.evidence);
+        evidence(out, &r.evidence, n);
         if !r.source.is_empty() {
-            j.key("source");
-            source.json(j.out, &r.source);
-            j.comma = true;
+            out.extend_from_slice(b",\"source\":");
+            rule.source.json_if(out, &r.source, same.source);
         }
-        j.opt_name("condition", r.condition.as_deref());
-        j.close(b'}');
+        // The condition is written as it is, like a name.
+        opt_name(out, b",\"condition\":", r.condition.as_deref());
+        out.push(b'}');
     }
-    j.close(b']');
 
-    j.key("cautions");
-    j.open(b'[');
-    for c in &a.cautions {
-        let (message, source) = fixed.caution(&c.id);
-        j.elem();
-        j.open(b'{');
-        j.key("caution");
-        j.str_val(&c.id);
-        j.key("rule");
-        j.str_val(&c.rule);
+    out.extend_from_slice(b"],\"cautions\":[");
+    for (i, c) in a.cautions.iter().enumerate() {
+        let same = cx.caution(i);
+        let caution = fixed.caution_at(same.caution);
+        out.extend_from_slice(if i == 0 { b"{\"caution\":" } else { b",{\"caution\":" });
+        caution.id.json_if(out, &c.id, same.id);
+        out.extend_from_slice(b",\"rule\":");
+        enc::json_str(out, &c.rule);
         if !c.message.is_empty() {
-            j.key("message");
-            message.json(j.out, &c.message);
-            j.comma = true;
+            out.extend_from_slice(b",\"message\":");
+            caution.message.json_if(out, &c.message, same.message);
         }
-        ev(&mut j, &c.evidence);
+        evidence(out, &c.evidence, n);
         if !c.source.is_empty() {
-            j.key("source");
-            source.json(j.out, &c.source);
-            j.comma = true;
+            out.extend_from_slice(b",\"source\":");
+            caution.source.json_if(out, &c.source, same.source);
         }
-        j.close(b'}');
+        out.push(b'}');
     }
-    j.close(b']');
 
-    j.key("flags");
-    j.open(b'[');
-    for f in &a.flags {
-        j.elem();
-        j.open(b'{');
-        j.key("flag");
-        j.str_val(&f.flag);
-        j.key("severity");
-        j.name_val(f.severity.as_str());
-        j.str_field("message", &f.message);
-        ev(&mut j, &f.evidence);
-        j.close(b'}');
+    out.extend_from_slice(b"],\"flags\":[");
+    for (i, f) in a.flags.iter().enumerate() {
+        out.extend_from_slice(if i == 0 { b"{\"flag\":" } else { b",{\"flag\":" });
+        enc::json_str(out, &f.flag);
+        out.extend_from_slice(b",\"severity\":");
+        name(out, f.severity.as_str());
+        str_field(out, b",\"message\":", &f.message);
+        evidence(out, &f.evidence, n);
+        out.push(b'}');
     }
-    j.close(b']');
-    j.close(b'}');
+    out.extend_from_slice(b"]}");
 }
 
 #[cfg(test)]
@@ -355,9 +316,10 @@ mod tests {
         let p = Pipeline::builtin();
         let t = Tables::new(&p);
         let fixed = FixedTexts::new(&p);
-        let chars = CharIndex::new(&report.text);
+        let mut cx = Shared::default();
+        cx.prepare(&fixed, report, a, false);
         let mut buf = Vec::new();
-        write_report(&mut buf, &t, &fixed, report, a, &chars);
+        write_report(&mut buf, &t, &fixed, report, a, &cx);
         String::from_utf8(buf).unwrap()
     }
 

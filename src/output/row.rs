@@ -3,22 +3,21 @@
 //! row copies each byte once and allocates nothing once the buffer has grown.
 
 use super::enc;
+pub(crate) use super::enc::needs_quote_mark;
 use crate::model::Levels;
 use std::fmt::Display;
 use std::io::Write;
 
-/// Whether a cell would be read as a formula by a spreadsheet.
-pub(crate) fn needs_quote_mark(s: &[u8]) -> bool {
-    matches!(s.first(), Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r'))
-}
-
-/// One row under construction, appended to `out`; [`Row::end`] closes it.
+/// One row under construction, appended to `out`; [`Row::end`] closes it. Every field is
+/// written after its separator; a row started by [`Row::new`] drops its first separator at the
+/// end, so that writing a field never needs to ask whether it is the first.
 #[derive(Debug)]
 pub(crate) struct Row<'o> {
     out: &'o mut Vec<u8>,
     /// Where the row starts in `out`.
     start: usize,
-    fields: usize,
+    /// Whether the row starts with a separator to drop (started by [`Row::new`]).
+    lead: bool,
 }
 
 impl<'o> Row<'o> {
@@ -28,63 +27,84 @@ impl<'o> Row<'o> {
         Row {
             out,
             start,
-            fields: 0,
+            lead: true,
+        }
+    }
+
+    /// Starts a row at the end of `out` with its first field, already encoded as one CSV field.
+    #[inline]
+    pub fn starting_with(out: &'o mut Vec<u8>, first: &[u8]) -> Row<'o> {
+        let start = out.len();
+        out.extend_from_slice(first);
+        Row {
+            out,
+            start,
+            lead: false,
         }
     }
 
     /// Opens a field: the separator, and where the field starts.
     #[inline]
     fn open(&mut self) -> usize {
-        if self.fields > 0 {
-            self.out.push(b',');
-        }
-        self.fields += 1;
+        self.out.push(b',');
         self.out.len()
     }
 
-    /// Closes the field written raw at `out[at..]`: a leading `'` when `safe` and it would
-    /// read as a formula, then quotes when it needs them.
+    /// Closes the field written raw at `out[at..]`: a leading `'` when it would read as a
+    /// formula, then quotes when it needs them.
     #[inline]
-    fn close(&mut self, at: usize, safe: bool) {
-        if safe && needs_quote_mark(&self.out[at..]) {
+    fn close(&mut self, at: usize) {
+        if needs_quote_mark(&self.out[at..]) {
             self.out.insert(at, b'\'');
         }
         enc::quote_tail_if_needed(self.out, at);
     }
 
     /// A text cell, made safe for spreadsheets.
+    #[inline]
     pub fn cell(&mut self, s: &str) {
-        let at = self.open();
-        self.out.extend_from_slice(s.as_bytes());
-        self.close(at, true);
+        self.open();
+        if !s.is_empty() {
+            enc::csv_field(self.out, s.as_bytes(), true);
+        }
     }
 
     /// A cell whose bytes are already encoded as one CSV field (spreadsheet-safe and quoted as
     /// needed).
+    #[inline]
     pub fn encoded(&mut self, field: &[u8]) {
         self.open();
         self.out.extend_from_slice(field);
     }
 
+    /// Cells already encoded, each after its separator (`,a,b`).
+    #[inline]
+    pub fn encoded_cells(&mut self, cells: &[u8]) {
+        self.out.extend_from_slice(cells);
+    }
+
     /// A text cell written exactly as given (the mention text).
+    #[inline]
     pub fn verbatim(&mut self, s: &str) {
-        let at = self.open();
-        self.out.extend_from_slice(s.as_bytes());
-        self.close(at, false);
+        self.open();
+        enc::csv_field(self.out, s.as_bytes(), false);
     }
 
     /// An empty cell.
+    #[inline]
     pub fn empty(&mut self) {
         self.open();
     }
 
     /// A non-negative integer.
+    #[inline]
     pub fn uint(&mut self, n: u64) {
         self.open();
         enc::uint(self.out, n);
     }
 
     /// An optional non-negative integer (empty when `None`).
+    #[inline]
     pub fn opt_uint(&mut self, n: Option<u64>) {
         self.open();
         if let Some(n) = n {
@@ -94,6 +114,7 @@ impl<'o> Row<'o> {
 
     /// A stable name (a status, a section, a severity ...): a plain lowercase word, which needs
     /// neither a quote mark nor quotes.
+    #[inline]
     pub fn name(&mut self, s: &'static str) {
         debug_assert!(s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
         self.open();
@@ -101,6 +122,7 @@ impl<'o> Row<'o> {
     }
 
     /// An optional stable name (empty when `None`).
+    #[inline]
     pub fn opt_name(&mut self, s: Option<&'static str>) {
         self.open();
         if let Some(s) = s {
@@ -110,9 +132,12 @@ impl<'o> Row<'o> {
     }
 
     /// Vertebral levels, `;`-joined.
+    #[inline]
     pub fn levels(&mut self, levels: Levels) {
         self.open();
-        enc::levels(self.out, levels, b';', None);
+        if !levels.is_empty() {
+            enc::levels(self.out, levels, b';', None);
+        }
     }
 
     /// A formatted cell, made safe for spreadsheets.
@@ -120,10 +145,11 @@ impl<'o> Row<'o> {
         let at = self.open();
         // Writing into a Vec cannot fail.
         let _ = write!(self.out, "{v}");
-        self.close(at, true);
+        self.close(at);
     }
 
     /// An optional formatted cell (empty when `None`).
+    #[inline]
     pub fn opt(&mut self, v: Option<impl Display>) {
         match v {
             Some(v) => self.display(v),
@@ -132,6 +158,7 @@ impl<'o> Row<'o> {
     }
 
     /// `true` or `false`.
+    #[inline]
     pub fn boolean(&mut self, b: bool) {
         self.open();
         self.out
@@ -144,20 +171,29 @@ impl<'o> Row<'o> {
         I: IntoIterator<Item = T>,
         T: AsRef<str>,
     {
-        let at = self.open();
-        for (i, item) in items.into_iter().enumerate() {
-            if i > 0 {
-                self.out.push(b';');
-            }
-            self.out.extend_from_slice(item.as_ref().as_bytes());
-        }
-        self.close(at, true);
+        self.joined_with(items, |out, item| {
+            out.extend_from_slice(item.as_ref().as_bytes())
+        });
     }
 
     /// Items written by `write` (each appends its bytes), joined by `;`, made safe for
     /// spreadsheets.
-    pub fn joined_with<I>(&mut self, items: I, mut write: impl FnMut(&mut Vec<u8>, I::Item))
+    pub fn joined_with<I>(&mut self, items: I, write: impl FnMut(&mut Vec<u8>, I::Item))
     where
+        I: IntoIterator,
+    {
+        self.joined_known(items, write, true);
+    }
+
+    /// Items written by `write`, joined by `;`, made safe for spreadsheets, where the caller
+    /// knows whether any item may hold a byte that forces quotes (a comma, a quote, CR or LF):
+    /// when `may_need_quotes` is false, the cell is not scanned for one.
+    pub fn joined_known<I>(
+        &mut self,
+        items: I,
+        mut write: impl FnMut(&mut Vec<u8>, I::Item),
+        may_need_quotes: bool,
+    ) where
         I: IntoIterator,
     {
         let at = self.open();
@@ -167,26 +203,36 @@ impl<'o> Row<'o> {
             }
             write(self.out, item);
         }
-        self.close(at, true);
+        if needs_quote_mark(&self.out[at..]) {
+            self.out.insert(at, b'\'');
+        }
+        if may_need_quotes {
+            enc::quote_tail_if_needed(self.out, at);
+        }
     }
 
     /// Ends the row with `\n`. A row of one empty field is written `""`, so that it is not a
     /// blank line (as `csv::Writer` does).
+    #[inline]
     pub fn end(self) {
-        if self.fields == 1 && self.out.len() == self.start {
+        let len = self.out.len() - self.start;
+        if self.lead {
+            match len {
+                // No field.
+                0 => {}
+                // One empty field.
+                1 => {
+                    self.out.truncate(self.start);
+                    self.out.extend_from_slice(b"\"\"");
+                }
+                _ => {
+                    self.out.remove(self.start);
+                }
+            }
+        } else if len == 0 {
             self.out.extend_from_slice(b"\"\"");
         }
         self.out.push(b'\n');
-    }
-
-    /// Appends `s` encoded as one spreadsheet-safe CSV field (as [`Row::cell`] writes it).
-    pub fn encode_cell(out: &mut Vec<u8>, s: &str) {
-        let at = out.len();
-        out.extend_from_slice(s.as_bytes());
-        if needs_quote_mark(&out[at..]) {
-            out.insert(at, b'\'');
-        }
-        enc::quote_tail_if_needed(out, at);
     }
 
     /// A header row.

@@ -1,13 +1,11 @@
 //! The columns of every table and how one report becomes rows.
 
 use super::enc;
-use super::render::FixedTexts;
+use super::render::{FixedTexts, Shared};
 use super::row::Row;
 use crate::input::RecordError;
 use crate::model::*;
 use crate::pipeline::Pipeline;
-use crate::span::CharIndex;
-use std::fmt;
 
 /// Required columns of `mentions.csv`, in order, then the extra ones.
 pub const MENTION_COLUMNS: [&str; 28] = [
@@ -143,7 +141,7 @@ impl<'p> Tables<'p> {
     // The report, mention, recommendation, caution and audit row writers write every column
     // after `report_id`; the renderer writes the id, encoded once per report.
 
-    pub(crate) fn report_row(&self, row: &mut Row, a: &Analysis) {
+    pub(crate) fn report_row(&self, row: &mut Row, fixed: &FixedTexts, a: &Analysis, cx: &Shared) {
         let b = self.builtin_count();
         let result = |i: usize| a.concepts.get(i).copied().unwrap_or_default();
         for i in 0..b {
@@ -155,111 +153,143 @@ impl<'p> Tables<'p> {
         let vf = result(ConceptId::VERTEBRAL_FRACTURE.index());
         row.opt_name(vf.severity.map(Severity::as_str));
         row.opt_name(vf.acuity.map(Acuity::as_str));
-        row.joined(a.recommendations.iter().map(|r| r.action.as_str()));
+        // Ids encoded once need no quotes; only another one makes the cell worth a scan.
+        let known = |id: &Fixed, same: bool| same && !id.needs_quotes();
+        let actions = (0..a.recommendations.len()).map(|i| cx.recommendation(i));
+        row.joined_known(
+            a.recommendations.iter().map(|r| r.action.as_bytes()),
+            |out, action| out.extend_from_slice(action),
+            !actions.into_iter().all(|m| known(fixed.action_at(m.action), m.action_id)),
+        );
         for i in b..self.concepts.len() {
             row.opt_name(result(i).status.map(Status::as_str));
         }
         for i in b..self.concepts.len() {
             row.levels(result(i).levels);
         }
-        let extras = ReportExtras::of(a);
+        let extras = &cx.extras;
         row.opt_uint(extras.genant_grade.map(u64::from));
         row.opt_uint(extras.meyerding_grade.map(u64::from));
         row.opt(extras.cobb_degrees);
-        row.joined(a.cautions.iter().map(|c| c.id.as_str()));
+        let cautions = (0..a.cautions.len()).map(|i| cx.caution(i));
+        row.joined_known(
+            a.cautions.iter().map(|c| c.id.as_bytes()),
+            |out, id| out.extend_from_slice(id),
+            !cautions.into_iter().all(|m| known(&fixed.caution_at(m.caution).id, m.id)),
+        );
         row.joined(a.flags.iter().map(|f| f.flag.as_str()));
         row.joined(a.warnings.iter());
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn mention_row(
         &self,
         row: &mut Row,
         fixed: &FixedTexts,
         report: &Report,
         a: &Analysis,
-        chars: &CharIndex,
+        cx: &Shared,
+        i: usize,
         m: &Mention,
     ) {
         let text = report.text.as_str();
-        row.encoded(fixed.concept(m.concept).csv_bytes());
-        row.uint(chars.char_offset(m.span.start) as u64);
-        row.uint(chars.char_offset(m.span.end) as u64);
-        row.verbatim(text.get(m.span.start..m.span.end).unwrap_or(""));
-        row.name(m.section.as_str());
-        row.boolean(m.negated.is_some());
-        row.boolean(m.uncertain.is_some());
-        row.boolean(m.historical.is_some());
-        row.boolean(m.hypothetical.is_some());
+        let out = cx.mention(i);
+        row.encoded_cells(fixed.concept(m.concept).csv_cell());
+        row.uint(out.start as u64);
+        row.uint(out.end as u64);
+        let mention = text.get(m.span.start..m.span.end).unwrap_or("");
+        if out.item.is_some() && !out.needs_quotes {
+            // Known to need no quotes (and written verbatim: no quote mark).
+            row.encoded(mention.as_bytes());
+        } else {
+            row.verbatim(mention);
+        }
+        row.encoded_cells(fixed.section_and_flags(m, false));
         row.levels(m.attrs.levels);
         row.opt_name(m.attrs.severity.map(Severity::as_str));
         row.opt_name(m.attrs.acuity.map(Acuity::as_str));
-        row.joined(triggers(text, m));
-        row.encoded(fixed.term(m).csv_bytes());
-        row.opt_name(m.attrs.region.map(Region::as_str));
-        row.opt_uint(m.attrs.genant_grade.map(u64::from));
-        row.opt(m.attrs.height_loss_pct);
-        row.opt_uint(m.attrs.meyerding_grade.map(u64::from));
-        row.opt(m.attrs.slip_mm);
-        row.opt(m.attrs.cobb_degrees);
-        row.opt_name(m.attrs.direction.map(Direction::as_str));
-        for flag in [m.negated, m.uncertain, m.historical, m.hypothetical] {
-            row.cell(flag_text(text, flag));
+        if flag_bits(m) == 0 {
+            row.empty();
+        } else {
+            row.joined(triggers(text, m));
+        }
+        row.encoded_cells(fixed.term(m).csv_cell());
+        let at = &m.attrs;
+        if at.region.is_none()
+            && at.genant_grade.is_none()
+            && at.height_loss_pct.is_none()
+            && at.meyerding_grade.is_none()
+            && at.slip_mm.is_none()
+            && at.cobb_degrees.is_none()
+            && at.direction.is_none()
+        {
+            // The usual mention: seven empty cells.
+            row.encoded_cells(b",,,,,,,");
+        } else {
+            row.opt_name(at.region.map(Region::as_str));
+            row.opt_uint(at.genant_grade.map(u64::from));
+            row.opt(at.height_loss_pct);
+            row.opt_uint(at.meyerding_grade.map(u64::from));
+            row.opt(at.slip_mm);
+            row.opt(at.cobb_degrees);
+            row.opt_name(at.direction.map(Direction::as_str));
+        }
+        if flag_bits(m) == 0 {
+            row.encoded_cells(b",,,,");
+        } else {
+            for flag in [m.negated, m.uncertain, m.historical, m.hypothetical] {
+                row.cell(flag_text(text, flag));
+            }
         }
         row.uint(u64::from(m.sentence));
         row.cell(sentence_text(text, a, m));
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn recommendation_row(
         &self,
         row: &mut Row,
-        report: &Report,
-        a: &Analysis,
-        chars: &CharIndex,
+        fixed: &FixedTexts,
+        cx: &Shared,
+        i: usize,
         r: &Recommendation,
-        rationale: &Fixed,
-        source: &Fixed,
     ) {
-        row.cell(&r.action);
-        row.cell(&r.rule);
+        let same = cx.recommendation(i);
+        let rule = fixed.rule_at(same.rule);
+        fixed
+            .action_at(same.action)
+            .csv_if(row, &r.action, same.action_id);
+        rule.id.csv_if(row, &r.rule, same.id);
         row.name(r.strength.as_str());
         row.name(r.urgency.as_str());
-        rationale.csv(row, &r.rationale);
-        evidence_cell(row, report, a, chars, &r.evidence);
-        source.csv(row, &r.source);
-        row.cell(r.condition.as_deref().unwrap_or(""));
+        rule.rationale.csv_if(row, &r.rationale, same.rationale);
+        evidence_cell(row, cx, &r.evidence);
+        rule.source.csv_if(row, &r.source, same.source);
+        let condition = r.condition.as_deref().unwrap_or("");
+        rule.condition.csv_if(row, condition, same.condition);
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn caution_row(
         &self,
         row: &mut Row,
-        report: &Report,
-        a: &Analysis,
-        chars: &CharIndex,
+        fixed: &FixedTexts,
+        cx: &Shared,
+        i: usize,
         c: &Caution,
-        message: &Fixed,
-        source: &Fixed,
     ) {
-        row.cell(&c.id);
+        let same = cx.caution(i);
+        let caution = fixed.caution_at(same.caution);
+        caution.id.csv_if(row, &c.id, same.id);
         row.cell(&c.rule);
-        message.csv(row, &c.message);
-        evidence_cell(row, report, a, chars, &c.evidence);
-        source.csv(row, &c.source);
+        caution.message.csv_if(row, &c.message, same.message);
+        evidence_cell(row, cx, &c.evidence);
+        caution.source.csv_if(row, &c.source, same.source);
     }
 
-    pub(crate) fn audit_row(
-        &self,
-        row: &mut Row,
-        report: &Report,
-        a: &Analysis,
-        chars: &CharIndex,
-        f: &AuditFlag,
-    ) {
+    pub(crate) fn audit_row(&self, row: &mut Row, cx: &Shared, f: &AuditFlag) {
         row.cell(&f.flag);
         row.name(f.severity.as_str());
         row.cell(&f.message);
-        evidence_cell(row, report, a, chars, &f.evidence);
+        evidence_cell(row, cx, &f.evidence);
     }
 
     pub(crate) fn error_row(&self, row: &mut Row, e: &RecordError) {
@@ -272,43 +302,63 @@ impl<'p> Tables<'p> {
 }
 
 /// A text that repeats on many rows (a rule's rationale and source, a caution's message and
-/// source), encoded once as a CSV field and as a JSON string.
+/// source, a concept name, a lexicon term), encoded once as a CSV cell and as a JSON string.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Fixed {
     text: String,
+    /// The CSV field after its separator (`,field`).
     csv: Vec<u8>,
     json: Vec<u8>,
+    /// Whether the text holds a byte that forces CSV quotes.
+    needs_quotes: bool,
 }
 
 impl Fixed {
     /// `text` encoded once.
     pub fn new(text: &str) -> Fixed {
         let mut csv = Vec::new();
-        let mut row = Row::new(&mut csv);
+        let mut row = Row::starting_with(&mut csv, b"");
         row.cell(text);
         row.end();
         csv.pop(); // the row's `\n`
+        if csv == b"," {
+            // A row of one empty field is written `""`: so is this text (an empty rationale
+            // or source written from its rule's encoding).
+            csv.extend_from_slice(b"\"\"");
+        }
         let mut json = Vec::new();
         enc::json_str(&mut json, text);
         Fixed {
             text: text.to_string(),
             csv,
             json,
+            needs_quotes: enc::find_csv_special(text.as_bytes(), 0).is_some(),
         }
     }
 
-    /// Writes `s` as a CSV cell, from the encoded bytes when it is this text.
+    /// Writes `s` as a CSV cell: these encoded bytes when `same` (`s` is this text), else
+    /// `s` encoded as it comes.
     #[inline]
-    pub fn csv(&self, row: &mut Row, s: &str) {
-        if s == self.text {
-            row.encoded(&self.csv);
+    pub fn csv_if(&self, row: &mut Row, s: &str, same: bool) {
+        if same {
+            row.encoded_cells(&self.csv);
         } else {
             row.cell(s);
         }
     }
 
-    /// The text as one CSV field.
-    pub fn csv_bytes(&self) -> &[u8] {
+    /// The text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether the text holds a byte that forces CSV quotes (a comma, a quote, CR or LF).
+    pub fn needs_quotes(&self) -> bool {
+        self.needs_quotes
+    }
+
+    /// The text as a CSV cell after its separator (`,field`).
+    pub fn csv_cell(&self) -> &[u8] {
         &self.csv
     }
 
@@ -317,10 +367,10 @@ impl Fixed {
         &self.json
     }
 
-    /// Appends `s` as a JSON string, from the encoded bytes when it is this text.
+    /// Appends `s` as a JSON string: these encoded bytes when `same` (`s` is this text).
     #[inline]
-    pub fn json(&self, out: &mut Vec<u8>, s: &str) {
-        if s == self.text {
+    pub fn json_if(&self, out: &mut Vec<u8>, s: &str, same: bool) {
+        if same {
             out.extend_from_slice(&self.json);
         } else {
             enc::json_str(out, s);
@@ -328,15 +378,17 @@ impl Fixed {
     }
 }
 
-/// The evidence of a recommendation, caution or flag as one cell: `text@start-end`, `;`-joined.
-fn evidence_cell(row: &mut Row, report: &Report, a: &Analysis, chars: &CharIndex, idx: &[u32]) {
-    row.joined_with(evidence(report, a, chars, idx), |out, e| {
-        out.extend_from_slice(e.text.as_bytes());
-        out.push(b'@');
-        enc::uint(out, e.start as u64);
-        out.push(b'-');
-        enc::uint(out, e.end as u64);
-    });
+/// The evidence of a recommendation, caution or flag as one cell: `text@start-end`, `;`-joined,
+/// from the items worked out once per report.
+fn evidence_cell(row: &mut Row, cx: &Shared, idx: &[u32]) {
+    let may_need_quotes = idx
+        .iter()
+        .any(|&i| cx.mentions.get(i as usize).is_some_and(|m| m.needs_quotes));
+    row.joined_known(
+        idx.iter().filter_map(|&i| cx.item(i)),
+        |out, item| out.extend_from_slice(item),
+        may_need_quotes,
+    );
 }
 
 /// Report-level grades read from the affirmed mentions of a present concept (the highest one).
@@ -382,22 +434,52 @@ pub(crate) fn flag_text(text: &str, flag: Flag) -> &str {
 
 /// The distinct trigger texts that set a mention's flags, in the order negated, uncertain,
 /// historical, hypothetical.
-pub(crate) fn triggers<'t>(text: &'t str, m: &Mention) -> impl Iterator<Item = &'t str> {
-    let flags = [m.negated, m.uncertain, m.historical, m.hypothetical];
-    let mut seen: [Option<Span>; 4] = [None; 4];
-    let mut out: [&'t str; 4] = [""; 4];
-    let mut n = 0;
-    for span in flags.into_iter().flatten() {
-        if seen[..n].contains(&Some(span)) {
-            continue;
-        }
-        if let Some(t) = text.get(span.start..span.end) {
-            seen[n] = Some(span);
-            out[n] = t;
-            n += 1;
-        }
+#[inline]
+pub(crate) fn triggers<'t, 'm>(text: &'t str, m: &'m Mention) -> Triggers<'t, 'm> {
+    Triggers {
+        text,
+        m,
+        next: if flag_bits(m) == 0 { 4 } else { 0 },
     }
-    out.into_iter().take(n)
+}
+
+/// The four flags of a mention as bits: negated 1, uncertain 2, historical 4, hypothetical 8.
+#[inline]
+pub(crate) fn flag_bits(m: &Mention) -> usize {
+    usize::from(m.negated.is_some())
+        | usize::from(m.uncertain.is_some()) << 1
+        | usize::from(m.historical.is_some()) << 2
+        | usize::from(m.hypothetical.is_some()) << 3
+}
+
+/// See [`triggers`].
+pub(crate) struct Triggers<'t, 'm> {
+    text: &'t str,
+    m: &'m Mention,
+    /// The next flag to look at (4: done).
+    next: usize,
+}
+
+impl<'t> Iterator for Triggers<'t, '_> {
+    type Item = &'t str;
+
+    fn next(&mut self) -> Option<&'t str> {
+        let m = self.m;
+        let flags = [m.negated, m.uncertain, m.historical, m.hypothetical];
+        while let Some(&flag) = flags.get(self.next) {
+            let i = self.next;
+            self.next += 1;
+            // A span an earlier flag has was given then, or is not a slice of the text.
+            let Some(span) = flag else { continue };
+            if flags[..i].contains(&flag) {
+                continue;
+            }
+            if let Some(t) = self.text.get(span.start..span.end) {
+                return Some(t);
+            }
+        }
+        None
+    }
 }
 
 /// The sentence a mention sits in ("" when unknown).
@@ -406,39 +488,6 @@ pub(crate) fn sentence_text<'t>(text: &'t str, a: &Analysis, m: &Mention) -> &'t
         .get(m.sentence as usize)
         .and_then(|s| text.get(s.span.start..s.span.end))
         .unwrap_or("")
-}
-
-/// One piece of evidence: a mention's text with its character offsets (`text@start-end`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Evidence<'t> {
-    pub concept: ConceptId,
-    pub text: &'t str,
-    pub start: usize,
-    pub end: usize,
-}
-
-impl fmt::Display for Evidence<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{}-{}", self.text, self.start, self.end)
-    }
-}
-
-/// The evidence of a recommendation, caution or flag, from mention indices.
-pub(crate) fn evidence<'t>(
-    report: &'t Report,
-    a: &'t Analysis,
-    chars: &'t CharIndex,
-    indices: &'t [u32],
-) -> impl Iterator<Item = Evidence<'t>> + 't {
-    indices.iter().filter_map(move |&i| {
-        let m = a.mentions.get(i as usize)?;
-        Some(Evidence {
-            concept: m.concept,
-            text: report.text.get(m.span.start..m.span.end)?,
-            start: chars.char_offset(m.span.start),
-            end: chars.char_offset(m.span.end),
-        })
-    })
 }
 
 #[cfg(test)]
@@ -488,6 +537,10 @@ mod tests {
         m.uncertain = Some(Span::new(3, 11));
         m.historical = Some(Span::new(0, 2));
         assert_eq!(triggers(text, &m).collect::<Vec<_>>(), ["No", "definite"]);
+        // A span that is not a slice of the text is left out, however often it comes.
+        m.negated = Some(Span::new(3, 99));
+        m.hypothetical = Some(Span::new(3, 99));
+        assert_eq!(triggers(text, &m).collect::<Vec<_>>(), ["definite", "No"]);
     }
 
     #[test]
@@ -524,12 +577,37 @@ mod tests {
             )],
             ..Analysis::default()
         };
-        let chars = CharIndex::new(&report.text);
-        let ev: Vec<String> = evidence(&report, &a, &chars, &[0, 5])
-            .map(|e| e.to_string())
-            .collect();
-        assert_eq!(ev, ["fracture@19-27"]);
+        let mut cx = Shared::default();
+        cx.prepare(&FixedTexts::new(&Pipeline::builtin()), &report, &a, true);
+        let mut out = Vec::new();
+        let mut row = Row::new(&mut out);
+        evidence_cell(&mut row, &cx, &[0, 5, 0]);
+        row.end();
+        assert_eq!(out, b"fracture@19-27;fracture@19-27\n");
         let c: Vec<char> = report.text.chars().collect();
         assert_eq!(c[19..27].iter().collect::<String>(), "fracture");
+    }
+
+    #[test]
+    fn evidence_is_quoted_when_a_text_needs_it() {
+        let report = Report::new("r", "-x, \"y\"");
+        let a = Analysis {
+            mentions: vec![
+                mention(ConceptId::VERTEBRAL_FRACTURE, Span::new(0, 7)),
+                mention(ConceptId::VERTEBRAL_FRACTURE, Span::new(0, 2)),
+            ],
+            ..Analysis::default()
+        };
+        let mut cx = Shared::default();
+        cx.prepare(&FixedTexts::new(&Pipeline::builtin()), &report, &a, true);
+        let mut out = Vec::new();
+        let mut row = Row::new(&mut out);
+        evidence_cell(&mut row, &cx, &[1]);
+        evidence_cell(&mut row, &cx, &[1, 0]);
+        row.end();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "'-x@0-2,\"'-x@0-2;-x, \"\"y\"\"@0-7\"\n"
+        );
     }
 }

@@ -176,67 +176,59 @@ impl FindingCond {
             || self.not_cue.is_some()
     }
 
-    /// Evaluates the condition; `Some(evidence)` when it holds, with the indices of the mentions
-    /// that set the status and pass the attribute filters.
+    /// Whether the report-level status of the concept is one the condition allows (a
+    /// necessary condition, cheap to test first).
+    pub fn status_holds(&self, f: &Findings) -> bool {
+        self.statuses.contains(f.result(self.concept).status)
+    }
+
+    /// Whether the condition holds; when it does, the indices of the mentions that set the
+    /// status and pass the attribute filters are added to `evidence`.
     ///
     /// A mention with no acuity (or severity) of its own takes the report-level value of its
     /// concept, so that a later mention of the same finding ("T12 compression deformity" in
     /// the impression after "old T12 compression deformity" in the findings) is read alike.
     /// Cue filters look at the mention's sentence in `hits`.
-    pub fn eval(&self, a: &Analysis, hits: &CueHits) -> Option<Vec<u32>> {
-        let result = a
-            .concepts
-            .get(self.concept.index())
-            .copied()
-            .unwrap_or_default();
+    pub fn eval(&self, f: &Findings, hits: &CueHits, evidence: &mut MentionSet) -> bool {
+        let result = f.result(self.concept);
         if !self.statuses.contains(result.status) {
-            return None;
+            return false;
         }
-        let setting: Vec<u32> = match result.status {
-            Some(Status::Present) => self.mentions(a, Mention::affirmed),
-            Some(Status::Uncertain) => self.mentions(a, |m| {
-                m.counts() && m.negated.is_none() && m.uncertain.is_some()
-            }),
-            Some(Status::Absent) => self.mentions(a, |m| m.counts() && m.negated.is_some()),
-            None => Vec::new(),
+        let setting = f.setting(self.concept);
+        let levels_of = |set: &MentionSet, from: Levels| {
+            set.iter()
+                .fold(from, |l, i| l.union(f.a.mentions[i as usize].attrs.levels))
         };
         if !self.has_filters() {
             if let Some(n) = self.min_levels {
-                let levels = setting.iter().fold(result.levels, |l, &i| {
-                    l.union(a.mentions[i as usize].attrs.levels)
-                });
-                if levels.count() < n {
-                    return None;
+                if levels_of(setting, result.levels).count() < n {
+                    return false;
                 }
             }
-            return Some(setting);
+            evidence.union_with(setting);
+            return true;
         }
-        let evidence: Vec<u32> = setting
-            .into_iter()
-            .filter(|&i| self.passes(&a.mentions[i as usize].attrs, &result))
-            .filter(|&i| self.passes_cues(i, hits))
-            .collect();
-        if evidence.is_empty() {
-            return None;
-        }
-        if let Some(n) = self.min_levels {
-            let levels = evidence.iter().fold(Levels::EMPTY, |l, &i| {
-                l.union(a.mentions[i as usize].attrs.levels)
-            });
-            if levels.count() < n {
-                return None;
+        let mut passing = MentionSet::default();
+        for i in setting.iter() {
+            if self.passes(&f.a.mentions[i as usize].attrs, &result) && self.passes_cues(i, hits) {
+                passing.insert(i);
             }
         }
-        Some(evidence)
+        if passing.is_empty() {
+            return false;
+        }
+        if let Some(n) = self.min_levels {
+            if levels_of(&passing, Levels::EMPTY).count() < n {
+                return false;
+            }
+        }
+        evidence.union_with(&passing);
+        true
     }
 
-    fn mentions(&self, a: &Analysis, keep: impl Fn(&Mention) -> bool) -> Vec<u32> {
-        a.mentions
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| m.concept == self.concept && keep(m))
-            .map(|(i, _)| i as u32)
-            .collect()
+    /// Whether the condition holds, its evidence left aside.
+    pub fn holds(&self, f: &Findings, hits: &CueHits) -> bool {
+        self.eval(f, hits, &mut MentionSet::default())
     }
 
     fn passes_cues(&self, mention: u32, hits: &CueHits) -> bool {
@@ -318,13 +310,134 @@ impl FindingCond {
     }
 }
 
+/// A set of mention indices: one bit per mention, the first 64 held inline (no allocation for
+/// most reports), the rest in a vector.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct MentionSet {
+    low: u64,
+    high: Vec<u64>,
+}
+
+impl MentionSet {
+    pub fn insert(&mut self, i: u32) {
+        match (i as usize).checked_sub(64) {
+            None => self.low |= 1 << i,
+            Some(j) => {
+                if self.high.len() <= j / 64 {
+                    self.high.resize(j / 64 + 1, 0);
+                }
+                self.high[j / 64] |= 1 << (j % 64);
+            }
+        }
+    }
+
+    pub fn union_with(&mut self, other: &MentionSet) {
+        self.low |= other.low;
+        if self.high.len() < other.high.len() {
+            self.high.resize(other.high.len(), 0);
+        }
+        for (a, b) in self.high.iter_mut().zip(&other.high) {
+            *a |= b;
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.low = 0;
+        self.high.clear();
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.low == 0 && self.high.iter().all(|&w| w == 0)
+    }
+
+    /// The indices, in increasing order.
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        std::iter::once(self.low)
+            .chain(self.high.iter().copied())
+            .enumerate()
+            .flat_map(|(k, w)| Bits(w).map(move |bit| (64 * k) as u32 + bit))
+    }
+
+    /// The indices, in increasing order.
+    pub fn to_vec(&self) -> Vec<u32> {
+        let words = std::iter::once(&self.low).chain(&self.high);
+        let n = words.clone().map(|w| w.count_ones() as usize).sum();
+        let mut v = Vec::with_capacity(n);
+        for (k, &w) in words.enumerate() {
+            v.extend(Bits(w).map(|bit| (64 * k) as u32 + bit));
+        }
+        v
+    }
+}
+
+/// The set bits of a word, lowest first.
+struct Bits(u64);
+
+impl Iterator for Bits {
+    type Item = u32;
+    fn next(&mut self) -> Option<u32> {
+        (self.0 != 0).then(|| {
+            let bit = self.0.trailing_zeros();
+            self.0 &= self.0 - 1;
+            bit
+        })
+    }
+}
+
+/// What finding conditions read in one report, worked out once: per concept, the mentions
+/// that set its report-level status (affirmed mentions for `present`, hedged ones for
+/// `uncertain`, denied ones for `absent`; negated, hypothetical and historical mentions never
+/// set `present` or `uncertain`).
+pub(crate) struct Findings<'a> {
+    pub a: &'a Analysis,
+    /// Per concept index.
+    setting: Vec<MentionSet>,
+}
+
+impl<'a> Findings<'a> {
+    pub fn new(a: &'a Analysis) -> Findings<'a> {
+        let mut setting = vec![MentionSet::default(); a.concepts.len()];
+        for (i, m) in a.mentions.iter().enumerate() {
+            let Some(result) = a.concepts.get(m.concept.index()) else {
+                continue;
+            };
+            let sets = match result.status {
+                Some(Status::Present) => m.affirmed(),
+                Some(Status::Uncertain) => {
+                    m.counts() && m.negated.is_none() && m.uncertain.is_some()
+                }
+                Some(Status::Absent) => m.counts() && m.negated.is_some(),
+                None => false,
+            };
+            if sets {
+                setting[m.concept.index()].insert(i as u32);
+            }
+        }
+        Findings { a, setting }
+    }
+
+    /// The report-level result of a concept (blank when the analysis has none).
+    pub fn result(&self, c: ConceptId) -> ConceptResult {
+        self.a.concepts.get(c.index()).copied().unwrap_or_default()
+    }
+
+    /// The mentions that set the status of a concept.
+    fn setting(&self, c: ConceptId) -> &MentionSet {
+        static NONE: MentionSet = MentionSet {
+            low: 0,
+            high: Vec::new(),
+        };
+        self.setting.get(c.index()).unwrap_or(&NONE)
+    }
+}
+
 /// Joins words with commas and a final "or".
 pub(crate) fn join_or(words: &[&str]) -> String {
     join_with(words, "or")
 }
 
 /// Joins words with commas and a final `conj`.
-pub(crate) fn join_with(words: &[&str], conj: &str) -> String {
+fn join_with(words: &[&str], conj: &str) -> String {
     match words {
         [] => String::new(),
         [one] => one.to_string(),
@@ -444,58 +557,76 @@ pub(crate) struct PatientCond {
     pub test: Test,
 }
 
+/// A set of patient fields, one bit each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Fields(u16);
+
+impl Fields {
+    pub fn of(f: Field) -> Fields {
+        Fields(1 << f as u16)
+    }
+    pub fn union(self, other: Fields) -> Fields {
+        Fields(self.0 | other.0)
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    /// The fields, in [`Field::ALL`] order.
+    pub fn iter(self) -> impl Iterator<Item = Field> {
+        Field::ALL
+            .into_iter()
+            .filter(move |&f| self.0 & Fields::of(f).0 != 0)
+    }
+    /// What to obtain, in words: "obtain a DXA T-score and the cancer history".
+    pub fn obtain(self) -> String {
+        let n = self.0.count_ones() as usize;
+        let len: usize = self.iter().map(|f| f.obtain().len() + 5).sum();
+        let mut s = String::with_capacity("obtain ".len() + len);
+        s.push_str("obtain ");
+        for (k, f) in self.iter().enumerate() {
+            if k > 0 {
+                s.push_str(if k + 1 == n { " and " } else { ", " });
+            }
+            s.push_str(f.obtain());
+        }
+        s
+    }
+}
+
 /// Three-valued truth: unknown carries the fields whose values are missing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Tri {
     True,
     False,
-    Unknown(Vec<Field>),
+    Unknown(Fields),
 }
 
 impl Tri {
     /// Conjunction: false wins, then unknown (missing fields merged), else true.
     pub fn and(items: impl IntoIterator<Item = Tri>) -> Tri {
-        let mut missing = Vec::new();
-        let mut unknown = false;
+        let mut out = Tri::True;
         for t in items {
-            match t {
-                Tri::False => return Tri::False,
-                Tri::Unknown(f) => {
-                    unknown = true;
-                    missing.extend(f);
-                }
-                Tri::True => {}
-            }
+            out = match (out, t) {
+                (_, Tri::False) => return Tri::False,
+                (Tri::Unknown(a), Tri::Unknown(b)) => Tri::Unknown(a.union(b)),
+                (Tri::True, u @ Tri::Unknown(_)) => u,
+                (acc, _) => acc,
+            };
         }
-        if unknown {
-            missing.sort();
-            missing.dedup();
-            Tri::Unknown(missing)
-        } else {
-            Tri::True
-        }
+        out
     }
-    /// Disjunction: true wins, then unknown, else false.
+    /// Disjunction: true wins, then unknown (missing fields merged), else false.
     pub fn or(items: impl IntoIterator<Item = Tri>) -> Tri {
-        let mut missing = Vec::new();
-        let mut unknown = false;
+        let mut out = Tri::False;
         for t in items {
-            match t {
-                Tri::True => return Tri::True,
-                Tri::Unknown(f) => {
-                    unknown = true;
-                    missing.extend(f);
-                }
-                Tri::False => {}
-            }
+            out = match (out, t) {
+                (_, Tri::True) => return Tri::True,
+                (Tri::Unknown(a), Tri::Unknown(b)) => Tri::Unknown(a.union(b)),
+                (Tri::False, u @ Tri::Unknown(_)) => u,
+                (acc, _) => acc,
+            };
         }
-        if unknown {
-            missing.sort();
-            missing.dedup();
-            Tri::Unknown(missing)
-        } else {
-            Tri::False
-        }
+        out
     }
     /// Negation: unknown stays unknown.
     pub fn not(self) -> Tri {
@@ -515,15 +646,15 @@ impl PatientCond {
             Test::Unknown => tri(!f.known(p)),
             Test::Num(cmp) => match f.number(p) {
                 Some(x) => tri(cmp.test(x)),
-                None => Tri::Unknown(vec![f]),
+                None => Tri::Unknown(Fields::of(f)),
             },
             Test::Bool(b) => match f.boolean(p) {
                 Some(x) => tri(x == *b),
-                None => Tri::Unknown(vec![f]),
+                None => Tri::Unknown(Fields::of(f)),
             },
             Test::Text(t) => match &p.sex {
                 Some(x) if f == Field::Sex => tri(x.eq_ignore_ascii_case(t)),
-                _ => Tri::Unknown(vec![f]),
+                _ => Tri::Unknown(Fields::of(f)),
             },
         }
     }
@@ -569,19 +700,34 @@ mod tests {
     #[test]
     fn three_valued_logic() {
         use Tri::*;
+        let t_score = Fields::of(Field::TScore);
+        let frax_hip = Fields::of(Field::FraxHip);
+        assert_eq!(Tri::and([True, Unknown(t_score)]), Unknown(t_score));
+        assert_eq!(Tri::and([False, Unknown(t_score)]), False);
+        assert_eq!(Tri::and([Unknown(t_score), False]), False);
         assert_eq!(
-            Tri::and([True, Unknown(vec![Field::TScore])]),
-            Unknown(vec![Field::TScore])
+            Tri::and([Unknown(frax_hip), True, Unknown(t_score)]),
+            Unknown(t_score.union(frax_hip))
         );
-        assert_eq!(Tri::and([False, Unknown(vec![Field::TScore])]), False);
-        assert_eq!(Tri::or([True, Unknown(vec![Field::TScore])]), True);
+        assert_eq!(Tri::or([True, Unknown(t_score)]), True);
+        assert_eq!(Tri::or([Unknown(t_score), True]), True);
+        assert_eq!(Tri::or([False, Unknown(frax_hip)]), Unknown(frax_hip));
         assert_eq!(
-            Tri::or([False, Unknown(vec![Field::FraxHip])]),
-            Unknown(vec![Field::FraxHip])
+            Tri::or([Unknown(frax_hip), False, Unknown(t_score)]),
+            Unknown(t_score.union(frax_hip))
         );
         assert_eq!(Tri::or([False, False]), False);
-        assert_eq!(Unknown(vec![Field::Age]).not(), Unknown(vec![Field::Age]));
+        assert_eq!(Tri::and([]), True);
+        assert_eq!(Tri::or([]), False);
+        let age = Fields::of(Field::Age);
+        assert_eq!(Unknown(age).not(), Unknown(age));
         assert_eq!(True.not(), False);
+        // Fields come out in contract order, whatever order they were merged in.
+        let merged = Fields::of(Field::HighEnergyTrauma).union(Fields::of(Field::Age));
+        assert_eq!(
+            merged.iter().collect::<Vec<_>>(),
+            vec![Field::Age, Field::HighEnergyTrauma]
+        );
     }
 
     #[test]
@@ -591,7 +737,10 @@ mod tests {
             test: Test::Bool(false),
         };
         let mut p = PatientContext::default();
-        assert_eq!(c.eval(&p), Tri::Unknown(vec![Field::HighEnergyTrauma]));
+        assert_eq!(
+            c.eval(&p),
+            Tri::Unknown(Fields::of(Field::HighEnergyTrauma))
+        );
         p.high_energy_trauma = Some(false);
         assert_eq!(c.eval(&p), Tri::True);
         p.high_energy_trauma = Some(true);
@@ -601,6 +750,38 @@ mod tests {
             test: Test::Unknown,
         };
         assert_eq!(u.eval(&PatientContext::default()), Tri::True);
+    }
+
+    #[test]
+    fn what_to_obtain_reads_as_a_list() {
+        let one = Fields::of(Field::TScore);
+        let three = one
+            .union(Fields::of(Field::CancerHistory))
+            .union(Fields::of(Field::Age));
+        for set in [one, one.union(Fields::of(Field::FraxHip)), three] {
+            let what: Vec<&str> = set.iter().map(Field::obtain).collect();
+            assert_eq!(set.obtain(), format!("obtain {}", join_with(&what, "and")));
+        }
+        assert_eq!(
+            three.obtain(),
+            "obtain the patient's age, a DXA T-score and the cancer history"
+        );
+    }
+
+    #[test]
+    fn mention_sets_hold_any_index_in_order() {
+        let mut s = MentionSet::default();
+        assert!(s.is_empty());
+        for i in [200, 3, 64, 63, 0, 3, 130] {
+            s.insert(i);
+        }
+        assert_eq!(s.to_vec(), vec![0, 3, 63, 64, 130, 200]);
+        let mut t = MentionSet::default();
+        t.insert(5);
+        t.union_with(&s);
+        assert_eq!(t.to_vec(), vec![0, 3, 5, 63, 64, 130, 200]);
+        t.clear();
+        assert!(t.is_empty() && t.to_vec().is_empty());
     }
 
     #[test]

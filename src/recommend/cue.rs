@@ -20,6 +20,8 @@
 //! text, no cue is ever found.
 
 use crate::model::*;
+use std::cell::{Cell, OnceCell, RefCell};
+use std::collections::HashMap;
 
 /// The most cues a rule file may define (one bit each).
 pub(crate) const MAX_CUES: usize = 64;
@@ -96,6 +98,123 @@ impl CueDef {
         })
     }
 
+    /// The phrases, for `spinex rules`.
+    pub fn terms(&self) -> Vec<String> {
+        self.terms.iter().map(|t| t.join(" ")).collect()
+    }
+}
+
+/// A word's number in a [`CueReader`]: every word of a phrase, a denial or a terminator has one
+/// from 1; [`OTHER`] stands for any other word.
+type WordId = u32;
+
+/// The number of a word no phrase holds.
+const OTHER: WordId = 0;
+
+/// What a word does besides being part of phrases (bits of [`Reading::roles`]).
+const DENIAL: u8 = 1;
+const TERMINATOR: u8 = 2;
+
+/// Whether a byte is an ASCII letter or digit, by table: the test runs on every byte of the
+/// text.
+fn is_alnum(b: u8) -> bool {
+    const ALNUM: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut i = 0;
+        while i < 256 {
+            t[i] = (i as u8).is_ascii_alphanumeric();
+            i += 1;
+        }
+        t
+    };
+    ALNUM[usize::from(b)]
+}
+
+/// A word of ASCII letters and digits, of 1 to 16 bytes, lowercased and packed into one
+/// integer (never 0).
+fn pack(word: &[u8]) -> Option<u128> {
+    let n = word.len();
+    if n == 0 || n > 16 {
+        return None;
+    }
+    let mut bytes = [0u8; 16];
+    bytes[..n].copy_from_slice(word);
+    // Setting bit 5 of each byte lowercases an ASCII letter and leaves a digit as it is.
+    let lower = u128::from_le_bytes([0x20; 16]) >> (128 - 8 * n);
+    Some(u128::from_le_bytes(bytes) | lower)
+}
+
+/// Word numbers by lowercase word: a word of up to 16 bytes is packed into one integer and
+/// found by open addressing, a longer one (there are few) by a scan.
+#[derive(Debug, Clone)]
+struct WordTable {
+    /// Packed word and its number; 0 marks an empty slot. The length is a power of two, at
+    /// least twice the number of words.
+    slots: Vec<(u128, WordId)>,
+    long: Vec<(Box<[u8]>, WordId)>,
+}
+
+impl WordTable {
+    /// A table of `words`, which are lowercase ASCII letters and digits.
+    fn new(words: &[(&str, WordId)]) -> WordTable {
+        let size = (2 * words.len()).next_power_of_two().max(16);
+        let mut t = WordTable {
+            slots: vec![(0, OTHER); size],
+            long: Vec::new(),
+        };
+        for &(w, id) in words {
+            match pack(w.as_bytes()) {
+                Some(k) => {
+                    let mut i = t.slot(k);
+                    while t.slots[i].0 != 0 {
+                        i = (i + 1) & (size - 1);
+                    }
+                    t.slots[i] = (k, id);
+                }
+                None => t.long.push((w.as_bytes().into(), id)),
+            }
+        }
+        t
+    }
+
+    fn slot(&self, key: u128) -> usize {
+        let h = (key as u64 ^ (key >> 64) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (h >> 32) as usize & (self.slots.len() - 1)
+    }
+
+    /// The number of `word` (ASCII letters and digits, any case), [`OTHER`] when it has none.
+    fn get(&self, word: &[u8]) -> WordId {
+        let Some(key) = pack(word) else {
+            return self
+                .long
+                .iter()
+                .find(|(w, _)| w.eq_ignore_ascii_case(word))
+                .map_or(OTHER, |&(_, id)| id);
+        };
+        let mut i = self.slot(key);
+        loop {
+            match self.slots[i] {
+                (0, _) => return OTHER,
+                (k, id) if k == key => return id,
+                _ => i = (i + 1) & (self.slots.len() - 1),
+            }
+        }
+    }
+}
+
+/// A cue with its phrases as word numbers.
+#[derive(Debug, Clone)]
+struct CompiledCue {
+    terms: Vec<Box<[WordId]>>,
+    with: Vec<Vec<Box<[WordId]>>>,
+    negated_by: Vec<Box<[WordId]>>,
+    negated_after: Vec<Box<[WordId]>>,
+    voided_by: Vec<Box<[WordId]>>,
+    at_start: bool,
+    sections: Option<Vec<SectionKind>>,
+}
+
+impl CompiledCue {
     /// Whether the cue is looked for in a sentence of this section.
     fn reads(&self, section: Option<SectionKind>) -> bool {
         match (&self.sections, section) {
@@ -105,70 +224,294 @@ impl CueDef {
         }
     }
 
-    /// Whether the cue occurs in one sentence's words.
-    fn in_sentence(&self, w: &[String]) -> bool {
+    /// Whether the cue occurs in one sentence.
+    fn in_sentence(&self, s: &Reading) -> bool {
         // Nothing below can hold without one of the terms: look for them first, as most
         // sentences have none.
-        if !self
-            .terms
-            .iter()
-            .any(|t| !t.is_empty() && w.windows(t.len()).any(|x| x == t.as_slice()))
-        {
+        if !self.terms.iter().any(|t| s.holds(t)) {
             return false;
         }
-        let denial_ends: Vec<usize> = (0..w.len())
-            .filter(|&i| DENIALS.contains(&w[i].as_str()))
-            .map(|i| i + 1)
-            .collect();
-        let voided = self.voided_by.iter().any(|p| {
-            find_all(w, p)
-                .into_iter()
-                .any(|start| !in_scope(w, &denial_ends, start))
-        });
+        let voided = self
+            .voided_by
+            .iter()
+            .any(|p| s.occurrences(p).any(|start| !s.denied(start)));
         if voided {
             return false;
         }
-        let group_met = |g: &Vec<Vec<String>>| g.iter().any(|p| !find_all(w, p).is_empty());
-        if !self.with.iter().all(group_met) {
+        if !self.with.iter().all(|g| g.iter().any(|p| s.holds(p))) {
             return false;
         }
-        let post_starts: Vec<usize> = self
-            .negated_after
-            .iter()
-            .flat_map(|p| find_all(w, p))
-            .collect();
-        let negation_ends: Vec<usize> = self
-            .negated_by
-            .iter()
-            .flat_map(|p| find_all(w, p).into_iter().map(move |s| s + p.len()))
-            .collect();
         self.terms.iter().any(|t| {
-            find_all(w, t).into_iter().any(|start| {
+            s.occurrences(t).any(|start| {
                 let end = start + t.len();
                 (!self.at_start || start == 0)
-                    && !in_scope(w, &negation_ends, start)
-                    && !post_starts
+                    && !self
+                        .negated_by
                         .iter()
-                        .any(|&p| p >= end && p - end <= POST_NEGATION_WINDOW)
+                        .any(|p| s.occurrences(p).any(|q| s.reaches(q + p.len(), start)))
+                    && !self
+                        .negated_after
+                        .iter()
+                        .any(|p| (end..=end + POST_NEGATION_WINDOW).any(|q| s.starts_with_at(q, p)))
             })
         })
     }
+}
 
-    /// The phrases, for `spinex rules`.
-    pub fn terms(&self) -> Vec<String> {
-        self.terms.iter().map(|t| t.join(" ")).collect()
+/// The cues compiled for reading: every phrase word numbered, so that a sentence is read once
+/// into numbers and phrases are compared as numbers, and a one-pass test for where each cue may
+/// occur at all.
+#[derive(Debug, Clone)]
+pub(crate) struct CueReader {
+    /// Lowercase words to their numbers. A phrase word with an uppercase letter has a number
+    /// but is not here: sentence words are read lowercase, so it never occurs.
+    table: WordTable,
+    /// Per word number: [`DENIAL`] and [`TERMINATOR`] bits.
+    roles: Vec<u8>,
+    /// The number of ";".
+    semicolon: WordId,
+    /// Per word number: the cues (one bit each) it is the key word of.
+    keys: Vec<u64>,
+    /// Per byte: the lengths of the key words that begin with it (either case), bit
+    /// `min(length, 31)`, then of those that end with it; a word whose first byte, last byte
+    /// and length do not fit is no key word, and is not looked up.
+    key_ends: [(u32, u32); 256],
+    cues: Vec<CompiledCue>,
+}
+
+impl CueReader {
+    /// Compiles `cues` (at most [`MAX_CUES`] are read).
+    pub(crate) fn new(cues: &[CueDef]) -> CueReader {
+        let mut n = Numbering {
+            numbers: HashMap::new(),
+            roles: vec![0],
+        };
+        for w in DENIALS {
+            n.number(w, DENIAL);
+        }
+        for w in TERMINATORS {
+            n.number(w, TERMINATOR);
+        }
+        let semicolon = n.number(";", TERMINATOR);
+        let compiled: Vec<CompiledCue> = cues
+            .iter()
+            .take(MAX_CUES)
+            .map(|c| CompiledCue {
+                terms: n.phrases(&c.terms),
+                with: c.with.iter().map(|g| n.phrases(g)).collect(),
+                negated_by: n.phrases(&c.negated_by),
+                negated_after: n.phrases(&c.negated_after),
+                voided_by: n.phrases(&c.voided_by),
+                at_start: c.at_start,
+                sections: c.sections.clone(),
+            })
+            .collect();
+        // Key words are found ASCII case-insensitively: lowercased, they are looked up as
+        // sentence words are.
+        let key_words: Vec<(String, usize)> = cues
+            .iter()
+            .take(MAX_CUES)
+            .enumerate()
+            .flat_map(|(i, c)| {
+                c.terms.iter().filter_map(move |t| {
+                    t.iter()
+                        .max_by_key(|w| w.len())
+                        .map(|w| (w.to_ascii_lowercase(), i))
+                })
+            })
+            .collect();
+        let mut keys = Vec::new();
+        let mut key_ends = [(0u32, 0u32); 256];
+        for (w, cue) in &key_words {
+            let id = n.number(w, 0) as usize;
+            keys.resize(n.roles.len(), 0);
+            keys[id] |= 1 << cue;
+            let b = w.as_bytes();
+            let len = 1 << b.len().min(31);
+            for c in [b[0], b[0].to_ascii_uppercase()] {
+                key_ends[usize::from(c)].0 |= len;
+            }
+            for c in [b[b.len() - 1], b[b.len() - 1].to_ascii_uppercase()] {
+                key_ends[usize::from(c)].1 |= len;
+            }
+        }
+        keys.resize(n.roles.len(), 0);
+        let readable: Vec<(&str, WordId)> = n
+            .numbers
+            .into_iter()
+            .filter(|(w, _)| {
+                w.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            })
+            .collect();
+        CueReader {
+            table: WordTable::new(&readable),
+            roles: n.roles,
+            semicolon,
+            keys,
+            key_ends,
+            cues: compiled,
+        }
+    }
+
+    /// Calls `f(start, cues)` for every word of `s` that is a key word, in text order, with
+    /// the cues it is the key word of.
+    fn each_key(&self, s: &str, mut f: impl FnMut(usize, u64)) {
+        let mut start = 0;
+        for w in s.as_bytes().split(|&c| !is_alnum(c)) {
+            if let (Some(&first), Some(&last)) = (w.first(), w.last()) {
+                let fits = self.key_ends[usize::from(first)].0
+                    & self.key_ends[usize::from(last)].1
+                    & 1 << w.len().min(31);
+                if fits != 0 {
+                    let cues = self.keys[self.table.get(w) as usize];
+                    if cues != 0 {
+                        f(start, cues);
+                    }
+                }
+            }
+            start += w.len() + 1;
+        }
+    }
+
+    /// The cues whose key word occurs in `s`.
+    fn cues_in(&self, s: &str) -> u64 {
+        let mut mask = 0;
+        self.each_key(s, |_, m| mask |= m);
+        mask
+    }
+
+    /// Reads `s` into `r`: its words (ASCII letters and digits, lowercased; everything else
+    /// separates them) and each ";" as a word of its own (it ends a negation's scope).
+    fn read(&self, s: &str, r: &mut Reading) {
+        r.words.clear();
+        r.roles.clear();
+        r.present.clear();
+        r.present.resize(self.roles.len().div_ceil(64), 0);
+        let b = s.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            let start = i;
+            let id = if b[i] == b';' {
+                i += 1;
+                self.semicolon
+            } else if is_alnum(b[i]) {
+                while i < b.len() && is_alnum(b[i]) {
+                    i += 1;
+                }
+                self.table.get(&b[start..i])
+            } else {
+                i += 1;
+                continue;
+            };
+            r.words.push(id);
+            r.roles.push(self.roles[id as usize]);
+            r.present[id as usize / 64] |= 1 << (id % 64);
+        }
+    }
+
+    /// The cues among `candidates` that occur in `s`, a sentence of `section`; `s` is read only
+    /// when one of them is read in that section.
+    fn find(&self, candidates: u64, s: &str, section: Option<SectionKind>, r: &mut Reading) -> u64 {
+        let wanted = self
+            .each_cue(candidates)
+            .filter(|(_, c)| c.reads(section))
+            .fold(0u64, |m, (i, _)| m | 1 << i);
+        if wanted == 0 {
+            return 0;
+        }
+        self.read(s, r);
+        self.each_cue(wanted)
+            .filter(|(_, c)| c.in_sentence(r))
+            .fold(0, |m, (i, _)| m | 1 << i)
+    }
+
+    /// The cues of `mask`, with their indices.
+    fn each_cue(&self, mask: u64) -> impl Iterator<Item = (usize, &CompiledCue)> {
+        self.cues
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| mask & (1 << i) != 0)
     }
 }
 
-/// Whether the word at `start` lies in the scope of a trigger ending at one of `ends`: after
-/// it, with no terminator between.
-fn in_scope(w: &[String], ends: &[usize], start: usize) -> bool {
-    ends.iter().any(|&end| {
-        end <= start
-            && !w[end..start]
-                .iter()
-                .any(|x| TERMINATORS.contains(&x.as_str()))
-    })
+/// Numbers words in the order they come, for [`CueReader::new`].
+struct Numbering<'w> {
+    numbers: HashMap<&'w str, WordId>,
+    /// Per number: [`DENIAL`] and [`TERMINATOR`] bits.
+    roles: Vec<u8>,
+}
+
+impl<'w> Numbering<'w> {
+    fn number(&mut self, w: &'w str, role: u8) -> WordId {
+        let next = self.roles.len() as WordId;
+        let id = *self.numbers.entry(w).or_insert(next);
+        if id == next {
+            self.roles.push(0);
+        }
+        self.roles[id as usize] |= role;
+        id
+    }
+
+    fn phrases(&mut self, list: &'w [Vec<String>]) -> Vec<Box<[WordId]>> {
+        list.iter()
+            .map(|p| p.iter().map(|w| self.number(w, 0)).collect())
+            .collect()
+    }
+}
+
+/// One sentence read into word numbers ([`CueReader::read`]); kept between sentences so that
+/// its buffers are reused.
+#[derive(Debug, Default)]
+struct Reading {
+    words: Vec<WordId>,
+    /// Per word: its [`DENIAL`] and [`TERMINATOR`] bits.
+    roles: Vec<u8>,
+    /// The word numbers the sentence holds, one bit each.
+    present: Vec<u64>,
+}
+
+impl Reading {
+    /// Whether every word of `phrase` occurs somewhere in the sentence (a cheap test before a
+    /// phrase is looked for).
+    fn may_hold(&self, phrase: &[WordId]) -> bool {
+        phrase.iter().all(|&w| {
+            self.present
+                .get(w as usize / 64)
+                .is_some_and(|m| m & (1 << (w % 64)) != 0)
+        })
+    }
+
+    /// Whether `phrase` occurs at word `i`.
+    fn starts_with_at(&self, i: usize, phrase: &[WordId]) -> bool {
+        !phrase.is_empty() && self.words.get(i..i + phrase.len()) == Some(phrase)
+    }
+
+    /// Start indices of every occurrence of `phrase`.
+    fn occurrences<'a>(&'a self, phrase: &'a [WordId]) -> impl Iterator<Item = usize> + 'a {
+        let last = if self.may_hold(phrase) {
+            (self.words.len() + 1).saturating_sub(phrase.len())
+        } else {
+            0
+        };
+        (0..last).filter(move |&i| self.starts_with_at(i, phrase))
+    }
+
+    /// Whether `phrase` occurs.
+    fn holds(&self, phrase: &[WordId]) -> bool {
+        self.occurrences(phrase).next().is_some()
+    }
+
+    /// Whether a trigger ending at word `end` reaches word `start`: it ends at or before it,
+    /// with no terminator between.
+    fn reaches(&self, end: usize, start: usize) -> bool {
+        end <= start && !self.roles[end..start].iter().any(|r| r & TERMINATOR != 0)
+    }
+
+    /// Whether a denial word reaches word `start` ("no destructive change").
+    fn denied(&self, start: usize) -> bool {
+        (0..start).any(|i| self.roles[i] & DENIAL != 0 && self.reaches(i + 1, start))
+    }
 }
 
 /// The words (ASCII letters and digits) of `s`; everything else separates them.
@@ -178,115 +521,29 @@ fn words(s: &str) -> Vec<&str> {
         .collect()
 }
 
-/// Lowercase words of `s`, with each ";" kept as a word (it ends a negation's scope).
-fn lower_words(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for (i, part) in s.split(';').enumerate() {
-        if i > 0 {
-            out.push(";".to_string());
-        }
-        out.extend(words(part).into_iter().map(|w| w.to_ascii_lowercase()));
-    }
-    out
-}
-
-/// Start indices of every occurrence of `phrase` in `w`.
-fn find_all(w: &[String], phrase: &[String]) -> Vec<usize> {
-    if phrase.is_empty() || phrase.len() > w.len() {
-        return Vec::new();
-    }
-    (0..=w.len() - phrase.len())
-        .filter(|&i| w[i..i + phrase.len()] == *phrase)
-        .collect()
-}
-
-/// A one-pass test for the longest word of every cue phrase (ASCII case-insensitive, whole
-/// words): a phrase can match only where all its words occur, so this is a superset of where a
-/// cue can match, and the word-by-word reading runs only there.
-#[derive(Debug, Clone)]
-pub(crate) struct CueWords {
-    ac: Option<aho_corasick::AhoCorasick>,
-    /// For each word, the cues (one bit each) that have a phrase whose longest word it is.
-    cues: Vec<u64>,
-}
-
-impl CueWords {
-    pub(crate) fn new(cues: &[CueDef]) -> CueWords {
-        let mut first: Vec<(&str, u64)> = cues
-            .iter()
-            .enumerate()
-            .take(MAX_CUES)
-            .flat_map(|(i, c)| {
-                c.terms.iter().filter_map(move |t| {
-                    t.iter()
-                        .max_by_key(|w| w.len())
-                        .map(|w| (w.as_str(), 1u64 << i))
-                })
-            })
-            .collect();
-        first.sort_unstable();
-        let mut words: Vec<&str> = Vec::new();
-        let mut masks: Vec<u64> = Vec::new();
-        for (w, m) in first {
-            if words.last() == Some(&w) {
-                *masks.last_mut().expect("a mask per word") |= m;
-            } else {
-                words.push(w);
-                masks.push(m);
-            }
-        }
-        let ac = if words.is_empty() {
-            None
-        } else {
-            aho_corasick::AhoCorasick::builder()
-                .ascii_case_insensitive(true)
-                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-                .build(&words)
-                .ok()
-        };
-        let cues = if ac.is_some() { masks } else { Vec::new() };
-        CueWords { ac, cues }
-    }
-
-    /// Calls `f(start, cues)` for every whole-word occurrence of a word in `s`, with the cues
-    /// it may begin; returns false when the test could not be built (anything may match).
-    fn each(&self, s: &str, mut f: impl FnMut(usize, u64)) -> bool {
-        let Some(ac) = self.ac.as_ref() else {
-            return false;
-        };
-        let b = s.as_bytes();
-        for m in ac.find_overlapping_iter(s) {
-            let before = m.start() == 0 || !b[m.start() - 1].is_ascii_alphanumeric();
-            let after = m.end() == b.len() || !b[m.end()].is_ascii_alphanumeric();
-            if before && after {
-                f(m.start(), self.cues[m.pattern().as_usize()]);
-            }
-        }
-        true
-    }
-
-    /// The cues whose longest word occurs in `s` as a whole word (every cue when the test
-    /// could not be built).
-    pub(crate) fn cues_in(&self, s: &str) -> u64 {
-        let mut mask = 0u64;
-        if !self.each(s, |_, m| mask |= m) {
-            return u64::MAX;
-        }
-        mask
-    }
-}
-
-/// Which cues occur where in one report, read lazily: a sentence is read the first time a rule
-/// asks about it (rules ask only once their findings hold), and the answer is kept. One pass
-/// over the text first notes, per sentence, the cues whose longest word it holds; only those
-/// are read word by word.
+/// Which cues occur where in one report, read lazily. Nothing is read before a rule asks (rules
+/// ask only once their findings hold); then one pass over the text notes, per sentence, the
+/// cues whose longest word it holds. A sentence is read word by word the first time a rule asks
+/// about it, for those of its cues that are read in its section; a cue is looked for in the
+/// whole report only when a rule asks, sentence by sentence until it is found. Every answer is
+/// kept.
 #[derive(Debug, Default)]
 pub(crate) struct CueHits<'a> {
-    src: Option<(&'a [CueDef], &'a CueWords, &'a Analysis, &'a str)>,
-    /// Per sentence: the cues that may occur there, then (once read) the cues that do.
-    candidates: Vec<u64>,
-    sentence: std::cell::RefCell<Vec<Option<u64>>>,
-    report: std::cell::Cell<Option<u64>>,
+    src: Option<(&'a CueReader, &'a Analysis, &'a str)>,
+    /// Per sentence of the analysis, from the pass made on the first question.
+    sentences: OnceCell<Vec<SentenceCues>>,
+    /// The cues looked for in the whole report, and those found.
+    report: Cell<(u64, u64)>,
+    reading: RefCell<Reading>,
+}
+
+/// What is known of one sentence's cues.
+#[derive(Debug, Default)]
+struct SentenceCues {
+    /// The cues that may occur there.
+    candidates: u64,
+    /// Once read, the cues that do.
+    found: Cell<Option<u64>>,
 }
 
 impl<'a> CueHits<'a> {
@@ -296,86 +553,76 @@ impl<'a> CueHits<'a> {
     }
 
     /// Cue reading over `text`, the report `a` was made from.
-    pub fn find(
-        cues: &'a [CueDef],
-        words: &'a CueWords,
-        a: &'a Analysis,
-        text: &'a str,
-    ) -> CueHits<'a> {
-        if cues.is_empty() || text.is_empty() {
-            return CueHits::none();
-        }
-        let mut candidates = vec![0u64; a.sentences.len()];
-        let mut any = 0u64;
-        let mut k = 0usize;
-        let built = words.each(text, |start, mask| {
-            any |= mask;
-            // Matches come in order of their end, so their starts rarely go back.
-            if k >= a.sentences.len() || a.sentences[k].span.start > start {
-                k = 0;
-            }
-            while k < a.sentences.len() && a.sentences[k].span.end <= start {
-                k += 1;
-            }
-            if let Some(s) = a.sentences.get(k) {
-                if s.span.start <= start {
-                    candidates[k] |= mask;
-                }
-            }
-        });
-        if !built {
-            any = u64::MAX;
-            candidates.iter_mut().for_each(|c| *c = u64::MAX);
-        }
-        if any == 0 {
+    pub fn find(reader: &'a CueReader, a: &'a Analysis, text: &'a str) -> CueHits<'a> {
+        if reader.cues.is_empty() || text.is_empty() {
             return CueHits::none();
         }
         CueHits {
-            src: Some((cues, words, a, text)),
-            sentence: std::cell::RefCell::new(vec![None; a.sentences.len()]),
-            candidates,
-            report: std::cell::Cell::new(None),
+            src: Some((reader, a, text)),
+            ..CueHits::default()
         }
     }
 
-    /// The cues among `candidates` that occur in `s`.
-    fn mask(cues: &[CueDef], candidates: u64, s: &str, section: Option<SectionKind>) -> u64 {
-        if candidates == 0 {
-            return 0;
-        }
-        let w = lower_words(s);
-        cues.iter()
-            .enumerate()
-            .filter(|(i, c)| {
-                *i < MAX_CUES && candidates & (1 << i) != 0 && c.reads(section) && c.in_sentence(&w)
-            })
-            .fold(0u64, |m, (i, _)| m | (1 << i))
+    /// The sentences' candidate cues, from one pass over the text.
+    fn sentences(&self) -> &[SentenceCues] {
+        self.sentences.get_or_init(|| {
+            let Some((reader, a, text)) = self.src else {
+                return Vec::new();
+            };
+            let mut out: Vec<SentenceCues> = a
+                .sentences
+                .iter()
+                .map(|_| SentenceCues::default())
+                .collect();
+            // Key words come in text order, as the sentences do.
+            let mut k = 0;
+            reader.each_key(text, |start, mask| {
+                while k < a.sentences.len() && a.sentences[k].span.end <= start {
+                    k += 1;
+                }
+                if let Some(s) = a.sentences.get(k) {
+                    if s.span.start <= start {
+                        out[k].candidates |= mask;
+                    }
+                }
+            });
+            out
+        })
     }
 
-    fn sentence_mask(&self, i: usize) -> u64 {
-        let Some((cues, _, a, text)) = self.src else {
+    /// The cues among `candidates` that occur in `s`, a sentence of `section`.
+    fn read(&self, candidates: u64, s: &str, section: Option<SectionKind>) -> u64 {
+        let Some((reader, ..)) = self.src else {
             return 0;
         };
-        let candidates = self.candidates.get(i).copied().unwrap_or(0);
-        if candidates == 0 {
+        reader.find(candidates, s, section, &mut self.reading.borrow_mut())
+    }
+
+    /// The cues found in sentence `i`.
+    fn sentence_mask(&self, i: usize) -> u64 {
+        let Some((_, a, text)) = self.src else {
+            return 0;
+        };
+        let Some(known) = self.sentences().get(i) else {
+            return 0;
+        };
+        if known.candidates == 0 {
             return 0;
         }
-        if let Some(Some(m)) = self.sentence.borrow().get(i) {
-            return *m;
+        if let Some(m) = known.found.get() {
+            return m;
         }
-        let m = a.sentences.get(i).map_or(0, |s| {
-            let section = a.sections.get(s.section as usize).map(|x| x.kind);
-            text.get(s.span.start..s.span.end)
-                .map_or(0, |t| Self::mask(cues, candidates, t, section))
-        });
-        if let Some(slot) = self.sentence.borrow_mut().get_mut(i) {
-            *slot = Some(m);
-        }
+        let s = &a.sentences[i];
+        let section = a.sections.get(s.section as usize).map(|x| x.kind);
+        let m = text
+            .get(s.span.start..s.span.end)
+            .map_or(0, |t| self.read(known.candidates, t, section));
+        known.found.set(Some(m));
         m
     }
 
     fn mention_mask(&self, m: u32) -> u64 {
-        let Some((cues, words, a, text)) = self.src else {
+        let Some((reader, a, text)) = self.src else {
             return 0;
         };
         let Some(mention) = a.mentions.get(m as usize) else {
@@ -385,26 +632,24 @@ impl<'a> CueHits<'a> {
             self.sentence_mask(mention.sentence as usize)
         } else {
             let t = stretch_around(text, mention.span);
-            Self::mask(cues, words.cues_in(t), t, None)
+            self.read(reader.cues_in(t), t, None)
         }
     }
 
-    fn report_mask(&self) -> u64 {
-        let Some((cues, words, a, text)) = self.src else {
-            return 0;
+    /// Whether cue `cue` occurs in any sentence of the report.
+    fn look_in_report(&self, cue: usize) -> bool {
+        let Some((reader, a, text)) = self.src else {
+            return false;
         };
-        if let Some(m) = self.report.get() {
-            return m;
-        }
-        let m = if a.sentences.is_empty() {
+        let bit = 1 << cue;
+        if a.sentences.is_empty() {
             text.split(['.', '\n'])
-                .map(|t| Self::mask(cues, words.cues_in(t), t, None))
-                .fold(0, |m, x| m | x)
+                .any(|t| self.read(reader.cues_in(t) & bit, t, None) != 0)
         } else {
-            (0..a.sentences.len()).fold(0, |m, i| m | self.sentence_mask(i))
-        };
-        self.report.set(Some(m));
-        m
+            let sentences = self.sentences();
+            (0..sentences.len())
+                .any(|i| sentences[i].candidates & bit != 0 && self.sentence_mask(i) & bit != 0)
+        }
     }
 
     /// Whether cue `cue` occurs in the sentence of mention `m`.
@@ -414,7 +659,15 @@ impl<'a> CueHits<'a> {
 
     /// Whether cue `cue` occurs anywhere in the report.
     pub fn in_report(&self, cue: usize) -> bool {
-        self.report_mask() & (1 << cue) != 0
+        let bit = 1 << cue;
+        let (asked, found) = self.report.get();
+        if asked & bit != 0 {
+            return found & bit != 0;
+        }
+        let hit = self.look_in_report(cue);
+        self.report
+            .set((asked | bit, if hit { found | bit } else { found }));
+        hit
     }
 }
 
@@ -461,7 +714,10 @@ mod tests {
     }
 
     fn hit(c: &CueDef, s: &str) -> bool {
-        c.in_sentence(&lower_words(s))
+        let reader = CueReader::new(std::slice::from_ref(c));
+        let mut r = Reading::default();
+        reader.read(s, &mut r);
+        reader.cues[0].in_sentence(&r)
     }
 
     #[test]
@@ -527,6 +783,7 @@ mod tests {
     fn sections_limit_where_a_cue_is_read() {
         let mut c = cue(&["mri"], &[], &[], &[]);
         c.sections = Some(vec![SectionKind::Technique, SectionKind::Preamble]);
+        let c = &CueReader::new(&[c]).cues[0];
         assert!(c.reads(Some(SectionKind::Technique)));
         assert!(!c.reads(Some(SectionKind::Impression)));
         assert!(!c.reads(None));
@@ -571,13 +828,64 @@ mod tests {
             ..Analysis::default()
         };
         let cues = [cue(&["unstable"], &[], &[], &[])];
-        let words = CueWords::new(&cues);
-        let h = CueHits::find(&cues, &words, &a, text);
+        let reader = CueReader::new(&cues);
+        let h = CueHits::find(&reader, &a, text);
         assert!(h.in_mention(0, 0));
         assert!(!h.in_mention(1, 0));
         assert!(h.in_report(0));
-        let none = CueHits::find(&cues, &words, &a, "");
+        let none = CueHits::find(&reader, &a, "");
         assert!(!none.in_mention(0, 0) && !none.in_report(0));
+    }
+
+    #[test]
+    fn words_are_numbered_in_any_case_and_length() {
+        let t = WordTable::new(&[("mri", 1), ("l4", 2), ("spondylolisthesis", 3), ("a", 4)]);
+        assert_eq!(t.get(b"MRI"), 1);
+        assert_eq!(t.get(b"Mri"), 1);
+        assert_eq!(t.get(b"L4"), 2);
+        assert_eq!(t.get(b"Spondylolisthesis"), 3);
+        assert_eq!(t.get(b"A"), 4);
+        for other in [
+            &b"mr"[..],
+            b"mria",
+            b"l5",
+            b"spondylolisthesi",
+            b"spondylolisthesiss",
+        ] {
+            assert_eq!(t.get(other), OTHER);
+        }
+        assert_ne!(pack(b"ab"), pack(b"ab0"));
+    }
+
+    #[test]
+    fn key_words_are_whole_words_in_any_case() {
+        let c = cue(
+            &["unstable", "three column", "cord compression"],
+            &[],
+            &[],
+            &[],
+        );
+        let reader = CueReader::new(std::slice::from_ref(&c));
+        let text = "Unstable; X-UNSTABLE unstablex three-columns é compression_";
+        let mut found = Vec::new();
+        reader.each_key(text, |start, cues| found.push((start, cues)));
+        let at = |w: &str| text.find(w).unwrap();
+        // "column" is the key word of "three column" (its longest word), "compression" of
+        // "cord compression"; "unstablex" and "columns" are other words.
+        assert_eq!(
+            found,
+            vec![(0, 1), (at("UNSTABLE"), 1), (at("compression"), 1)]
+        );
+        assert_eq!(reader.cues_in("three column"), 1);
+        assert_eq!(reader.cues_in("three columns"), 0);
+    }
+
+    #[test]
+    fn a_phrase_word_with_capitals_never_matches() {
+        // Sentence words are compared lowercase; a phrase given with capitals never matched
+        // and still does not.
+        assert!(!hit(&cue(&["MRI"], &[], &[], &[]), "MRI of the spine"));
+        assert!(hit(&cue(&["mri"], &[], &[], &[]), "MRI of the spine"));
     }
 
     #[test]

@@ -35,9 +35,10 @@ mod cue;
 mod schema;
 
 use crate::model::*;
-use cond::{join_with, FindingCond, PatientCond, Tri};
+use cond::{Fields, FindingCond, Findings, MentionSet, PatientCond, Tri};
 pub use cue::CueDef;
 use cue::CueHits;
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// The action ids the contract requires every rule set to define.
@@ -175,36 +176,39 @@ impl Rule {
         self.basis == Basis::Patient
     }
 
-    /// Evidence when the finding and text conditions hold.
-    fn findings_hold(&self, a: &Analysis, hits: &CueHits) -> Option<Vec<u32>> {
-        let mut evidence = Vec::new();
+    /// Whether the report-level statuses allow the `all` and `any` conditions: a cheap test
+    /// that most rules fail, before any mention or text cue is looked at.
+    fn statuses_allow(&self, f: &Findings) -> bool {
+        self.all.iter().all(|c| c.status_holds(f))
+            && (self.any.is_empty() || self.any.iter().any(|c| c.status_holds(f)))
+    }
+
+    /// Whether the finding and text conditions hold; when they do, `evidence` holds the
+    /// mentions of the `all` and `any` conditions that hold.
+    fn findings_hold(&self, f: &Findings, hits: &CueHits, evidence: &mut MentionSet) -> bool {
+        evidence.clear();
         for c in &self.all {
-            evidence.extend(c.eval(a, hits)?);
+            if !c.eval(f, hits, evidence) {
+                return false;
+            }
         }
         if !self.any.is_empty() {
             let mut any = false;
             for c in &self.any {
-                if let Some(e) = c.eval(a, hits) {
-                    any = true;
-                    evidence.extend(e);
-                }
+                // Every condition that holds adds its evidence.
+                any |= c.eval(f, hits, evidence);
             }
             if !any {
-                return None;
+                return false;
             }
         }
-        if self.none.iter().any(|c| c.eval(a, hits).is_some()) {
-            return None;
+        if self.none.iter().any(|c| c.holds(f, hits)) {
+            return false;
         }
         if !self.text_any.is_empty() && !self.text_any.iter().any(|&c| hits.in_report(c)) {
-            return None;
+            return false;
         }
-        if self.text_none.iter().any(|&c| hits.in_report(c)) {
-            return None;
-        }
-        evidence.sort_unstable();
-        evidence.dedup();
-        Some(evidence)
+        !self.text_none.iter().any(|&c| hits.in_report(c))
     }
 
     /// Three-valued truth of the patient conditions.
@@ -229,8 +233,29 @@ impl Rule {
 struct Firing {
     rule: usize,
     strength: Strength,
-    condition: Option<String>,
-    evidence: Vec<u32>,
+    /// The patient values the rule needs and the report's patient context lacks (none when
+    /// the patient conditions hold).
+    missing: Fields,
+    evidence: MentionSet,
+}
+
+impl Firing {
+    /// The condition in words of a conditional firing of `rule` (its own): what to obtain
+    /// when values are missing, then the rule's condition.
+    fn condition<'r>(&self, rule: &'r Rule) -> Option<Cow<'r, str>> {
+        if self.strength != Strength::Conditional {
+            return None;
+        }
+        if self.missing.is_empty() {
+            return rule.condition.as_deref().map(Cow::Borrowed);
+        }
+        let mut c = self.missing.obtain();
+        if let Some(rest) = &rule.condition {
+            c.push_str("; ");
+            c.push_str(rest);
+        }
+        Some(Cow::Owned(c))
+    }
 }
 
 /// A validated set of rules, built once and then only read (`Send + Sync`).
@@ -241,8 +266,8 @@ pub struct RuleSet {
     actions: Vec<ActionDef>,
     cautions: Vec<CautionDef>,
     cues: Vec<CueDef>,
-    /// The first word of every cue phrase, to skip sentences that hold none.
-    cue_words: cue::CueWords,
+    /// The cues compiled for reading.
+    cue_reader: cue::CueReader,
     rules: Vec<Rule>,
 }
 
@@ -324,38 +349,30 @@ impl RuleSet {
         v
     }
 
+    /// The rules that fire on one report, in file order. The cheap tests come first: the
+    /// statuses, then the patient context, and only then the mentions and the text cues.
     fn fire(&self, a: &Analysis, p: &PatientContext, hits: &CueHits) -> Vec<Firing> {
+        let f = Findings::new(a);
         let mut out = Vec::new();
+        let mut evidence = MentionSet::default();
         for (i, rule) in self.rules.iter().enumerate() {
-            let Some(evidence) = rule.findings_hold(a, hits) else {
+            if !rule.statuses_allow(&f) {
                 continue;
-            };
-            let (strength, condition) = match rule.patient_truth(p) {
+            }
+            let (strength, missing) = match rule.patient_truth(p) {
                 Tri::False => continue,
-                Tri::True => {
-                    let c = (rule.strength == Strength::Conditional)
-                        .then(|| rule.condition.clone())
-                        .flatten();
-                    (rule.strength, c)
-                }
-                Tri::Unknown(missing) => {
-                    if rule.when_unknown == WhenUnknown::Skip {
-                        continue;
-                    }
-                    let what: Vec<&str> = missing.iter().map(|f| f.obtain()).collect();
-                    let mut c = format!("obtain {}", join_with(&what, "and"));
-                    if let Some(rest) = &rule.condition {
-                        c.push_str("; ");
-                        c.push_str(rest);
-                    }
-                    (Strength::Conditional, Some(c))
-                }
+                Tri::True => (rule.strength, Fields::default()),
+                Tri::Unknown(_) if rule.when_unknown == WhenUnknown::Skip => continue,
+                Tri::Unknown(missing) => (Strength::Conditional, missing),
             };
+            if !rule.findings_hold(&f, hits, &mut evidence) {
+                continue;
+            }
             out.push(Firing {
                 rule: i,
                 strength,
-                condition,
-                evidence,
+                missing,
+                evidence: std::mem::take(&mut evidence),
             });
         }
         out
@@ -375,27 +392,27 @@ impl RuleSet {
     /// report `analysis` was made from.
     pub fn apply_with_text(&self, analysis: &mut Analysis, patient: &PatientContext, text: &str) {
         let firings = {
-            let hits = CueHits::find(&self.cues, &self.cue_words, analysis, text);
+            let hits = CueHits::find(&self.cue_reader, analysis, text);
             self.fire(analysis, patient, &hits)
         };
-        self.apply_firings(analysis, firings);
+        self.apply_firings(analysis, &firings);
     }
 
     fn apply_hits(&self, analysis: &mut Analysis, patient: &PatientContext, hits: &CueHits) {
         let firings = self.fire(analysis, patient, hits);
-        self.apply_firings(analysis, firings);
+        self.apply_firings(analysis, &firings);
     }
 
-    fn apply_firings(&self, analysis: &mut Analysis, firings: Vec<Firing>) {
+    fn apply_firings(&self, analysis: &mut Analysis, firings: &[Firing]) {
         // Merge per action.
+        #[derive(Clone)]
         struct Row {
             winner: usize,
             strength: Strength,
             urgency: Urgency,
-            conditions: Vec<String>,
-            evidence: Vec<u32>,
+            evidence: MentionSet,
         }
-        let mut rows: Vec<Option<Row>> = (0..self.actions.len()).map(|_| None).collect();
+        let mut rows: Vec<Option<Row>> = vec![None; self.actions.len()];
         for (k, f) in firings.iter().enumerate() {
             let rule = &self.rules[f.rule];
             for &act in &rule.actions {
@@ -403,8 +420,7 @@ impl RuleSet {
                     winner: k,
                     strength: f.strength,
                     urgency: rule.urgency,
-                    conditions: Vec::new(),
-                    evidence: Vec::new(),
+                    evidence: MentionSet::default(),
                 });
                 if (rank_s(f.strength), rank_u(rule.urgency))
                     > (rank_s(row.strength), rank_u(row.urgency))
@@ -413,43 +429,28 @@ impl RuleSet {
                     row.strength = f.strength;
                     row.urgency = rule.urgency;
                 }
-                if let Some(c) = &f.condition {
-                    if f.strength == Strength::Conditional && !row.conditions.contains(c) {
-                        row.conditions.push(c.clone());
-                    }
-                }
-                row.evidence.extend(&f.evidence);
+                row.evidence.union_with(&f.evidence);
             }
         }
 
         // Exclusions, decided on the merged set before anything is dropped.
-        let emitted: Vec<Option<Strength>> = rows
-            .iter()
-            .map(|r| r.as_ref().map(|r| r.strength))
-            .collect();
-        let mut recs = Vec::new();
-        for (act, row) in rows.into_iter().enumerate() {
-            let Some(mut row) = row else { continue };
+        let emitted = |j: usize| rows[j].as_ref().map(|r| r.strength);
+        let mut recs = Vec::with_capacity(rows.iter().flatten().count());
+        for (act, row) in rows.iter().enumerate() {
+            let Some(row) = row else { continue };
             let def = &self.actions[act];
             if def
                 .yields_to
                 .iter()
-                .any(|&j| emitted[j] == Some(Strength::Recommended))
-                || def.excluded_by.iter().any(|&j| emitted[j].is_some())
+                .any(|&j| emitted(j) == Some(Strength::Recommended))
+                || def.excluded_by.iter().any(|&j| emitted(j).is_some())
             {
                 continue;
             }
-            let f = &firings[row.winner];
-            let rule = &self.rules[f.rule];
-            row.evidence.sort_unstable();
-            row.evidence.dedup();
+            let rule = &self.rules[firings[row.winner].rule];
             let condition = match row.strength {
                 Strength::Recommended => None,
-                Strength::Conditional => match row.conditions.len() {
-                    0 => rule.condition.clone(),
-                    1 => row.conditions.pop(),
-                    _ => Some(format!("either: {}", row.conditions.join("; or: "))),
-                },
+                Strength::Conditional => self.merged_condition(act, firings, rule),
             };
             recs.push(Recommendation {
                 action: def.id.clone(),
@@ -458,17 +459,17 @@ impl RuleSet {
                 condition,
                 urgency: row.urgency,
                 rationale: rule.rationale.clone(),
-                evidence: row.evidence,
+                evidence: row.evidence.to_vec(),
                 source: rule.source.clone(),
             });
         }
 
         // Cautions: raised by every rule that fired, outright or conditionally.
-        let mut cautions: Vec<Option<(usize, Vec<u32>)>> = vec![None; self.cautions.len()];
-        for f in &firings {
+        let mut cautions: Vec<Option<(usize, MentionSet)>> = vec![None; self.cautions.len()];
+        for f in firings {
             for &c in &self.rules[f.rule].cautions {
-                let entry = cautions[c].get_or_insert_with(|| (f.rule, Vec::new()));
-                entry.1.extend(&f.evidence);
+                let entry = cautions[c].get_or_insert_with(|| (f.rule, MentionSet::default()));
+                entry.1.union_with(&f.evidence);
             }
         }
         analysis.recommendations = recs;
@@ -476,19 +477,40 @@ impl RuleSet {
             .into_iter()
             .enumerate()
             .filter_map(|(c, e)| {
-                let (rule, mut evidence) = e?;
-                evidence.sort_unstable();
-                evidence.dedup();
+                let (rule, evidence) = e?;
                 let def = &self.cautions[c];
                 Some(Caution {
                     id: def.id.clone(),
                     rule: self.rules[rule].id.clone(),
                     message: def.message.clone(),
-                    evidence,
+                    evidence: evidence.to_vec(),
                     source: def.source.clone(),
                 })
             })
             .collect();
+    }
+
+    /// The condition of a conditional row for action `act`: the distinct conditions of the
+    /// conditional firings that emitted it, in rule order ("either: ...; or: ..." when there
+    /// are several), else the condition of `winner`, the rule that names the row.
+    fn merged_condition(&self, act: usize, firings: &[Firing], winner: &Rule) -> Option<String> {
+        let mut conditions: Vec<Cow<str>> = Vec::new();
+        for f in firings {
+            let rule = &self.rules[f.rule];
+            if !rule.actions.contains(&act) {
+                continue;
+            }
+            if let Some(c) = f.condition(rule) {
+                if !conditions.contains(&c) {
+                    conditions.push(c);
+                }
+            }
+        }
+        match conditions.len() {
+            0 => winner.condition.clone(),
+            1 => conditions.pop().map(Cow::into_owned),
+            _ => Some(format!("either: {}", conditions.join("; or: "))),
+        }
     }
 
     /// Human-readable text for one rule (`spinex rules ID`): its conditions, what it emits,
@@ -598,7 +620,7 @@ impl RuleSet {
     /// it with its strength, condition and evidence (quoted from `text`), then the cautions.
     /// `analysis` must already hold the recommendations from [`RuleSet::apply`].
     pub fn explain(&self, analysis: &Analysis, patient: &PatientContext, text: &str) -> String {
-        let hits = CueHits::find(&self.cues, &self.cue_words, analysis, text);
+        let hits = CueHits::find(&self.cue_reader, analysis, text);
         let firings = self.fire(analysis, patient, &hits);
         let quote = |i: u32| -> String {
             match analysis.mentions.get(i as usize) {
@@ -629,7 +651,7 @@ impl RuleSet {
                 }
                 let mark = if rule.id == rec.rule { "rule" } else { "also" };
                 let _ = writeln!(s, "  {mark} {} ({}): {}", rule.id, f.strength, rule.title);
-                for &e in &f.evidence {
+                for e in f.evidence.iter() {
                     let _ = writeln!(s, "      evidence {}", quote(e));
                 }
                 if rule.basis == Basis::Patient {

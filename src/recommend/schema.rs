@@ -632,14 +632,14 @@ pub(super) fn parse(text: &str, path: &str) -> Result<RuleSet, LexiconError> {
     if rules.is_empty() {
         return Err(LexiconError::new(path, 0, "no [[rule]] entries"));
     }
-    let cue_words = super::cue::CueWords::new(&cues);
+    let cue_reader = super::cue::CueReader::new(&cues);
     Ok(RuleSet {
         path: path.to_string(),
         seeds,
         actions,
         cautions,
+        cue_reader,
         cues,
-        cue_words,
         rules,
     })
 }

@@ -1,0 +1,464 @@
+//! A fast reader for JSONL lines of the usual shape: an object whose values are strings,
+//! numbers, `true`, `false`, `null`, or arrays and objects of those, nested a few levels deep.
+//!
+//! It reads the line in place and keeps only the values a report is made of, as the
+//! `serde_json` reading of the line would ([`Fields`] of both are equal). It says `None` on
+//! anything else, and that includes every line `serde_json` would reject: a number out of range,
+//! a lone surrogate, deep nesting, invalid UTF-8, a key with an escape, any syntax error, and a
+//! line without its end (`whole` unset: no `\n` in the bytes). The caller then reads the line
+//! with `serde_json`, which decides and words the error.
+
+use super::{field_index, Fields, Key, Keys, PatientValues, Val};
+use std::borrow::Cow;
+
+/// Nesting beyond this many levels (the line's object is level 1) is left to `serde_json`,
+/// whose limit (128) is far above it.
+const MAX_DEPTH: u32 = 16;
+
+/// Space kept from one line to the next.
+#[derive(Default)]
+pub(super) struct Scratch {
+    /// The escapes of the string read last.
+    escapes: Vec<Escape>,
+}
+
+/// An escape in a string: where it starts in the string's raw bytes, how long it is, and the
+/// character it stands for.
+#[derive(Clone, Copy)]
+struct Escape {
+    at: usize,
+    len: usize,
+    ch: char,
+}
+
+/// Reads the line at the start of `bytes`: the values a report is made of, and the number of
+/// bytes the line takes. With `whole`, `bytes` is the line without its line break; otherwise
+/// the line ends at the first `\n` in `bytes`, which it takes.
+pub(super) fn line<'a>(
+    bytes: &'a [u8],
+    keys: &Keys,
+    scratch: &mut Scratch,
+    whole: bool,
+) -> Option<(Fields<'a>, usize)> {
+    let mut s = Scan {
+        bytes,
+        pos: 0,
+        escapes: &mut scratch.escapes,
+    };
+    s.space();
+    if s.peek()? != b'{' {
+        return None;
+    }
+    let mut fields = Fields::default();
+    s.object(1, |s, key| {
+        let key = Key::of(key?, keys);
+        if key.is_none() {
+            return s.skip(2);
+        }
+        if key.patient && s.peek()? == b'{' {
+            let values = s.patient()?;
+            fields.put(key, Val::Object, Some(values));
+        } else {
+            let val = s.value(2)?;
+            fields.put(key, val, None);
+        }
+        Some(())
+    })?;
+    s.space();
+    match s.bytes.get(s.pos) {
+        Some(b'\n') if !whole => Some((fields, s.pos + 1)),
+        None if whole => Some((fields, s.pos)),
+        _ => None,
+    }
+}
+
+/// A position in the bytes of a line.
+struct Scan<'a, 's> {
+    bytes: &'a [u8],
+    pos: usize,
+    escapes: &'s mut Vec<Escape>,
+}
+
+impl<'a> Scan<'a, '_> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    /// Skips spaces, tabs and carriage returns (a `\n` ends the line: it is not skipped).
+    fn space(&mut self) {
+        while let Some(b' ' | b'\t' | b'\r') = self.bytes.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    /// Takes `b` if it is next.
+    fn eat(&mut self, b: u8) -> bool {
+        let next = self.peek() == Some(b);
+        self.pos += usize::from(next);
+        next
+    }
+
+    /// Reads the object at `pos` (at nesting level `depth`), handing each key to `member`,
+    /// which reads its value. A key with an escape is handed over as `None`.
+    fn object(
+        &mut self,
+        depth: u32,
+        mut member: impl FnMut(&mut Self, Option<&'a [u8]>) -> Option<()>,
+    ) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.pos += 1;
+        self.space();
+        if self.eat(b'}') {
+            return Some(());
+        }
+        loop {
+            if self.peek()? != b'"' {
+                return None;
+            }
+            let (key, escaped) = self.checked_string()?;
+            self.space();
+            if !self.eat(b':') {
+                return None;
+            }
+            self.space();
+            member(self, (!escaped).then_some(key))?;
+            self.space();
+            if self.eat(b'}') {
+                return Some(());
+            }
+            if !self.eat(b',') {
+                return None;
+            }
+            self.space();
+        }
+    }
+
+    /// Reads the array at `pos` (at nesting level `depth`), skipping its elements.
+    fn array(&mut self, depth: u32) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.pos += 1;
+        self.space();
+        if self.eat(b']') {
+            return Some(());
+        }
+        loop {
+            self.skip(depth + 1)?;
+            self.space();
+            if self.eat(b']') {
+                return Some(());
+            }
+            if !self.eat(b',') {
+                return None;
+            }
+            self.space();
+        }
+    }
+
+    /// Reads the `"patient"` object at `pos`, keeping its patient-context values.
+    fn patient(&mut self) -> Option<PatientValues<'a>> {
+        let mut values = PatientValues::default();
+        self.object(2, |s, key| match field_index(key?) {
+            Some(i) => {
+                values[i] = Some(s.value(3)?);
+                Some(())
+            }
+            None => s.skip(3),
+        })?;
+        Some(values)
+    }
+
+    /// Reads the value at `pos` (at nesting level `depth` if it is an array or an object).
+    fn value(&mut self, depth: u32) -> Option<Val<'a>> {
+        Some(match self.peek()? {
+            b'"' => {
+                let (raw, escaped) = self.string()?;
+                let raw = std::str::from_utf8(raw).ok()?;
+                Val::Str(if escaped {
+                    Cow::Owned(unescape(raw, self.escapes))
+                } else {
+                    Cow::Borrowed(raw)
+                })
+            }
+            b'-' | b'0'..=b'9' => Val::Number(self.number()?),
+            b'[' => {
+                self.array(depth)?;
+                Val::Array
+            }
+            b'{' => {
+                self.object(depth, |s, _| s.skip(depth + 1))?;
+                Val::Object
+            }
+            _ => self.literal()?,
+        })
+    }
+
+    /// Reads the value at `pos` without keeping it.
+    fn skip(&mut self, depth: u32) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.checked_string().map(drop),
+            b'-' | b'0'..=b'9' => self.number_text().map(drop),
+            b'[' => self.array(depth),
+            b'{' => self.object(depth, |s, _| s.skip(depth + 1)),
+            _ => self.literal().map(drop),
+        }
+    }
+
+    /// Reads `true`, `false` or `null`.
+    fn literal(&mut self) -> Option<Val<'a>> {
+        let rest = &self.bytes[self.pos..];
+        let (val, len) = if rest.starts_with(b"true") {
+            (Val::Bool(true), 4)
+        } else if rest.starts_with(b"false") {
+            (Val::Bool(false), 5)
+        } else if rest.starts_with(b"null") {
+            (Val::Null, 4)
+        } else {
+            return None;
+        };
+        self.pos += len;
+        Some(val)
+    }
+
+    /// Reads a number, written as `serde_json` writes it: a non-negative integer short enough
+    /// for a `u64` as it is, any other as `serde_json` reads and writes it.
+    fn number(&mut self) -> Option<Cow<'a, str>> {
+        let (text, plain) = self.number_text()?;
+        if plain {
+            return Some(Cow::Borrowed(text));
+        }
+        let n: serde_json::Number = serde_json::from_str(text).ok()?;
+        Some(Cow::Owned(n.to_string()))
+    }
+
+    /// Reads a number as it is written, and whether it is a non-negative integer short enough
+    /// for a `u64`. Any other is checked by `serde_json`, which rejects one out of range.
+    fn number_text(&mut self) -> Option<(&'a str, bool)> {
+        let rest = &self.bytes[self.pos..];
+        // The end of the digits from `from`, if there is one.
+        let digits = |from: usize| {
+            let n = rest
+                .get(from..)?
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count();
+            (n > 0).then_some(from + n)
+        };
+        let negative = rest.first() == Some(&b'-');
+        let int_start = usize::from(negative);
+        let int_end = digits(int_start)?;
+        // A leading zero stands alone.
+        if rest[int_start] == b'0' && int_end > int_start + 1 {
+            return None;
+        }
+        let mut len = int_end;
+        if rest.get(len) == Some(&b'.') {
+            len = digits(len + 1)?;
+        }
+        if let Some(b'e' | b'E') = rest.get(len) {
+            let sign = usize::from(matches!(rest.get(len + 1), Some(b'+' | b'-')));
+            len = digits(len + 1 + sign)?;
+        }
+        let text = std::str::from_utf8(&rest[..len]).ok()?;
+        self.pos += len;
+        let plain = !negative && len == int_end && len <= 19;
+        if !plain {
+            serde_json::from_str::<serde_json::Number>(text).ok()?;
+        }
+        Some((text, plain))
+    }
+
+    /// Reads a string that is not kept: its raw bytes and whether it has escapes. They are
+    /// checked to be UTF-8.
+    fn checked_string(&mut self) -> Option<(&'a [u8], bool)> {
+        let (raw, escaped) = self.string()?;
+        (raw.is_ascii() || std::str::from_utf8(raw).is_ok()).then_some((raw, escaped))
+    }
+
+    /// Reads the string whose opening quote is at `pos`: its raw bytes (between the quotes, not
+    /// yet checked to be UTF-8) and whether it has escapes, which are left in `escapes`.
+    fn string(&mut self) -> Option<(&'a [u8], bool)> {
+        self.escapes.clear();
+        let start = self.pos + 1;
+        let mut i = start;
+        loop {
+            i = find_special(self.bytes, i);
+            match *self.bytes.get(i)? {
+                b'"' => break,
+                b'\\' => {
+                    let (ch, len) = escape(&self.bytes[i..])?;
+                    self.escapes.push(Escape {
+                        at: i - start,
+                        len,
+                        ch,
+                    });
+                    i += len;
+                }
+                // A control character.
+                _ => return None,
+            }
+        }
+        self.pos = i + 1;
+        Some((&self.bytes[start..i], !self.escapes.is_empty()))
+    }
+}
+
+/// `raw` with each of its escapes replaced by the character it stands for.
+fn unescape(raw: &str, escapes: &[Escape]) -> String {
+    let mut s = String::with_capacity(raw.len());
+    let mut from = 0;
+    // Escapes start and end next to ASCII bytes, so every cut is at a character boundary.
+    for e in escapes {
+        s.push_str(&raw[from..e.at]);
+        s.push(e.ch);
+        from = e.at + e.len;
+    }
+    s.push_str(&raw[from..]);
+    s
+}
+
+/// The character the escape at the start of `bytes` (a backslash) stands for, and its length.
+/// A `\u` escape of a surrogate must be the first of a pair.
+fn escape(bytes: &[u8]) -> Option<(char, usize)> {
+    let ch = match bytes.get(1)? {
+        b'"' => '"',
+        b'\\' => '\\',
+        b'/' => '/',
+        b'b' => '\u{8}',
+        b'f' => '\u{c}',
+        b'n' => '\n',
+        b'r' => '\r',
+        b't' => '\t',
+        b'u' => {
+            let n = hex(bytes.get(2..6)?)?;
+            return match n {
+                0xD800..=0xDBFF => {
+                    if bytes.get(6..8)? != b"\\u" {
+                        return None;
+                    }
+                    let low = hex(bytes.get(8..12)?)?;
+                    if !(0xDC00..=0xDFFF).contains(&low) {
+                        return None;
+                    }
+                    let c = 0x1_0000 + ((n - 0xD800) << 10) + (low - 0xDC00);
+                    Some((char::from_u32(c)?, 12))
+                }
+                _ => Some((char::from_u32(n)?, 6)),
+            };
+        }
+        _ => return None,
+    };
+    Some((ch, 2))
+}
+
+/// Four hexadecimal digits as a number.
+fn hex(digits: &[u8]) -> Option<u32> {
+    digits
+        .iter()
+        .try_fold(0, |n, &d| Some(n << 4 | char::from(d).to_digit(16)?))
+}
+
+/// The first position at or after `from` of a quote, a backslash or a control character in
+/// `bytes`, or `bytes.len()`. Sixteen bytes at a time while there is none (in a form the
+/// compiler turns into vector compares), then eight at a time with the borrow trick of "has a
+/// zero byte", whose lowest flag is always exact.
+fn find_special(bytes: &[u8], from: usize) -> usize {
+    let mut at = from;
+    for block in bytes.get(from..).unwrap_or_default().chunks_exact(16) {
+        if block
+            .iter()
+            .fold(0, |any, &b| any | u8::from(is_special(b)))
+            != 0
+        {
+            break;
+        }
+        at += 16;
+    }
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = ONES << 7;
+    while let Some(word) = bytes.get(at..at + 8) {
+        let w = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        let quote = w ^ (ONES * u64::from(b'"'));
+        let backslash = w ^ (ONES * u64::from(b'\\'));
+        let flags = ((quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (w.wrapping_sub(ONES * 0x20) & !w))
+            & HIGH;
+        if flags != 0 {
+            return at + (flags.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    let tail = bytes.get(at..).unwrap_or_default();
+    at + tail
+        .iter()
+        .position(|&b| is_special(b))
+        .unwrap_or(tail.len())
+}
+
+/// Whether `b` ends the plain run of a string: a quote, a backslash or a control character.
+/// Written without branches or ranges, so that the compiler tests sixteen bytes with a few
+/// vector instructions.
+fn is_special(b: u8) -> bool {
+    (b ^ b'"').min(b ^ b'\\').min(b & 0xe0) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn special_bytes_are_found_at_every_place() {
+        for len in 0..24 {
+            for at in 0..=len {
+                for special in [b'"', b'\\', b'\n', 0, 0x1f] {
+                    let mut bytes = vec![b'a'; len];
+                    // Bytes that look close to special ones must not be flagged.
+                    for (i, b) in bytes.iter_mut().enumerate() {
+                        *b = [b'a', 0x20, 0x21, 0x5b, 0x5d, 0x7f, 0x80, 0xdc, 0xff][i % 9];
+                    }
+                    if at < len {
+                        bytes[at] = special;
+                        // A special byte after the first one does not hide it.
+                        if at + 1 < len {
+                            bytes[at + 1] = 0;
+                        }
+                    }
+                    assert_eq!(find_special(&bytes, 0), at, "{bytes:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn escapes_decode_as_serde_json_has_them() {
+        let s = r#"a\"\\\/\b\f\n\r\t\u00e9\u0000\ud83d\ude00z"#;
+        let expected: String = serde_json::from_str(&format!("\"{s}\"")).unwrap();
+        let mut scan = Scan {
+            bytes: format!("\"{s}\"").leak().as_bytes(),
+            pos: 0,
+            escapes: &mut Vec::new(),
+        };
+        let (raw, escaped) = scan.string().unwrap();
+        assert!(escaped);
+        let raw = std::str::from_utf8(raw).unwrap();
+        assert_eq!(unescape(raw, scan.escapes), expected);
+        for lone in [
+            r#""\ud83d""#,
+            r#""\ude00""#,
+            r#""\ud83dx""#,
+            r#""\ud83d\u0041""#,
+            r#""\x""#,
+        ] {
+            let mut scan = Scan {
+                bytes: lone.as_bytes(),
+                pos: 0,
+                escapes: &mut Vec::new(),
+            };
+            assert!(scan.string().is_none(), "{lone}");
+        }
+    }
+}
