@@ -108,7 +108,7 @@ fn json_special(b: u8) -> bool {
 
 /// The first byte of `s` at or after `from` that must be escaped in a JSON string.
 #[inline]
-fn find_json_special(s: &[u8], from: usize) -> Option<usize> {
+pub(crate) fn find_json_special(s: &[u8], from: usize) -> Option<usize> {
     find_from(
         s,
         from,

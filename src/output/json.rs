@@ -12,7 +12,10 @@
 //! analysis with the byte encoders of this module's siblings, without an intermediate tree.
 
 use super::enc;
-use super::render::{FixedTexts, Shared};
+use super::fixed::FixedTexts;
+#[cfg(test)]
+use super::render::Parts;
+use super::shared::Shared;
 use super::tables::{flag_text, triggers, Tables};
 use crate::model::*;
 
@@ -127,14 +130,11 @@ pub(crate) fn write_report(
     let concepts = t.concepts().len();
     let builtin = BUILTIN_CONCEPTS.len().min(concepts);
     // The results of the concepts in `range` that the analysis has (a missing one would be
-    // left out anyway: no status, no levels).
+    // left out anyway: no status, no levels), with their indices.
     let results = |range: std::ops::Range<usize>| {
-        let start = range.start;
-        a.concepts
-            .get(range.start.min(a.concepts.len())..range.end.min(a.concepts.len()))
-            .unwrap_or_default()
-            .iter()
-            .zip(start..)
+        let n = a.concepts.len();
+        let results = &a.concepts[range.start.min(n)..range.end.min(n)];
+        results.iter().zip(range.start..)
     };
     let status = |out: &mut Vec<u8>, range: std::ops::Range<usize>| {
         for (r, i) in results(range) {
@@ -201,8 +201,14 @@ pub(crate) fn write_report(
         enc::uint(out, at.start as u64);
         out.extend_from_slice(b",\"end\":");
         enc::uint(out, at.end as u64);
-        out.extend_from_slice(b",\"text\":");
-        enc::json_str(out, text.get(m.span.start..m.span.end).unwrap_or(""));
+        out.extend_from_slice(b",\"text\":\"");
+        let mention = text.get(m.span.start..m.span.end).unwrap_or("");
+        if at.json_plain {
+            out.extend_from_slice(mention.as_bytes());
+        } else {
+            enc::json_escape(out, mention);
+        }
+        out.push(b'"');
         out.extend_from_slice(fixed.section_and_flags(m, true));
         if !m.attrs.levels.is_empty() {
             out.extend_from_slice(b",\"levels\":");
@@ -317,7 +323,7 @@ mod tests {
         let t = Tables::new(&p);
         let fixed = FixedTexts::new(&p);
         let mut cx = Shared::default();
-        cx.prepare(&fixed, report, a, false);
+        cx.prepare(&fixed, report, a, Parts::RESULTS);
         let mut buf = Vec::new();
         write_report(&mut buf, &t, &fixed, report, a, &cx);
         String::from_utf8(buf).unwrap()

@@ -13,9 +13,11 @@
 
 mod dir;
 mod enc;
+mod fixed;
 mod json;
 mod render;
 mod row;
+mod shared;
 mod stream;
 mod summary;
 mod tables;

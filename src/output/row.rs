@@ -157,14 +157,6 @@ impl<'o> Row<'o> {
         }
     }
 
-    /// `true` or `false`.
-    #[inline]
-    pub fn boolean(&mut self, b: bool) {
-        self.open();
-        self.out
-            .extend_from_slice(if b { b"true" } else { b"false" });
-    }
-
     /// Items joined by `;`, made safe for spreadsheets.
     pub fn joined<I, T>(&mut self, items: I)
     where
@@ -188,6 +180,7 @@ impl<'o> Row<'o> {
     /// Items written by `write`, joined by `;`, made safe for spreadsheets, where the caller
     /// knows whether any item may hold a byte that forces quotes (a comma, a quote, CR or LF):
     /// when `may_need_quotes` is false, the cell is not scanned for one.
+    #[inline]
     pub fn joined_known<I>(
         &mut self,
         items: I,
@@ -318,13 +311,13 @@ mod tests {
     }
 
     #[test]
-    fn joined_booleans_numbers_and_options() {
+    fn joined_names_numbers_and_options() {
         let mut levels = Levels::EMPTY;
         levels.insert(18);
         levels.insert(19);
         let out = render(|r| {
             r.joined(["a", "b"]);
-            r.boolean(true);
+            r.name("true");
             r.opt(None::<u8>);
             r.opt(Some(2.5f32));
             r.cell("two\nlines");

@@ -1,8 +1,10 @@
 //! The columns of every table and how one report becomes rows.
 
-use super::enc;
-use super::render::{FixedTexts, Shared};
+use super::fixed::{Fixed, FixedTexts};
+#[cfg(test)]
+use super::render::Parts;
 use super::row::Row;
+use super::shared::Shared;
 use crate::input::RecordError;
 use crate::model::*;
 use crate::pipeline::Pipeline;
@@ -198,7 +200,7 @@ impl<'p> Tables<'p> {
         row.uint(out.start as u64);
         row.uint(out.end as u64);
         let mention = text.get(m.span.start..m.span.end).unwrap_or("");
-        if out.item.is_some() && !out.needs_quotes {
+        if out.csv_plain {
             // Known to need no quotes (and written verbatim: no quote mark).
             row.encoded(mention.as_bytes());
         } else {
@@ -301,89 +303,12 @@ impl<'p> Tables<'p> {
     }
 }
 
-/// A text that repeats on many rows (a rule's rationale and source, a caution's message and
-/// source, a concept name, a lexicon term), encoded once as a CSV cell and as a JSON string.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Fixed {
-    text: String,
-    /// The CSV field after its separator (`,field`).
-    csv: Vec<u8>,
-    json: Vec<u8>,
-    /// Whether the text holds a byte that forces CSV quotes.
-    needs_quotes: bool,
-}
-
-impl Fixed {
-    /// `text` encoded once.
-    pub fn new(text: &str) -> Fixed {
-        let mut csv = Vec::new();
-        let mut row = Row::starting_with(&mut csv, b"");
-        row.cell(text);
-        row.end();
-        csv.pop(); // the row's `\n`
-        if csv == b"," {
-            // A row of one empty field is written `""`: so is this text (an empty rationale
-            // or source written from its rule's encoding).
-            csv.extend_from_slice(b"\"\"");
-        }
-        let mut json = Vec::new();
-        enc::json_str(&mut json, text);
-        Fixed {
-            text: text.to_string(),
-            csv,
-            json,
-            needs_quotes: enc::find_csv_special(text.as_bytes(), 0).is_some(),
-        }
-    }
-
-    /// Writes `s` as a CSV cell: these encoded bytes when `same` (`s` is this text), else
-    /// `s` encoded as it comes.
-    #[inline]
-    pub fn csv_if(&self, row: &mut Row, s: &str, same: bool) {
-        if same {
-            row.encoded_cells(&self.csv);
-        } else {
-            row.cell(s);
-        }
-    }
-
-    /// The text.
-    pub fn text(&self) -> &str {
-        &self.text
-    }
-
-    /// Whether the text holds a byte that forces CSV quotes (a comma, a quote, CR or LF).
-    pub fn needs_quotes(&self) -> bool {
-        self.needs_quotes
-    }
-
-    /// The text as a CSV cell after its separator (`,field`).
-    pub fn csv_cell(&self) -> &[u8] {
-        &self.csv
-    }
-
-    /// The text as a JSON string.
-    pub fn json_bytes(&self) -> &[u8] {
-        &self.json
-    }
-
-    /// Appends `s` as a JSON string: these encoded bytes when `same` (`s` is this text).
-    #[inline]
-    pub fn json_if(&self, out: &mut Vec<u8>, s: &str, same: bool) {
-        if same {
-            out.extend_from_slice(&self.json);
-        } else {
-            enc::json_str(out, s);
-        }
-    }
-}
-
 /// The evidence of a recommendation, caution or flag as one cell: `text@start-end`, `;`-joined,
 /// from the items worked out once per report.
 fn evidence_cell(row: &mut Row, cx: &Shared, idx: &[u32]) {
     let may_need_quotes = idx
         .iter()
-        .any(|&i| cx.mentions.get(i as usize).is_some_and(|m| m.needs_quotes));
+        .any(|&i| cx.mentions.get(i as usize).is_some_and(|m| !m.csv_plain));
     row.joined_known(
         idx.iter().filter_map(|&i| cx.item(i)),
         |out, item| out.extend_from_slice(item),
@@ -578,7 +503,7 @@ mod tests {
             ..Analysis::default()
         };
         let mut cx = Shared::default();
-        cx.prepare(&FixedTexts::new(&Pipeline::builtin()), &report, &a, true);
+        cx.prepare(&FixedTexts::new(&Pipeline::builtin()), &report, &a, Parts::ALL);
         let mut out = Vec::new();
         let mut row = Row::new(&mut out);
         evidence_cell(&mut row, &cx, &[0, 5, 0]);
@@ -599,7 +524,7 @@ mod tests {
             ..Analysis::default()
         };
         let mut cx = Shared::default();
-        cx.prepare(&FixedTexts::new(&Pipeline::builtin()), &report, &a, true);
+        cx.prepare(&FixedTexts::new(&Pipeline::builtin()), &report, &a, Parts::ALL);
         let mut out = Vec::new();
         let mut row = Row::new(&mut out);
         evidence_cell(&mut row, &cx, &[1]);

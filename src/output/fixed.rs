@@ -1,0 +1,417 @@
+//! Texts that repeat on many rows, encoded once per run: the ids, rationales, sources and
+//! conditions of the rules, the ids of the actions, the ids, messages and sources of the
+//! cautions, the concept names and lexicon terms, and a mention's section with its flags. A
+//! row finds its texts by index (rules, actions and cautions by id, once per report) and
+//! copies their encoded bytes.
+
+use super::enc;
+use super::row::Row;
+use super::tables::flag_bits;
+use crate::model::{Caution, ConceptId, Mention, Recommendation, SectionKind};
+use crate::pipeline::Pipeline;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A text that repeats on many rows (a rule's rationale and source, a caution's message and
+/// source, a concept name, a lexicon term), encoded once as a CSV cell and as a JSON string.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Fixed {
+    text: String,
+    /// The CSV field after its separator (`,field`).
+    csv: Vec<u8>,
+    json: Vec<u8>,
+    /// Whether the text holds a byte that forces CSV quotes.
+    needs_quotes: bool,
+}
+
+impl Fixed {
+    /// `text` encoded once. An empty text is encoded `""`, as a row of one empty field is
+    /// (so a row written from it holds `""` where one written as it comes holds nothing).
+    pub fn new(text: &str) -> Fixed {
+        let mut csv = vec![b','];
+        if text.is_empty() {
+            csv.extend_from_slice(b"\"\"");
+        } else {
+            enc::csv_field(&mut csv, text.as_bytes(), true);
+        }
+        let mut json = Vec::new();
+        enc::json_str(&mut json, text);
+        Fixed {
+            text: text.to_string(),
+            csv,
+            json,
+            needs_quotes: enc::find_csv_special(text.as_bytes(), 0).is_some(),
+        }
+    }
+
+    /// Writes `s` as a CSV cell: these encoded bytes when `same` (`s` is this text), else
+    /// `s` encoded as it comes.
+    #[inline(always)]
+    pub fn csv_if(&self, row: &mut Row, s: &str, same: bool) {
+        if same {
+            row.encoded_cells(&self.csv);
+        } else {
+            row.cell(s);
+        }
+    }
+
+    /// The text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether the text holds a byte that forces CSV quotes (a comma, a quote, CR or LF).
+    pub fn needs_quotes(&self) -> bool {
+        self.needs_quotes
+    }
+
+    /// The text as a CSV cell after its separator (`,field`).
+    pub fn csv_cell(&self) -> &[u8] {
+        &self.csv
+    }
+
+    /// The text as a JSON string.
+    pub fn json_bytes(&self) -> &[u8] {
+        &self.json
+    }
+
+    /// Appends `s` as a JSON string: these encoded bytes when `same` (`s` is this text).
+    #[inline(always)]
+    pub fn json_if(&self, out: &mut Vec<u8>, s: &str, same: bool) {
+        if same {
+            out.extend_from_slice(&self.json);
+        } else {
+            enc::json_str(out, s);
+        }
+    }
+}
+
+/// A hasher for the ids of rules, actions and cautions (a multiply-rotate over eight-byte
+/// words): much cheaper than SipHash for these short keys, which come from the rule file, not
+/// from report text.
+#[derive(Debug, Clone, Copy, Default)]
+struct IdHasher(u64);
+
+impl IdHasher {
+    #[inline]
+    fn mix(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for IdHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(w);
+            self.mix(u64::from_le_bytes(word));
+        }
+        let rest = words.remainder();
+        let mut word = [0u8; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        self.mix(u64::from_le_bytes(word) ^ bytes.len() as u64);
+    }
+
+    #[inline]
+    fn write_u8(&mut self, b: u8) {
+        self.mix(u64::from(b));
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        // The table picks buckets with the low bits: fold the well-mixed high bits into them.
+        self.0 ^ (self.0 >> 32)
+    }
+}
+
+/// Indices keyed by rule, action or caution id.
+type ById = HashMap<Box<str>, u32, BuildHasherDefault<IdHasher>>;
+
+/// The texts of one rule, encoded once.
+#[derive(Debug, Clone)]
+pub(crate) struct RuleTexts {
+    pub id: Fixed,
+    pub rationale: Fixed,
+    pub source: Fixed,
+    /// Its condition in words (used in CSV only: `results.jsonl` writes conditions as they
+    /// are).
+    pub condition: Fixed,
+}
+
+/// The texts of one caution, encoded once.
+#[derive(Debug, Clone)]
+pub(crate) struct CautionTexts {
+    pub id: Fixed,
+    pub message: Fixed,
+    pub source: Fixed,
+}
+
+/// Which texts of a recommendation are its rule's and its action's, found once per report for
+/// every table and `results.jsonl`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RuleMatch {
+    /// The rule's texts (see [`FixedTexts::rule_at`]).
+    pub rule: u32,
+    /// The action's id (see [`FixedTexts::action_at`]).
+    pub action: u32,
+    /// Whether the action id is that action's (a non-empty one).
+    pub action_id: bool,
+    /// Whether the rule id is the rule's (a non-empty one).
+    pub id: bool,
+    /// Whether the rationale is the rule's.
+    pub rationale: bool,
+    /// Whether the source is the rule's.
+    pub source: bool,
+    /// Whether the condition is the rule's (a non-empty one).
+    pub condition: bool,
+}
+
+/// Which texts of a caution are its definition's, found once per report.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CautionMatch {
+    /// The caution's texts (see [`FixedTexts::caution_at`]).
+    pub caution: u32,
+    /// Whether the id is the caution's (a non-empty one).
+    pub id: bool,
+    /// Whether the message is the caution's.
+    pub message: bool,
+    /// Whether the source is the caution's.
+    pub source: bool,
+}
+
+/// The texts that repeat on every row a rule or caution emits, encoded once per run: each
+/// rule's id, rationale, source and condition, each caution's id, message and source, the
+/// concept names (and their keys in `results.jsonl`) and the lexicon terms. A row whose text
+/// differs from its rule's (or names no known rule) is encoded as it comes.
+#[derive(Debug, Clone)]
+pub(crate) struct FixedTexts {
+    /// The texts of each rule, then empty ones (for a row that names no known rule).
+    rules: Vec<RuleTexts>,
+    rule_ids: ById,
+    /// The id of each action, then an empty one.
+    actions: Vec<Fixed>,
+    action_ids: ById,
+    /// The texts of each caution, then empty ones.
+    cautions: Vec<CautionTexts>,
+    caution_ids: ById,
+    /// Concept names, by concept index.
+    concepts: Vec<Fixed>,
+    /// How each concept's mentions start in `results.jsonl`, by concept index:
+    /// `{"concept":"name","start":`.
+    mention_heads: Vec<Vec<u8>>,
+    /// The `results.jsonl` keys of each concept's status and levels, by concept index:
+    /// `,"name":` and `,"name_levels":`.
+    concept_keys: Vec<[Vec<u8>; 2]>,
+    /// Lexicon terms, by term index.
+    terms: Vec<Fixed>,
+    /// What follows a mention's text in each format, by section and flags (see
+    /// [`FixedTexts::section_and_flags`]).
+    section_and_flags: Vec<[Vec<u8>; 2]>,
+    none: Fixed,
+}
+
+impl FixedTexts {
+    pub fn new(pipeline: &Pipeline) -> FixedTexts {
+        let rules = pipeline.rules();
+        let key = |name: &str, suffix: &str| {
+            let mut k = b",\"".to_vec();
+            enc::json_escape(&mut k, name);
+            k.extend_from_slice(suffix.as_bytes());
+            k.extend_from_slice(b"\":");
+            k
+        };
+        let mut rule_texts: Vec<RuleTexts> = rules
+            .rules()
+            .iter()
+            .map(|r| RuleTexts {
+                id: Fixed::new(r.id()),
+                rationale: Fixed::new(r.rationale()),
+                source: Fixed::new(r.source()),
+                condition: Fixed::new(r.condition().unwrap_or("")),
+            })
+            .collect();
+        rule_texts.push(RuleTexts {
+            id: Fixed::new(""),
+            rationale: Fixed::new(""),
+            source: Fixed::new(""),
+            condition: Fixed::new(""),
+        });
+        let mut caution_texts: Vec<CautionTexts> = rules
+            .cautions()
+            .iter()
+            .map(|c| CautionTexts {
+                id: Fixed::new(&c.id),
+                message: Fixed::new(&c.message),
+                source: Fixed::new(&c.source),
+            })
+            .collect();
+        caution_texts.push(CautionTexts {
+            id: Fixed::new(""),
+            message: Fixed::new(""),
+            source: Fixed::new(""),
+        });
+        let ids = |ids: Vec<&str>| -> ById {
+            (0u32..)
+                .zip(ids)
+                .map(|(i, id)| (id.into(), i))
+                .collect()
+        };
+        FixedTexts {
+            rule_ids: ids(rules.rules().iter().map(|r| r.id()).collect()),
+            rules: rule_texts,
+            action_ids: ids(rules.actions().iter().map(|a| a.id.as_str()).collect()),
+            actions: rules
+                .actions()
+                .iter()
+                .map(|a| Fixed::new(&a.id))
+                .chain([Fixed::new("")])
+                .collect(),
+            caution_ids: ids(rules.cautions().iter().map(|c| c.id.as_str()).collect()),
+            cautions: caution_texts,
+            concepts: pipeline
+                .concept_names()
+                .iter()
+                .map(|c| Fixed::new(c))
+                .collect(),
+            mention_heads: pipeline
+                .concept_names()
+                .iter()
+                .map(|c| mention_head(&Fixed::new(c)))
+                .collect(),
+            concept_keys: pipeline
+                .concept_names()
+                .iter()
+                .map(|c| [key(c, ""), key(c, "_levels")])
+                .collect(),
+            terms: pipeline
+                .lexicons()
+                .terms
+                .iter()
+                .map(|t| Fixed::new(&t.text))
+                .collect(),
+            section_and_flags: SectionKind::ALL
+                .iter()
+                .flat_map(|&section| (0..16).map(move |bits| section_and_flags(section, bits)))
+                .collect(),
+            none: Fixed::new(""),
+        }
+    }
+
+    /// Finds the rule of a recommendation and which of its texts are the rule's.
+    pub fn match_rule(&self, r: &Recommendation) -> RuleMatch {
+        let rule = self.find(&self.rule_ids, &r.rule, self.rules.len());
+        let t = self.rule_at(rule);
+        let action = self.find(&self.action_ids, &r.action, self.actions.len());
+        let condition = r.condition.as_deref().unwrap_or("");
+        RuleMatch {
+            rule,
+            action,
+            action_id: !r.action.is_empty() && r.action == self.action_at(action).text(),
+            id: !r.rule.is_empty() && r.rule == t.id.text(),
+            rationale: r.rationale == t.rationale.text(),
+            source: r.source == t.source.text(),
+            condition: !condition.is_empty() && condition == t.condition.text(),
+        }
+    }
+
+    /// Finds the definition of a caution and which of its texts are the definition's.
+    pub fn match_caution(&self, c: &Caution) -> CautionMatch {
+        let caution = self.find(&self.caution_ids, &c.id, self.cautions.len());
+        let t = self.caution_at(caution);
+        CautionMatch {
+            caution,
+            id: !c.id.is_empty() && c.id == t.id.text(),
+            message: c.message == t.message.text(),
+            source: c.source == t.source.text(),
+        }
+    }
+
+    /// The index of `id` in `ids`, or the last entry of a table of `len` (the empty texts).
+    #[inline]
+    fn find(&self, ids: &ById, id: &str, len: usize) -> u32 {
+        ids.get(id).copied().unwrap_or(len as u32 - 1)
+    }
+
+    /// The texts of a rule (see [`RuleMatch::rule`]).
+    #[inline]
+    pub fn rule_at(&self, i: u32) -> &RuleTexts {
+        &self.rules[(i as usize).min(self.rules.len() - 1)]
+    }
+
+    /// The id of an action (see [`RuleMatch::action`]).
+    #[inline]
+    pub fn action_at(&self, i: u32) -> &Fixed {
+        &self.actions[(i as usize).min(self.actions.len() - 1)]
+    }
+
+    /// The texts of a caution (see [`CautionMatch::caution`]).
+    #[inline]
+    pub fn caution_at(&self, i: u32) -> &CautionTexts {
+        &self.cautions[(i as usize).min(self.cautions.len() - 1)]
+    }
+
+    /// The name of a concept.
+    #[inline]
+    pub fn concept(&self, id: ConceptId) -> &Fixed {
+        self.concepts.get(id.index()).unwrap_or(&self.none)
+    }
+
+    /// How a mention of concept `id` starts in `results.jsonl`: `{"concept":"name","start":`.
+    #[inline]
+    pub fn mention_head(&self, id: ConceptId) -> &[u8] {
+        self.mention_heads
+            .get(id.index())
+            .map_or(b"{\"concept\":\"\",\"start\":", Vec::as_slice)
+    }
+
+    /// The `results.jsonl` key of concept `i`'s status (`,"name":`), or of its levels.
+    #[inline]
+    pub fn concept_key(&self, i: usize, levels: bool) -> &[u8] {
+        self.concept_keys
+            .get(i)
+            .map_or(b",\"\":", |k| &k[usize::from(levels)])
+    }
+
+    /// The lexicon term that matched a mention.
+    #[inline]
+    pub fn term(&self, m: &Mention) -> &Fixed {
+        self.terms.get(m.term as usize).unwrap_or(&self.none)
+    }
+
+    /// A mention's section and its four flags, as the CSV cells that follow its text
+    /// (`,findings,false,true,false,false`) or as the JSON that does
+    /// (`,"section":"findings","negated":false,...`): written once per section and combination
+    /// of flags.
+    #[inline]
+    pub fn section_and_flags(&self, m: &Mention, json: bool) -> &[u8] {
+        let bits = flag_bits(m);
+        let i = m.section as usize * 16 + bits;
+        match self.section_and_flags.get(i) {
+            Some(both) => &both[usize::from(json)],
+            None => &[],
+        }
+    }
+}
+
+/// [`FixedTexts::mention_head`] of a concept name.
+fn mention_head(name: &Fixed) -> Vec<u8> {
+    let mut head = b"{\"concept\":".to_vec();
+    head.extend_from_slice(name.json_bytes());
+    head.extend_from_slice(b",\"start\":");
+    head
+}
+
+/// [`FixedTexts::section_and_flags`] of `section` and flag `bits`, CSV then JSON.
+fn section_and_flags(section: SectionKind, bits: usize) -> [Vec<u8>; 2] {
+    let names = ["negated", "uncertain", "historical", "hypothetical"];
+    let mut csv = format!(",{}", section.as_str());
+    let mut json = format!(",\"section\":\"{}\"", section.as_str());
+    for (i, name) in names.iter().enumerate() {
+        let set = bits & (1 << i) != 0;
+        csv.push_str(&format!(",{set}"));
+        json.push_str(&format!(",\"{name}\":{set}"));
+    }
+    [csv.into_bytes(), json.into_bytes()]
+}

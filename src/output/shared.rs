@@ -1,0 +1,122 @@
+//! What the rows of one report share, worked out once per report before any row is written.
+
+use super::enc;
+use super::fixed::{CautionMatch, FixedTexts, RuleMatch};
+use super::render::Parts;
+use super::tables::ReportExtras;
+use crate::model::{Analysis, Report};
+use crate::span::CharIndex;
+
+/// One mention's share of its report's rows: its character offsets, its evidence item and
+/// what its text needs in each format.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct MentionOut {
+    /// Character offset of its start.
+    pub start: usize,
+    /// Character offset of its end.
+    pub end: usize,
+    /// Where its evidence item (`text@start-end`) is in [`Shared::items`]; `None` when its span
+    /// is not a slice of the text (evidence leaves it out), or no table needs evidence.
+    pub item: Option<(usize, usize)>,
+    /// Whether its text is a slice of the report text that a CSV cell holds as it is (no
+    /// comma, quote, CR or LF).
+    pub csv_plain: bool,
+    /// Whether its text is a slice of the report text that a JSON string holds as it is.
+    pub json_plain: bool,
+}
+
+/// What the rows of one report share, worked out once per report: the id as a CSV field, each
+/// mention's offsets, evidence item and what its text needs, the report-level grades, and
+/// which texts of each recommendation and caution are encoded once. One per thread, its memory
+/// kept from one report to the next.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    /// The report id as a CSV field.
+    pub id: Vec<u8>,
+    chars: CharIndex,
+    /// One per mention of the analysis, in order.
+    pub mentions: Vec<MentionOut>,
+    /// The evidence items of the mentions, back to back.
+    pub items: Vec<u8>,
+    /// The report-level grades.
+    pub extras: ReportExtras,
+    /// Which texts of each recommendation are its rule's.
+    pub recommendations: Vec<RuleMatch>,
+    /// Which texts of each caution are its definition's.
+    pub cautions: Vec<CautionMatch>,
+}
+
+impl Shared {
+    /// Works out what the rows of `parts` for `report` share.
+    pub fn prepare(&mut self, fixed: &FixedTexts, report: &Report, a: &Analysis, parts: Parts) {
+        let items = parts.intersects(Parts::RECOMMENDATIONS | Parts::CAUTIONS | Parts::AUDIT);
+        let csv = items || parts.contains(Parts::MENTIONS);
+        let json = parts.contains(Parts::RESULTS);
+        let text = report.text.as_str();
+        self.id.clear();
+        enc::csv_field(&mut self.id, report.id.as_bytes(), true);
+        self.chars.reset(text);
+        self.mentions.clear();
+        self.items.clear();
+        for m in &a.mentions {
+            let mut out = MentionOut {
+                start: self.chars.char_offset(m.span.start),
+                end: self.chars.char_offset(m.span.end),
+                ..MentionOut::default()
+            };
+            if let Some(t) = text.get(m.span.start..m.span.end) {
+                out.csv_plain = csv && enc::find_csv_special(t.as_bytes(), 0).is_none();
+                out.json_plain = json && enc::find_json_special(t.as_bytes(), 0).is_none();
+                if items {
+                    let from = self.items.len();
+                    self.items.extend_from_slice(t.as_bytes());
+                    self.items.push(b'@');
+                    enc::uint(&mut self.items, out.start as u64);
+                    self.items.push(b'-');
+                    enc::uint(&mut self.items, out.end as u64);
+                    out.item = Some((from, self.items.len()));
+                }
+            }
+            self.mentions.push(out);
+        }
+        self.extras = ReportExtras::of(a);
+        self.recommendations.clear();
+        self.recommendations
+            .extend(a.recommendations.iter().map(|r| fixed.match_rule(r)));
+        self.cautions.clear();
+        self.cautions
+            .extend(a.cautions.iter().map(|c| fixed.match_caution(c)));
+    }
+
+    /// Which texts of recommendation `i` are its rule's.
+    #[inline]
+    pub fn recommendation(&self, i: usize) -> RuleMatch {
+        self.recommendations.get(i).copied().unwrap_or_default()
+    }
+
+    /// Which texts of caution `i` are its definition's.
+    #[inline]
+    pub fn caution(&self, i: usize) -> CautionMatch {
+        self.cautions.get(i).copied().unwrap_or_default()
+    }
+
+    /// What mention `i` shares (zero offsets when there is no such mention).
+    #[inline]
+    pub fn mention(&self, i: usize) -> &MentionOut {
+        const NONE: &MentionOut = &MentionOut {
+            start: 0,
+            end: 0,
+            item: None,
+            csv_plain: false,
+            json_plain: false,
+        };
+        self.mentions.get(i).unwrap_or(NONE)
+    }
+
+    /// The evidence item of mention `i`, if it has one.
+    #[inline]
+    pub fn item(&self, i: u32) -> Option<&[u8]> {
+        let (from, to) = self.mentions.get(i as usize)?.item?;
+        self.items.get(from..to)
+    }
+}
