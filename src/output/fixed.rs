@@ -252,12 +252,8 @@ impl FixedTexts {
             message: Fixed::new(""),
             source: Fixed::new(""),
         });
-        let ids = |ids: Vec<&str>| -> ById {
-            (0u32..)
-                .zip(ids)
-                .map(|(i, id)| (id.into(), i))
-                .collect()
-        };
+        let ids =
+            |ids: Vec<&str>| -> ById { (0u32..).zip(ids).map(|(i, id)| (id.into(), i)).collect() };
         FixedTexts {
             rule_ids: ids(rules.rules().iter().map(|r| r.id()).collect()),
             rules: rule_texts,

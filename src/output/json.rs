@@ -189,7 +189,11 @@ pub(crate) fn write_report(
         x.meyerding_grade.map(u64::from),
     );
     opt_f32(out, b",\"scoliosis_cobb_degrees\":", x.cobb_degrees);
-    strs(out, b",\"warnings\":", a.warnings.iter().map(String::as_str));
+    strs(
+        out,
+        b",\"warnings\":",
+        a.warnings.iter().map(String::as_str),
+    );
 
     out.extend_from_slice(b",\"mentions\":[");
     for (i, m) in a.mentions.iter().enumerate() {
@@ -197,13 +201,13 @@ pub(crate) fn write_report(
             out.push(b',');
         }
         out.extend_from_slice(fixed.mention_head(m.concept));
-        let at = cx.mention(i);
-        enc::uint(out, at.start as u64);
+        let share = cx.mention(i);
+        enc::uint(out, share.start as u64);
         out.extend_from_slice(b",\"end\":");
-        enc::uint(out, at.end as u64);
+        enc::uint(out, share.end as u64);
         out.extend_from_slice(b",\"text\":\"");
         let mention = text.get(m.span.start..m.span.end).unwrap_or("");
-        if at.json_plain {
+        if share.json_plain {
             out.extend_from_slice(mention.as_bytes());
         } else {
             enc::json_escape(out, mention);
@@ -214,7 +218,11 @@ pub(crate) fn write_report(
             out.extend_from_slice(b",\"levels\":");
             levels(out, m.attrs.levels);
         }
-        opt_name(out, b",\"severity\":", m.attrs.severity.map(Severity::as_str));
+        opt_name(
+            out,
+            b",\"severity\":",
+            m.attrs.severity.map(Severity::as_str),
+        );
         opt_name(out, b",\"acuity\":", m.attrs.acuity.map(Acuity::as_str));
         let mut trigger = false;
         for s in triggers(text, m) {
@@ -235,16 +243,40 @@ pub(crate) fn write_report(
             out.extend_from_slice(term.json_bytes());
         }
         opt_name(out, b",\"region\":", m.attrs.region.map(Region::as_str));
-        opt_uint(out, b",\"genant_grade\":", m.attrs.genant_grade.map(u64::from));
+        opt_uint(
+            out,
+            b",\"genant_grade\":",
+            m.attrs.genant_grade.map(u64::from),
+        );
         opt_f32(out, b",\"height_loss_pct\":", m.attrs.height_loss_pct);
-        opt_uint(out, b",\"meyerding_grade\":", m.attrs.meyerding_grade.map(u64::from));
+        opt_uint(
+            out,
+            b",\"meyerding_grade\":",
+            m.attrs.meyerding_grade.map(u64::from),
+        );
         opt_f32(out, b",\"slip_mm\":", m.attrs.slip_mm);
         opt_f32(out, b",\"cobb_degrees\":", m.attrs.cobb_degrees);
-        opt_name(out, b",\"direction\":", m.attrs.direction.map(Direction::as_str));
+        opt_name(
+            out,
+            b",\"direction\":",
+            m.attrs.direction.map(Direction::as_str),
+        );
         str_field(out, b",\"negated_trigger\":", flag_text(text, m.negated));
-        str_field(out, b",\"uncertain_trigger\":", flag_text(text, m.uncertain));
-        str_field(out, b",\"historical_trigger\":", flag_text(text, m.historical));
-        str_field(out, b",\"hypothetical_trigger\":", flag_text(text, m.hypothetical));
+        str_field(
+            out,
+            b",\"uncertain_trigger\":",
+            flag_text(text, m.uncertain),
+        );
+        str_field(
+            out,
+            b",\"historical_trigger\":",
+            flag_text(text, m.historical),
+        );
+        str_field(
+            out,
+            b",\"hypothetical_trigger\":",
+            flag_text(text, m.hypothetical),
+        );
         out.extend_from_slice(b",\"sentence_index\":");
         enc::uint(out, u64::from(m.sentence));
         out.push(b'}');
@@ -256,7 +288,11 @@ pub(crate) fn write_report(
     for (i, r) in a.recommendations.iter().enumerate() {
         let same = cx.recommendation(i);
         let rule = fixed.rule_at(same.rule);
-        out.extend_from_slice(if i == 0 { b"{\"action\":" } else { b",{\"action\":" });
+        out.extend_from_slice(if i == 0 {
+            b"{\"action\":"
+        } else {
+            b",{\"action\":"
+        });
         fixed
             .action_at(same.action)
             .json_if(out, &r.action, same.action_id);
@@ -284,7 +320,11 @@ pub(crate) fn write_report(
     for (i, c) in a.cautions.iter().enumerate() {
         let same = cx.caution(i);
         let caution = fixed.caution_at(same.caution);
-        out.extend_from_slice(if i == 0 { b"{\"caution\":" } else { b",{\"caution\":" });
+        out.extend_from_slice(if i == 0 {
+            b"{\"caution\":"
+        } else {
+            b",{\"caution\":"
+        });
         caution.id.json_if(out, &c.id, same.id);
         out.extend_from_slice(b",\"rule\":");
         enc::json_str(out, &c.rule);
@@ -302,7 +342,11 @@ pub(crate) fn write_report(
 
     out.extend_from_slice(b"],\"flags\":[");
     for (i, f) in a.flags.iter().enumerate() {
-        out.extend_from_slice(if i == 0 { b"{\"flag\":" } else { b",{\"flag\":" });
+        out.extend_from_slice(if i == 0 {
+            b"{\"flag\":"
+        } else {
+            b",{\"flag\":"
+        });
         enc::json_str(out, &f.flag);
         out.extend_from_slice(b",\"severity\":");
         name(out, f.severity.as_str());

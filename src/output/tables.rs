@@ -157,11 +157,12 @@ impl<'p> Tables<'p> {
         row.opt_name(vf.acuity.map(Acuity::as_str));
         // Ids encoded once need no quotes; only another one makes the cell worth a scan.
         let known = |id: &Fixed, same: bool| same && !id.needs_quotes();
-        let actions = (0..a.recommendations.len()).map(|i| cx.recommendation(i));
+        let actions_known = a.recommendations.len() == cx.recommendations.len()
+            && (cx.recommendations.iter()).all(|m| known(fixed.action_at(m.action), m.action_id));
         row.joined_known(
             a.recommendations.iter().map(|r| r.action.as_bytes()),
             |out, action| out.extend_from_slice(action),
-            !actions.into_iter().all(|m| known(fixed.action_at(m.action), m.action_id)),
+            !actions_known,
         );
         for i in b..self.concepts.len() {
             row.opt_name(result(i).status.map(Status::as_str));
@@ -173,11 +174,12 @@ impl<'p> Tables<'p> {
         row.opt_uint(extras.genant_grade.map(u64::from));
         row.opt_uint(extras.meyerding_grade.map(u64::from));
         row.opt(extras.cobb_degrees);
-        let cautions = (0..a.cautions.len()).map(|i| cx.caution(i));
+        let cautions_known = a.cautions.len() == cx.cautions.len()
+            && (cx.cautions.iter()).all(|m| known(&fixed.caution_at(m.caution).id, m.id));
         row.joined_known(
             a.cautions.iter().map(|c| c.id.as_bytes()),
             |out, id| out.extend_from_slice(id),
-            !cautions.into_iter().all(|m| known(&fixed.caution_at(m.caution).id, m.id)),
+            !cautions_known,
         );
         row.joined(a.flags.iter().map(|f| f.flag.as_str()));
         row.joined(a.warnings.iter());
@@ -195,12 +197,12 @@ impl<'p> Tables<'p> {
         m: &Mention,
     ) {
         let text = report.text.as_str();
-        let out = cx.mention(i);
+        let share = cx.mention(i);
         row.encoded_cells(fixed.concept(m.concept).csv_cell());
-        row.uint(out.start as u64);
-        row.uint(out.end as u64);
+        row.uint(share.start as u64);
+        row.uint(share.end as u64);
         let mention = text.get(m.span.start..m.span.end).unwrap_or("");
-        if out.csv_plain {
+        if share.csv_plain {
             // Known to need no quotes (and written verbatim: no quote mark).
             row.encoded(mention.as_bytes());
         } else {
@@ -503,7 +505,12 @@ mod tests {
             ..Analysis::default()
         };
         let mut cx = Shared::default();
-        cx.prepare(&FixedTexts::new(&Pipeline::builtin()), &report, &a, Parts::ALL);
+        cx.prepare(
+            &FixedTexts::new(&Pipeline::builtin()),
+            &report,
+            &a,
+            Parts::ALL,
+        );
         let mut out = Vec::new();
         let mut row = Row::new(&mut out);
         evidence_cell(&mut row, &cx, &[0, 5, 0]);
@@ -524,7 +531,12 @@ mod tests {
             ..Analysis::default()
         };
         let mut cx = Shared::default();
-        cx.prepare(&FixedTexts::new(&Pipeline::builtin()), &report, &a, Parts::ALL);
+        cx.prepare(
+            &FixedTexts::new(&Pipeline::builtin()),
+            &report,
+            &a,
+            Parts::ALL,
+        );
         let mut out = Vec::new();
         let mut row = Row::new(&mut out);
         evidence_cell(&mut row, &cx, &[1]);
