@@ -19,12 +19,11 @@ use super::shared::Shared;
 use super::tables::{flag_text, triggers, Tables};
 use crate::model::*;
 
-/// Appends `"name"`, a stable lowercase name that needs no escaping.
+/// Appends `"name"`: names are mostly stable lowercase ids, but user rule files and targets
+/// may bring any text, so it is escaped all the same (a clean name costs one scan).
 #[inline]
 fn name(out: &mut Vec<u8>, name: &str) {
-    out.push(b'"');
-    out.extend_from_slice(name.as_bytes());
-    out.push(b'"');
+    enc::json_str(out, name);
 }
 
 /// Appends `key` (the comma, the quoted key and the colon: `,"key":`) and the quoted name,
@@ -311,7 +310,6 @@ pub(crate) fn write_report(
             out.extend_from_slice(b",\"source\":");
             rule.source.json_if(out, &r.source, same.source);
         }
-        // The condition is written as it is, like a name.
         opt_name(out, b",\"condition\":", r.condition.as_deref());
         out.push(b'}');
     }
@@ -403,7 +401,7 @@ mod tests {
             action: "dxa".into(),
             rule: "R1".into(),
             strength: Strength::Conditional,
-            condition: Some("if T-score unknown".into()),
+            condition: Some("if \"T-score\" unknown\\".into()),
             urgency: Urgency::Routine,
             rationale: "why, \"quoted\"".into(),
             evidence: vec![0],
@@ -431,7 +429,7 @@ mod tests {
         let r = &v["recommendations"][0];
         assert_eq!(r["evidence"], serde_json::json!([0]));
         assert_eq!(r["rationale"], "why, \"quoted\"");
-        assert_eq!(r["condition"], "if T-score unknown");
+        assert_eq!(r["condition"], "if \"T-score\" unknown\\");
         assert_eq!(v["cautions"], serde_json::json!([]));
         assert_eq!(v["flags"], serde_json::json!([]));
         let keys: Vec<usize> = [
