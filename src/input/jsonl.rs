@@ -758,6 +758,7 @@ mod tests {
         fn string() -> impl Strategy<Value = String> {
             let piece = prop_oneof![
                 8 => "[a-zA-Z0-9 .,:-]{0,12}",
+                2 => "[a-z ]{16,50}",
                 2 => Just(r"\n".to_string()),
                 2 => Just(r#"\""#.to_string()),
                 2 => Just(r"\\".to_string()),

@@ -448,6 +448,14 @@ pub(crate) fn decode(bytes: &[u8]) -> (Cow<'_, str>, bool) {
     }
 }
 
+/// Decodes owned bytes as UTF-8 without copying when they are valid.
+pub(crate) fn decode_owned(bytes: Vec<u8>) -> (String, bool) {
+    match String::from_utf8(bytes) {
+        Ok(s) => (s, false),
+        Err(e) => (String::from_utf8_lossy(e.as_bytes()).into_owned(), true),
+    }
+}
+
 /// The position of the first byte of `bytes` for which `hit` holds, or `bytes.len()`. Sixteen
 /// bytes are tested at a time: with a `hit` written without branches (`|`, not `||`), the
 /// compiler makes vector compares of it.
@@ -463,14 +471,6 @@ pub(crate) fn find(bytes: &[u8], hit: impl Fn(u8) -> bool) -> usize {
         .iter()
         .position(|&b| hit(b))
         .unwrap_or(bytes.len() - at)
-}
-
-/// Decodes owned bytes as UTF-8 without copying when they are valid.
-pub(crate) fn decode_owned(bytes: Vec<u8>) -> (String, bool) {
-    match String::from_utf8(bytes) {
-        Ok(s) => (s, false),
-        Err(e) => (String::from_utf8_lossy(e.as_bytes()).into_owned(), true),
-    }
 }
 
 /// The warning added to a report whose bytes were not valid UTF-8.

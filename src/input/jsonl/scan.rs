@@ -18,17 +18,8 @@ const MAX_DEPTH: u32 = 16;
 /// Space kept from one line to the next.
 #[derive(Default)]
 pub(super) struct Scratch {
-    /// The escapes of the string read last.
-    escapes: Vec<Escape>,
-}
-
-/// An escape in a string: where it starts in the string's raw bytes, how long it is, and the
-/// character it stands for.
-#[derive(Clone, Copy)]
-struct Escape {
-    at: usize,
-    len: usize,
-    ch: char,
+    /// The bytes of the last kept string with escapes, the escapes replaced.
+    unescaped: Vec<u8>,
 }
 
 /// Reads the line at the start of `bytes`: the values a report is made of, and the number of
@@ -43,7 +34,7 @@ pub(super) fn line<'a>(
     let mut s = Scan {
         bytes,
         pos: 0,
-        escapes: &mut scratch.escapes,
+        unescaped: &mut scratch.unescaped,
     };
     s.space();
     if s.peek()? != b'{' {
@@ -76,7 +67,7 @@ pub(super) fn line<'a>(
 struct Scan<'a, 's> {
     bytes: &'a [u8],
     pos: usize,
-    escapes: &'s mut Vec<Escape>,
+    unescaped: &'s mut Vec<u8>,
 }
 
 impl<'a> Scan<'a, '_> {
@@ -174,15 +165,7 @@ impl<'a> Scan<'a, '_> {
     /// Reads the value at `pos` (at nesting level `depth` if it is an array or an object).
     fn value(&mut self, depth: u32) -> Option<Val<'a>> {
         Some(match self.peek()? {
-            b'"' => {
-                let (raw, escaped) = self.string()?;
-                let raw = std::str::from_utf8(raw).ok()?;
-                Val::Str(if escaped {
-                    Cow::Owned(unescape(raw, self.escapes))
-                } else {
-                    Cow::Borrowed(raw)
-                })
-            }
+            b'"' => Val::Str(self.kept_string()?),
             b'-' | b'0'..=b'9' => Val::Number(self.number()?),
             b'[' => {
                 self.array(depth)?;
@@ -279,45 +262,64 @@ impl<'a> Scan<'a, '_> {
     }
 
     /// Reads the string whose opening quote is at `pos`: its raw bytes (between the quotes, not
-    /// yet checked to be UTF-8) and whether it has escapes, which are left in `escapes`.
+    /// checked to be UTF-8) and whether it has escapes (each checked to be one).
     fn string(&mut self) -> Option<(&'a [u8], bool)> {
-        self.escapes.clear();
         let start = self.pos + 1;
         let mut i = start;
+        let mut escaped = false;
         loop {
             i = find_special(self.bytes, i);
             match *self.bytes.get(i)? {
                 b'"' => break,
+                b'\\' => i += escape(&self.bytes[i..])?.1,
+                // A control character.
+                _ => return None,
+            }
+            escaped = true;
+        }
+        self.pos = i + 1;
+        Some((&self.bytes[start..i], escaped))
+    }
+
+    /// Reads a kept string: borrowed from the line when it has no escapes, else copied out with
+    /// its escapes replaced.
+    fn kept_string(&mut self) -> Option<Cow<'a, str>> {
+        let bytes = self.bytes;
+        let start = self.pos + 1;
+        let mut i = find_special(bytes, start);
+        if *bytes.get(i)? == b'"' {
+            self.pos = i + 1;
+            return std::str::from_utf8(&bytes[start..i])
+                .ok()
+                .map(Cow::Borrowed);
+        }
+        let out = &mut *self.unescaped;
+        out.clear();
+        out.extend_from_slice(&bytes[start..i]);
+        loop {
+            match *bytes.get(i)? {
+                b'"' => break,
                 b'\\' => {
-                    let (ch, len) = escape(&self.bytes[i..])?;
-                    self.escapes.push(Escape {
-                        at: i - start,
-                        len,
-                        ch,
-                    });
+                    let (ch, len) = escape(&bytes[i..])?;
+                    if ch.is_ascii() {
+                        out.push(ch as u8);
+                    } else {
+                        out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());
+                    }
                     i += len;
                 }
                 // A control character.
                 _ => return None,
             }
+            let end = find_special(bytes, i);
+            out.extend_from_slice(&bytes[i..end]);
+            i = end;
         }
         self.pos = i + 1;
-        Some((&self.bytes[start..i], !self.escapes.is_empty()))
+        // The escapes stand for whole characters and sit between ASCII bytes: the copy is UTF-8
+        // exactly when the raw string is.
+        Some(Cow::Owned(std::str::from_utf8(out).ok()?.to_owned()))
     }
-}
-
-/// `raw` with each of its escapes replaced by the character it stands for.
-fn unescape(raw: &str, escapes: &[Escape]) -> String {
-    let mut s = String::with_capacity(raw.len());
-    let mut from = 0;
-    // Escapes start and end next to ASCII bytes, so every cut is at a character boundary.
-    for e in escapes {
-        s.push_str(&raw[from..e.at]);
-        s.push(e.ch);
-        from = e.at + e.len;
-    }
-    s.push_str(&raw[from..]);
-    s
 }
 
 /// The character the escape at the start of `bytes` (a backslash) stands for, and its length.
@@ -437,15 +439,15 @@ mod tests {
     fn escapes_decode_as_serde_json_has_them() {
         let s = r#"a\"\\\/\b\f\n\r\t\u00e9\u0000\ud83d\ude00z"#;
         let expected: String = serde_json::from_str(&format!("\"{s}\"")).unwrap();
+        let quoted = format!("\"{s}\"");
+        let mut unescaped = Vec::new();
         let mut scan = Scan {
-            bytes: format!("\"{s}\"").leak().as_bytes(),
+            bytes: quoted.as_bytes(),
             pos: 0,
-            escapes: &mut Vec::new(),
+            unescaped: &mut unescaped,
         };
-        let (raw, escaped) = scan.string().unwrap();
-        assert!(escaped);
-        let raw = std::str::from_utf8(raw).unwrap();
-        assert_eq!(unescape(raw, scan.escapes), expected);
+        assert_eq!(scan.kept_string().unwrap(), expected);
+        assert_eq!(scan.pos, quoted.len());
         for lone in [
             r#""\ud83d""#,
             r#""\ude00""#,
@@ -456,7 +458,7 @@ mod tests {
             let mut scan = Scan {
                 bytes: lone.as_bytes(),
                 pos: 0,
-                escapes: &mut Vec::new(),
+                unescaped: &mut unescaped,
             };
             assert!(scan.string().is_none(), "{lone}");
         }
