@@ -327,7 +327,7 @@ pub fn quantities(text: &str, start: usize, end: usize, out: &mut Vec<(usize, us
             i += 1;
             continue;
         }
-        if c.is_ascii_digit() && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
+        if c.is_ascii_digit() {
             let s = i;
             let mut j = i;
             while j < end
@@ -388,7 +388,7 @@ pub fn quantities(text: &str, start: usize, end: usize, out: &mut Vec<(usize, us
         } else {
             None
         };
-        if let (Some(wl), true) = (grade_word, i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
+        if let Some(wl) = grade_word {
             let k = skip_spaces(&b[..end], i + wl);
             let rest = &b[k..end];
             let roman: [(&[u8], u8); 5] =
@@ -418,7 +418,7 @@ pub fn quantities(text: &str, start: usize, end: usize, out: &mut Vec<(usize, us
             }
         }
         // Word fractions of height: "one third", "a quarter", "half".
-        if c.is_ascii_alphabetic() && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
+        if c.is_ascii_alphabetic() {
             for (w, v) in FRACTIONS {
                 let n = w.len();
                 if i + n <= end

@@ -52,24 +52,12 @@ impl CharIndex {
     }
 }
 
-/// The first index at or after `from` of a byte of `b` with its high bit set: sixteen bytes at
-/// a time over ASCII runs.
+/// The first index at or after `from` of a byte of `b` with its high bit set.
 #[inline]
 fn first_non_ascii(b: &[u8], from: usize) -> Option<usize> {
-    /// The high bit of every byte.
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     let rest = b.get(from..)?;
-    let mut at = from;
-    let mut chunks = rest.chunks_exact(16);
-    for chunk in &mut chunks {
-        let (lo, hi) = chunk.split_at(8);
-        let word = |w: &[u8]| u64::from_le_bytes(w.try_into().unwrap_or_default());
-        if (word(lo) | word(hi)) & HIGH != 0 {
-            break;
-        }
-        at += 16;
-    }
-    b[at..].iter().position(|&c| c >= 0x80).map(|p| at + p)
+    let at = crate::text::find_where(rest, |c| c >= 0x80);
+    (at < rest.len()).then_some(from + at)
 }
 
 #[cfg(test)]

@@ -251,6 +251,23 @@ pub(crate) fn find_any<const N: usize>(hay: &[u8], from: usize, set: [u8; N]) ->
         .map(|p| i + p)
 }
 
+/// The position of the first byte of `bytes` for which `hit` holds, or `bytes.len()`. Sixteen
+/// bytes are tested at a time: with a `hit` written without branches (`|`, not `||`), the
+/// compiler makes vector compares of it.
+pub(crate) fn find_where(bytes: &[u8], hit: impl Fn(u8) -> bool) -> usize {
+    let mut at = 0;
+    for block in bytes.chunks_exact(16) {
+        if block.iter().fold(0, |any, &b| any | u8::from(hit(b))) != 0 {
+            break;
+        }
+        at += 16;
+    }
+    at + bytes[at..]
+        .iter()
+        .position(|&b| hit(b))
+        .unwrap_or(bytes.len() - at)
+}
+
 fn utf8_len(first: u8) -> usize {
     match first {
         0xc0..=0xdf => 2,
@@ -324,7 +341,7 @@ mod tests {
         assert_eq!(fold_str("30° curve"), "30 ° curve");
     }
 
-    /// The offset map written out byte by byte, as folding defines it.
+    /// The offset map written out byte by byte, one lookup per folded byte.
     fn dense_map(text: &str) -> Vec<usize> {
         let mut f = Folded::default();
         f.fold(text);

@@ -7,10 +7,9 @@
 //! open at the end of the input is a truncated file. Either makes the record that holds it an
 //! error that names the lines involved; reading goes on after it.
 
-use super::{
-    decode, find, invalid_utf8_warning, skip_bom, InputError, ReadOptions, Record, RecordError,
-};
+use super::{decode, invalid_utf8_warning, skip_bom, InputError, ReadOptions, Record, RecordError};
 use crate::model::{Report, PATIENT_FIELDS};
+use crate::text::find_where;
 use std::collections::VecDeque;
 use std::io::{self, BufRead, Read};
 
@@ -333,13 +332,13 @@ impl<R> QuoteCheck<R> {
         while let Some(&b) = rest.first() {
             let run = match self.state {
                 Quoting::Quoted => {
-                    let run = find(rest, |b| b == b'"');
+                    let run = find_where(rest, |b| b == b'"');
                     self.line += count_newlines(&rest[..run]);
                     run
                 }
                 Quoting::Unquoted => {
                     let delimiter = self.delimiter;
-                    find(rest, |b| (b == delimiter) | (b == b'\n') | (b == b'\r'))
+                    find_where(rest, |b| (b == delimiter) | (b == b'\n') | (b == b'\r'))
                 }
                 _ => 0,
             };

@@ -456,23 +456,6 @@ pub(crate) fn decode_owned(bytes: Vec<u8>) -> (String, bool) {
     }
 }
 
-/// The position of the first byte of `bytes` for which `hit` holds, or `bytes.len()`. Sixteen
-/// bytes are tested at a time: with a `hit` written without branches (`|`, not `||`), the
-/// compiler makes vector compares of it.
-pub(crate) fn find(bytes: &[u8], hit: impl Fn(u8) -> bool) -> usize {
-    let mut at = 0;
-    for block in bytes.chunks_exact(16) {
-        if block.iter().fold(0, |any, &b| any | u8::from(hit(b))) != 0 {
-            break;
-        }
-        at += 16;
-    }
-    at + bytes[at..]
-        .iter()
-        .position(|&b| hit(b))
-        .unwrap_or(bytes.len() - at)
-}
-
 /// The warning added to a report whose bytes were not valid UTF-8.
 pub(crate) fn invalid_utf8_warning(what: &str) -> String {
     format!("invalid UTF-8 in {what} replaced with U+FFFD")

@@ -135,8 +135,8 @@ pub(crate) struct RuleTexts {
     pub id: Fixed,
     pub rationale: Fixed,
     pub source: Fixed,
-    /// Its condition in words (used in CSV only: `results.jsonl` writes conditions as they
-    /// are).
+    /// Its condition in words (used in CSV only: `results.jsonl` encodes each row's condition,
+    /// which may hold what to obtain for this patient).
     pub condition: Fixed,
 }
 

@@ -9,6 +9,7 @@
 //! with `serde_json`, which decides and words the error.
 
 use super::{field_index, Fields, Key, Keys, PatientValues, Val};
+use crate::text::find_where;
 use std::borrow::Cow;
 
 /// Nesting beyond this many levels (the line's object is level 1) is left to `serde_json`,
@@ -364,41 +365,10 @@ fn hex(digits: &[u8]) -> Option<u32> {
 }
 
 /// The first position at or after `from` of a quote, a backslash or a control character in
-/// `bytes`, or `bytes.len()`. Sixteen bytes at a time while there is none (in a form the
-/// compiler turns into vector compares), then eight at a time with the borrow trick of "has a
-/// zero byte", whose lowest flag is always exact.
+/// `bytes`, or `bytes.len()`.
 fn find_special(bytes: &[u8], from: usize) -> usize {
-    let mut at = from;
-    for block in bytes.get(from..).unwrap_or_default().chunks_exact(16) {
-        if block
-            .iter()
-            .fold(0, |any, &b| any | u8::from(is_special(b)))
-            != 0
-        {
-            break;
-        }
-        at += 16;
-    }
-    const ONES: u64 = u64::from_ne_bytes([1; 8]);
-    const HIGH: u64 = ONES << 7;
-    while let Some(word) = bytes.get(at..at + 8) {
-        let w = u64::from_le_bytes(word.try_into().unwrap_or_default());
-        let quote = w ^ (ONES * u64::from(b'"'));
-        let backslash = w ^ (ONES * u64::from(b'\\'));
-        let flags = ((quote.wrapping_sub(ONES) & !quote)
-            | (backslash.wrapping_sub(ONES) & !backslash)
-            | (w.wrapping_sub(ONES * 0x20) & !w))
-            & HIGH;
-        if flags != 0 {
-            return at + (flags.trailing_zeros() / 8) as usize;
-        }
-        at += 8;
-    }
-    let tail = bytes.get(at..).unwrap_or_default();
-    at + tail
-        .iter()
-        .position(|&b| is_special(b))
-        .unwrap_or(tail.len())
+    let from = from.min(bytes.len());
+    from + find_where(&bytes[from..], is_special)
 }
 
 /// Whether `b` ends the plain run of a string: a quote, a backslash or a control character.
