@@ -57,25 +57,43 @@ const CLASS: [u8; 256] = {
 
 impl Folded {
     /// Refolds `text` into this buffer, reusing its allocations.
+    ///
+    /// Most of a report is runs of letters and digits with single spaces between them
+    /// (`mild disc space narrowing`). Such a run folds to itself, lowercased, one byte per
+    /// byte with contiguous offsets, so it is copied eight bytes at a time ([`word_run`]) and
+    /// needs one offset-map entry at most, where it starts. The offset map's block index is
+    /// kept up to date as entries are added.
     pub fn fold(&mut self, text: &str) {
         let b = text.as_bytes();
-        let out = &mut self.bytes;
-        let segs = &mut self.segs;
+        let Folded {
+            bytes: out,
+            segs,
+            blocks,
+            seg_blocks,
+        } = self;
         out.clear();
         segs.clear();
+        seg_blocks.clear();
         // Every input byte gives at most two output bytes (a symbol and the space after it),
-        // plus the leading space.
-        out.reserve(2 * b.len() + 2);
-        out.push(b' ');
+        // plus the leading space; a run copy may write up to eight bytes past its end. Bytes
+        // are written at `o` and the buffer is cut to length at the end.
+        out.resize(2 * b.len() + 2 + 8, 0);
+        out[0] = b' ';
+        let mut o = 1usize;
         segs.push((0, 0));
         // The original offset of the last byte written.
         let mut last: u32 = 0;
-        // Notes that the byte about to be written at `out.len()` came from `at`.
+        // Notes that the byte about to be written at `o` came from `at`. Before a new entry,
+        // every block that starts before `o` and has no entry in `seg_blocks` yet gets the
+        // entry before it (the entry holding the block's first position).
         macro_rules! from {
             ($at:expr) => {{
                 let at = $at as u32;
                 if at != last.wrapping_add(1) {
-                    segs.push((out.len() as u32, at));
+                    while seg_blocks.len() * BLOCK < o {
+                        seg_blocks.push(segs.len() as u32 - 1);
+                    }
+                    segs.push((o as u32, at));
                 }
                 #[allow(unused_assignments)]
                 {
@@ -86,9 +104,10 @@ impl Folded {
         // A space at `at` unless the last output byte is one.
         macro_rules! space {
             ($at:expr) => {
-                if out.last() != Some(&b' ') {
+                if out[o - 1] != b' ' {
                     from!($at);
-                    out.push(b' ');
+                    out[o] = b' ';
+                    o += 1;
                 }
             };
         }
@@ -97,15 +116,22 @@ impl Folded {
             let c = b[i];
             match CLASS[c as usize] {
                 WORD => {
-                    // A run of letters and digits, copied lowercased in one piece.
-                    let n = b[i..]
-                        .iter()
-                        .position(|&c| CLASS[c as usize] != WORD)
-                        .unwrap_or(b.len() - i);
+                    // A run of letters, digits and single spaces, copied lowercased eight
+                    // bytes at a time. It starts on a letter or digit, so a space at its
+                    // start never follows another.
                     from!(i);
-                    out.extend(b[i..i + n].iter().map(u8::to_ascii_lowercase));
-                    last = (i + n - 1) as u32;
-                    i += n;
+                    let mut after_space = 0;
+                    loop {
+                        let (lower, n, spaces) = word_run(load8(b, i), after_space);
+                        out[o..o + 8].copy_from_slice(&lower.to_le_bytes());
+                        o += n;
+                        i += n;
+                        if n < 8 {
+                            break;
+                        }
+                        after_space = spaces >> 56;
+                    }
+                    last = (i - 1) as u32;
                 }
                 SPACE => {
                     space!(i);
@@ -114,7 +140,8 @@ impl Folded {
                 PUNCT => {
                     space!(i);
                     from!(i);
-                    out.push(c);
+                    out[o] = c;
+                    o += 1;
                     space!(i);
                     i += 1;
                 }
@@ -129,7 +156,8 @@ impl Folded {
                             space!(i);
                         }
                         from!(i);
-                        out.extend_from_slice(&b[i..end]);
+                        out[o..o + (end - i)].copy_from_slice(&b[i..end]);
+                        o += end - i;
                         last = (end - 1) as u32;
                         if !alnum {
                             space!(end - 1);
@@ -142,21 +170,17 @@ impl Folded {
             }
         }
         space!(b.len());
-        self.blocks.clear();
+        out.truncate(o);
+        while seg_blocks.len() * BLOCK < o {
+            seg_blocks.push(segs.len() as u32 - 1);
+        }
+        blocks.clear();
         let mut spaces = 0u32;
-        for chunk in self.bytes.chunks(BLOCK) {
-            self.blocks.push(spaces);
-            spaces += chunk.iter().filter(|&&c| c == b' ').count() as u32;
+        for chunk in out.chunks(BLOCK) {
+            blocks.push(spaces);
+            spaces += count_spaces(chunk);
         }
-        self.blocks.push(spaces);
-        self.seg_blocks.clear();
-        let mut k = 0usize;
-        for start in (0..self.bytes.len()).step_by(BLOCK) {
-            while k + 1 < self.segs.len() && self.segs[k + 1].0 as usize <= start {
-                k += 1;
-            }
-            self.seg_blocks.push(k as u32);
-        }
+        blocks.push(spaces);
     }
 
     /// The original byte offset that folded byte `f` came from (`f < bytes.len()`).
@@ -200,8 +224,7 @@ impl Folded {
     #[inline]
     fn spaces_before(&self, k: usize) -> usize {
         let base = k / BLOCK * BLOCK;
-        let partial = self.bytes[base..k].iter().filter(|&&c| c == b' ').count();
-        self.blocks[k / BLOCK] as usize + partial
+        self.blocks[k / BLOCK] as usize + count_spaces(&self.bytes[base..k]) as usize
     }
 
     /// The original byte span of folded bytes `[fs, fe)`, which must start and end on token
@@ -266,6 +289,72 @@ pub(crate) fn find_where(bytes: &[u8], hit: impl Fn(u8) -> bool) -> usize {
         .iter()
         .position(|&b| hit(b))
         .unwrap_or(bytes.len() - at)
+}
+
+/// The eight bytes of `b` from `i` as a little-endian word, zero past the end.
+#[inline]
+fn load8(b: &[u8], i: usize) -> u64 {
+    let mut w = [0u8; 8];
+    match b.get(i..i + 8) {
+        Some(s) => w.copy_from_slice(s),
+        None => {
+            let rest = &b[i.min(b.len())..];
+            w[..rest.len()].copy_from_slice(rest);
+        }
+    }
+    u64::from_le_bytes(w)
+}
+
+/// Splits off the start of a run that [`Folded::fold`] copies as it is: for the eight bytes
+/// `x`, returns them with ASCII capitals lowercased, how many of them from the first on are
+/// letters, digits or single spaces (a space right after a space ends the run, and
+/// `after_space` is `0x80` when the byte before `x` is a space), and the spaces of `x`
+/// (`0x80` in each byte that is one). Each test is a per-byte range check that cannot carry
+/// into the next byte.
+#[inline]
+fn word_run(x: u64, after_space: u64) -> (u64, usize, u64) {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    // `m < v < n` for each byte `v` of `h` (all below 0x80) has its top bit in
+    // `(0x7f + n - v) & (v + 0x7f - m)`; `!x` drops the bytes that were not ASCII.
+    let h = x & !HI;
+    let ascii = !x & HI;
+    let folded = h | (LO * 0x20);
+    let letter = (LO * (0x7f + b'z' as u64 + 1)).wrapping_sub(folded)
+        & folded.wrapping_add(LO * (0x7f - (b'a' as u64 - 1)))
+        & ascii;
+    let digit = (LO * (0x7f + b'9' as u64 + 1)).wrapping_sub(h)
+        & h.wrapping_add(LO * (0x7f - (b'0' as u64 - 1)))
+        & ascii;
+    // Exact zero test of `x ^ ' '` per byte: no borrow between bytes.
+    let t = x ^ (LO * b' ' as u64);
+    let space = !(((t & !HI).wrapping_add(!HI)) | t) & HI;
+    let double = space & ((space << 8) | after_space);
+    let stop = (!(letter | digit | space) & HI) | double;
+    let n = (stop.trailing_zeros() / 8) as usize;
+    (x | (letter >> 2), n, space)
+}
+
+/// The spaces in `bytes`, eight bytes at a time: the exact zero test of each byte of
+/// `word ^ "        "` adds one to that byte's lane of a sum, and a multiply adds up the
+/// lanes. Up to 31 words go into one sum, so that its total (at most 248) fits in a byte.
+fn count_spaces(bytes: &[u8]) -> u32 {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut total = 0;
+    for part in bytes.chunks(8 * 31) {
+        let mut lanes = 0u64;
+        let mut words = part.chunks_exact(8);
+        for w in &mut words {
+            let mut x = [0u8; 8];
+            x.copy_from_slice(w);
+            let t = u64::from_le_bytes(x) ^ (LO * b' ' as u64);
+            lanes += (!(((t & !HI).wrapping_add(!HI)) | t) & HI) >> 7;
+        }
+        total += (lanes.wrapping_mul(LO) >> 56) as u32;
+        total += words.remainder().iter().filter(|&&c| c == b' ').count() as u32;
+    }
+    total
 }
 
 fn utf8_len(first: u8) -> usize {
@@ -339,6 +428,160 @@ mod tests {
         assert_eq!(fold_str("s/p L4-5 fusion"), "s / p l4 5 fusion");
         assert_eq!(fold_str("age–indeterminate"), "age indeterminate");
         assert_eq!(fold_str("30° curve"), "30 ° curve");
+    }
+
+    impl Folded {
+        /// Folding one byte at a time, with the offset map and its block indexes built in
+        /// separate passes: what [`Folded::fold`] must agree with, field for field.
+        fn fold_bytewise(&mut self, text: &str) {
+            let b = text.as_bytes();
+            let out = &mut self.bytes;
+            let segs = &mut self.segs;
+            out.clear();
+            segs.clear();
+            // Every input byte gives at most two output bytes (a symbol and the space after it),
+            // plus the leading space.
+            out.reserve(2 * b.len() + 2);
+            out.push(b' ');
+            segs.push((0, 0));
+            // The original offset of the last byte written.
+            let mut last: u32 = 0;
+            // Notes that the byte about to be written at `out.len()` came from `at`.
+            macro_rules! from {
+                ($at:expr) => {{
+                    let at = $at as u32;
+                    if at != last.wrapping_add(1) {
+                        segs.push((out.len() as u32, at));
+                    }
+                    #[allow(unused_assignments)]
+                    {
+                        last = at;
+                    }
+                }};
+            }
+            // A space at `at` unless the last output byte is one.
+            macro_rules! space {
+                ($at:expr) => {
+                    if out.last() != Some(&b' ') {
+                        from!($at);
+                        out.push(b' ');
+                    }
+                };
+            }
+            let mut i = 0;
+            while i < b.len() {
+                let c = b[i];
+                match CLASS[c as usize] {
+                    WORD => {
+                        // A run of letters and digits, copied lowercased in one piece.
+                        let n = b[i..]
+                            .iter()
+                            .position(|&c| CLASS[c as usize] != WORD)
+                            .unwrap_or(b.len() - i);
+                        from!(i);
+                        out.extend(b[i..i + n].iter().map(u8::to_ascii_lowercase));
+                        last = (i + n - 1) as u32;
+                        i += n;
+                    }
+                    SPACE => {
+                        space!(i);
+                        i += 1;
+                    }
+                    PUNCT => {
+                        space!(i);
+                        from!(i);
+                        out.push(c);
+                        space!(i);
+                        i += 1;
+                    }
+                    _ => {
+                        // Multi-byte character: decode just this one.
+                        let len = utf8_len(c);
+                        let end = (i + len).min(b.len());
+                        let ch = text[i..end].chars().next().unwrap_or(' ');
+                        let alnum = ch.is_alphanumeric();
+                        if alnum || !is_dash_or_space(ch) {
+                            if !alnum {
+                                space!(i);
+                            }
+                            from!(i);
+                            out.extend_from_slice(&b[i..end]);
+                            last = (end - 1) as u32;
+                            if !alnum {
+                                space!(end - 1);
+                            }
+                        } else {
+                            space!(i);
+                        }
+                        i = end;
+                    }
+                }
+            }
+            space!(b.len());
+            self.blocks.clear();
+            let mut spaces = 0u32;
+            for chunk in self.bytes.chunks(BLOCK) {
+                self.blocks.push(spaces);
+                spaces += chunk.iter().filter(|&&c| c == b' ').count() as u32;
+            }
+            self.blocks.push(spaces);
+            self.seg_blocks.clear();
+            let mut k = 0usize;
+            for start in (0..self.bytes.len()).step_by(BLOCK) {
+                while k + 1 < self.segs.len() && self.segs[k + 1].0 as usize <= start {
+                    k += 1;
+                }
+                self.seg_blocks.push(k as u32);
+            }
+        }
+
+    }
+
+    /// [`Folded::fold`] and [`Folded::fold_bytewise`] build the same view: bytes, offset map
+    /// and block indexes.
+    fn assert_folds_agree(text: &str) {
+        let mut f = Folded::default();
+        f.fold(text);
+        let mut g = Folded::default();
+        g.fold_bytewise(text);
+        assert_eq!(f.bytes, g.bytes, "bytes");
+        assert_eq!(f.segs, g.segs, "offset map");
+        assert_eq!(f.blocks, g.blocks, "space counts");
+        assert_eq!(f.seg_blocks, g.seg_blocks, "offset map blocks");
+        // Refolding into a used buffer gives the same again.
+        f.fold(&text.replace(' ', "").repeat(2));
+        f.fold(text);
+        assert_eq!((f.bytes, f.segs), (g.bytes, g.segs), "refolded");
+    }
+
+    #[test]
+    fn word_runs_fold_as_byte_by_byte() {
+        for text in [
+            "",
+            "a",
+            " ",
+            "  ",
+            "abcdefgh",
+            "abcdefgh ",
+            "abcdefg  h",
+            "abcdefgh  ijklmnop",
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZ abcdefghijklmnopqrstuvwxyz 0123456789",
+            "@[`{/:\x7f \u{0}\u{1f}AZaz09",
+            "No acute fracture.  Mild  L4-5 disc\r\nspace narrowing;\tT12 wedge, 30\u{b0}.",
+            "caf\u{e9} d\u{e9}j\u{e0} vu \u{2013} \u{2014}x\u{a0}y \u{201c}z\u{201d}",
+            "x ".repeat(100).as_str(),
+            "word  ".repeat(30).as_str(),
+            "Lumbar spine: ".repeat(20).as_str(),
+        ] {
+            assert_folds_agree(text);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fold_agrees_with_folding_byte_by_byte(s in "[a-zA-Z0-9 ]{0,80}|[ -~\t\r\n\u{e9}\u{2013}\u{b0}\u{a0}\u{feff}]{0,80}|(([a-zA-Z0-9]{1,12}|\\PC)( {1,3}|[-.,:;/\n\t\r]|\r\n)){0,30}") {
+            assert_folds_agree(&s);
+        }
     }
 
     /// The offset map written out byte by byte, one lookup per folded byte.
@@ -420,6 +663,21 @@ mod tests {
             }
         }
         assert_eq!(find_any(b"ab", 5, [b'a']), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn word_space_count_agrees_with_a_plain_count(v in proptest::collection::vec(proptest::sample::select(vec![b' ', b'a', 0x20 ^ 0x80, 0, 0xa0, 0x21, 0x1f]), 0..600)) {
+            let plain = v.iter().filter(|&&c| c == b' ').count() as u32;
+            proptest::prop_assert_eq!(count_spaces(&v), plain);
+        }
+    }
+
+    #[test]
+    fn counts_long_runs_of_spaces() {
+        for n in [0, 7, 8, 64, 247, 248, 249, 1000] {
+            assert_eq!(count_spaces(&vec![b' '; n]), n as u32);
+        }
     }
 
     #[test]
