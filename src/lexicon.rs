@@ -163,7 +163,7 @@ pub struct Lexicons {
     /// Modifier words.
     pub modifiers: Vec<Modifier>,
     /// Section headers (lowercase, single-spaced) to kinds.
-    pub sections: HashMap<String, SectionKind>,
+    pub sections: HashMap<String, SectionKind, crate::section::HeaderHash>,
 }
 
 /// The shipped lexicon files, compiled in.

@@ -2,19 +2,74 @@
 //! may follow on the same line), or a known header alone on a line in capitals.
 
 use crate::model::*;
-use crate::text::{find_any, fold_ascii_into, fold_str};
+use crate::text::{find_any, fold_into, fold_str, folds_to_lowercase};
 use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 /// Longest header candidate considered, in bytes.
 const MAX_HEADER: usize = 48;
 
+/// The hash of the header map (folded header to kind): a multiply-and-xor per eight bytes,
+/// as in rustc's `FxHasher`. Every colon of a report and every line in capitals is looked up,
+/// and the keys are a few dozen short lexicon strings with nothing inserted at run time, so
+/// a keyed hash that resists chosen collisions buys nothing here and costs more than the
+/// folding of the candidate.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct HeaderHasher(u64);
+
+/// [`HeaderHasher`] as the map's hasher: `HashMap<String, SectionKind, HeaderHash>`.
+pub type HeaderHash = BuildHasherDefault<HeaderHasher>;
+
+impl Hasher for HeaderHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            let mut x = [0u8; 8];
+            x.copy_from_slice(w);
+            self.add(u64::from_le_bytes(x));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut x = [0u8; 8];
+            x[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(x));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(i as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        // The table takes its bucket from the low bits, which the multiply mixes least.
+        self.0.rotate_left(26)
+    }
+}
+
+impl HeaderHasher {
+    #[inline]
+    fn add(&mut self, x: u64) {
+        self.0 = (self.0 ^ x).wrapping_mul(0xf135_7aea_2e62_a9c5);
+    }
+}
+
 /// Splits `text` into sections. Text before the first header is a preamble section.
-pub fn sections(text: &str, headers: &HashMap<String, SectionKind>, out: &mut Vec<Section>) {
+/// `headers` maps folded headers ([`fold_str`]) to their kinds.
+pub fn sections<S: BuildHasher>(
+    text: &str,
+    headers: &HashMap<String, SectionKind, S>,
+    out: &mut Vec<Section>,
+) {
     out.clear();
     out.reserve(8);
     let b = text.as_bytes();
     // (header span, kind)
     let mut found: Vec<(Span, SectionKind)> = Vec::with_capacity(8);
+    // The folded candidate being looked up.
+    let mut key = String::new();
     let mut line_start = 0usize;
     let mut i = 0usize;
     while i <= b.len() {
@@ -22,7 +77,7 @@ pub fn sections(text: &str, headers: &HashMap<String, SectionKind>, out: &mut Ve
         i = find_any(b, i, [b':', b'\n']).unwrap_or(b.len());
         let c = if i == b.len() { b'\n' } else { b[i] };
         if c == b':' {
-            if let Some(h) = header_before(text, line_start, i, headers) {
+            if let Some(h) = header_before(text, line_start, i, headers, &mut key) {
                 if found.last().map_or(true, |(s, _)| s.end <= h.0.start) {
                     found.push(h);
                 }
@@ -36,7 +91,7 @@ pub fn sections(text: &str, headers: &HashMap<String, SectionKind>, out: &mut Ve
                 && t.bytes().any(|x| x.is_ascii_uppercase())
                 && !t.bytes().any(|x| x.is_ascii_lowercase())
             {
-                if let Some(kind) = lookup(t, headers) {
+                if let Some(kind) = lookup(t, headers, &mut key) {
                     let s = line_start + (line.len() - line.trim_start().len());
                     let span = Span::new(s, s + t.len());
                     if found.last().map_or(true, |(p, _)| p.end <= span.start) {
@@ -105,6 +160,8 @@ fn split_short_sections(text: &str, out: &mut Vec<Section>) {
                 j += 1;
             }
             let content = j;
+            // The start of the line that the next line break ends.
+            let mut line_start = content;
             // Only line breaks matter: jump from one to the next.
             while let Some(nl) = find_any(&b[..e], j, [b'\n']) {
                 j = nl;
@@ -117,7 +174,7 @@ fn split_short_sections(text: &str, out: &mut Vec<Section>) {
                 let short_line = j - content < SHORT_LINE
                     && !crate::sentence::ends_open(line, OPEN_LINE_ENDINGS)
                     && (!next_lower || asks);
-                if short_line || crate::sentence::line_break_ends_sentence(b, content, j, e) {
+                if short_line || crate::sentence::line_break_ends(b, line_start, j, e) {
                     let rest_has_text = b[j..e].iter().any(|c| !c.is_ascii_whitespace());
                     if rest_has_text {
                         out[i].body = Span::new(s, j);
@@ -133,6 +190,7 @@ fn split_short_sections(text: &str, out: &mut Vec<Section>) {
                     break;
                 }
                 j += 1;
+                line_start = j;
             }
         }
         i += 1;
@@ -141,16 +199,17 @@ fn split_short_sections(text: &str, out: &mut Vec<Section>) {
 
 /// The header ending in the colon at `colon`, if the words before it (back to the start of the
 /// line or the previous sentence end) name a known section.
-fn header_before(
+fn header_before<S: BuildHasher>(
     text: &str,
     line_start: usize,
     colon: usize,
-    headers: &HashMap<String, SectionKind>,
+    headers: &HashMap<String, SectionKind, S>,
+    key: &mut String,
 ) -> Option<(Span, SectionKind)> {
     let b = text.as_bytes();
     let lo = line_start.max(colon.saturating_sub(MAX_HEADER));
     let mut s = colon;
-    while s > lo && !matches!(b[s - 1], b'.' | b'!' | b'?' | b';' | b'\n' | b')' | b']') {
+    while s > lo && !ENDS_HEADER_RUN[b[s - 1] as usize] {
         s -= 1;
     }
     if s == lo && lo > line_start {
@@ -163,20 +222,42 @@ fn header_before(
     if !first.is_ascii_alphabetic() {
         return None;
     }
-    lookup(trimmed, headers).map(|k| (Span::new(start, colon + 1), k))
+    lookup(trimmed, headers, key).map(|k| (Span::new(start, colon + 1), k))
 }
 
-/// The section a header names: `s` folded (as the lexicon keys are) and looked up. Short ASCII
-/// candidates, which are nearly all of them, are folded on the stack.
-fn lookup(s: &str, headers: &HashMap<String, SectionKind>) -> Option<SectionKind> {
-    if s.len() <= MAX_HEADER && s.is_ascii() {
-        let mut buf = [0u8; 2 * MAX_HEADER];
-        let n = fold_ascii_into(s.as_bytes(), &mut buf);
-        let key = std::str::from_utf8(&buf[..n]).ok()?;
-        headers.get(key).copied()
-    } else {
-        headers.get(&fold_str(s)).copied()
+/// The bytes that end the words before a colon that can name a header: a sentence end, a line
+/// break or a closing bracket.
+const ENDS_HEADER_RUN: [bool; 256] = {
+    let mut t = [false; 256];
+    let stops = *b".!?;\n)]";
+    let mut k = 0;
+    while k < stops.len() {
+        t[stops[k] as usize] = true;
+        k += 1;
     }
+    t
+};
+
+/// The section a header names: `s` folded (as the lexicon keys are) into `key` and looked up.
+/// Nearly every candidate is plain words that fold to themselves lowercased; others are folded
+/// on the stack (they are at most [`MAX_HEADER`] bytes long).
+fn lookup<S: BuildHasher>(
+    s: &str,
+    headers: &HashMap<String, SectionKind, S>,
+    key: &mut String,
+) -> Option<SectionKind> {
+    key.clear();
+    if folds_to_lowercase(s.as_bytes()) {
+        key.push_str(s);
+        key.make_ascii_lowercase();
+    } else if s.len() <= MAX_HEADER {
+        let mut buf = [0u8; 2 * MAX_HEADER];
+        let n = fold_into(s, &mut buf);
+        key.push_str(std::str::from_utf8(&buf[..n]).ok()?);
+    } else {
+        key.push_str(&fold_str(s));
+    }
+    headers.get(key.as_str()).copied()
 }
 
 #[cfg(test)]
@@ -236,6 +317,43 @@ mod tests {
         assert_eq!(k[0].0, SectionKind::History);
         assert_eq!(k[1].0, SectionKind::Findings);
         assert_eq!(k.len(), 2);
+    }
+
+    proptest::proptest! {
+        /// A candidate is looked up as its folded form ([`fold_str`]) would be, whichever way
+        /// it is folded.
+        #[test]
+        fn lookup_agrees_with_fold_str(s in "(clinical|HISTORY|Reason|for|exam|[a-zA-Z0-9]{1,6}|[-/:,. \t\u{e9}\u{2013}]){0,8}") {
+            let lx = Lexicons::builtin();
+            let mut key = String::new();
+            proptest::prop_assert_eq!(
+                lookup(&s, &lx.sections, &mut key),
+                lx.sections.get(&fold_str(&s)).copied()
+            );
+        }
+
+        /// Sections come out the same with the map's own hash and with the standard one.
+        #[test]
+        fn header_hash_finds_what_the_standard_hash_does(s in "((FINDINGS|Impression|History|Reason for exam|Technique|L4-5|Mild DDD|caf\u{e9})[:.;]?[ \n]{1,2}){0,10}") {
+            let lx = Lexicons::builtin();
+            let std_map: HashMap<String, SectionKind> =
+                lx.sections.iter().map(|(k, v)| (k.clone(), *v)).collect();
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            sections(&s, &lx.sections, &mut a);
+            sections(&s, &std_map, &mut b);
+            proptest::prop_assert_eq!(
+                a.iter().map(|x| (x.kind, x.header, x.body)).collect::<Vec<_>>(),
+                b.iter().map(|x| (x.kind, x.header, x.body)).collect::<Vec<_>>()
+            );
+        }
+    }
+
+    #[test]
+    fn header_run_ends_are_the_sentence_ends_and_brackets() {
+        for c in 0..=255u8 {
+            let stop = matches!(c, b'.' | b'!' | b'?' | b';' | b'\n' | b')' | b']');
+            assert_eq!(ENDS_HEADER_RUN[c as usize], stop, "{c}");
+        }
     }
 
     #[test]

@@ -163,20 +163,10 @@ fn is_list_number(b: &[u8], start: usize, dot: usize) -> bool {
     b[start..s].iter().all(|c| c.is_ascii_whitespace())
 }
 
-/// Whether the line break at `nl` ends a sentence that began at `start` (inside a body that
-/// ends at `end`).
-pub(crate) fn line_break_ends_sentence(b: &[u8], start: usize, nl: usize, end: usize) -> bool {
-    // Previous line.
-    let mut ls = nl;
-    while ls > start && b[ls - 1] != b'\n' {
-        ls -= 1;
-    }
-    line_break_ends(b, ls, nl, end)
-}
-
-/// [`line_break_ends_sentence`] for a previous line that starts at `ls` (the later of the
-/// sentence start and the line start).
-fn line_break_ends(b: &[u8], ls: usize, nl: usize, end: usize) -> bool {
+/// Whether the line break at `nl` ends a sentence (inside a body that ends at `end`) whose
+/// text before it starts at `ls` on its last line: the later of the sentence start and the
+/// line start.
+pub(crate) fn line_break_ends(b: &[u8], ls: usize, nl: usize, end: usize) -> bool {
     let prev = trim_bytes(&b[ls..nl]);
     if prev.is_empty() {
         return true; // blank line

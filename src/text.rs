@@ -375,13 +375,37 @@ fn is_dash_or_space(c: char) -> bool {
         )
 }
 
-/// Folds ASCII `s` as [`fold_str`] does, into `out` (which must hold `2 * s.len()` bytes);
-/// returns the folded length. For short keys looked up on the hot path without allocating.
-pub(crate) fn fold_ascii_into(s: &[u8], out: &mut [u8]) -> usize {
-    debug_assert!(s.is_ascii());
+/// Whether `s` folds to itself with its capitals lowercased: ASCII letters and digits with
+/// single spaces between them, checked eight bytes at a time.
+pub(crate) fn folds_to_lowercase(s: &[u8]) -> bool {
+    if s.first() == Some(&b' ') || s.last() == Some(&b' ') {
+        return false;
+    }
+    let mut i = 0;
+    let mut after_space = 0;
+    loop {
+        let (_, n, spaces) = word_run(load8(s, i), after_space);
+        if i + n >= s.len() {
+            return true;
+        }
+        if n < 8 {
+            return false;
+        }
+        i += 8;
+        after_space = spaces >> 56;
+    }
+}
+
+/// Folds `s` as [`fold_str`] does, into `out` (which must hold `2 * s.len()` bytes); returns
+/// the folded length. For short keys looked up on the hot path without allocating.
+pub(crate) fn fold_into(s: &str, out: &mut [u8]) -> usize {
+    let b = s.as_bytes();
     let mut o = 0;
+    // A space is due before the next token (unless it is the first).
     let mut space = false;
-    for &c in s {
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
         match CLASS[c as usize] {
             WORD => {
                 if space && o > 0 {
@@ -401,8 +425,31 @@ pub(crate) fn fold_ascii_into(s: &[u8], out: &mut [u8]) -> usize {
                 o += 1;
                 space = true;
             }
-            _ => space = true,
+            SPACE => space = true,
+            _ => {
+                // Multi-byte character: a letter or digit joins the word, a dash or space
+                // separates, anything else is a token of its own.
+                let end = (i + utf8_len(c)).min(b.len());
+                let ch = s[i..end].chars().next().unwrap_or(' ');
+                if is_dash_or_space(ch) && !ch.is_alphanumeric() {
+                    space = true;
+                } else {
+                    let alnum = ch.is_alphanumeric();
+                    if o > 0 && (space || !alnum) {
+                        out[o] = b' ';
+                        o += 1;
+                    }
+                    for &c in &b[i..end] {
+                        out[o] = c;
+                        o += 1;
+                    }
+                    space = !alnum;
+                }
+                i = end;
+                continue;
+            }
         }
+        i += 1;
     }
     o
 }
@@ -637,9 +684,21 @@ mod tests {
         }
 
         #[test]
-        fn ascii_folding_into_a_buffer_matches_fold_str(s in "[ -~\t\n]{0,40}") {
+        fn plain_words_fold_to_lowercase(s in "[a-zA-Z0-9 ]{0,30}|[ -~\t\u{e9}]{0,20}") {
+            let plain = s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b' ')
+                && !s.starts_with(' ')
+                && !s.ends_with(' ')
+                && !s.contains("  ");
+            proptest::prop_assert_eq!(folds_to_lowercase(s.as_bytes()), plain);
+            if plain {
+                proptest::prop_assert_eq!(fold_str(&s), s.to_ascii_lowercase());
+            }
+        }
+
+        #[test]
+        fn folding_into_a_buffer_matches_fold_str(s in "[ -~\t\n]{0,40}|[ -~\t\n\u{e9}\u{c9}\u{2013}\u{b0}\u{a0}\u{feff}\u{3b1}\u{1f600}]{0,40}|\\PC{0,20}") {
             let mut buf = vec![0u8; 2 * s.len()];
-            let n = fold_ascii_into(s.as_bytes(), &mut buf);
+            let n = fold_into(&s, &mut buf);
             proptest::prop_assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), fold_str(&s));
         }
     }
