@@ -136,20 +136,50 @@ fn trim(b: &[u8], mut s: usize, mut e: usize) -> (usize, usize) {
     (s, e)
 }
 
-/// The word before the period at `dot` is a known abbreviation or a single letter initial.
+/// The word before the period at `dot` (its letters and periods) is a known abbreviation.
+/// No abbreviation is longer than eight bytes, so neither is the word looked at: it is packed
+/// lowercased into a word and compared with the packed abbreviations.
 fn is_abbreviation(b: &[u8], start: usize, dot: usize) -> bool {
+    let lo = start.max(dot.saturating_sub(MAX_ABBREVIATION + 1));
     let mut s = dot;
-    while s > start && (b[s - 1].is_ascii_alphabetic() || b[s - 1] == b'.') {
+    while s > lo && (b[s - 1].is_ascii_alphabetic() || b[s - 1] == b'.') {
         s -= 1;
     }
     let w = &b[s..dot];
-    if w.is_empty() {
+    if w.is_empty() || w.len() > MAX_ABBREVIATION {
         return false;
     }
-    ABBREVIATIONS
-        .iter()
-        .any(|a| a.as_bytes().eq_ignore_ascii_case(w))
+    let key = pack_lowercase(w);
+    PACKED_ABBREVIATIONS.contains(&key)
 }
+
+/// Longest entry of [`ABBREVIATIONS`].
+const MAX_ABBREVIATION: usize = 8;
+
+/// Up to eight letters and periods as a little-endian word, lowercased (a period is unchanged
+/// by setting the case bit), zero-padded.
+const fn pack_lowercase(w: &[u8]) -> u64 {
+    let mut x = 0u64;
+    let mut k = 0;
+    while k < w.len() {
+        x |= ((w[k] | 0x20) as u64) << (8 * k);
+        k += 1;
+    }
+    x
+}
+
+/// [`ABBREVIATIONS`] packed by [`pack_lowercase`].
+const PACKED_ABBREVIATIONS: [u64; ABBREVIATIONS.len()] = {
+    let mut t = [0u64; ABBREVIATIONS.len()];
+    let mut k = 0;
+    while k < ABBREVIATIONS.len() {
+        let a = ABBREVIATIONS[k].as_bytes();
+        assert!(a.len() <= MAX_ABBREVIATION);
+        t[k] = pack_lowercase(a);
+        k += 1;
+    }
+    t
+};
 
 /// The period at `dot` closes a list number that opens the sentence (`2. Mild DDD`).
 fn is_list_number(b: &[u8], start: usize, dot: usize) -> bool {
@@ -259,6 +289,29 @@ mod tests {
         let mut v = Vec::new();
         sentences(text, &sec, &mut v);
         v.iter().map(|s| s.span.slice(text)).collect()
+    }
+
+    /// The word before the period compared with each abbreviation in turn.
+    fn is_abbreviation_simple(b: &[u8], start: usize, dot: usize) -> bool {
+        let mut s = dot;
+        while s > start && (b[s - 1].is_ascii_alphabetic() || b[s - 1] == b'.') {
+            s -= 1;
+        }
+        let w = &b[s..dot];
+        !w.is_empty()
+            && ABBREVIATIONS
+                .iter()
+                .any(|a| a.as_bytes().eq_ignore_ascii_case(w))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn packed_abbreviations_agree_with_a_plain_compare(s in "(Dr|e\\.g|I\\.E|approx|APPROXIMATELY|vs|x|etc|[a-zA-Z.]{1,10}|[0-9 ]){0,4}\\.", start in 0usize..6) {
+            let b = s.as_bytes();
+            let dot = b.len() - 1;
+            let start = start.min(dot);
+            proptest::prop_assert_eq!(is_abbreviation(b, start, dot), is_abbreviation_simple(b, start, dot));
+        }
     }
 
     #[test]
