@@ -19,17 +19,21 @@ use super::shared::Shared;
 use super::tables::{flag_text, triggers, Tables};
 use crate::model::*;
 
-/// Appends `"name"`: names are mostly stable lowercase ids, but user rule files and targets
-/// may bring any text, so it is escaped all the same (a clean name costs one scan).
+/// Appends `"name"`, a stable name (a status, a severity, a strength ...): a plain lowercase
+/// word, which needs no escapes.
 #[inline]
-fn name(out: &mut Vec<u8>, name: &str) {
-    enc::json_str(out, name);
+fn name(out: &mut Vec<u8>, name: &'static str) {
+    debug_assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+    out.reserve(name.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'"');
 }
 
 /// Appends `key` (the comma, the quoted key and the colon: `,"key":`) and the quoted name,
 /// unless `None`.
 #[inline]
-fn opt_name(out: &mut Vec<u8>, key: &[u8], value: Option<&str>) {
+fn opt_name(out: &mut Vec<u8>, key: &[u8], value: Option<&'static str>) {
     if let Some(v) = value {
         out.extend_from_slice(key);
         name(out, v);
@@ -310,7 +314,10 @@ pub(crate) fn write_report(
             out.extend_from_slice(b",\"source\":");
             rule.source.json_if(out, &r.source, same.source);
         }
-        opt_name(out, b",\"condition\":", r.condition.as_deref());
+        if let Some(condition) = r.condition.as_deref() {
+            out.extend_from_slice(b",\"condition\":");
+            rule.condition.json_if(out, condition, same.condition);
+        }
         out.push(b'}');
     }
 
