@@ -44,12 +44,14 @@ use std::io;
 pub trait Sink {
     /// The parts to render for this sink.
     fn parts(&self) -> Parts;
-    /// One analyzed report, with the parts rendered.
+    /// One analyzed report, with the parts rendered. The sink may take the buffer of a part
+    /// instead of copying its bytes, leaving another (empty) one in its place: the driver
+    /// clears every part before it renders the next report into it.
     fn report(
         &mut self,
         report: &Report,
         analysis: &Analysis,
-        rendered: &Rendered,
+        rendered: &mut Rendered,
     ) -> Result<(), OutputError>;
     /// One record that could not be read.
     fn error(&mut self, error: &RecordError) -> Result<(), OutputError>;
@@ -69,7 +71,7 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
         &mut self,
         report: &Report,
         analysis: &Analysis,
-        rendered: &Rendered,
+        rendered: &mut Rendered,
     ) -> Result<(), OutputError> {
         (**self).report(report, analysis, rendered)
     }
