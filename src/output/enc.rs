@@ -45,26 +45,28 @@ fn find_from(
     flags: impl Fn(u64) -> u64,
     byte: impl Fn(u8) -> bool,
 ) -> Option<usize> {
-    let word = |at: usize| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&s[at..at + 8]);
-        flags(u64::from_le_bytes(w))
+    let word = |w: &[u8]| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&w[..8]);
+        flags(u64::from_le_bytes(b))
     };
     let first = |at: usize, hit: u64| at + (hit.trailing_zeros() / 8) as usize;
+    let mut blocks = s.get(from..)?.chunks_exact(16);
     let mut i = from;
-    while i + 16 <= s.len() {
-        if s[i..i + 16].iter().fold(0, |any, &b| any | u8::from(byte(b))) != 0 {
-            let lo = word(i);
+    for block in &mut blocks {
+        if block.iter().fold(0, |any, &b| any | u8::from(byte(b))) != 0 {
+            let lo = word(block);
             return Some(if lo != 0 {
                 first(i, lo)
             } else {
-                first(i + 8, word(i + 8))
+                first(i + 8, word(&block[8..]))
             });
         }
         i += 16;
     }
-    if i + 8 <= s.len() {
-        let hit = word(i);
+    let rest = blocks.remainder();
+    if rest.len() >= 8 {
+        let hit = word(rest);
         if hit != 0 {
             return Some(first(i, hit));
         }
@@ -77,7 +79,7 @@ fn find_from(
         // The word that ends where `s` ends overlaps bytes already found clean (so the lowest
         // flagged byte is a true hit, and at or after `i`).
         Some(last) if last >= from => {
-            let hit = word(last);
+            let hit = word(&s[last..]);
             (hit != 0).then(|| first(last, hit))
         }
         _ => s[i..].iter().position(|&b| byte(b)).map(|p| i + p),
