@@ -15,7 +15,7 @@ use super::enc;
 use super::fixed::FixedTexts;
 #[cfg(test)]
 use super::render::Parts;
-use super::shared::Shared;
+use super::shared::{EvidenceOf, Shared};
 use super::tables::{flag_text, triggers, Tables};
 use crate::model::*;
 
@@ -100,7 +100,7 @@ fn strs<'s>(out: &mut Vec<u8>, key: &[u8], items: impl ExactSizeIterator<Item = 
 
 /// Appends `,"evidence":[...]`, the indices into the line's `mentions` (`n` of them), unless
 /// none is in range.
-fn evidence(out: &mut Vec<u8>, idx: &[u32], n: usize) {
+pub(crate) fn evidence(out: &mut Vec<u8>, idx: &[u32], n: usize) {
     let mut first = true;
     for &i in idx.iter().filter(|&&i| (i as usize) < n) {
         if first {
@@ -113,6 +113,16 @@ fn evidence(out: &mut Vec<u8>, idx: &[u32], n: usize) {
     }
     if !first {
         out.push(b']');
+    }
+}
+
+/// Appends the evidence of a recommendation, caution or flag: worked out once per report and
+/// evidence list, or else written now.
+#[inline]
+fn evidence_of(out: &mut Vec<u8>, cx: &Shared, of: EvidenceOf, i: usize, idx: &[u32], n: usize) {
+    match cx.evidence(of, i, true) {
+        Some(json) => out.extend_from_slice(json),
+        None => evidence(out, idx, n),
     }
 }
 
@@ -309,7 +319,7 @@ pub(crate) fn write_report(
             out.extend_from_slice(b",\"rationale\":");
             rule.rationale.json_if(out, &r.rationale, same.rationale);
         }
-        evidence(out, &r.evidence, n);
+        evidence_of(out, cx, EvidenceOf::Recommendation, i, &r.evidence, n);
         if !r.source.is_empty() {
             out.extend_from_slice(b",\"source\":");
             rule.source.json_if(out, &r.source, same.source);
@@ -337,7 +347,7 @@ pub(crate) fn write_report(
             out.extend_from_slice(b",\"message\":");
             caution.message.json_if(out, &c.message, same.message);
         }
-        evidence(out, &c.evidence, n);
+        evidence_of(out, cx, EvidenceOf::Caution, i, &c.evidence, n);
         if !c.source.is_empty() {
             out.extend_from_slice(b",\"source\":");
             caution.source.json_if(out, &c.source, same.source);
@@ -356,7 +366,7 @@ pub(crate) fn write_report(
         out.extend_from_slice(b",\"severity\":");
         name(out, f.severity.as_str());
         str_field(out, b",\"message\":", &f.message);
-        evidence(out, &f.evidence, n);
+        evidence_of(out, cx, EvidenceOf::Flag, i, &f.evidence, n);
         out.push(b'}');
     }
     out.extend_from_slice(b"]}");
