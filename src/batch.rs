@@ -183,7 +183,7 @@ fn write_one(
     sink: &mut (dyn Sink + Send),
     summary: &mut Summary,
     record: &Record,
-    done: Option<(&Analysis, &Rendered)>,
+    done: Option<(&Analysis, &mut Rendered)>,
 ) -> Result<(), OutputError> {
     match (record, done) {
         (Ok(report), Some((a, rendered))) => {
@@ -245,7 +245,7 @@ where
             sink,
             summary,
             &record,
-            analysis.as_ref().map(|a| (a, &rendered)),
+            analysis.as_ref().map(|a| (a, &mut rendered)),
         )?;
         in_chunk += 1;
         if in_chunk >= options.chunk_records.max(1) || bytes >= options.chunk_bytes {
@@ -507,11 +507,12 @@ where
                 {
                     let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
                     let o = &mut *o;
-                    for t in ready {
+                    for mut t in ready {
                         if failed.is_none() {
                             let result = (|| {
-                                for (record, slot) in t.records.iter().zip(&t.slots) {
-                                    let done = slot.analysis.as_ref().map(|a| (a, &slot.rendered));
+                                for (record, slot) in t.records.iter().zip(&mut t.slots) {
+                                    let done =
+                                        slot.analysis.as_ref().map(|a| (a, &mut slot.rendered));
                                     write_one(o.sink, o.summary, record, done)?;
                                 }
                                 o.sink.chunk_done()
@@ -587,7 +588,7 @@ mod tests {
             &mut self,
             report: &Report,
             a: &Analysis,
-            r: &Rendered,
+            r: &mut Rendered,
         ) -> Result<(), OutputError> {
             assert_eq!(report.id, a.report_id);
             assert!(r.reports.starts_with(report.id.as_bytes()));
@@ -694,7 +695,12 @@ mod tests {
         fn parts(&self) -> Parts {
             Parts::NONE
         }
-        fn report(&mut self, _: &Report, _: &Analysis, _: &Rendered) -> Result<(), OutputError> {
+        fn report(
+            &mut self,
+            _: &Report,
+            _: &Analysis,
+            _: &mut Rendered,
+        ) -> Result<(), OutputError> {
             if self.0 == 0 {
                 return Err(OutputError::io(
                     "out",
@@ -752,7 +758,12 @@ mod tests {
         fn parts(&self) -> Parts {
             Parts::REPORTS
         }
-        fn report(&mut self, _: &Report, _: &Analysis, _: &Rendered) -> Result<(), OutputError> {
+        fn report(
+            &mut self,
+            _: &Report,
+            _: &Analysis,
+            _: &mut Rendered,
+        ) -> Result<(), OutputError> {
             assert!(self.0 > 0, "sink gives up");
             self.0 -= 1;
             Ok(())

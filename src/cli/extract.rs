@@ -69,7 +69,12 @@ impl<S: Sink> Sink for ReportErrors<S> {
     fn parts(&self) -> Parts {
         self.inner.parts()
     }
-    fn report(&mut self, report: &Report, a: &Analysis, r: &Rendered) -> Result<(), OutputError> {
+    fn report(
+        &mut self,
+        report: &Report,
+        a: &Analysis,
+        r: &mut Rendered,
+    ) -> Result<(), OutputError> {
         self.inner.report(report, a, r)
     }
     fn error(&mut self, error: &RecordError) -> Result<(), OutputError> {
@@ -98,7 +103,12 @@ impl<S: Sink> Sink for WithReview<'_, S> {
     fn parts(&self) -> Parts {
         self.inner.parts()
     }
-    fn report(&mut self, report: &Report, a: &Analysis, r: &Rendered) -> Result<(), OutputError> {
+    fn report(
+        &mut self,
+        report: &Report,
+        a: &Analysis,
+        r: &mut Rendered,
+    ) -> Result<(), OutputError> {
         self.inner.report(report, a, r)?;
         if let Some(review) = self.review.as_mut() {
             review

@@ -8,7 +8,7 @@ use crate::input::RecordError;
 use crate::model::{Analysis, Report};
 use crate::pipeline::Pipeline;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{IoSlice, Write};
 use std::path::{Path, PathBuf};
 
 /// The files of an output directory, in the order they are listed.
@@ -38,8 +38,8 @@ pub struct OutDir<'p> {
     dir: PathBuf,
     tables: Tables<'p>,
     scratch: Vec<u8>,
-    /// One writer per file of [`FILES`] but `summary.json`.
-    files: Vec<BufWriter<File>>,
+    /// One per file of [`FILES`] but `summary.json`.
+    files: Vec<FileOut>,
     finished: bool,
 }
 
@@ -71,7 +71,7 @@ impl<'p> OutDir<'p> {
             let f =
                 File::create(tmp_path(dir, name)).map_err(|e| OutputError::io(&dir_name, &e))?;
             if name != FILES[SUMMARY] {
-                out.files.push(BufWriter::with_capacity(1 << 17, f));
+                out.files.push(FileOut::new(f));
             }
         }
         let headers: [Vec<String>; 6] = [
@@ -85,9 +85,8 @@ impl<'p> OutDir<'p> {
         for (i, header) in headers.iter().enumerate() {
             out.scratch.clear();
             Row::header(&mut out.scratch, header);
-            out.files[i]
-                .write_all(&out.scratch)
-                .map_err(|e| out.io_err(i, e))?;
+            let result = out.files[i].copy(&out.scratch);
+            result.map_err(|e| out.io_err(i, e))?;
         }
         Ok(out)
     }
@@ -101,13 +100,139 @@ impl<'p> OutDir<'p> {
         OutputError::io(self.dir.join(FILES[file]).display().to_string(), &e)
     }
 
-    fn put(&mut self, file: usize, bytes: &[u8]) -> Result<(), OutputError> {
+    /// Queues the bytes of `part` for `file`, taking its buffer when it is long.
+    fn put(&mut self, file: usize, part: &mut Vec<u8>) -> Result<(), OutputError> {
+        match self.files[file].take(part) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.io_err(file, e)),
+        }
+    }
+}
+
+/// Bytes gathered for one file before they are written.
+const FLUSH_BYTES: usize = 256 << 10;
+/// Buffers gathered for one file before they are written.
+const FLUSH_BUFFERS: usize = 128;
+/// A rendered part at least this long is taken whole; a shorter one is copied.
+const TAKE_BYTES: usize = 2 << 10;
+/// The room a buffer that short parts are copied into is made with.
+const COPY_BYTES: usize = 64 << 10;
+/// A written buffer with more room than this is dropped rather than kept for reuse.
+const KEEP_BYTES: usize = 1 << 20;
+
+/// One file of an output directory and the bytes waiting to be written to it. A long rendered
+/// part is not copied: its buffer is taken (an empty one from earlier writes given back in its
+/// place) and queued, short parts are copied into the last queued buffer, and the queue goes
+/// to the file in one vectored write once it holds [`FLUSH_BYTES`].
+struct FileOut {
+    file: File,
+    /// Buffers to write, in order.
+    queued: Vec<Vec<u8>>,
+    /// Bytes in `queued`.
+    bytes: usize,
+    /// Written buffers, emptied, to be given back for parts taken or filled with copies.
+    spare: Vec<Vec<u8>>,
+}
+
+impl FileOut {
+    fn new(file: File) -> FileOut {
+        FileOut {
+            file,
+            queued: Vec::new(),
+            bytes: 0,
+            spare: Vec::new(),
+        }
+    }
+
+    /// Queues the bytes of `part`: its buffer itself when it is long (leaving an empty one in
+    /// its place), else a copy.
+    fn take(&mut self, part: &mut Vec<u8>) -> std::io::Result<()> {
+        if part.len() < TAKE_BYTES {
+            return self.copy(part);
+        }
+        let len = part.len();
+        // The part's next rows are likely to be about as long: a smaller buffer would only be
+        // grown (and copied) while they are rendered.
+        let spare = match self.spare.pop() {
+            Some(buf) if buf.capacity() >= len => buf,
+            _ => Vec::with_capacity(len.next_power_of_two()),
+        };
+        self.queued.push(std::mem::replace(part, spare));
+        self.queued_bytes(len)
+    }
+
+    /// Queues a copy of `bytes`.
+    fn copy(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         if bytes.is_empty() {
             return Ok(());
         }
-        match self.files[file].write_all(bytes) {
-            Ok(()) => Ok(()),
-            Err(e) => Err(self.io_err(file, e)),
+        match self.queued.last_mut() {
+            Some(last) if last.capacity() - last.len() >= bytes.len() => {
+                last.extend_from_slice(bytes)
+            }
+            _ => {
+                let mut buf = self.spare.pop().unwrap_or_default();
+                buf.reserve(COPY_BYTES.max(bytes.len()));
+                buf.extend_from_slice(bytes);
+                self.queued.push(buf);
+            }
+        }
+        self.queued_bytes(bytes.len())
+    }
+
+    /// Counts `len` more bytes queued, and writes the queue when it is long enough.
+    fn queued_bytes(&mut self, len: usize) -> std::io::Result<()> {
+        self.bytes += len;
+        if self.bytes >= FLUSH_BYTES || self.queued.len() >= FLUSH_BUFFERS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes every queued byte, and keeps the buffers for reuse.
+    fn flush(&mut self) -> std::io::Result<()> {
+        write_all_vectored(&mut self.file, &self.queued)?;
+        for mut buf in self.queued.drain(..) {
+            if buf.capacity() <= KEEP_BYTES {
+                buf.clear();
+                self.spare.push(buf);
+            }
+        }
+        self.bytes = 0;
+        Ok(())
+    }
+}
+
+/// Writes every byte of `bufs`, in order, with as few vectored writes as the file takes.
+fn write_all_vectored(file: &mut File, bufs: &[Vec<u8>]) -> std::io::Result<()> {
+    // The first buffer not written in full, and how much of it is.
+    let (mut i, mut done) = (0, 0);
+    loop {
+        while bufs.get(i).is_some_and(|b| done == b.len()) {
+            i += 1;
+            done = 0;
+        }
+        let Some(first) = bufs.get(i) else {
+            return Ok(());
+        };
+        let slices: Vec<IoSlice> = std::iter::once(IoSlice::new(&first[done..]))
+            .chain(bufs[i + 1..].iter().map(|b| IoSlice::new(b)))
+            .collect();
+        let mut n = match file.write_vectored(&slices) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
+            Err(e) => return Err(e),
+        };
+        while n > 0 {
+            let left = bufs[i].len() - done;
+            if n < left {
+                done += n;
+                break;
+            }
+            n -= left;
+            i += 1;
+            done = 0;
         }
     }
 }
@@ -121,13 +246,13 @@ impl Sink for OutDir<'_> {
         Parts::ALL
     }
 
-    fn report(&mut self, _: &Report, _: &Analysis, r: &Rendered) -> Result<(), OutputError> {
-        self.put(REPORTS, &r.reports)?;
-        self.put(MENTIONS, &r.mentions)?;
-        self.put(RECOMMENDATIONS, &r.recommendations)?;
-        self.put(CAUTIONS, &r.cautions)?;
-        self.put(AUDIT, &r.audit)?;
-        self.put(RESULTS, &r.results)
+    fn report(&mut self, _: &Report, _: &Analysis, r: &mut Rendered) -> Result<(), OutputError> {
+        self.put(REPORTS, &mut r.reports)?;
+        self.put(MENTIONS, &mut r.mentions)?;
+        self.put(RECOMMENDATIONS, &mut r.recommendations)?;
+        self.put(CAUTIONS, &mut r.cautions)?;
+        self.put(AUDIT, &mut r.audit)?;
+        self.put(RESULTS, &mut r.results)
     }
 
     fn error(&mut self, error: &RecordError) -> Result<(), OutputError> {
@@ -136,9 +261,9 @@ impl Sink for OutDir<'_> {
         let mut row = Row::new(&mut buf);
         self.tables.error_row(&mut row, error);
         row.end();
-        let result = self.put(ERRORS, &buf);
+        let result = self.files[ERRORS].copy(&buf);
         self.scratch = buf;
-        result
+        result.map_err(|e| self.io_err(ERRORS, e))
     }
 
     fn finish(&mut self, summary: &Summary) -> Result<(), OutputError> {
@@ -168,5 +293,39 @@ impl Drop for OutDir<'_> {
                 let _ = std::fs::remove_file(tmp_path(&self.dir, name));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parts of every length class, taken or copied, come out in order, byte for byte, and
+    /// every part is left empty to be rendered into again.
+    #[test]
+    fn queued_parts_are_written_in_order() {
+        let path = std::env::temp_dir().join(format!("spinex-fileout-{}", std::process::id()));
+        let mut out = FileOut::new(File::create(&path).unwrap());
+        let mut expected = Vec::new();
+        let mut part = Vec::new();
+        let lens = [0, 1, 100, TAKE_BYTES - 1, TAKE_BYTES, 5000, 70_000, 3, FLUSH_BYTES + 7];
+        for round in 0..40usize {
+            for (k, &len) in lens.iter().enumerate() {
+                part.clear();
+                part.extend((0..len).map(|i| (i * 7 + k * 13 + round) as u8));
+                expected.extend_from_slice(&part);
+                if round % 3 == 0 {
+                    out.copy(&part).unwrap();
+                } else {
+                    out.take(&mut part).unwrap();
+                    assert!(part.is_empty() || part.len() < TAKE_BYTES);
+                }
+            }
+        }
+        out.flush().unwrap();
+        drop(out);
+        let written = std::fs::read(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert!(written == expected, "{} bytes, {} expected", written.len(), expected.len());
     }
 }

@@ -33,26 +33,42 @@ fn bytes_below(x: u64, n: u8) -> u64 {
     x.wrapping_sub(splat(n)) & !x & HI
 }
 
-/// The first index `i >= from` of `s` holding a byte that `flags` flags in its word (eight
-/// bytes at a time, the last few bytes as one more word that ends where `s` ends), or, when `s`
-/// is shorter than that, for which `byte` holds.
-#[inline]
+/// The first index `i >= from` of `s` holding a byte of a class: sixteen bytes at a time with
+/// `byte` (which says whether a byte is in the class; written without branches, it becomes a
+/// few vector compares), and the place of the first one, or what is left under sixteen bytes,
+/// eight bytes at a time with `flags` (the high bit of every byte of a word in the class, and
+/// maybe of bytes above one that is: the lowest flagged byte is always a true one).
+#[inline(always)]
 fn find_from(
     s: &[u8],
     from: usize,
     flags: impl Fn(u64) -> u64,
     byte: impl Fn(u8) -> bool,
 ) -> Option<usize> {
-    let word = |at: usize| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&s[at..at + 8]);
-        flags(u64::from_le_bytes(w))
+    let word = |w: &[u8]| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&w[..8]);
+        flags(u64::from_le_bytes(b))
     };
+    let first = |at: usize, hit: u64| at + (hit.trailing_zeros() / 8) as usize;
+    let mut blocks = s.get(from..)?.chunks_exact(16);
     let mut i = from;
-    while i + 8 <= s.len() {
-        let hit = word(i);
+    for block in &mut blocks {
+        if block.iter().fold(0, |any, &b| any | u8::from(byte(b))) != 0 {
+            let lo = word(block);
+            return Some(if lo != 0 {
+                first(i, lo)
+            } else {
+                first(i + 8, word(&block[8..]))
+            });
+        }
+        i += 16;
+    }
+    let rest = blocks.remainder();
+    if rest.len() >= 8 {
+        let hit = word(rest);
         if hit != 0 {
-            return Some(i + (hit.trailing_zeros() / 8) as usize);
+            return Some(first(i, hit));
         }
         i += 8;
     }
@@ -63,17 +79,18 @@ fn find_from(
         // The word that ends where `s` ends overlaps bytes already found clean (so the lowest
         // flagged byte is a true hit, and at or after `i`).
         Some(last) if last >= from => {
-            let hit = word(last);
-            (hit != 0).then(|| last + (hit.trailing_zeros() / 8) as usize)
+            let hit = word(&s[last..]);
+            (hit != 0).then(|| first(last, hit))
         }
         _ => s[i..].iter().position(|&b| byte(b)).map(|p| i + p),
     }
 }
 
-/// Whether a CSV field holding `b` must be quoted (a comma, a quote, CR or LF).
+/// Whether a CSV field holding `b` must be quoted (a comma, a quote, CR or LF). Written
+/// without branches, for vector compares.
 #[inline]
 fn csv_special(b: u8) -> bool {
-    matches!(b, b',' | b'"' | b'\n' | b'\r')
+    (b ^ b',').min(b ^ b'"').min(b ^ b'\n').min(b ^ b'\r') == 0
 }
 
 /// The first byte of `s` at or after `from` that forces quoting of a CSV field.
@@ -100,10 +117,11 @@ pub(crate) fn needs_quote_mark(s: &[u8]) -> bool {
     matches!(s.first(), Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r'))
 }
 
-/// Whether `b` must be escaped inside a JSON string.
+/// Whether `b` must be escaped inside a JSON string (a control character, a quote or a
+/// backslash). Written without branches, for vector compares.
 #[inline]
 fn json_special(b: u8) -> bool {
-    b < 0x20 || b == b'"' || b == b'\\'
+    (b ^ b'"').min(b ^ b'\\').min(b & 0xe0) == 0
 }
 
 /// The first byte of `s` at or after `from` that must be escaped in a JSON string.
@@ -399,10 +417,15 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn word_scans_find_the_first_special_byte(v in proptest::collection::vec(0u8..=255, 0..40), from in 0usize..40) {
-            let naive_csv = v.iter().enumerate().skip(from).find(|(_, &b)| csv_special(b)).map(|(i, _)| i);
+        fn word_scans_find_the_first_special_byte(
+            v in proptest::collection::vec(proptest::prop_oneof![
+                0u8..=255, proptest::sample::select(vec![b',', b'"', b'\n', b'\r', b'\\', 0x1f, 0x20]),
+            ], 0..80),
+            from in 0usize..80,
+        ) {
+            let naive_csv = v.iter().enumerate().skip(from).find(|(_, &b)| matches!(b, b',' | b'"' | b'\n' | b'\r')).map(|(i, _)| i);
             proptest::prop_assert_eq!(find_csv_special(&v, from), naive_csv);
-            let naive_json = v.iter().enumerate().skip(from).find(|(_, &b)| json_special(b)).map(|(i, _)| i);
+            let naive_json = v.iter().enumerate().skip(from).find(|(_, &b)| b < 0x20 || b == b'"' || b == b'\\').map(|(i, _)| i);
             proptest::prop_assert_eq!(find_json_special(&v, from), naive_json);
         }
 

@@ -135,8 +135,8 @@ pub(crate) struct RuleTexts {
     pub id: Fixed,
     pub rationale: Fixed,
     pub source: Fixed,
-    /// Its condition in words (used in CSV only: `results.jsonl` encodes each row's condition,
-    /// which may hold what to obtain for this patient).
+    /// Its condition in words. A row's condition may differ (it may hold what to obtain for
+    /// this patient): then it is encoded as it comes.
     pub condition: Fixed,
 }
 

@@ -15,21 +15,25 @@ use super::enc;
 use super::fixed::FixedTexts;
 #[cfg(test)]
 use super::render::Parts;
-use super::shared::Shared;
+use super::shared::{EvidenceOf, Shared};
 use super::tables::{flag_text, triggers, Tables};
 use crate::model::*;
 
-/// Appends `"name"`: names are mostly stable lowercase ids, but user rule files and targets
-/// may bring any text, so it is escaped all the same (a clean name costs one scan).
+/// Appends `"name"`, a stable name (a status, a severity, a strength ...): a plain lowercase
+/// word, which needs no escapes.
 #[inline]
-fn name(out: &mut Vec<u8>, name: &str) {
-    enc::json_str(out, name);
+fn name(out: &mut Vec<u8>, name: &'static str) {
+    debug_assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+    out.reserve(name.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'"');
 }
 
 /// Appends `key` (the comma, the quoted key and the colon: `,"key":`) and the quoted name,
 /// unless `None`.
 #[inline]
-fn opt_name(out: &mut Vec<u8>, key: &[u8], value: Option<&str>) {
+fn opt_name(out: &mut Vec<u8>, key: &[u8], value: Option<&'static str>) {
     if let Some(v) = value {
         out.extend_from_slice(key);
         name(out, v);
@@ -96,7 +100,7 @@ fn strs<'s>(out: &mut Vec<u8>, key: &[u8], items: impl ExactSizeIterator<Item = 
 
 /// Appends `,"evidence":[...]`, the indices into the line's `mentions` (`n` of them), unless
 /// none is in range.
-fn evidence(out: &mut Vec<u8>, idx: &[u32], n: usize) {
+pub(crate) fn evidence(out: &mut Vec<u8>, idx: &[u32], n: usize) {
     let mut first = true;
     for &i in idx.iter().filter(|&&i| (i as usize) < n) {
         if first {
@@ -109,6 +113,16 @@ fn evidence(out: &mut Vec<u8>, idx: &[u32], n: usize) {
     }
     if !first {
         out.push(b']');
+    }
+}
+
+/// Appends the evidence of a recommendation, caution or flag: worked out once per report and
+/// evidence list, or else written now.
+#[inline]
+fn evidence_of(out: &mut Vec<u8>, cx: &Shared, of: EvidenceOf, i: usize, idx: &[u32], n: usize) {
+    match cx.evidence(of, i, true) {
+        Some(json) => out.extend_from_slice(json),
+        None => evidence(out, idx, n),
     }
 }
 
@@ -305,12 +319,15 @@ pub(crate) fn write_report(
             out.extend_from_slice(b",\"rationale\":");
             rule.rationale.json_if(out, &r.rationale, same.rationale);
         }
-        evidence(out, &r.evidence, n);
+        evidence_of(out, cx, EvidenceOf::Recommendation, i, &r.evidence, n);
         if !r.source.is_empty() {
             out.extend_from_slice(b",\"source\":");
             rule.source.json_if(out, &r.source, same.source);
         }
-        opt_name(out, b",\"condition\":", r.condition.as_deref());
+        if let Some(condition) = r.condition.as_deref() {
+            out.extend_from_slice(b",\"condition\":");
+            rule.condition.json_if(out, condition, same.condition);
+        }
         out.push(b'}');
     }
 
@@ -330,7 +347,7 @@ pub(crate) fn write_report(
             out.extend_from_slice(b",\"message\":");
             caution.message.json_if(out, &c.message, same.message);
         }
-        evidence(out, &c.evidence, n);
+        evidence_of(out, cx, EvidenceOf::Caution, i, &c.evidence, n);
         if !c.source.is_empty() {
             out.extend_from_slice(b",\"source\":");
             caution.source.json_if(out, &c.source, same.source);
@@ -349,7 +366,7 @@ pub(crate) fn write_report(
         out.extend_from_slice(b",\"severity\":");
         name(out, f.severity.as_str());
         str_field(out, b",\"message\":", &f.message);
-        evidence(out, &f.evidence, n);
+        evidence_of(out, cx, EvidenceOf::Flag, i, &f.evidence, n);
         out.push(b'}');
     }
     out.extend_from_slice(b"]}");

@@ -24,6 +24,7 @@ mod tables;
 
 pub use dir::OutDir;
 pub use dir::FILES;
+pub(crate) use enc::find_json_special;
 pub use render::{Parts, Rendered, Renderer};
 pub use stream::{StreamFormat, StreamSink};
 pub use summary::Summary;
@@ -44,12 +45,14 @@ use std::io;
 pub trait Sink {
     /// The parts to render for this sink.
     fn parts(&self) -> Parts;
-    /// One analyzed report, with the parts rendered.
+    /// One analyzed report, with the parts rendered. The sink may take the buffer of a part
+    /// instead of copying its bytes, leaving another (empty) one in its place: the driver
+    /// clears every part before it renders the next report into it.
     fn report(
         &mut self,
         report: &Report,
         analysis: &Analysis,
-        rendered: &Rendered,
+        rendered: &mut Rendered,
     ) -> Result<(), OutputError>;
     /// One record that could not be read.
     fn error(&mut self, error: &RecordError) -> Result<(), OutputError>;
@@ -69,7 +72,7 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
         &mut self,
         report: &Report,
         analysis: &Analysis,
-        rendered: &Rendered,
+        rendered: &mut Rendered,
     ) -> Result<(), OutputError> {
         (**self).report(report, analysis, rendered)
     }

@@ -181,9 +181,9 @@ impl<'p> Renderer<'p> {
                 }
             }
             if p.contains(Parts::AUDIT) {
-                for f in &a.flags {
+                for (i, f) in a.flags.iter().enumerate() {
                     let mut r = Row::starting_with(&mut out.audit, id);
-                    t.audit_row(&mut r, cx, f);
+                    t.audit_row(&mut r, cx, i, f);
                     r.end();
                 }
             }

@@ -2,8 +2,10 @@
 
 use super::enc;
 use super::fixed::{CautionMatch, FixedTexts, RuleMatch};
+use super::json;
 use super::render::Parts;
-use super::tables::ReportExtras;
+use super::row::Row;
+use super::tables::{evidence_cell_of, ReportExtras};
 use crate::model::{Analysis, Report};
 use crate::span::CharIndex;
 
@@ -25,6 +27,23 @@ pub(crate) struct MentionOut {
     pub json_plain: bool,
 }
 
+/// Where the two encodings of one evidence list are in [`Shared::evidence_bytes`].
+#[derive(Debug, Clone, Copy, Default)]
+struct EvidenceCells {
+    /// The CSV cell after its separator (`,text@start-end;...`).
+    csv: (usize, usize),
+    /// The `results.jsonl` key and array (`,"evidence":[...]`), or nothing.
+    json: (usize, usize),
+}
+
+/// Whose evidence: a recommendation's, a caution's or a flag's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EvidenceOf {
+    Recommendation,
+    Caution,
+    Flag,
+}
+
 /// What the rows of one report share, worked out once per report: the id as a CSV field, each
 /// mention's offsets, evidence item and what its text needs, the report-level grades, and
 /// which texts of each recommendation and caution are encoded once. One per thread, its memory
@@ -44,6 +63,16 @@ pub(crate) struct Shared {
     pub recommendations: Vec<RuleMatch>,
     /// Which texts of each caution are its definition's.
     pub cautions: Vec<CautionMatch>,
+    /// The evidence of each recommendation, caution and flag, in that order.
+    evidence: Vec<EvidenceCells>,
+    /// Each distinct evidence list of the report: where its indices are in `evidence_idx`, and
+    /// its cells. A report's recommendations and cautions mostly point at the same mentions:
+    /// each list is encoded once.
+    evidence_lists: Vec<((usize, usize), EvidenceCells)>,
+    evidence_idx: Vec<u32>,
+    evidence_bytes: Vec<u8>,
+    /// Which encodings of the evidence were worked out: CSV, JSON.
+    evidence_in: [bool; 2],
 }
 
 impl Shared {
@@ -86,6 +115,65 @@ impl Shared {
         self.cautions.clear();
         self.cautions
             .extend(a.cautions.iter().map(|c| fixed.match_caution(c)));
+        self.evidence.clear();
+        self.evidence_lists.clear();
+        self.evidence_idx.clear();
+        self.evidence_bytes.clear();
+        self.evidence_in = [items, json];
+        if items || json {
+            let lists = (a.recommendations.iter().map(|r| &r.evidence))
+                .chain(a.cautions.iter().map(|c| &c.evidence))
+                .chain(a.flags.iter().map(|f| &f.evidence));
+            for idx in lists {
+                let cells = self.evidence_cells(idx, items, json, a.mentions.len());
+                self.evidence.push(cells);
+            }
+        }
+    }
+
+    /// The cells of evidence list `idx` (into `n` mentions), encoded now unless an earlier
+    /// recommendation, caution or flag of the report has the same list.
+    fn evidence_cells(&mut self, idx: &[u32], csv: bool, json: bool, n: usize) -> EvidenceCells {
+        let known = (self.evidence_lists.iter())
+            .find(|((from, to), _)| self.evidence_idx[*from..*to] == *idx);
+        if let Some(&(_, cells)) = known {
+            return cells;
+        }
+        let start = self.evidence_bytes.len();
+        if csv {
+            let mut row = Row::starting_with(&mut self.evidence_bytes, &[]);
+            evidence_cell_of(&mut row, &self.mentions, &self.items, idx);
+        }
+        let mid = self.evidence_bytes.len();
+        if json {
+            json::evidence(&mut self.evidence_bytes, idx, n);
+        }
+        let cells = EvidenceCells {
+            csv: (start, mid),
+            json: (mid, self.evidence_bytes.len()),
+        };
+        let from = self.evidence_idx.len();
+        self.evidence_idx.extend_from_slice(idx);
+        (self.evidence_lists).push(((from, self.evidence_idx.len()), cells));
+        cells
+    }
+
+    /// The evidence of recommendation, caution or flag `i` as the CSV cell after its
+    /// separator, or in `results.jsonl` (`,"evidence":[...]`, or nothing), if it was worked
+    /// out.
+    #[inline]
+    pub fn evidence(&self, of: EvidenceOf, i: usize, json: bool) -> Option<&[u8]> {
+        let at = match of {
+            EvidenceOf::Recommendation => i,
+            EvidenceOf::Caution => self.recommendations.len() + i,
+            EvidenceOf::Flag => self.recommendations.len() + self.cautions.len() + i,
+        };
+        if !self.evidence_in[usize::from(json)] {
+            return None;
+        }
+        let cells = self.evidence.get(at)?;
+        let (from, to) = if json { cells.json } else { cells.csv };
+        self.evidence_bytes.get(from..to)
     }
 
     /// Which texts of recommendation `i` are its rule's.
@@ -113,10 +201,11 @@ impl Shared {
         self.mentions.get(i).unwrap_or(NONE)
     }
 
-    /// The evidence item of mention `i`, if it has one.
-    #[inline]
-    pub fn item(&self, i: u32) -> Option<&[u8]> {
-        let (from, to) = self.mentions.get(i as usize)?.item?;
-        self.items.get(from..to)
-    }
+}
+
+/// The evidence item of mention `i` of `mentions`, whose items are in `items`.
+#[inline]
+pub(crate) fn item_of<'a>(mentions: &[MentionOut], items: &'a [u8], i: u32) -> Option<&'a [u8]> {
+    let (from, to) = mentions.get(i as usize)?.item?;
+    items.get(from..to)
 }

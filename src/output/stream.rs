@@ -81,7 +81,7 @@ impl<W: Write> Sink for StreamSink<W> {
         }
     }
 
-    fn report(&mut self, _: &Report, _: &Analysis, r: &Rendered) -> Result<(), OutputError> {
+    fn report(&mut self, _: &Report, _: &Analysis, r: &mut Rendered) -> Result<(), OutputError> {
         let bytes = match self.format {
             StreamFormat::Jsonl => &r.results,
             StreamFormat::ReportsCsv => &r.reports,

@@ -4,7 +4,7 @@ use super::fixed::{Fixed, FixedTexts};
 #[cfg(test)]
 use super::render::Parts;
 use super::row::Row;
-use super::shared::Shared;
+use super::shared::{item_of, EvidenceOf, MentionOut, Shared};
 use crate::input::RecordError;
 use crate::model::*;
 use crate::pipeline::Pipeline;
@@ -266,7 +266,7 @@ impl<'p> Tables<'p> {
         row.name(r.strength.as_str());
         row.name(r.urgency.as_str());
         rule.rationale.csv_if(row, &r.rationale, same.rationale);
-        evidence_cell(row, cx, &r.evidence);
+        evidence(row, cx, EvidenceOf::Recommendation, i, &r.evidence);
         rule.source.csv_if(row, &r.source, same.source);
         let condition = r.condition.as_deref().unwrap_or("");
         rule.condition.csv_if(row, condition, same.condition);
@@ -285,15 +285,15 @@ impl<'p> Tables<'p> {
         caution.id.csv_if(row, &c.id, same.id);
         row.cell(&c.rule);
         caution.message.csv_if(row, &c.message, same.message);
-        evidence_cell(row, cx, &c.evidence);
+        evidence(row, cx, EvidenceOf::Caution, i, &c.evidence);
         caution.source.csv_if(row, &c.source, same.source);
     }
 
-    pub(crate) fn audit_row(&self, row: &mut Row, cx: &Shared, f: &AuditFlag) {
+    pub(crate) fn audit_row(&self, row: &mut Row, cx: &Shared, i: usize, f: &AuditFlag) {
         row.cell(&f.flag);
         row.name(f.severity.as_str());
         row.cell(&f.message);
-        evidence_cell(row, cx, &f.evidence);
+        evidence(row, cx, EvidenceOf::Flag, i, &f.evidence);
     }
 
     pub(crate) fn error_row(&self, row: &mut Row, e: &RecordError) {
@@ -305,14 +305,28 @@ impl<'p> Tables<'p> {
     }
 }
 
+/// The evidence of a recommendation, caution or flag as one cell: the cell worked out once per
+/// report and evidence list, or else written now.
+fn evidence(row: &mut Row, cx: &Shared, of: EvidenceOf, i: usize, idx: &[u32]) {
+    match cx.evidence(of, i, false) {
+        Some(cell) => row.encoded_cells(cell),
+        None => evidence_cell(row, cx, idx),
+    }
+}
+
 /// The evidence of a recommendation, caution or flag as one cell: `text@start-end`, `;`-joined,
 /// from the items worked out once per report.
 fn evidence_cell(row: &mut Row, cx: &Shared, idx: &[u32]) {
+    evidence_cell_of(row, &cx.mentions, &cx.items, idx);
+}
+
+/// [`evidence_cell`] from the mentions of a report and their items.
+pub(crate) fn evidence_cell_of(row: &mut Row, mentions: &[MentionOut], items: &[u8], idx: &[u32]) {
     let may_need_quotes = idx
         .iter()
-        .any(|&i| cx.mentions.get(i as usize).is_some_and(|m| !m.csv_plain));
+        .any(|&i| mentions.get(i as usize).is_some_and(|m| !m.csv_plain));
     row.joined_known(
-        idx.iter().filter_map(|&i| cx.item(i)),
+        idx.iter().filter_map(|&i| item_of(mentions, items, i)),
         |out, item| out.extend_from_slice(item),
         may_need_quotes,
     );
@@ -546,5 +560,73 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "'-x@0-2,\"'-x@0-2;-x, \"\"y\"\"@0-7\"\n"
         );
+    }
+
+    proptest::proptest! {
+        /// Evidence cells worked out once per report and list are the cells written for each
+        /// recommendation, caution and flag as it comes.
+        #[test]
+        fn evidence_encoded_once_matches_evidence_written_each_time(
+            lists in proptest::collection::vec(proptest::collection::vec(0u32..6, 0..4), 0..12),
+            parts in proptest::sample::select(vec![Parts::ALL, Parts::RESULTS, Parts::AUDIT, Parts::MENTIONS]),
+        ) {
+            let report = Report::new("r", "-x, \"y\" and a fracture");
+            let mut a = Analysis::default();
+            for span in [Span::new(0, 7), Span::new(0, 2), Span::new(14, 22), Span::new(3, 99)] {
+                a.mentions.push(mention(ConceptId::VERTEBRAL_FRACTURE, span));
+            }
+            for (k, idx) in lists.iter().enumerate() {
+                match k % 3 {
+                    0 => a.recommendations.push(Recommendation {
+                        action: "dxa".into(),
+                        rule: "r".into(),
+                        strength: Strength::Recommended,
+                        condition: None,
+                        urgency: Urgency::Routine,
+                        rationale: String::new(),
+                        evidence: idx.clone(),
+                        source: String::new(),
+                    }),
+                    1 => a.cautions.push(Caution {
+                        id: "c".into(),
+                        rule: "r".into(),
+                        message: String::new(),
+                        evidence: idx.clone(),
+                        source: String::new(),
+                    }),
+                    _ => a.flags.push(AuditFlag {
+                        flag: "f".into(),
+                        severity: FlagSeverity::Warning,
+                        message: String::new(),
+                        evidence: idx.clone(),
+                    }),
+                }
+            }
+            let mut cx = Shared::default();
+            cx.prepare(&FixedTexts::new(&Pipeline::builtin()), &report, &a, Parts::ALL);
+            let mut simple = Shared::default();
+            simple.prepare(&FixedTexts::new(&Pipeline::builtin()), &report, &a, parts);
+            let of = (a.recommendations.iter().map(|r| (EvidenceOf::Recommendation, &r.evidence)))
+                .chain(a.cautions.iter().map(|c| (EvidenceOf::Caution, &c.evidence)))
+                .chain(a.flags.iter().map(|f| (EvidenceOf::Flag, &f.evidence)));
+            let mut seen = [0; 3];
+            for (of, idx) in of {
+                let i = &mut seen[of as usize];
+                let mut out = Vec::new();
+                let mut row = Row::starting_with(&mut out, &[]);
+                evidence_cell(&mut row, &cx, idx);
+                proptest::prop_assert_eq!(cx.evidence(of, *i, false), Some(out.as_slice()));
+                let mut json = Vec::new();
+                crate::output::json::evidence(&mut json, idx, a.mentions.len());
+                proptest::prop_assert_eq!(cx.evidence(of, *i, true), Some(json.as_slice()));
+                // An encoding the parts do not need is left out; rows then write it as it
+                // comes.
+                let csv = parts.intersects(Parts::RECOMMENDATIONS | Parts::CAUTIONS | Parts::AUDIT);
+                let json = parts.contains(Parts::RESULTS);
+                proptest::prop_assert_eq!(simple.evidence(of, *i, false).is_some(), csv);
+                proptest::prop_assert_eq!(simple.evidence(of, *i, true).is_some(), json);
+                *i += 1;
+            }
+        }
     }
 }

@@ -9,7 +9,6 @@
 //! with `serde_json`, which decides and words the error.
 
 use super::{field_index, Fields, Key, Keys, PatientValues, Val};
-use crate::text::find_where;
 use std::borrow::Cow;
 
 /// Nesting beyond this many levels (the line's object is level 1) is left to `serde_json`,
@@ -365,17 +364,10 @@ fn hex(digits: &[u8]) -> Option<u32> {
 }
 
 /// The first position at or after `from` of a quote, a backslash or a control character in
-/// `bytes`, or `bytes.len()`.
+/// `bytes`, or `bytes.len()`: the bytes that end the plain run of a JSON string are those the
+/// JSON writer escapes, and its search finds them sixteen bytes at a time.
 fn find_special(bytes: &[u8], from: usize) -> usize {
-    let from = from.min(bytes.len());
-    from + find_where(&bytes[from..], is_special)
-}
-
-/// Whether `b` ends the plain run of a string: a quote, a backslash or a control character.
-/// Written without branches or ranges, so that the compiler tests sixteen bytes with a few
-/// vector instructions.
-fn is_special(b: u8) -> bool {
-    (b ^ b'"').min(b ^ b'\\').min(b & 0xe0) == 0
+    crate::output::find_json_special(bytes, from).unwrap_or(bytes.len())
 }
 
 #[cfg(test)]
