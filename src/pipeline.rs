@@ -405,7 +405,6 @@ impl Pipeline {
     /// three words besides laterality, and an anatomy word among them. The chest, named in
     /// every chest film, labels nothing.
     fn body_part_label(&self, folded: &Folded, hits: &[Hit], span: Span) -> Option<BodyPart> {
-        let (fs, fe) = fold_pos(folded, span.start, span.end);
         // Every word must be laterality or part of an anatomy word.
         let mut part = None;
         let mut covered = 0usize;
@@ -430,13 +429,21 @@ impl Pipeline {
                 break;
             }
         }
+        // Most sentences name no anatomy at all: their words need not be read.
+        part?;
+        let (fs, fe) = fold_pos(folded, span.start, span.end);
+        // Counting stops at four words, already too many.
         let words = folded.bytes[fs..fe]
             .split(|&c| c == b' ')
             .filter(|w| w.first().is_some_and(|c| c.is_ascii_alphanumeric()))
             .filter(|w| !matches!(*w, b"left" | b"right" | b"bilateral" | b"the"))
+            .take(4)
             .count();
+        if words == 0 || words > 3 || covered < words {
+            return None;
+        }
         let chest = folded.bytes[fs..fe].windows(5).any(|w| w == b"chest");
-        if words == 0 || words > 3 || covered < words || chest {
+        if chest {
             return None;
         }
         part
@@ -818,7 +825,8 @@ impl Pipeline {
             }
         }
         // Context.
-        let (_, sent_fe) = fold_pos(folded, sent.span.start, sent.span.end);
+        // The end of `fold_pos(folded, start, end)`: never before its start.
+        let sent_fe = folded.position_of(sent.span.end).min(folded.bytes.len());
         let last_end = last_word_end(&folded.bytes, sent_fe);
         for c in cands.iter() {
             let mut f = context::flags(
