@@ -55,6 +55,8 @@ struct Cand {
     mask: u64,
     /// Phrase id.
     id: u32,
+    /// Spaces in the phrase (its leading one included): its number of tokens.
+    spaces: u32,
 }
 
 const LO: u64 = 0x0101_0101_0101_0101;
@@ -185,6 +187,10 @@ impl PhraseSet {
                         (1u64 << (8 * k)) - 1
                     },
                     id,
+                    spaces: set.bytes[start as usize..(start + len) as usize]
+                        .iter()
+                        .filter(|&&c| c == b' ')
+                        .count() as u32,
                 });
                 j += 1;
             }
@@ -258,18 +264,25 @@ impl PhraseSet {
     /// after its last one. When the longest phrase at a token ends inside a word
     /// ("degenerative spur" in "degenerative spurring"), the longest shorter one that ends on
     /// a token is taken.
-    pub fn for_each_match(&self, hay: &[u8], f: impl FnMut(usize, usize, u32)) {
+    pub fn for_each_match(&self, hay: &[u8], mut f: impl FnMut(usize, usize, u32)) {
+        self.scan(hay, true, |s, e, id, _, _| f(s, e, id))
+    }
+
+    /// As [`PhraseSet::for_each_match`], calling `f(start, end, id, spaces_start, spaces_end)`
+    /// with the number of spaces in `hay[..start]` and in `hay[..end]` too (counted as the scan
+    /// goes), so that the tokens between two matches are a subtraction.
+    pub fn for_each_match_counted(&self, hay: &[u8], f: impl FnMut(usize, usize, u32, u32, u32)) {
         self.scan(hay, true, f)
     }
 
     /// As [`PhraseSet::for_each_match`], except that when the longest phrase at a token ends
     /// inside a word, nothing is taken there and the scan goes on after that word, as a
     /// non-overlapping leftmost-longest automaton search that drops such matches does.
-    pub fn for_each_longest(&self, hay: &[u8], f: impl FnMut(usize, usize, u32)) {
-        self.scan(hay, false, f)
+    pub fn for_each_longest(&self, hay: &[u8], mut f: impl FnMut(usize, usize, u32)) {
+        self.scan(hay, false, |s, e, id, _, _| f(s, e, id))
     }
 
-    fn scan(&self, hay: &[u8], shorter: bool, mut f: impl FnMut(usize, usize, u32)) {
+    fn scan(&self, hay: &[u8], shorter: bool, mut f: impl FnMut(usize, usize, u32, u32, u32)) {
         if self.phrases.is_empty() {
             return;
         }
@@ -278,15 +291,20 @@ impl PhraseSet {
         let Some(mut p) = hay.iter().position(|&c| c == b' ') else {
             return;
         };
+        // Spaces in `hay[..p]`.
+        let mut spaces = 0u32;
         while p + 1 < n {
             let t = p + 1;
             let (e, word) = token(hay, t);
             if e == t {
                 // Two spaces in a row (not made by folding): step over one.
                 p = t;
+                spaces += 1;
                 continue;
             }
             let mut next = e;
+            // Spaces in `hay[p..next]`: the one at `p` unless a phrase is taken or skipped.
+            let mut passed = 1;
             // Eight bytes from the end of the token, when the text holds that many.
             let after = (e + 8 <= n).then(|| load(hay, e));
             for c in self.lookup(hay, t, e, word) {
@@ -311,11 +329,13 @@ impl PhraseSet {
                     continue;
                 }
                 if end < n && hay[end] == b' ' {
-                    f(p, end, id);
+                    f(p, end, id, spaces, spaces + c.spaces);
                     next = end;
+                    passed = c.spaces;
                     break;
                 }
                 if !shorter {
+                    passed = c.spaces;
                     // The longest phrase here ends inside a word: resume at that word's end.
                     next = hay[end..]
                         .iter()
@@ -325,6 +345,7 @@ impl PhraseSet {
                 }
             }
             p = next;
+            spaces += passed;
         }
     }
 }
@@ -418,6 +439,22 @@ mod tests {
         out
     }
 
+    /// The spaces that the counted scan reports are those before each match's ends.
+    fn counts_agree(
+        set: &PhraseSet,
+        hay: &[u8],
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        let mut got = Vec::new();
+        set.for_each_match_counted(hay, |s, e, id, ss, se| got.push((s, e, id, ss, se)));
+        let spaces = |k: usize| hay[..k].iter().filter(|&&c| c == b' ').count() as u32;
+        let want: Vec<_> = matches(set, hay)
+            .into_iter()
+            .map(|(s, e, id)| (s, e, id, spaces(s), spaces(e)))
+            .collect();
+        proptest::prop_assert_eq!(got, want);
+        Ok(())
+    }
+
     /// [`token`] read one byte at a time.
     fn token_bytewise(hay: &[u8], t: usize) -> (usize, u64) {
         let e = hay[t..]
@@ -469,6 +506,7 @@ mod tests {
                 hay.extend(std::iter::repeat(b' ').take(*spaces));
             }
             proptest::prop_assert_eq!(matches(&set, &hay), automaton(&ac, &hay));
+            counts_agree(&set, &hay)?;
             let mut longest = Vec::new();
             set.for_each_longest(&hay, |s, e, id| longest.push((s, e, id)));
             let kept: Vec<_> = ac
@@ -504,6 +542,7 @@ mod tests {
                 .unwrap();
             let hay = folded(&text.join(" "));
             proptest::prop_assert_eq!(matches(&set, &hay), automaton(&ac, &hay));
+            counts_agree(&set, &hay)?;
             let mut longest = Vec::new();
             set.for_each_longest(&hay, |s, e, id| longest.push((s, e, id)));
             let kept: Vec<_> = ac
