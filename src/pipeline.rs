@@ -29,7 +29,23 @@ pub struct Pipeline {
     /// Pattern id of the first user pattern in `payloads`.
     user_offset: u32,
     payloads: Vec<Vec<Payload>>,
+    /// What each pattern's payloads come to, read once here rather than at every hit.
+    info: Vec<PatternInfo>,
     rules: RuleSet,
+}
+
+/// A summary of one pattern's payloads.
+#[derive(Debug, Clone, Copy, Default)]
+struct PatternInfo {
+    /// Some payload is a term.
+    term: bool,
+    /// Some payload is a modifier.
+    modifier: bool,
+    /// The kind of the first anatomy modifier (spine, region, disc or other) among the
+    /// payloads.
+    anatomy: Option<ModifierKind>,
+    /// Some payload is a hardware term.
+    hardware: bool,
 }
 
 /// Builds a [`Pipeline`] from lexicon files and user targets.
@@ -292,12 +308,34 @@ impl Pipeline {
         let user_offset = main.patterns.len() as u32;
         let mut payloads = main.payloads;
         payloads.extend(user.payloads);
+        let info = payloads
+            .iter()
+            .map(|ps| PatternInfo {
+                term: ps.iter().any(|p| matches!(p, Payload::Term(_))),
+                modifier: ps.iter().any(|p| matches!(p, Payload::Modifier(_))),
+                anatomy: ps.iter().find_map(|p| match *p {
+                    Payload::Modifier(m) => match lex.modifiers[m as usize].kind {
+                        k @ (ModifierKind::Spine
+                        | ModifierKind::Region
+                        | ModifierKind::Disc
+                        | ModifierKind::Other) => Some(k),
+                        _ => None,
+                    },
+                    _ => None,
+                }),
+                hardware: ps.iter().any(|p| match *p {
+                    Payload::Term(t) => lex.terms[t as usize].concept == ConceptId::HARDWARE,
+                    _ => false,
+                }),
+            })
+            .collect();
         Ok(Pipeline {
             lex,
             ac,
             user_ac,
             user_offset,
             payloads,
+            info,
             rules: RuleSet::builtin(),
         })
     }
@@ -377,11 +415,9 @@ impl Pipeline {
                 h += 1;
             }
             let range = h0..h;
-            let has_term = s.hits[range.clone()].iter().any(|x| {
-                self.payloads[x.pat as usize]
-                    .iter()
-                    .any(|p| matches!(p, Payload::Term(_)))
-            });
+            let has_term = s.hits[range.clone()]
+                .iter()
+                .any(|x| self.info[x.pat as usize].term);
             // A sentence that only names a body part ("Left knee.", "Lumbosacral spine.") labels
             // the part of a multi-part report that follows it, until the next label or section.
             if !has_term {
@@ -776,7 +812,7 @@ impl Pipeline {
             let mut acu: Option<(usize, Acuity)> = None;
             let mut reg: Option<(usize, Region)> = None;
             let mut dir: Option<(usize, Direction)> = None;
-            for x in hits {
+            for x in hits.iter().filter(|x| self.info[x.pat as usize].modifier) {
                 for p in &self.payloads[x.pat as usize] {
                     let Payload::Modifier(mi) = *p else { continue };
                     let m = &self.lex.modifiers[mi as usize];
@@ -967,24 +1003,8 @@ impl Pipeline {
         exam: Exam,
     ) -> Anchoring {
         let spine_exam = exam == Exam::Spine;
-        let kind_of = |y: &Hit| {
-            self.payloads[y.pat as usize].iter().find_map(|p| match *p {
-                Payload::Modifier(m) => match self.lex.modifiers[m as usize].kind {
-                    k @ (ModifierKind::Spine
-                    | ModifierKind::Region
-                    | ModifierKind::Disc
-                    | ModifierKind::Other) => Some(k),
-                    _ => None,
-                },
-                _ => None,
-            })
-        };
-        let is_hardware = |y: &Hit| {
-            self.payloads[y.pat as usize].iter().any(|p| match *p {
-                Payload::Term(t) => self.lex.terms[t as usize].concept == ConceptId::HARDWARE,
-                _ => false,
-            })
-        };
+        let kind_of = |y: &Hit| self.info[y.pat as usize].anatomy;
+        let is_hardware = |y: &Hit| self.info[y.pat as usize].hardware;
         let is_spine = |k: ModifierKind| {
             matches!(
                 k,
@@ -1344,6 +1364,40 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn pattern_summaries_agree_with_their_payloads() {
+        let p = Pipeline::builtin();
+        assert_eq!(p.info.len(), p.payloads.len());
+        for (info, ps) in p.info.iter().zip(&p.payloads) {
+            let modifiers = ps.iter().filter_map(|x| match *x {
+                Payload::Modifier(m) => Some(p.lex.modifiers[m as usize].kind),
+                _ => None,
+            });
+            let terms = || {
+                ps.iter().filter_map(|x| match *x {
+                    Payload::Term(t) => Some(&p.lex.terms[t as usize]),
+                    _ => None,
+                })
+            };
+            assert_eq!(info.term, terms().next().is_some());
+            assert_eq!(info.modifier, modifiers.clone().next().is_some());
+            assert_eq!(
+                info.anatomy,
+                modifiers.clone().find(|k| matches!(
+                    k,
+                    ModifierKind::Spine
+                        | ModifierKind::Region
+                        | ModifierKind::Disc
+                        | ModifierKind::Other
+                ))
+            );
+            assert_eq!(
+                info.hardware,
+                terms().any(|t| t.concept == ConceptId::HARDWARE)
+            );
         }
     }
 
