@@ -193,6 +193,12 @@ pub fn levels(text: &str, start: usize, end: usize, out: &mut Vec<LevelExpr>) {
     let b = &text.as_bytes()[..end];
     let mut i = start;
     while i < end {
+        // A level is a letter right before a digit: the bytes up to the letter before the next
+        // digit begin none.
+        match b[i + 1..].iter().position(u8::is_ascii_digit) {
+            Some(k) => i += k,
+            None => break,
+        }
         let c = b[i];
         let at_word = i == 0 || !b[i - 1].is_ascii_alphanumeric();
         if at_word && matches!(c.to_ascii_uppercase(), b'C' | b'T' | b'L' | b'S') {
@@ -325,6 +331,12 @@ pub fn quantities(text: &str, start: usize, end: usize, out: &mut Vec<(usize, us
             || !(c.is_ascii_digit() || matches!(c.to_ascii_lowercase(), b'g' | b'o' | b'a' | b't'))
         {
             i += 1;
+            if c.is_ascii_alphanumeric() {
+                // Nothing inside a word begins a quantity: go to its end.
+                while i < end && b[i].is_ascii_alphanumeric() {
+                    i += 1;
+                }
+            }
             continue;
         }
         if c.is_ascii_digit() {
@@ -422,6 +434,7 @@ pub fn quantities(text: &str, start: usize, end: usize, out: &mut Vec<(usize, us
             for (w, v) in FRACTIONS {
                 let n = w.len();
                 if i + n <= end
+                    && c.to_ascii_lowercase() == w.as_bytes()[0]
                     && b[i..i + n].eq_ignore_ascii_case(w.as_bytes())
                     && b.get(i + n).map_or(true, |c| !c.is_ascii_alphanumeric())
                 {
@@ -476,6 +489,278 @@ pub fn meyerding_from_pct(p: f32) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // The readers as first written, one byte at a time: the fast paths must find the same.
+    fn levels_simple(text: &str, start: usize, end: usize, out: &mut Vec<LevelExpr>) {
+        let b = &text.as_bytes()[..end];
+        let mut i = start;
+        while i < end {
+            let c = b[i];
+            let at_word = i == 0 || !b[i - 1].is_ascii_alphanumeric();
+            if at_word && matches!(c.to_ascii_uppercase(), b'C' | b'T' | b'L' | b'S') {
+                if let Some((letter, n, e1)) = read_vertebra(b, i, None) {
+                    if let Some(a) = vertebra_index(letter, n) {
+                        if (letter == b'T')
+                            && (n == 1 || n == 2)
+                            && (is_mri_sequence(b, e1) || in_sequence_list(b, i, e1))
+                        {
+                            i = e1;
+                            continue;
+                        }
+                        let mut expr = LevelExpr {
+                            start: i,
+                            end: e1,
+                            all: Levels::EMPTY,
+                            slip: Levels::EMPTY,
+                        };
+                        expr.all.insert(a);
+                        expr.slip.insert(a);
+                        let j = skip_spaces(b, e1);
+                        // Range.
+                        if let Some(k) = connector(b, j) {
+                            let k = skip_spaces(b, k);
+                            if let Some((l2, n2, e2)) = read_vertebra(b, k, Some(letter)) {
+                                if let Some(z) = vertebra_index(l2, n2) {
+                                    if z > a {
+                                        expr.all = Levels::EMPTY;
+                                        expr.all.insert_range(a, z);
+                                        expr.slip = Levels::EMPTY;
+                                        expr.slip.insert_range(a, z - 1);
+                                        expr.end = e2;
+                                    }
+                                }
+                            }
+                        } else if let Some(k) = on_word(b, j, end) {
+                            // `L4 on L5`, `L4 upon L5`
+                            let k = skip_spaces(b, k);
+                            if let Some((l2, n2, e2)) = read_vertebra(b, k, None) {
+                                if let Some(z) = vertebra_index(l2, n2) {
+                                    expr.all.insert(z);
+                                    expr.end = e2;
+                                }
+                            }
+                        }
+                        // `C3-C4 through C6-C7`: a range of pairs spans from the first to the last.
+                        let j = skip_spaces(b, expr.end);
+                        if let Some(k) = word_connector(b, j) {
+                            let k = skip_spaces(b, k);
+                            if let Some((l2, n2, e2)) = read_vertebra(b, k, None) {
+                                if let Some(mut z) = vertebra_index(l2, n2) {
+                                    let mut end2 = e2;
+                                    let j2 = skip_spaces(b, e2);
+                                    if let Some(k2) = connector(b, j2) {
+                                        let k2 = skip_spaces(b, k2);
+                                        if let Some((l3, n3, e3)) = read_vertebra(b, k2, Some(l2)) {
+                                            if let Some(w) =
+                                                vertebra_index(l3, n3).filter(|&w| w > z)
+                                            {
+                                                z = w;
+                                                end2 = e3;
+                                            }
+                                        }
+                                    }
+                                    if z > a {
+                                        expr.all = Levels::EMPTY;
+                                        expr.all.insert_range(a, z);
+                                        expr.slip = Levels::EMPTY;
+                                        expr.slip.insert_range(a, z - 1);
+                                        expr.end = end2;
+                                    }
+                                }
+                            }
+                        }
+                        // `between L1 and L4`
+                        if preceded_by_between(b, start, i) {
+                            let j = skip_spaces(b, expr.end);
+                            if j + 4 <= end
+                                && b[j..j + 3].eq_ignore_ascii_case(b"and")
+                                && b[j + 3] == b' '
+                            {
+                                let k = skip_spaces(b, j + 3);
+                                if let Some((l2, n2, e2)) = read_vertebra(b, k, None) {
+                                    if let Some(z) = vertebra_index(l2, n2).filter(|&z| z > a) {
+                                        expr.all = Levels::EMPTY;
+                                        expr.all.insert_range(a, z);
+                                        expr.slip = Levels::EMPTY;
+                                        expr.slip.insert_range(a, z - 1);
+                                        expr.end = e2;
+                                    }
+                                }
+                            }
+                        }
+                        i = expr.end;
+                        out.push(expr);
+                        continue;
+                    }
+                }
+            }
+            i += 1;
+        }
+    }
+
+    fn quantities_simple(
+        text: &str,
+        start: usize,
+        end: usize,
+        out: &mut Vec<(usize, usize, Quantity)>,
+    ) {
+        let b = text.as_bytes();
+        let mut i = start;
+        while i < end {
+            let c = b[i];
+            // Every quantity begins a word: a number, "grade"/"gr", or a fraction word ("one
+            // third", "a quarter", "two thirds"). Anything else is passed over at once.
+            let word_start = i == 0 || !b[i - 1].is_ascii_alphanumeric();
+            if !word_start
+                || !(c.is_ascii_digit()
+                    || matches!(c.to_ascii_lowercase(), b'g' | b'o' | b'a' | b't'))
+            {
+                i += 1;
+                continue;
+            }
+            if c.is_ascii_digit() {
+                let s = i;
+                let mut j = i;
+                while j < end
+                    && (b[j].is_ascii_digit()
+                        || (b[j] == b'.' && j + 1 < end && b[j + 1].is_ascii_digit()))
+                {
+                    j += 1;
+                }
+                let num: Option<f32> = std::str::from_utf8(&b[s..j])
+                    .ok()
+                    .and_then(|t| t.parse().ok());
+                let k = skip_spaces(&b[..end], j);
+                let rest = &b[k..end];
+                let word = |w: &[u8]| {
+                    rest.len() >= w.len()
+                        && rest[..w.len()].eq_ignore_ascii_case(w)
+                        && rest.get(w.len()).map_or(true, |c| !c.is_ascii_alphabetic())
+                };
+                // `<20%`, `less than 20%`: a bound, not a measurement.
+                let bound = (s > 0 && b[s - 1] == b'<')
+                    || (s >= 2 && b[s - 1] == b' ' && b[s - 2] == b'<')
+                    || ends_with_ignore_case(&b[..s], b"less than ")
+                    || ends_with_ignore_case(&b[..s], b"under ");
+                if let Some(v) = num.filter(|_| !bound) {
+                    let q = if rest.starts_with(b"%") {
+                        Some((Quantity::Percent(v), k + 1))
+                    } else if word(b"percent") {
+                        Some((Quantity::Percent(v), k + 7))
+                    } else if word(b"mm") {
+                        Some((Quantity::Millimetres(v), k + 2))
+                    } else if word(b"cm") {
+                        Some((Quantity::Millimetres(v * 10.0), k + 2))
+                    } else if rest.starts_with("°".as_bytes()) {
+                        Some((Quantity::Degrees(v), k + 2))
+                    } else if word(b"degrees") {
+                        Some((Quantity::Degrees(v), k + 7))
+                    } else if word(b"degree") {
+                        Some((Quantity::Degrees(v), k + 6))
+                    } else if word(b"deg") {
+                        Some((Quantity::Degrees(v), k + 3))
+                    } else {
+                        None
+                    };
+                    if let Some((q, e)) = q {
+                        out.push((s, e, q));
+                    }
+                }
+                i = j.max(i + 1);
+                continue;
+            }
+            let grade_word = if b[i..end].len() > 5 && b[i..i + 5].eq_ignore_ascii_case(b"grade") {
+                Some(5)
+            } else if b[i..end].len() > 3
+                && b[i..i + 2].eq_ignore_ascii_case(b"gr")
+                && matches!(b[i + 2], b' ' | b'.' | b'1'..=b'5')
+            {
+                Some(if b[i + 2] == b'.' { 3 } else { 2 })
+            } else {
+                None
+            };
+            if let Some(wl) = grade_word {
+                let k = skip_spaces(&b[..end], i + wl);
+                let rest = &b[k..end];
+                let roman: [(&[u8], u8); 5] =
+                    [(b"iii", 3), (b"ii", 2), (b"iv", 4), (b"i", 1), (b"v", 5)];
+                let mut got = None;
+                if let Some(d) = rest.first().filter(|d| (b'1'..=b'5').contains(*d)) {
+                    if rest.get(1).map_or(true, |c| !c.is_ascii_digit()) {
+                        got = Some((d - b'0', k + 1));
+                    }
+                } else {
+                    for (r, v) in roman {
+                        if rest.len() >= r.len()
+                            && rest[..r.len()].eq_ignore_ascii_case(r)
+                            && rest
+                                .get(r.len())
+                                .map_or(true, |c| !c.is_ascii_alphanumeric())
+                        {
+                            got = Some((v, k + r.len()));
+                            break;
+                        }
+                    }
+                }
+                if let Some((g, e)) = got {
+                    out.push((i, e, Quantity::Grade(g)));
+                    i = e;
+                    continue;
+                }
+            }
+            // Word fractions of height: "one third", "a quarter", "half".
+            if c.is_ascii_alphabetic() {
+                for (w, v) in FRACTIONS {
+                    let n = w.len();
+                    if i + n <= end
+                        && b[i..i + n].eq_ignore_ascii_case(w.as_bytes())
+                        && b.get(i + n).map_or(true, |c| !c.is_ascii_alphanumeric())
+                    {
+                        out.push((i, i + n, Quantity::Percent(v)));
+                        i += n;
+                        break;
+                    }
+                }
+            }
+            i += 1;
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn readers_agree_with_the_bytewise_ones(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "T1", "T12", "t2", "L4", "-5", "-", "/", "S1", "C5", "–6", " ", "  ", "at",
+                    "through", "to", "on", "upon", "between", "and", "weighted", "sagittal",
+                    "grade", "Gr", "gr.", "II", "iv", "3", "30", "%", "percent", "mm", "cm",
+                    "°", "degrees", "deg", "one third", "a quarter", "two thirds", "half",
+                    "<", "less than ", "under ", "x", "AT", "8.5", ".", ",", "é", "\n", "L",
+                ]),
+                0..40,
+            ),
+            cut in 0usize..200,
+            stop in 0usize..200,
+        ) {
+            let text = parts.concat();
+            let boundary = |mut k: usize| {
+                while !text.is_char_boundary(k) {
+                    k -= 1;
+                }
+                k
+            };
+            let start = boundary(cut % (text.len() + 1));
+            let n = boundary(start + stop % (text.len() - start + 1));
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            levels(&text, start, n, &mut a);
+            levels_simple(&text, start, n, &mut b);
+            proptest::prop_assert_eq!(a, b);
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            quantities(&text, start, n, &mut a);
+            quantities_simple(&text, start, n, &mut b);
+            proptest::prop_assert_eq!(a, b);
+        }
+    }
 
     fn lv(text: &str) -> Vec<(String, String, String)> {
         let mut v = Vec::new();

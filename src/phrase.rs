@@ -5,9 +5,11 @@
 //! phrase can therefore only begin at a token of the text, and only at a token equal to the
 //! phrase's first token. [`PhraseSet`] keeps its phrases in a hash table keyed by that first
 //! token; a scan walks the folded text token by token, looks each token up once and compares
-//! only the phrases that begin with it. Most tokens of a report begin no phrase at all, so the
-//! scan costs about one hash of each token, where an automaton pays one table step per byte
-//! and a restart after every match.
+//! only the phrases that begin with it. A token is read a word at a time and keyed by its
+//! first eight bytes packed into a word (one multiply to hash), and each phrase that begins
+//! with it is ruled out by one masked compare of the next eight bytes, so the scan costs a few
+//! word operations per token, where an automaton pays one table step per byte and a restart
+//! after every match.
 //!
 //! Matches are leftmost-longest and token-bounded: at each token, the longest phrase that
 //! matches and ends where a token ends is taken, and the scan goes on after it.
@@ -15,53 +17,134 @@
 /// A set of folded phrases, matched on whole tokens.
 #[derive(Debug, Clone, Default)]
 pub struct PhraseSet {
-    /// Open-addressed table of first tokens (power-of-two size; `u32::MAX` marks a free slot).
+    /// Open-addressed table of first tokens (power-of-two size, at most a quarter full, so
+    /// that a token that begins no phrase usually meets a free slot at once; `u32::MAX` marks
+    /// a free slot).
     slots: Vec<u32>,
-    /// Distinct first tokens: (hash, start and length in `bytes`, range in `order`).
+    /// `64 - log2(slots.len())`: the slot of a token is the top bits of its hash.
+    shift: u32,
+    /// Distinct first tokens.
     keys: Vec<Key>,
-    /// Phrase ids grouped by first token, longest phrase first.
-    order: Vec<u32>,
+    /// Phrases grouped by first token, longest phrase first.
+    order: Vec<Cand>,
     /// Each phrase's bytes (with the leading space): start and length in `bytes`.
     phrases: Vec<(u32, u32)>,
     bytes: Vec<u8>,
 }
 
+/// One distinct first token and the phrases that begin with it.
 #[derive(Debug, Clone, Copy)]
 struct Key {
-    hash: u64,
+    /// The token's first eight bytes packed into a word ([`token`]).
+    word: u64,
+    /// Start and length of the token in `bytes` (the bytes after the eighth are compared
+    /// there).
     start: u32,
     len: u32,
+    /// Range of its phrases in `order`.
     first: u32,
     count: u32,
 }
 
-/// One hash step per byte: a rotate and an xor, one cycle each (the keys are short
-/// lowercase words); [`finish`] mixes the bits once per token.
-#[inline(always)]
-fn mix(h: u64, b: u8) -> u64 {
-    h.rotate_left(5) ^ b as u64
+/// A phrase among those that begin with one first token.
+#[derive(Debug, Clone, Copy)]
+struct Cand {
+    /// Up to eight bytes of the phrase after its first token (from the space that ends it),
+    /// packed as [`load`] reads them, and the mask of those bytes: a phrase whose rest does
+    /// not fit in eight bytes is ruled out by one compare of a word before its bytes are
+    /// compared one by one.
+    next: u64,
+    mask: u64,
+    /// Phrase id.
+    id: u32,
+    /// Spaces in the phrase (its leading one included): its number of tokens.
+    spaces: u32,
 }
 
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+const SPACES: u64 = 0x2020_2020_2020_2020;
+
+/// Eight bytes of `b` at `i` as a little-endian word (`i + 8 <= b.len()`).
 #[inline(always)]
-fn finish(h: u64) -> u64 {
-    let h = h.wrapping_mul(0x517c_c1b7_2722_0a95);
-    h ^ (h >> 32)
+fn load(b: &[u8], i: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[i..i + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// Index of the first space among the eight bytes of `w`, if any: a word-at-a-time zero test
+/// whose lowest flagged byte is always a true space (a false flag can only sit above one).
+#[inline(always)]
+fn first_space(w: u64) -> Option<usize> {
+    let x = w ^ SPACES;
+    let z = x.wrapping_sub(LO) & !x & HI;
+    (z != 0).then(|| z.trailing_zeros() as usize / 8)
+}
+
+/// The token that starts at `t` in `hay`: where it ends (the next space, or the end of `hay`)
+/// and its first eight bytes packed into a little-endian word, zero above the token's end.
+/// Most tokens are found with one word load; the bytes are read one at a time only within
+/// eight bytes of the end of `hay`.
+#[inline(always)]
+fn token(hay: &[u8], t: usize) -> (usize, u64) {
+    let n = hay.len();
+    if t + 8 <= n {
+        let w = load(hay, t);
+        if let Some(k) = first_space(w) {
+            // k < 8; a shift by 8 * k of a u64 never overflows.
+            let word = w & ((1u64 << (8 * k)) - 1);
+            return (t + k, word);
+        }
+        let mut e = t + 8;
+        while e + 8 <= n {
+            if let Some(k) = first_space(load(hay, e)) {
+                return (e + k, w);
+            }
+            e += 8;
+        }
+        while e < n && hay[e] != b' ' {
+            e += 1;
+        }
+        return (e, w);
+    }
+    let mut word = 0u64;
+    let mut e = t;
+    while e < n && hay[e] != b' ' {
+        if e - t < 8 {
+            word |= (hay[e] as u64) << (8 * (e - t));
+        }
+        e += 1;
+    }
+    (e, word)
+}
+
+/// Slot of a token with packed first bytes `word` and length `len`: the top bits of one
+/// multiply.
+#[inline(always)]
+fn slot(word: u64, len: usize, shift: u32) -> usize {
+    ((word ^ ((len as u64) << 59)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> shift) as usize
 }
 
 /// Byte equality, inline for the short slices compared here (a library call costs more than
-/// comparing a word or two).
+/// comparing a word or two): eight bytes at a time, the last word overlapping the one before.
 #[inline(always)]
 fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len()
-        && if a.len() <= 16 {
-            a.iter().zip(b).all(|(x, y)| x == y)
-        } else {
-            a == b
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 8 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    let mut i = 0;
+    while i + 8 < n {
+        if load(a, i) != load(b, i) {
+            return false;
         }
-}
-
-fn hash(token: &[u8]) -> u64 {
-    finish(token.iter().fold(0u64, |h, &b| mix(h, b)))
+        i += 8;
+    }
+    load(a, n - 8) == load(b, n - 8)
 }
 
 impl PhraseSet {
@@ -92,23 +175,46 @@ impl PhraseSet {
             let token = firsts[i].0;
             let mut j = i;
             while j < firsts.len() && firsts[j].0 == token {
-                set.order.push(firsts[j].2);
+                let id = firsts[j].2;
+                let (start, len) = set.phrases[id as usize];
+                let rest = &set.bytes[(start as usize + 1 + token.len())..(start + len) as usize];
+                let k = rest.len().min(8);
+                let mut next = [0u8; 8];
+                next[..k].copy_from_slice(&rest[..k]);
+                set.order.push(Cand {
+                    next: u64::from_le_bytes(next),
+                    mask: if k == 8 {
+                        u64::MAX
+                    } else {
+                        (1u64 << (8 * k)) - 1
+                    },
+                    id,
+                    spaces: set.bytes[start as usize..(start + len) as usize]
+                        .iter()
+                        .filter(|&&c| c == b' ')
+                        .count() as u32,
+                });
                 j += 1;
             }
             let id = firsts[i].2 as usize;
+            let start = set.phrases[id].0 + 1;
+            let mut word = [0u8; 8];
+            let k = token.len().min(8);
+            word[..k].copy_from_slice(&token[..k]);
             set.keys.push(Key {
-                hash: hash(token),
-                start: set.phrases[id].0 + 1,
+                word: u64::from_le_bytes(word),
+                start,
                 len: token.len() as u32,
                 first: i as u32,
                 count: (j - i) as u32,
             });
             i = j;
         }
-        let size = (set.keys.len() * 2).next_power_of_two().max(16);
+        let size = (set.keys.len() * 4).next_power_of_two().max(16);
+        set.shift = 64 - size.trailing_zeros();
         set.slots = vec![u32::MAX; size];
         for (k, key) in set.keys.iter().enumerate() {
-            let mut at = key.hash as usize & (size - 1);
+            let mut at = slot(key.word, key.len as usize, set.shift);
             while set.slots[at] != u32::MAX {
                 at = (at + 1) & (size - 1);
             }
@@ -127,22 +233,26 @@ impl PhraseSet {
         self.phrases.is_empty()
     }
 
-    /// The phrases that begin with `token`, longest first.
-    #[inline]
-    fn lookup(&self, token: &[u8], h: u64) -> &[u32] {
+    /// The phrases that begin with the token `hay[t..e]` (packed first bytes `word`), longest
+    /// first.
+    #[inline(always)]
+    fn lookup(&self, hay: &[u8], t: usize, e: usize, word: u64) -> &[Cand] {
+        let len = e - t;
         let mask = self.slots.len() - 1;
-        let mut at = h as usize & mask;
+        let mut at = slot(word, len, self.shift);
         loop {
             let k = self.slots[at];
             if k == u32::MAX {
                 return &[];
             }
             let key = &self.keys[k as usize];
-            if key.hash == h
-                && same(
-                    &self.bytes[key.start as usize..(key.start + key.len) as usize],
-                    token,
-                )
+            if key.word == word
+                && key.len as usize == len
+                && (len <= 8
+                    || same(
+                        &self.bytes[key.start as usize + 8..(key.start + key.len) as usize],
+                        &hay[t + 8..e],
+                    ))
             {
                 return &self.order[key.first as usize..(key.first + key.count) as usize];
             }
@@ -156,18 +266,25 @@ impl PhraseSet {
     /// after its last one. When the longest phrase at a token ends inside a word
     /// ("degenerative spur" in "degenerative spurring"), the longest shorter one that ends on
     /// a token is taken.
-    pub fn for_each_match(&self, hay: &[u8], f: impl FnMut(usize, usize, u32)) {
+    pub fn for_each_match(&self, hay: &[u8], mut f: impl FnMut(usize, usize, u32)) {
+        self.scan(hay, true, |s, e, id, _, _| f(s, e, id))
+    }
+
+    /// As [`PhraseSet::for_each_match`], calling `f(start, end, id, spaces_start, spaces_end)`
+    /// with the number of spaces in `hay[..start]` and in `hay[..end]` too (counted as the scan
+    /// goes), so that the tokens between two matches are a subtraction.
+    pub fn for_each_match_counted(&self, hay: &[u8], f: impl FnMut(usize, usize, u32, u32, u32)) {
         self.scan(hay, true, f)
     }
 
     /// As [`PhraseSet::for_each_match`], except that when the longest phrase at a token ends
     /// inside a word, nothing is taken there and the scan goes on after that word, as a
     /// non-overlapping leftmost-longest automaton search that drops such matches does.
-    pub fn for_each_longest(&self, hay: &[u8], f: impl FnMut(usize, usize, u32)) {
-        self.scan(hay, false, f)
+    pub fn for_each_longest(&self, hay: &[u8], mut f: impl FnMut(usize, usize, u32)) {
+        self.scan(hay, false, |s, e, id, _, _| f(s, e, id))
     }
 
-    fn scan(&self, hay: &[u8], shorter: bool, mut f: impl FnMut(usize, usize, u32)) {
+    fn scan(&self, hay: &[u8], shorter: bool, mut f: impl FnMut(usize, usize, u32, u32, u32)) {
         if self.phrases.is_empty() {
             return;
         }
@@ -176,33 +293,51 @@ impl PhraseSet {
         let Some(mut p) = hay.iter().position(|&c| c == b' ') else {
             return;
         };
+        // Spaces in `hay[..p]`.
+        let mut spaces = 0u32;
         while p + 1 < n {
             let t = p + 1;
-            let mut e = t;
-            let mut h = 0u64;
-            while e < n && hay[e] != b' ' {
-                h = mix(h, hay[e]);
-                e += 1;
-            }
+            let (e, word) = token(hay, t);
             if e == t {
                 // Two spaces in a row (not made by folding): step over one.
                 p = t;
+                spaces += 1;
                 continue;
             }
             let mut next = e;
-            for &id in self.lookup(&hay[t..e], finish(h)) {
+            // Spaces in `hay[p..next]`: the one at `p` unless a phrase is taken or skipped.
+            let mut passed = 1;
+            // Eight bytes from the end of the token, when the text holds that many.
+            let after = (e + 8 <= n).then(|| load(hay, e));
+            for c in self.lookup(hay, t, e, word) {
+                let id = c.id;
                 let (s, len) = self.phrases[id as usize];
                 let (s, len) = (s as usize, len as usize);
                 let end = p + len;
-                if end > n || !same(&hay[e..end], &self.bytes[s + (e - p)..s + len]) {
+                if end > n {
+                    continue;
+                }
+                // The phrase's bytes after its first token: the first eight in one compare.
+                let rest = s + (e - p);
+                let same_rest = match after {
+                    Some(w) => {
+                        w & c.mask == c.next
+                            && (end <= e + 8
+                                || same(&hay[e + 8..end], &self.bytes[rest + 8..s + len]))
+                    }
+                    None => same(&hay[e..end], &self.bytes[rest..s + len]),
+                };
+                if !same_rest {
                     continue;
                 }
                 if end < n && hay[end] == b' ' {
-                    f(p, end, id);
+                    f(p, end, id, spaces, spaces + c.spaces);
                     next = end;
+                    passed = c.spaces;
                     break;
                 }
                 if !shorter {
+                    passed = c.spaces;
                     // The longest phrase here ends inside a word: resume at that word's end.
                     next = hay[end..]
                         .iter()
@@ -212,6 +347,7 @@ impl PhraseSet {
                 }
             }
             p = next;
+            spaces += passed;
         }
     }
 }
@@ -220,6 +356,7 @@ impl PhraseSet {
 mod tests {
     use super::*;
     use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
+    use proptest::strategy::Strategy;
 
     fn folded(s: &str) -> Vec<u8> {
         let mut f = crate::text::Folded::default();
@@ -304,13 +441,91 @@ mod tests {
         out
     }
 
+    /// The spaces that the counted scan reports are those before each match's ends.
+    fn counts_agree(
+        set: &PhraseSet,
+        hay: &[u8],
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        let mut got = Vec::new();
+        set.for_each_match_counted(hay, |s, e, id, ss, se| got.push((s, e, id, ss, se)));
+        let spaces = |k: usize| hay[..k].iter().filter(|&&c| c == b' ').count() as u32;
+        let want: Vec<_> = matches(set, hay)
+            .into_iter()
+            .map(|(s, e, id)| (s, e, id, spaces(s), spaces(e)))
+            .collect();
+        proptest::prop_assert_eq!(got, want);
+        Ok(())
+    }
+
+    /// [`token`] read one byte at a time.
+    fn token_bytewise(hay: &[u8], t: usize) -> (usize, u64) {
+        let e = hay[t..]
+            .iter()
+            .position(|&c| c == b' ')
+            .map_or(hay.len(), |k| t + k);
+        let mut w = [0u8; 8];
+        let k = (e - t).min(8);
+        w[..k].copy_from_slice(&hay[t..t + k]);
+        (e, u64::from_le_bytes(w))
+    }
+
+    /// Words of one to twelve bytes, half of them sharing their first eight bytes.
+    const WORD: &str = "(aaaaaaaa)?[ab]{1,4}";
+
     proptest::proptest! {
+        #[test]
+        fn token_reads_as_bytewise(
+            hay in proptest::collection::vec(
+                proptest::sample::select(vec![b' ', b'a', b'z', 0x00, 0x01, 0x7f, 0x80, 0xa0, 0xff, 0x21]),
+                0..40,
+            ),
+        ) {
+            for t in 0..hay.len() {
+                proptest::prop_assert_eq!(token(&hay, t), token_bytewise(&hay, t));
+            }
+        }
+
+        /// Long tokens that share their first eight bytes, tokens right at the end of the
+        /// text and doubled spaces: the packed-word table finds what the automaton finds.
+        #[test]
+        fn agrees_with_the_automaton_on_long_and_similar_tokens(
+            phrases in proptest::collection::btree_set(
+                proptest::collection::vec(WORD, 1..4).prop_map(|w| format!(" {}", w.join(" "))),
+                1..12,
+            ),
+            text in proptest::collection::vec((WORD, 1..3usize), 0..30),
+        ) {
+            let phrases: Vec<String> = phrases.into_iter().collect();
+            let set = PhraseSet::new(&phrases).unwrap();
+            let ac = AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostLongest)
+                .kind(Some(AhoCorasickKind::DFA))
+                .build(&phrases)
+                .unwrap();
+            let mut hay = b" ".to_vec();
+            for (w, spaces) in &text {
+                hay.extend_from_slice(w.as_bytes());
+                hay.extend(std::iter::repeat(b' ').take(*spaces));
+            }
+            proptest::prop_assert_eq!(matches(&set, &hay), automaton(&ac, &hay));
+            counts_agree(&set, &hay)?;
+            let mut longest = Vec::new();
+            set.for_each_longest(&hay, |s, e, id| longest.push((s, e, id)));
+            let kept: Vec<_> = ac
+                .find_iter(hay.as_slice())
+                .filter(|m| hay.get(m.end()) == Some(&b' '))
+                .map(|m| (m.start(), m.end(), m.pattern().as_u32()))
+                .collect();
+            proptest::prop_assert_eq!(longest, kept);
+        }
+
         #[test]
         fn agrees_with_a_token_bounded_automaton(
             text in proptest::collection::vec(
                 proptest::sample::select(vec![
                     "no", "acute", "fracture", "fractures", "of", "the", "l1", "compression",
                     "compression fracture", ".", ",", "-", "mild", "wedge", "wedging", "é", "°",
+                    "degenerative", "degeneratively", "spondylolisthesis", "spondylolysis",
                 ]),
                 0..30,
             ),
@@ -318,7 +533,8 @@ mod tests {
             let phrases = [
                 " no", " no acute", " fracture", " compression fracture", " compression",
                 " of the", " of", " l1", " wedge", " mild wedge", " acute fracture of the l1",
-                " .", " °", " é",
+                " .", " °", " é", " degenerative", " degenerative compression",
+                " spondylolisthesis", " spondylolysis of the l1",
             ];
             let set = PhraseSet::new(&phrases).unwrap();
             let ac = AhoCorasick::builder()
@@ -328,6 +544,7 @@ mod tests {
                 .unwrap();
             let hay = folded(&text.join(" "));
             proptest::prop_assert_eq!(matches(&set, &hay), automaton(&ac, &hay));
+            counts_agree(&set, &hay)?;
             let mut longest = Vec::new();
             set.for_each_longest(&hay, |s, e, id| longest.push((s, e, id)));
             let kept: Vec<_> = ac

@@ -29,7 +29,23 @@ pub struct Pipeline {
     /// Pattern id of the first user pattern in `payloads`.
     user_offset: u32,
     payloads: Vec<Vec<Payload>>,
+    /// What each pattern's payloads come to, read once here rather than at every hit.
+    info: Vec<PatternInfo>,
     rules: RuleSet,
+}
+
+/// A summary of one pattern's payloads.
+#[derive(Debug, Clone, Copy, Default)]
+struct PatternInfo {
+    /// Some payload is a term.
+    term: bool,
+    /// Some payload is a modifier.
+    modifier: bool,
+    /// The kind of the first anatomy modifier (spine, region, disc or other) among the
+    /// payloads.
+    anatomy: Option<ModifierKind>,
+    /// Some payload is a hardware term.
+    hardware: bool,
 }
 
 /// Builds a [`Pipeline`] from lexicon files and user targets.
@@ -117,7 +133,7 @@ struct Scratch {
     triggers: Vec<TriggerHit>,
     breaks: Vec<usize>,
     levels: Vec<LevelExpr>,
-    level_pos: Vec<(usize, usize)>,
+    level_pos: Vec<Place>,
     quantities: Vec<(usize, usize, Quantity)>,
     cands: Vec<Cand>,
 }
@@ -126,14 +142,53 @@ struct Scratch {
 struct Hit {
     fs: usize,
     fe: usize,
+    /// Spaces in the folded text before `fs` and before `fe`.
+    ss: u32,
+    se: u32,
     span: Span,
     pat: u32,
+}
+
+impl Hit {
+    fn place(&self) -> Place {
+        Place {
+            fs: self.fs,
+            fe: self.fe,
+            ss: self.ss,
+            se: self.se,
+        }
+    }
+}
+
+/// A folded range `[fs, fe)` with the number of spaces before each of its ends, so that the
+/// tokens between two ranges are a subtraction.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Place {
+    fs: usize,
+    fe: usize,
+    ss: u32,
+    se: u32,
+}
+
+impl Place {
+    /// The place of folded `[fs, fe)` (`fe <= folded.bytes.len()`).
+    fn of(folded: &Folded, fs: usize, fe: usize) -> Place {
+        Place {
+            fs,
+            fe,
+            ss: spaces_before(folded, fs),
+            se: spaces_before(folded, fe),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Cand {
     fs: usize,
     fe: usize,
+    /// Spaces before `fs` and `fe`, as in [`Place`].
+    ss: u32,
+    se: u32,
     span: Span,
     term: u32,
     concept: ConceptId,
@@ -144,6 +199,17 @@ struct Cand {
     if_negated: bool,
     /// A Genant grade was written out (not derived from a percent).
     genant_stated: bool,
+}
+
+impl Cand {
+    fn place(&self) -> Place {
+        Place {
+            fs: self.fs,
+            fe: self.fe,
+            ss: self.ss,
+            se: self.se,
+        }
+    }
 }
 
 /// What the part of the report a sentence sits in is about.
@@ -242,12 +308,34 @@ impl Pipeline {
         let user_offset = main.patterns.len() as u32;
         let mut payloads = main.payloads;
         payloads.extend(user.payloads);
+        let info = payloads
+            .iter()
+            .map(|ps| PatternInfo {
+                term: ps.iter().any(|p| matches!(p, Payload::Term(_))),
+                modifier: ps.iter().any(|p| matches!(p, Payload::Modifier(_))),
+                anatomy: ps.iter().find_map(|p| match *p {
+                    Payload::Modifier(m) => match lex.modifiers[m as usize].kind {
+                        k @ (ModifierKind::Spine
+                        | ModifierKind::Region
+                        | ModifierKind::Disc
+                        | ModifierKind::Other) => Some(k),
+                        _ => None,
+                    },
+                    _ => None,
+                }),
+                hardware: ps.iter().any(|p| match *p {
+                    Payload::Term(t) => lex.terms[t as usize].concept == ConceptId::HARDWARE,
+                    _ => false,
+                }),
+            })
+            .collect();
         Ok(Pipeline {
             lex,
             ac,
             user_ac,
             user_offset,
             payloads,
+            info,
             rules: RuleSet::builtin(),
         })
     }
@@ -327,11 +415,9 @@ impl Pipeline {
                 h += 1;
             }
             let range = h0..h;
-            let has_term = s.hits[range.clone()].iter().any(|x| {
-                self.payloads[x.pat as usize]
-                    .iter()
-                    .any(|p| matches!(p, Payload::Term(_)))
-            });
+            let has_term = s.hits[range.clone()]
+                .iter()
+                .any(|x| self.info[x.pat as usize].term);
             // A sentence that only names a body part ("Left knee.", "Lumbosacral spine.") labels
             // the part of a multi-part report that follows it, until the next label or section.
             if !has_term {
@@ -405,7 +491,6 @@ impl Pipeline {
     /// three words besides laterality, and an anatomy word among them. The chest, named in
     /// every chest film, labels nothing.
     fn body_part_label(&self, folded: &Folded, hits: &[Hit], span: Span) -> Option<BodyPart> {
-        let (fs, fe) = fold_pos(folded, span.start, span.end);
         // Every word must be laterality or part of an anatomy word.
         let mut part = None;
         let mut covered = 0usize;
@@ -430,13 +515,21 @@ impl Pipeline {
                 break;
             }
         }
+        // Most sentences name no anatomy at all: their words need not be read.
+        part?;
+        let (fs, fe) = fold_pos(folded, span.start, span.end);
+        // Counting stops at four words, already too many.
         let words = folded.bytes[fs..fe]
             .split(|&c| c == b' ')
             .filter(|w| w.first().is_some_and(|c| c.is_ascii_alphanumeric()))
             .filter(|w| !matches!(*w, b"left" | b"right" | b"bilateral" | b"the"))
+            .take(4)
             .count();
+        if words == 0 || words > 3 || covered < words {
+            return None;
+        }
         let chest = folded.bytes[fs..fe].windows(5).any(|w| w == b"chest");
-        if words == 0 || words > 3 || covered < words || chest {
+        if chest {
             return None;
         }
         part
@@ -537,7 +630,8 @@ impl Pipeline {
         level_pos.clear();
         attribute::levels(text, sent.span.start, sent.span.end, levels);
         for e in levels.iter() {
-            level_pos.push(fold_pos(folded, e.start, e.end));
+            let (a, b) = fold_pos(folded, e.start, e.end);
+            level_pos.push(Place::of(folded, a, b));
         }
         // Descriptive words that open an affirmed item after a comma ("No fracture, stable
         // grade 1 anterolisthesis").
@@ -594,6 +688,8 @@ impl Pipeline {
                 cands.push(Cand {
                     fs: x.fs,
                     fe: x.fe,
+                    ss: x.ss,
+                    se: x.se,
                     span: x.span,
                     term: t,
                     concept: term.concept,
@@ -609,9 +705,9 @@ impl Pipeline {
             return;
         }
         // Levels: each expression goes to the nearest candidate.
-        for (e, &(a, b)) in levels.iter().zip(level_pos.iter()) {
-            let linked = LINKS.contains(&prev_token(&folded.bytes, a));
-            if let Some(ci) = nearest_cand(cands, folded, a, b, linked, |_| true) {
+        for (e, &at) in levels.iter().zip(level_pos.iter()) {
+            let linked = LINKS.contains(&prev_token(&folded.bytes, at.fs));
+            if let Some(ci) = nearest_cand(cands, at, linked, |_| true) {
                 // Every finding on the same words (a shipped and a user concept) shares it.
                 let at = (cands[ci].fs, cands[ci].fe);
                 for c in cands.iter_mut().filter(|c| (c.fs, c.fe) == at) {
@@ -646,7 +742,7 @@ impl Pipeline {
                     Quantity::Millimetres(_) => c == ConceptId::SPONDYLOLISTHESIS,
                     Quantity::Degrees(_) => c == ConceptId::SCOLIOSIS || c == ConceptId::KYPHOSIS,
                 };
-                let Some(ci) = nearest_cand(cands, folded, a, b, false, eligible) else {
+                let Some(ci) = nearest_cand(cands, Place::of(folded, a, b), false, eligible) else {
                     continue;
                 };
                 let c = &mut cands[ci];
@@ -711,11 +807,12 @@ impl Pipeline {
         // Modifiers: severity, acuity, region, direction.
         for ci in 0..cands.len() {
             let (fs, fe) = (cands[ci].fs, cands[ci].fe);
+            let cp = cands[ci].place();
             let mut sev: Option<(usize, Severity)> = None;
             let mut acu: Option<(usize, Acuity)> = None;
             let mut reg: Option<(usize, Region)> = None;
             let mut dir: Option<(usize, Direction)> = None;
-            for x in hits {
+            for x in hits.iter().filter(|x| self.info[x.pat as usize].modifier) {
                 for p in &self.payloads[x.pat as usize] {
                     let Payload::Modifier(mi) = *p else { continue };
                     let m = &self.lex.modifiers[mi as usize];
@@ -724,7 +821,7 @@ impl Pipeline {
                     if !before && !after {
                         continue;
                     }
-                    let d = distance(folded, fs, fe, x.fs, x.fe);
+                    let d = distance(cp, x.place());
                     let between = |cs: &[Cand]| {
                         let (lo, hi) = if before { (x.fe, fs) } else { (fe, x.fs) };
                         cs.iter().any(|o| o.fs >= lo && o.fe <= hi)
@@ -733,14 +830,14 @@ impl Pipeline {
                         ModifierValue::Severity(v) => {
                             // Level tokens between do not count ("moderate C5-C6 and C6-C7 DDD").
                             let (lo, hi) = if before { (x.fe, fs) } else { (fe, x.fs) };
-                            let d = d.saturating_sub(level_tokens(folded, level_pos, lo, hi));
+                            let d = d.saturating_sub(level_tokens(level_pos, lo, hi));
                             let cap = if before { 4 } else { 3 };
                             // A word after this finding that opens the next one is the next
                             // one's ("fracture of L1 with mild retropulsion").
                             let owned_by_next = after
-                                && cands.iter().any(|o| {
-                                    o.fs >= x.fe && folded.tokens_between(x.fe, o.fs) <= 2
-                                });
+                                && cands
+                                    .iter()
+                                    .any(|o| o.fs >= x.fe && gap(x.fe, x.se, o.fs, o.ss) <= 2);
                             if d <= cap
                                 && !between(cands)
                                 && !owned_by_next
@@ -788,7 +885,7 @@ impl Pipeline {
             if !cands[ci].attrs.levels.is_empty() {
                 continue;
             }
-            let (fs, concept) = (cands[ci].fs, cands[ci].concept);
+            let (fs, ss, concept) = (cands[ci].fs, cands[ci].ss, cands[ci].concept);
             if !matches!(
                 concept,
                 ConceptId::VERTEBRAL_FRACTURE | ConceptId::RETROPULSION | ConceptId::KYPHOSIS
@@ -797,9 +894,9 @@ impl Pipeline {
             }
             let prev = cands[..ci].iter().rev().find(|p| p.fe <= fs);
             if let Some(p) = prev {
-                let gap = &folded.bytes[p.fe..fs];
-                let with = gap.windows(6).any(|w| w == b" with ");
-                if with && folded.tokens_between(p.fe, fs) <= 4 && !p.attrs.levels.is_empty() {
+                let words = &folded.bytes[p.fe..fs];
+                let with = words.windows(6).any(|w| w == b" with ");
+                if with && gap(p.fe, p.se, fs, ss) <= 4 && !p.attrs.levels.is_empty() {
                     cands[ci].attrs.levels = p.attrs.levels;
                 }
             }
@@ -818,7 +915,8 @@ impl Pipeline {
             }
         }
         // Context.
-        let (_, sent_fe) = fold_pos(folded, sent.span.start, sent.span.end);
+        // The end of `fold_pos(folded, start, end)`: never before its start.
+        let sent_fe = folded.position_of(sent.span.end).min(folded.bytes.len());
         let last_end = last_word_end(&folded.bytes, sent_fe);
         for c in cands.iter() {
             let mut f = context::flags(
@@ -901,28 +999,12 @@ impl Pipeline {
         hits: &[Hit],
         folded: &Folded,
         x: &Hit,
-        level_pos: &[(usize, usize)],
+        level_pos: &[Place],
         exam: Exam,
     ) -> Anchoring {
         let spine_exam = exam == Exam::Spine;
-        let kind_of = |y: &Hit| {
-            self.payloads[y.pat as usize].iter().find_map(|p| match *p {
-                Payload::Modifier(m) => match self.lex.modifiers[m as usize].kind {
-                    k @ (ModifierKind::Spine
-                    | ModifierKind::Region
-                    | ModifierKind::Disc
-                    | ModifierKind::Other) => Some(k),
-                    _ => None,
-                },
-                _ => None,
-            })
-        };
-        let is_hardware = |y: &Hit| {
-            self.payloads[y.pat as usize].iter().any(|p| match *p {
-                Payload::Term(t) => self.lex.terms[t as usize].concept == ConceptId::HARDWARE,
-                _ => false,
-            })
-        };
+        let kind_of = |y: &Hit| self.info[y.pat as usize].anatomy;
+        let is_hardware = |y: &Hit| self.info[y.pat as usize].hardware;
         let is_spine = |k: ModifierKind| {
             matches!(
                 k,
@@ -947,7 +1029,7 @@ impl Pipeline {
             };
             let disc_before = hits.iter().any(|y| {
                 y.fe <= x.fs
-                    && folded.tokens_between(y.fe, x.fs) <= 3
+                    && gap(y.fe, y.se, x.fs, x.ss) <= 3
                     && (kind_of(y) == Some(ModifierKind::Disc) || disc_term(y))
             });
             if disc_before {
@@ -959,7 +1041,7 @@ impl Pipeline {
         if LINKS.contains(&next_token(&folded.bytes, x.fe)) {
             let mut first: Option<(usize, bool)> = None; // (folded start, is spine)
             for y in hits.iter().filter(|y| y.fs >= x.fe) {
-                if folded.tokens_between(x.fe, y.fs) > 5 {
+                if gap(x.fe, x.se, y.fs, y.ss) > 5 {
                     break;
                 }
                 if let Some(k) = kind_of(y) {
@@ -975,20 +1057,21 @@ impl Pipeline {
                     break;
                 }
             }
-            if let Some(&(ls, le)) = level_pos.iter().find(|(ls, _)| *ls >= x.fe) {
-                if folded.tokens_between(x.fe, ls) <= 5 && first.map_or(true, |(fs, _)| ls < fs) {
+            if let Some(&lp) = level_pos.iter().find(|lp| lp.fs >= x.fe) {
+                let (ls, le) = (lp.fs, lp.fe);
+                if gap(x.fe, x.se, ls, lp.ss) <= 5 && first.map_or(true, |(fs, _)| ls < fs) {
                     // A level names the vertebra, unless disc words follow it closely ("loss
                     // of height of the L4-L5 and L5-S1 discs"): then it names the disc.
                     let disc_follows = hits.iter().any(|y| {
                         y.fs >= le
-                            && folded.tokens_between(le, y.fs) <= 4
+                            && gap(le, lp.se, y.fs, y.ss) <= 4
                             && kind_of(y) == Some(ModifierKind::Disc)
                     });
                     // Likewise a level followed by hardware names the hardware ("fracture of the
                     // left S1 pedicle screw").
                     let hardware_follows = concept != ConceptId::HARDWARE
                         && hits.iter().any(|y| {
-                            y.fs >= le && folded.tokens_between(le, y.fs) <= 2 && is_hardware(y)
+                            y.fs >= le && gap(le, lp.se, y.fs, y.ss) <= 2 && is_hardware(y)
                         });
                     let spine = !((disc_follows && concept == ConceptId::VERTEBRAL_FRACTURE)
                         || hardware_follows);
@@ -1002,13 +1085,10 @@ impl Pipeline {
         let nearest = |want: &dyn Fn(ModifierKind) -> bool| {
             hits.iter()
                 .filter(|y| kind_of(y).is_some_and(want))
-                .map(|y| distance(folded, x.fs, x.fe, y.fs, y.fe))
+                .map(|y| distance(x.place(), y.place()))
                 .min()
         };
-        let ds_levels = level_pos
-            .iter()
-            .map(|&(a, b)| distance(folded, x.fs, x.fe, a, b))
-            .min();
+        let ds_levels = level_pos.iter().map(|&lp| distance(x.place(), lp)).min();
         let ds = match (nearest(&is_spine), ds_levels) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -1036,12 +1116,15 @@ impl Pipeline {
 /// One token-bounded, leftmost-longest pass of `set` over the folded text; pattern ids are
 /// shifted by `offset`.
 fn scan(set: &PhraseSet, folded: &Folded, offset: u32, hits: &mut Vec<Hit>) {
-    set.for_each_match(&folded.bytes, |start, end, id| {
+    set.for_each_match_counted(&folded.bytes, |start, end, id, ss, se| {
         let (fs, fe) = (start + 1, end);
         let (os, oe) = folded.original(fs, fe);
         hits.push(Hit {
             fs,
             fe,
+            // `start` is a space.
+            ss: ss + 1,
+            se,
             span: Span::new(os, oe),
             pat: id + offset,
         });
@@ -1049,13 +1132,33 @@ fn scan(set: &PhraseSet, folded: &Folded, offset: u32, hits: &mut Vec<Hit>) {
 }
 
 /// Tokens between two folded ranges (0 when adjacent or overlapping).
-fn distance(folded: &Folded, as_: usize, ae: usize, bs: usize, be: usize) -> usize {
-    if be <= as_ {
-        folded.tokens_between(be, as_)
-    } else if bs >= ae {
-        folded.tokens_between(ae, bs)
+fn distance(a: Place, b: Place) -> usize {
+    if b.fe <= a.fs {
+        gap(b.fe, b.se, a.fs, a.ss)
+    } else if b.fs >= a.fe {
+        gap(a.fe, a.se, b.fs, b.ss)
     } else {
         0
+    }
+}
+
+/// Tokens between folded positions `a` and `b` that have `sa` and `sb` spaces before them,
+/// as [`Folded::tokens_between`] counts them (0 unless `a < b`).
+fn gap(a: usize, sa: u32, b: usize, sb: u32) -> usize {
+    if a >= b {
+        0
+    } else {
+        sb.saturating_sub(sa).saturating_sub(1) as usize
+    }
+}
+
+/// Spaces in `folded.bytes[..k]`.
+fn spaces_before(folded: &Folded, k: usize) -> u32 {
+    if k > 0 && folded.bytes.first() == Some(&b' ') {
+        // `[0, k)` holds at least the leading space: one more than the tokens between.
+        folded.tokens_between(0, k) as u32 + 1
+    } else {
+        folded.bytes[..k].iter().filter(|&&c| c == b' ').count() as u32
     }
 }
 
@@ -1070,11 +1173,11 @@ fn fold_pos(folded: &Folded, s: usize, e: usize) -> (usize, usize) {
 const LOCAL_KYPHOSIS: [&[u8]; 4] = [b"focal", b"segmental", b"angular", b"gibbus"];
 
 /// Tokens of level expressions inside folded `[lo, hi)`.
-fn level_tokens(folded: &Folded, level_pos: &[(usize, usize)], lo: usize, hi: usize) -> usize {
+fn level_tokens(level_pos: &[Place], lo: usize, hi: usize) -> usize {
     level_pos
         .iter()
-        .filter(|&&(a, b)| a >= lo && b <= hi)
-        .map(|&(a, b)| folded.bytes[a..b].iter().filter(|&&c| c == b' ').count() + 1)
+        .filter(|lp| lp.fs >= lo && lp.fe <= hi)
+        .map(|lp| (lp.se - lp.ss) as usize + 1)
         .sum()
 }
 
@@ -1174,9 +1277,7 @@ fn prev_token(bytes: &[u8], fs: usize) -> &[u8] {
 /// to the finding before.
 fn nearest_cand(
     cands: &[Cand],
-    folded: &Folded,
-    a: usize,
-    b: usize,
+    at: Place,
     linked: bool,
     eligible: impl Fn(ConceptId) -> bool,
 ) -> Option<usize> {
@@ -1185,9 +1286,9 @@ fn nearest_cand(
         if !eligible(c.concept) {
             continue;
         }
-        let d = distance(folded, c.fs, c.fe, a, b);
+        let d = distance(c.place(), at);
         let mut score = d * 2 + 1;
-        if c.fe <= a {
+        if c.fe <= at.fs {
             score -= 1; // finding before the level: wins ties
             if linked {
                 score = score.saturating_sub(2);
@@ -1208,6 +1309,96 @@ mod tests {
         Pipeline::builtin()
             .analyze(&Report::new("t", text))
             .status(c)
+    }
+
+    /// The old distance, counted by the folded view.
+    fn distance_folded(folded: &Folded, a: (usize, usize), b: (usize, usize)) -> usize {
+        if b.1 <= a.0 {
+            folded.tokens_between(b.1, a.0)
+        } else if b.0 >= a.1 {
+            folded.tokens_between(a.1, b.0)
+        } else {
+            0
+        }
+    }
+
+    proptest::proptest! {
+        /// Hits count the spaces before their ends as the folded view does, and distances
+        /// between places agree with [`Folded::tokens_between`].
+        #[test]
+        fn places_count_tokens_as_the_folded_view(
+            words in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "No", "acute", "fracture", "of", "the", "L1", "vertebral", "body", ".", ",",
+                    "mild", "degenerative", "changes", "at", "L4-L5", "  ", "\n", "spine",
+                    "compression", "deformity", "with", "retropulsion", "é", "°", "(", "-",
+                ]),
+                0..120,
+            ),
+            picks in proptest::collection::vec((0usize..1000, 0usize..1000), 8),
+        ) {
+            let text = words.join(" ");
+            let p = Pipeline::builtin();
+            let mut folded = Folded::default();
+            folded.fold(&text);
+            let mut hits = Vec::new();
+            scan(&p.ac, &folded, 0, &mut hits);
+            for x in &hits {
+                proptest::prop_assert_eq!(x.place(), Place::of(&folded, x.fs, x.fe));
+            }
+            let n = folded.bytes.len();
+            let mut places: Vec<Place> = hits.iter().map(Hit::place).collect();
+            for &(a, b) in &picks {
+                let (a, b) = (a % (n + 1), b % (n + 1));
+                places.push(Place::of(&folded, a.min(b), a.max(b)));
+            }
+            for x in &places {
+                for y in &places {
+                    proptest::prop_assert_eq!(
+                        distance(*x, *y),
+                        distance_folded(&folded, (x.fs, x.fe), (y.fs, y.fe))
+                    );
+                    proptest::prop_assert_eq!(
+                        gap(x.fe, x.se, y.fs, y.ss),
+                        folded.tokens_between(x.fe, y.fs)
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pattern_summaries_agree_with_their_payloads() {
+        let p = Pipeline::builtin();
+        assert_eq!(p.info.len(), p.payloads.len());
+        for (info, ps) in p.info.iter().zip(&p.payloads) {
+            let modifiers = ps.iter().filter_map(|x| match *x {
+                Payload::Modifier(m) => Some(p.lex.modifiers[m as usize].kind),
+                _ => None,
+            });
+            let terms = || {
+                ps.iter().filter_map(|x| match *x {
+                    Payload::Term(t) => Some(&p.lex.terms[t as usize]),
+                    _ => None,
+                })
+            };
+            assert_eq!(info.term, terms().next().is_some());
+            assert_eq!(info.modifier, modifiers.clone().next().is_some());
+            assert_eq!(
+                info.anatomy,
+                modifiers.clone().find(|k| matches!(
+                    k,
+                    ModifierKind::Spine
+                        | ModifierKind::Region
+                        | ModifierKind::Disc
+                        | ModifierKind::Other
+                ))
+            );
+            assert_eq!(
+                info.hardware,
+                terms().any(|t| t.concept == ConceptId::HARDWARE)
+            );
+        }
     }
 
     #[test]
