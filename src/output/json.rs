@@ -326,7 +326,10 @@ pub(crate) fn write_report(
         }
         if let Some(condition) = r.condition.as_deref() {
             out.extend_from_slice(b",\"condition\":");
-            rule.condition.json_if(out, condition, same.condition);
+            match cx.condition(i, true) {
+                Some(json) => out.extend_from_slice(json),
+                None => rule.condition.json_if(out, condition, same.condition),
+            }
         }
         out.push(b'}');
     }

@@ -73,6 +73,73 @@ pub(crate) struct Shared {
     evidence_bytes: Vec<u8>,
     /// Which encodings of the evidence were worked out: CSV, JSON.
     evidence_in: [bool; 2],
+    /// Conditions that differ from their rule's, encoded once and kept from one report to the
+    /// next (see [`Conditions`]).
+    conditions: Conditions,
+    /// Where the encoded condition of each recommendation is in `conditions`, if it is there.
+    condition_of: Vec<Option<(u32, u32)>>,
+}
+
+/// A condition that differs from its rule's, with its encodings.
+#[derive(Debug)]
+struct EncodedCondition {
+    text: Box<str>,
+    /// The CSV cell after its separator, as [`Row::cell`] writes it.
+    csv: Vec<u8>,
+    /// The JSON string.
+    json: Vec<u8>,
+}
+
+/// The conditions that differ from their rule's (they name what to obtain for the patient),
+/// encoded once per thread: a rule words its condition in only a few ways, so the same texts
+/// come back report after report. Kept by rule index, so that a look-up compares the few texts
+/// of one rule; the encodings depend only on the text, so an index that names another rule
+/// (or none) only makes the look-up miss.
+#[derive(Debug, Default)]
+struct Conditions {
+    by_rule: Vec<Vec<EncodedCondition>>,
+}
+
+impl Conditions {
+    /// Distinct conditions kept per rule; more are encoded as they come.
+    const PER_RULE: usize = 32;
+    /// Rules whose conditions are kept; those of rules past this are encoded as they come.
+    const RULES: usize = 1024;
+    /// Longest condition kept, in bytes.
+    const MAX_LEN: usize = 4096;
+
+    /// Where the encodings of `text` for rule `rule` are, found or made now; `None` when they
+    /// are not kept.
+    fn find_or_add(&mut self, rule: u32, text: &str) -> Option<(u32, u32)> {
+        let r = rule as usize;
+        if r >= Self::RULES || text.len() > Self::MAX_LEN {
+            return None;
+        }
+        if self.by_rule.len() <= r {
+            self.by_rule.resize_with(r + 1, Vec::new);
+        }
+        let kept = &mut self.by_rule[r];
+        if let Some(k) = kept.iter().position(|c| *c.text == *text) {
+            return Some((rule, k as u32));
+        }
+        if kept.len() >= Self::PER_RULE {
+            return None;
+        }
+        let mut csv = Vec::new();
+        Row::starting_with(&mut csv, &[]).cell(text);
+        let mut json = Vec::new();
+        enc::json_str(&mut json, text);
+        kept.push(EncodedCondition {
+            text: text.into(),
+            csv,
+            json,
+        });
+        Some((rule, kept.len() as u32 - 1))
+    }
+
+    fn get(&self, (rule, k): (u32, u32)) -> Option<&EncodedCondition> {
+        self.by_rule.get(rule as usize)?.get(k as usize)
+    }
 }
 
 impl Shared {
@@ -112,6 +179,14 @@ impl Shared {
         self.recommendations.clear();
         self.recommendations
             .extend(a.recommendations.iter().map(|r| fixed.match_rule(r)));
+        self.condition_of.clear();
+        for (r, m) in a.recommendations.iter().zip(&self.recommendations) {
+            let at = match r.condition.as_deref() {
+                Some(c) if !m.condition && !c.is_empty() => self.conditions.find_or_add(m.rule, c),
+                _ => None,
+            };
+            self.condition_of.push(at);
+        }
         self.cautions.clear();
         self.cautions
             .extend(a.cautions.iter().map(|c| fixed.match_caution(c)));
@@ -182,6 +257,15 @@ impl Shared {
         self.recommendations.get(i).copied().unwrap_or_default()
     }
 
+    /// The condition of recommendation `i` as the CSV cell after its separator, or as a JSON
+    /// string, when it differs from its rule's and was encoded once (else the row encodes it
+    /// as it comes).
+    #[inline]
+    pub fn condition(&self, i: usize, json: bool) -> Option<&[u8]> {
+        let c = self.conditions.get((*self.condition_of.get(i)?)?)?;
+        Some(if json { &c.json } else { &c.csv })
+    }
+
     /// Which texts of caution `i` are its definition's.
     #[inline]
     pub fn caution(&self, i: usize) -> CautionMatch {
@@ -208,4 +292,72 @@ impl Shared {
 pub(crate) fn item_of<'a>(mentions: &[MentionOut], items: &'a [u8], i: u32) -> Option<&'a [u8]> {
     let (from, to) = mentions.get(i as usize)?.item?;
     items.get(from..to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::*;
+    use crate::pipeline::Pipeline;
+
+    proptest::proptest! {
+        /// Conditions encoded once per thread are the cells and strings written for each
+        /// recommendation as it comes, however the texts and rules repeat.
+        #[test]
+        fn conditions_encoded_once_match_conditions_written_each_time(
+            recs in proptest::collection::vec(
+                (0usize..4, proptest::option::of("(?s)[=+a,\"\n\\\\-]{0,3}.{0,12}")), 0..30),
+        ) {
+            let p = Pipeline::builtin();
+            let fixed = FixedTexts::new(&p);
+            let rules = p.rules().rules();
+            let report = Report::new("r", "text");
+            let mut cx = Shared::default();
+            // Several reports through one `Shared`, as on one thread.
+            for chunk in recs.chunks(7) {
+                let mut a = Analysis::default();
+                for (k, condition) in chunk {
+                    // Rule 3 stands for a rule id that names no rule.
+                    let (rule, own) = match rules.get(*k).filter(|_| *k < 3) {
+                        Some(r) => (r.id().to_string(), r.condition()),
+                        None => ("no.rule".to_string(), None),
+                    };
+                    // Now and then the rule's own condition.
+                    let condition = match (condition, own) {
+                        (Some(c), Some(own)) if c.len() % 5 == 0 => Some(own.to_string()),
+                        (c, _) => c.clone(),
+                    };
+                    a.recommendations.push(Recommendation {
+                        action: "dxa".into(),
+                        rule,
+                        strength: Strength::Conditional,
+                        condition,
+                        urgency: Urgency::Routine,
+                        rationale: String::new(),
+                        evidence: Vec::new(),
+                        source: String::new(),
+                    });
+                }
+                cx.prepare(&fixed, &report, &a, crate::output::render::Parts::ALL);
+                for (i, r) in a.recommendations.iter().enumerate() {
+                    let same = cx.recommendation(i);
+                    let rule = fixed.rule_at(same.rule);
+                    let condition = r.condition.as_deref().unwrap_or("");
+                    let mut csv = Vec::new();
+                    rule.condition.csv_if(&mut Row::starting_with(&mut csv, &[]), condition, same.condition);
+                    let mut json = Vec::new();
+                    rule.condition.json_if(&mut json, condition, same.condition);
+                    if let Some(cell) = cx.condition(i, false) {
+                        proptest::prop_assert_eq!(cell, csv.as_slice());
+                    }
+                    if let Some(s) = cx.condition(i, true) {
+                        proptest::prop_assert_eq!(s, json.as_slice());
+                    }
+                    // Every condition that differs from its rule's is kept.
+                    let differs = !same.condition && !condition.is_empty();
+                    proptest::prop_assert_eq!(cx.condition(i, false).is_some(), differs);
+                }
+            }
+        }
+    }
 }

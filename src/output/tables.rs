@@ -268,8 +268,13 @@ impl<'p> Tables<'p> {
         rule.rationale.csv_if(row, &r.rationale, same.rationale);
         evidence(row, cx, EvidenceOf::Recommendation, i, &r.evidence);
         rule.source.csv_if(row, &r.source, same.source);
-        let condition = r.condition.as_deref().unwrap_or("");
-        rule.condition.csv_if(row, condition, same.condition);
+        match cx.condition(i, false) {
+            Some(cell) => row.encoded_cells(cell),
+            None => {
+                let condition = r.condition.as_deref().unwrap_or("");
+                rule.condition.csv_if(row, condition, same.condition);
+            }
+        }
     }
 
     pub(crate) fn caution_row(
