@@ -193,6 +193,10 @@ pub(crate) struct FixedTexts {
     /// The id of each action, then an empty one.
     actions: Vec<Fixed>,
     action_ids: ById,
+    /// The actions of each rule (indices into `actions`, as `action_ids` gives them), by rule
+    /// index: a recommendation's action is nearly always one of its rule's, found among a few
+    /// without hashing its id.
+    rule_actions: Vec<Vec<u32>>,
     /// The texts of each caution, then empty ones.
     cautions: Vec<CautionTexts>,
     caution_ids: ById,
@@ -254,10 +258,19 @@ impl FixedTexts {
         });
         let ids =
             |ids: Vec<&str>| -> ById { (0u32..).zip(ids).map(|(i, id)| (id.into(), i)).collect() };
+        let action_ids = ids(rules.actions().iter().map(|a| a.id.as_str()).collect());
+        let rule_actions = (rules.rules().iter())
+            .map(|r| {
+                (rules.actions_of(r).into_iter())
+                    .filter_map(|a| action_ids.get(a).copied())
+                    .collect()
+            })
+            .collect();
         FixedTexts {
             rule_ids: ids(rules.rules().iter().map(|r| r.id()).collect()),
             rules: rule_texts,
-            action_ids: ids(rules.actions().iter().map(|a| a.id.as_str()).collect()),
+            action_ids,
+            rule_actions,
             actions: rules
                 .actions()
                 .iter()
@@ -299,7 +312,7 @@ impl FixedTexts {
     pub fn match_rule(&self, r: &Recommendation) -> RuleMatch {
         let rule = self.find(&self.rule_ids, &r.rule, self.rules.len());
         let t = self.rule_at(rule);
-        let action = self.find(&self.action_ids, &r.action, self.actions.len());
+        let action = self.find_action(rule, &r.action);
         let condition = r.condition.as_deref().unwrap_or("");
         RuleMatch {
             rule,
@@ -321,6 +334,17 @@ impl FixedTexts {
             id: !c.id.is_empty() && c.id == t.id.text(),
             message: c.message == t.message.text(),
             source: c.source == t.source.text(),
+        }
+    }
+
+    /// The index of action `id` (as [`FixedTexts::find`] gives it), looked for first among the
+    /// actions of rule `rule`.
+    #[inline]
+    fn find_action(&self, rule: u32, id: &str) -> u32 {
+        let of_rule = self.rule_actions.get(rule as usize).map_or(&[][..], Vec::as_slice);
+        match (of_rule.iter()).find(|&&a| self.action_at(a).text() == id) {
+            Some(&a) => a,
+            None => self.find(&self.action_ids, id, self.actions.len()),
         }
     }
 
@@ -399,15 +423,105 @@ fn mention_head(name: &Fixed) -> Vec<u8> {
     head
 }
 
-/// [`FixedTexts::section_and_flags`] of `section` and flag `bits`, CSV then JSON.
+/// [`FixedTexts::section_and_flags`] of `section` and flag `bits`, CSV then JSON. Written
+/// with plain appends: the run makes 128 of them before its first report.
 fn section_and_flags(section: SectionKind, bits: usize) -> [Vec<u8>; 2] {
     let names = ["negated", "uncertain", "historical", "hypothetical"];
-    let mut csv = format!(",{}", section.as_str());
-    let mut json = format!(",\"section\":\"{}\"", section.as_str());
+    let mut csv = Vec::with_capacity(48);
+    csv.push(b',');
+    csv.extend_from_slice(section.as_str().as_bytes());
+    let mut json = Vec::with_capacity(112);
+    json.extend_from_slice(b",\"section\":\"");
+    json.extend_from_slice(section.as_str().as_bytes());
+    json.push(b'"');
     for (i, name) in names.iter().enumerate() {
-        let set = bits & (1 << i) != 0;
-        csv.push_str(&format!(",{set}"));
-        json.push_str(&format!(",\"{name}\":{set}"));
+        let set: &[u8] = if bits & (1 << i) != 0 { b"true" } else { b"false" };
+        csv.push(b',');
+        csv.extend_from_slice(set);
+        json.extend_from_slice(b",\"");
+        json.extend_from_slice(name.as_bytes());
+        json.extend_from_slice(b"\":");
+        json.extend_from_slice(set);
     }
-    [csv.into_bytes(), json.into_bytes()]
+    [csv, json]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Strength, Urgency};
+
+    /// [`FixedTexts::match_rule`] with every id looked up in its table.
+    fn match_rule_by_hash(f: &FixedTexts, r: &Recommendation) -> RuleMatch {
+        let rule = f.find(&f.rule_ids, &r.rule, f.rules.len());
+        let t = f.rule_at(rule);
+        let action = f.find(&f.action_ids, &r.action, f.actions.len());
+        let condition = r.condition.as_deref().unwrap_or("");
+        RuleMatch {
+            rule,
+            action,
+            action_id: !r.action.is_empty() && r.action == f.action_at(action).text(),
+            id: !r.rule.is_empty() && r.rule == t.id.text(),
+            rationale: r.rationale == t.rationale.text(),
+            source: r.source == t.source.text(),
+            condition: !condition.is_empty() && condition == t.condition.text(),
+        }
+    }
+
+    proptest::proptest! {
+        /// Actions looked for among their rule's first are the actions their ids name.
+        #[test]
+        fn actions_found_by_rule_match_actions_found_by_id(
+            picks in proptest::collection::vec((0usize..64, 0usize..64), 1..20),
+        ) {
+            let p = Pipeline::builtin();
+            let f = FixedTexts::new(&p);
+            let rules = p.rules();
+            for (rule, action) in picks {
+                let rule_id = rules.rules().get(rule).map_or("no.rule", |r| r.id());
+                let action_id = rules.actions().get(action).map_or("no_action", |a| a.id.as_str());
+                let r = Recommendation {
+                    action: action_id.into(),
+                    rule: rule_id.into(),
+                    strength: Strength::Recommended,
+                    condition: None,
+                    urgency: Urgency::Routine,
+                    rationale: String::new(),
+                    evidence: Vec::new(),
+                    source: String::new(),
+                };
+                let (fast, simple) = (f.match_rule(&r), match_rule_by_hash(&f, &r));
+                proptest::prop_assert_eq!(format!("{fast:?}"), format!("{simple:?}"));
+                // And the actions a rule gives are found among its own.
+                if let Some(rule) = rules.rules().get(rule) {
+                    for a in rules.actions_of(rule) {
+                        let r = Recommendation { action: a.into(), ..r.clone() };
+                        let (fast, simple) = (f.match_rule(&r), match_rule_by_hash(&f, &r));
+                        proptest::prop_assert_eq!(format!("{fast:?}"), format!("{simple:?}"));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sections and flags as the cells and keys they stand for, written with `format!`.
+    #[test]
+    fn section_and_flags_match_the_formatted_texts() {
+        let names = ["negated", "uncertain", "historical", "hypothetical"];
+        for &section in SectionKind::ALL.iter() {
+            for bits in 0..16 {
+                let mut csv = format!(",{}", section.as_str());
+                let mut json = format!(",\"section\":\"{}\"", section.as_str());
+                for (i, name) in names.iter().enumerate() {
+                    let set = bits & (1 << i) != 0;
+                    csv.push_str(&format!(",{set}"));
+                    json.push_str(&format!(",\"{name}\":{set}"));
+                }
+                assert_eq!(
+                    section_and_flags(section, bits),
+                    [csv.into_bytes(), json.into_bytes()]
+                );
+            }
+        }
+    }
 }
