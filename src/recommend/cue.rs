@@ -535,6 +535,16 @@ pub(crate) struct CueHits<'a> {
     /// The cues looked for in the whole report, and those found.
     report: Cell<(u64, u64)>,
     reading: RefCell<Reading>,
+    /// A buffer for `sentences`, from an earlier report.
+    spare: RefCell<Vec<SentenceCues>>,
+}
+
+/// The buffers of a [`CueHits`], kept between reports so that a thread allocates them once
+/// ([`CueHits::find_with`], [`CueHits::into_buffers`]).
+#[derive(Debug, Default)]
+pub(crate) struct CueBuffers {
+    sentences: Vec<SentenceCues>,
+    reading: Reading,
 }
 
 /// What is known of one sentence's cues.
@@ -554,26 +564,48 @@ impl<'a> CueHits<'a> {
 
     /// Cue reading over `text`, the report `a` was made from.
     pub fn find(reader: &'a CueReader, a: &'a Analysis, text: &'a str) -> CueHits<'a> {
-        if reader.cues.is_empty() || text.is_empty() {
-            return CueHits::none();
-        }
+        CueHits::find_with(reader, a, text, CueBuffers::default())
+    }
+
+    /// As [`CueHits::find`], in the buffers of an earlier report.
+    pub fn find_with(
+        reader: &'a CueReader,
+        a: &'a Analysis,
+        text: &'a str,
+        buffers: CueBuffers,
+    ) -> CueHits<'a> {
+        let readable = !reader.cues.is_empty() && !text.is_empty();
         CueHits {
-            src: Some((reader, a, text)),
+            src: readable.then_some((reader, a, text)),
+            reading: RefCell::new(buffers.reading),
+            spare: RefCell::new(buffers.sentences),
             ..CueHits::default()
+        }
+    }
+
+    /// The buffers, for the next report's [`CueHits::find_with`].
+    pub fn into_buffers(self) -> CueBuffers {
+        let CueHits {
+            sentences,
+            reading,
+            spare,
+            ..
+        } = self;
+        CueBuffers {
+            sentences: sentences.into_inner().unwrap_or_else(|| spare.into_inner()),
+            reading: reading.into_inner(),
         }
     }
 
     /// The sentences' candidate cues, from one pass over the text.
     fn sentences(&self) -> &[SentenceCues] {
         self.sentences.get_or_init(|| {
+            let mut out = self.spare.take();
+            out.clear();
             let Some((reader, a, text)) = self.src else {
-                return Vec::new();
+                return out;
             };
-            let mut out: Vec<SentenceCues> = a
-                .sentences
-                .iter()
-                .map(|_| SentenceCues::default())
-                .collect();
+            out.resize_with(a.sentences.len(), SentenceCues::default);
             // Key words come in text order, as the sentences do.
             let mut k = 0;
             reader.each_key(text, |start, mask| {
