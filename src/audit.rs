@@ -200,12 +200,37 @@ struct PhraseHit {
     section: SectionKind,
 }
 
+/// A set of sentence indices, one bit each.
+#[derive(Debug, Default)]
+struct SentenceSet(Vec<u64>);
+
+impl SentenceSet {
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    fn insert(&mut self, i: u32) {
+        let w = i as usize / 64;
+        if self.0.len() <= w {
+            self.0.resize(w + 1, 0);
+        }
+        self.0[w] |= 1 << (i % 64);
+    }
+
+    fn contains(&self, i: u32) -> bool {
+        self.0
+            .get(i as usize / 64)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+}
+
 #[derive(Default)]
 struct Scratch {
     folded: Folded,
     hits: Vec<PhraseHit>,
-    cue: Vec<u32>,
-    decline: Vec<u32>,
+    /// The sentences that hold a recommending word, and those that decline.
+    cue: SentenceSet,
+    decline: SentenceSet,
 }
 
 thread_local! {
@@ -443,11 +468,20 @@ impl Auditor {
                 &*own
             }
         };
+        // Hits come in text order: the sentence of one is found by going on from the sentence
+        // of the one before (by binary search should a hit start before the one before).
+        let (mut k, mut last_start) = (0, 0);
         ac.for_each_longest(&folded.bytes, |start, end, pattern| {
             let (fs, fe) = (start + 1, end);
             let (os, oe) = folded.original(fs, fe);
             let span = Span::new(os, oe);
-            let k = a.sentences.partition_point(|x| x.span.end <= span.start);
+            if span.start < last_start {
+                k = a.sentences.partition_point(|x| x.span.end <= span.start);
+            }
+            while a.sentences.get(k).is_some_and(|x| x.span.end <= span.start) {
+                k += 1;
+            }
+            last_start = span.start;
             let (sentence, section) = match a.sentences.get(k) {
                 Some(x) if x.span.contains(span) => (
                     k as u32,
@@ -465,10 +499,10 @@ impl Auditor {
             };
             let kinds = self.kinds[pattern as usize];
             if kinds & PhraseKind::Cue.bit() != 0 && sentence != u32::MAX {
-                cue.push(sentence);
+                cue.insert(sentence);
             }
             if kinds & PhraseKind::Decline.bit() != 0 && sentence != u32::MAX {
-                decline.push(sentence);
+                decline.insert(sentence);
             }
             hits.push(PhraseHit {
                 kinds,
@@ -588,8 +622,8 @@ impl Ctx<'_> {
                     || (matches!(
                         h.section,
                         SectionKind::Findings | SectionKind::Impression | SectionKind::Preamble
-                    ) && s.cue.contains(&h.sentence)))
-                && !s.decline.contains(&h.sentence)
+                    ) && s.cue.contains(h.sentence)))
+                && !s.decline.contains(h.sentence)
                 && !self.inside_mention(h.span)
         })
     }
@@ -932,6 +966,35 @@ mod tests {
         let p = Pipeline::builtin();
         let a = p.analyze(&Report::new("t", text));
         audit(text, &a, &p).into_iter().map(|f| f.flag).collect()
+    }
+
+    #[test]
+    fn hits_sentences_and_sets_agree_with_a_search_per_hit() {
+        let p = Pipeline::builtin();
+        let au = Auditor::builtin();
+        let mut s = Scratch::default();
+        let mut placed = 0;
+        for report in crate::gen::generate(5, 300) {
+            let a = p.analyze(&report);
+            au.scan(&report.text, None, &a, &mut s);
+            for h in &s.hits {
+                let k = a.sentences.partition_point(|x| x.span.end <= h.span.start);
+                let inside = a.sentences.get(k).is_some_and(|x| x.span.contains(h.span));
+                assert_eq!(h.sentence, if inside { k as u32 } else { u32::MAX });
+                placed += usize::from(inside);
+            }
+            for i in (0..a.sentences.len() as u32 + 70).chain([u32::MAX]) {
+                let with = |kind: PhraseKind| {
+                    i != u32::MAX
+                        && s.hits
+                            .iter()
+                            .any(|h| h.kinds & kind.bit() != 0 && h.sentence == i)
+                };
+                assert_eq!(s.cue.contains(i), with(PhraseKind::Cue));
+                assert_eq!(s.decline.contains(i), with(PhraseKind::Decline));
+            }
+        }
+        assert!(placed > 500, "{placed}");
     }
 
     #[test]

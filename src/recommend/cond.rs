@@ -395,8 +395,11 @@ pub(crate) struct Findings<'a> {
 }
 
 impl<'a> Findings<'a> {
-    pub fn new(a: &'a Analysis) -> Findings<'a> {
-        let mut setting = vec![MentionSet::default(); a.concepts.len()];
+    /// The findings of `a`, keeping the per-concept sets in `setting` (emptied first: a
+    /// buffer from [`Findings::into_buffer`], so that a thread allocates them once).
+    pub fn new(a: &'a Analysis, mut setting: Vec<MentionSet>) -> Findings<'a> {
+        setting.clear();
+        setting.resize(a.concepts.len(), MentionSet::default());
         for (i, m) in a.mentions.iter().enumerate() {
             let Some(result) = a.concepts.get(m.concept.index()) else {
                 continue;
@@ -414,6 +417,11 @@ impl<'a> Findings<'a> {
             }
         }
         Findings { a, setting }
+    }
+
+    /// The per-concept sets' buffer, for [`Findings::new`].
+    pub fn into_buffer(self) -> Vec<MentionSet> {
+        self.setting
     }
 
     /// The report-level result of a concept (blank when the analysis has none).

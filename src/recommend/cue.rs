@@ -130,6 +130,42 @@ fn is_alnum(b: u8) -> bool {
     ALNUM[usize::from(b)]
 }
 
+/// Bit 7 of each byte of `x` where that byte is an ASCII letter or digit, the others clear:
+/// eight bytes tested at once. Every sum below stays under 0x100 in each byte, so no carry
+/// crosses into the next byte.
+fn alnum_bytes(x: u64) -> u64 {
+    const fn each(b: u8) -> u64 {
+        u64::from_ne_bytes([b; 8])
+    }
+    const HIGH: u64 = each(0x80);
+    let y = x & !HIGH;
+    // y >= '0' and not y > '9'.
+    let digit = y.wrapping_add(each(0x50)) & !y.wrapping_add(each(0x46));
+    // Lowercased, z >= 'a' and not z > 'z'.
+    let z = y | each(0x20);
+    let letter = z.wrapping_add(each(0x1f)) & !z.wrapping_add(each(0x05));
+    (digit | letter) & !x & HIGH
+}
+
+/// Bit `i` set where byte `i` of `block` (at most 64 bytes) is an ASCII letter or digit.
+fn alnum_mask(block: &[u8]) -> u64 {
+    let mut padded = [0u8; 64];
+    let block = if block.len() >= 64 {
+        &block[..64]
+    } else {
+        padded[..block.len()].copy_from_slice(block);
+        &padded[..]
+    };
+    let mut mask = 0;
+    for (k, chunk) in block.chunks_exact(8).enumerate() {
+        let flags = alnum_bytes(u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])));
+        // Gathers bit 7 of byte j into bit 56 + j (the products never overlap).
+        let bits = (flags >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56;
+        mask |= bits << (8 * k);
+    }
+    mask
+}
+
 /// A word of ASCII letters and digits, of 1 to 16 bytes, lowercased and packed into one
 /// integer (never 0).
 fn pack(word: &[u8]) -> Option<u128> {
@@ -356,21 +392,54 @@ impl CueReader {
 
     /// Calls `f(start, cues)` for every word of `s` that is a key word, in text order, with
     /// the cues it is the key word of.
+    ///
+    /// The text is classified 64 bytes at a time into a bit mask of letters and digits; the
+    /// first and last bytes of words are the edges of its runs of set bits, taken in pairs
+    /// (see `each_key_bytewise` in the tests for the plain reading it must agree with).
     fn each_key(&self, s: &str, mut f: impl FnMut(usize, u64)) {
-        let mut start = 0;
-        for w in s.as_bytes().split(|&c| !is_alnum(c)) {
-            if let (Some(&first), Some(&last)) = (w.first(), w.last()) {
-                let fits = self.key_ends[usize::from(first)].0
-                    & self.key_ends[usize::from(last)].1
-                    & 1 << w.len().min(31);
-                if fits != 0 {
-                    let cues = self.keys[self.table.get(w) as usize];
-                    if cues != 0 {
-                        f(start, cues);
-                    }
-                }
+        let b = s.as_bytes();
+        let mut base = 0;
+        let mut mask = alnum_mask(b);
+        // Whether the byte before the block is a letter or digit, and then where its word began.
+        let mut carry = 0u64;
+        let mut open = None;
+        while base < b.len() {
+            let next = b.get(base + 64..).map_or(0, alnum_mask);
+            let mut starts = mask & !(mask << 1 | carry);
+            let mut ends = mask & !(mask >> 1 | next << 63);
+            while ends != 0 {
+                let last = base + ends.trailing_zeros() as usize;
+                ends &= ends - 1;
+                // The first end closes a word begun in an earlier block, if any.
+                let start = open.take().unwrap_or_else(|| {
+                    let first = base + starts.trailing_zeros() as usize;
+                    starts &= starts.wrapping_sub(1);
+                    first
+                });
+                self.key_word(b, start, last + 1, &mut f);
             }
-            start += w.len() + 1;
+            // A word begun here and not ended runs on into the next block.
+            if starts != 0 {
+                open = Some(base + starts.trailing_zeros() as usize);
+            }
+            carry = mask >> 63;
+            mask = next;
+            base += 64;
+        }
+    }
+
+    /// Calls `f(start, cues)` when the word `b[start..end]` is a key word.
+    fn key_word(&self, b: &[u8], start: usize, end: usize, f: &mut impl FnMut(usize, u64)) {
+        let w = &b[start..end];
+        let (first, last) = (b[start], b[end - 1]);
+        let fits = self.key_ends[usize::from(first)].0
+            & self.key_ends[usize::from(last)].1
+            & 1 << w.len().min(31);
+        if fits != 0 {
+            let cues = self.keys[self.table.get(w) as usize];
+            if cues != 0 {
+                f(start, cues);
+            }
         }
     }
 
@@ -535,6 +604,16 @@ pub(crate) struct CueHits<'a> {
     /// The cues looked for in the whole report, and those found.
     report: Cell<(u64, u64)>,
     reading: RefCell<Reading>,
+    /// A buffer for `sentences`, from an earlier report.
+    spare: RefCell<Vec<SentenceCues>>,
+}
+
+/// The buffers of a [`CueHits`], kept between reports so that a thread allocates them once
+/// ([`CueHits::find_with`], [`CueHits::into_buffers`]).
+#[derive(Debug, Default)]
+pub(crate) struct CueBuffers {
+    sentences: Vec<SentenceCues>,
+    reading: Reading,
 }
 
 /// What is known of one sentence's cues.
@@ -554,26 +633,48 @@ impl<'a> CueHits<'a> {
 
     /// Cue reading over `text`, the report `a` was made from.
     pub fn find(reader: &'a CueReader, a: &'a Analysis, text: &'a str) -> CueHits<'a> {
-        if reader.cues.is_empty() || text.is_empty() {
-            return CueHits::none();
-        }
+        CueHits::find_with(reader, a, text, CueBuffers::default())
+    }
+
+    /// As [`CueHits::find`], in the buffers of an earlier report.
+    pub fn find_with(
+        reader: &'a CueReader,
+        a: &'a Analysis,
+        text: &'a str,
+        buffers: CueBuffers,
+    ) -> CueHits<'a> {
+        let readable = !reader.cues.is_empty() && !text.is_empty();
         CueHits {
-            src: Some((reader, a, text)),
+            src: readable.then_some((reader, a, text)),
+            reading: RefCell::new(buffers.reading),
+            spare: RefCell::new(buffers.sentences),
             ..CueHits::default()
+        }
+    }
+
+    /// The buffers, for the next report's [`CueHits::find_with`].
+    pub fn into_buffers(self) -> CueBuffers {
+        let CueHits {
+            sentences,
+            reading,
+            spare,
+            ..
+        } = self;
+        CueBuffers {
+            sentences: sentences.into_inner().unwrap_or_else(|| spare.into_inner()),
+            reading: reading.into_inner(),
         }
     }
 
     /// The sentences' candidate cues, from one pass over the text.
     fn sentences(&self) -> &[SentenceCues] {
         self.sentences.get_or_init(|| {
+            let mut out = self.spare.take();
+            out.clear();
             let Some((reader, a, text)) = self.src else {
-                return Vec::new();
+                return out;
             };
-            let mut out: Vec<SentenceCues> = a
-                .sentences
-                .iter()
-                .map(|_| SentenceCues::default())
-                .collect();
+            out.resize_with(a.sentences.len(), SentenceCues::default);
             // Key words come in text order, as the sentences do.
             let mut k = 0;
             reader.each_key(text, |start, mask| {
@@ -718,6 +819,82 @@ mod tests {
         let mut r = Reading::default();
         reader.read(s, &mut r);
         reader.cues[0].in_sentence(&r)
+    }
+
+    /// The plain reading [`CueReader::each_key`] must agree with: words split byte by byte.
+    fn each_key_bytewise(reader: &CueReader, s: &str) -> Vec<(usize, u64)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        for w in s.as_bytes().split(|&c| !is_alnum(c)) {
+            if !w.is_empty() {
+                let cues = reader.keys[reader.table.get(w) as usize];
+                if cues != 0 {
+                    out.push((start, cues));
+                }
+            }
+            start += w.len() + 1;
+        }
+        out
+    }
+
+    #[test]
+    fn alnum_bytes_in_every_lane() {
+        for v in 0..=255u8 {
+            for lane in 0..8 {
+                // The other lanes hold bytes either side of the ranges.
+                let mut bytes = [b'/', b':', b'@', b'[', b'`', b'{', 0x7f, 0xff];
+                bytes[lane] = v;
+                let flags = alnum_bytes(u64::from_le_bytes(bytes));
+                for (j, &c) in bytes.iter().enumerate() {
+                    assert_eq!(
+                        flags >> (8 * j + 7) & 1 == 1,
+                        is_alnum(c),
+                        "{c:#x} in lane {j}"
+                    );
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn each_key_agrees_with_bytewise(
+            parts in proptest::collection::vec(0usize..40, 0..120),
+            seps in proptest::collection::vec(0usize..6, 0..120),
+        ) {
+            let rs = crate::recommend::RuleSet::builtin();
+            let reader = CueReader::new(rs.cues());
+            let mut keys: Vec<&str> = rs.cues().iter().flat_map(|c| c.terms.iter().flatten()).map(String::as_str).collect();
+            keys.extend(["a", "x", "no", "Fracture", "UNSTABLE", "cord", "é", "1", "t12", "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz"]);
+            let separators = [" ", "-", "\n", ". ", "; ", "…"];
+            let mut s = String::new();
+            for (k, &p) in parts.iter().enumerate() {
+                s.push_str(keys[p * 7919 % keys.len()]);
+                s.push_str(separators[seps.get(k).copied().unwrap_or(0)]);
+            }
+            let mut fast = Vec::new();
+            reader.each_key(&s, |start, m| fast.push((start, m)));
+            proptest::prop_assert_eq!(fast, each_key_bytewise(&reader, &s));
+        }
+    }
+
+    #[test]
+    fn each_key_at_block_edges() {
+        let rs = crate::recommend::RuleSet::builtin();
+        let reader = CueReader::new(rs.cues());
+        let word = rs.cues()[0].terms[0].concat();
+        for pad in 0..140 {
+            for tail in ["", " ", "x", "-x "] {
+                let s = format!(
+                    "{}{word}{tail}{}{word}",
+                    "y".repeat(pad),
+                    " ".repeat(pad % 67)
+                );
+                let mut fast = Vec::new();
+                reader.each_key(&s, |start, m| fast.push((start, m)));
+                assert_eq!(fast, each_key_bytewise(&reader, &s), "{pad} {tail:?}");
+            }
+        }
     }
 
     #[test]

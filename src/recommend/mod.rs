@@ -37,8 +37,9 @@ mod schema;
 use crate::model::*;
 use cond::{Fields, FindingCond, Findings, MentionSet, PatientCond, Tri};
 pub use cue::CueDef;
-use cue::CueHits;
+use cue::{CueBuffers, CueHits};
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt::Write as _;
 
 /// The action ids the contract requires every rule set to define.
@@ -258,6 +259,35 @@ impl Firing {
     }
 }
 
+/// One action's row while firings are merged ([`RuleSet::apply_firings`]).
+#[derive(Debug, Clone)]
+struct Row {
+    /// The firing that names the row.
+    winner: usize,
+    strength: Strength,
+    urgency: Urgency,
+    evidence: MentionSet,
+}
+
+/// The buffers of applying the rules to one report, kept between the reports a thread
+/// handles so that they are allocated once ([`RuleSet::apply_with_text`]). Every buffer is
+/// emptied before it is used: nothing of one report is seen by the next.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// Per concept, for [`Findings::new`].
+    setting: Vec<MentionSet>,
+    firings: Vec<Firing>,
+    /// Per action.
+    rows: Vec<Option<Row>>,
+    /// Per caution: the first rule that raised it and the merged evidence.
+    cautions: Vec<Option<(usize, MentionSet)>>,
+    cues: CueBuffers,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
 /// A validated set of rules, built once and then only read (`Send + Sync`).
 #[derive(Debug, Clone)]
 pub struct RuleSet {
@@ -352,8 +382,16 @@ impl RuleSet {
     /// The rules that fire on one report, in file order. The cheap tests come first: the
     /// statuses, then the patient context, and only then the mentions and the text cues.
     fn fire(&self, a: &Analysis, p: &PatientContext, hits: &CueHits) -> Vec<Firing> {
-        let f = Findings::new(a);
-        let mut out = Vec::new();
+        let mut s = Scratch::default();
+        self.fire_into(a, p, hits, &mut s);
+        s.firings
+    }
+
+    /// As [`RuleSet::fire`], into `s.firings` (emptied first).
+    fn fire_into(&self, a: &Analysis, p: &PatientContext, hits: &CueHits, s: &mut Scratch) {
+        let f = Findings::new(a, std::mem::take(&mut s.setting));
+        let out = &mut s.firings;
+        out.clear();
         let mut evidence = MentionSet::default();
         for (i, rule) in self.rules.iter().enumerate() {
             if !rule.statuses_allow(&f) {
@@ -375,7 +413,7 @@ impl RuleSet {
                 evidence: std::mem::take(&mut evidence),
             });
         }
-        out
+        s.setting = f.into_buffer();
     }
 
     /// Fills `analysis.recommendations` and `analysis.cautions` (replacing what was there),
@@ -385,34 +423,48 @@ impl RuleSet {
     /// rules that a cue would block are not blocked. Use [`RuleSet::apply_with_text`] when the
     /// text is at hand.
     pub fn apply(&self, analysis: &mut Analysis, patient: &PatientContext) {
-        self.apply_hits(analysis, patient, &CueHits::none());
+        let mut s = Scratch::default();
+        self.fire_into(analysis, patient, &CueHits::none(), &mut s);
+        self.apply_firings(analysis, &mut s);
     }
 
     /// As [`RuleSet::apply`], reading the text cues (`[[cue]]` in the rule file) in `text`, the
     /// report `analysis` was made from.
     pub fn apply_with_text(&self, analysis: &mut Analysis, patient: &PatientContext, text: &str) {
-        let firings = {
-            let hits = CueHits::find(&self.cue_reader, analysis, text);
-            self.fire(analysis, patient, &hits)
-        };
-        self.apply_firings(analysis, &firings);
+        SCRATCH.with(|s| match s.try_borrow_mut() {
+            Ok(mut s) => self.apply_in(analysis, patient, text, &mut s),
+            // Not reached (applying rules never applies rules), but fresh buffers are as good.
+            Err(_) => self.apply_in(analysis, patient, text, &mut Scratch::default()),
+        })
     }
 
-    fn apply_hits(&self, analysis: &mut Analysis, patient: &PatientContext, hits: &CueHits) {
-        let firings = self.fire(analysis, patient, hits);
-        self.apply_firings(analysis, &firings);
+    /// As [`RuleSet::apply_with_text`], in the buffers `s`.
+    fn apply_in(
+        &self,
+        analysis: &mut Analysis,
+        patient: &PatientContext,
+        text: &str,
+        s: &mut Scratch,
+    ) {
+        let buffers = std::mem::take(&mut s.cues);
+        let hits = CueHits::find_with(&self.cue_reader, analysis, text, buffers);
+        self.fire_into(analysis, patient, &hits, s);
+        s.cues = hits.into_buffers();
+        self.apply_firings(analysis, s);
     }
 
-    fn apply_firings(&self, analysis: &mut Analysis, firings: &[Firing]) {
+    /// Merges `s.firings` into the rows of `analysis`.
+    fn apply_firings(&self, analysis: &mut Analysis, s: &mut Scratch) {
+        let Scratch {
+            firings,
+            rows,
+            cautions,
+            ..
+        } = s;
+        let firings = &firings[..];
         // Merge per action.
-        #[derive(Clone)]
-        struct Row {
-            winner: usize,
-            strength: Strength,
-            urgency: Urgency,
-            evidence: MentionSet,
-        }
-        let mut rows: Vec<Option<Row>> = vec![None; self.actions.len()];
+        rows.clear();
+        rows.resize(self.actions.len(), None);
         for (k, f) in firings.iter().enumerate() {
             let rule = &self.rules[f.rule];
             for &act in &rule.actions {
@@ -465,7 +517,8 @@ impl RuleSet {
         }
 
         // Cautions: raised by every rule that fired, outright or conditionally.
-        let mut cautions: Vec<Option<(usize, MentionSet)>> = vec![None; self.cautions.len()];
+        cautions.clear();
+        cautions.resize(self.cautions.len(), None);
         for f in firings {
             for &c in &self.rules[f.rule].cautions {
                 let entry = cautions[c].get_or_insert_with(|| (f.rule, MentionSet::default()));
@@ -474,14 +527,14 @@ impl RuleSet {
         }
         analysis.recommendations = recs;
         analysis.cautions = cautions
-            .into_iter()
+            .iter()
             .enumerate()
             .filter_map(|(c, e)| {
-                let (rule, evidence) = e?;
+                let (rule, evidence) = e.as_ref()?;
                 let def = &self.cautions[c];
                 Some(Caution {
                     id: def.id.clone(),
-                    rule: self.rules[rule].id.clone(),
+                    rule: self.rules[*rule].id.clone(),
                     message: def.message.clone(),
                     evidence: evidence.to_vec(),
                     source: def.source.clone(),
@@ -746,6 +799,38 @@ mod tests {
             .iter()
             .map(|r| r.action.as_str())
             .collect()
+    }
+
+    /// Rows and cautions as one string, to compare two runs.
+    fn rows(a: &Analysis) -> String {
+        format!("{:?}\n{:?}", a.recommendations, a.cautions)
+    }
+
+    #[test]
+    fn buffers_kept_between_reports_change_nothing() {
+        let p = crate::pipeline::Pipeline::builtin();
+        let rs = RuleSet::builtin();
+        let mut kept = Scratch::default();
+        let mut with_rows = 0;
+        for report in crate::gen::generate(11, 400) {
+            let a = p.analyze(&report);
+            let (mut x, mut y) = (a.clone(), a);
+            rs.apply_in(&mut x, &report.patient, &report.text, &mut kept);
+            rs.apply_in(
+                &mut y,
+                &report.patient,
+                &report.text,
+                &mut Scratch::default(),
+            );
+            assert_eq!(rows(&x), rows(&y), "{}", report.id);
+            with_rows += usize::from(!x.recommendations.is_empty());
+            // A report without text leaves buffers behind too.
+            let (mut x, mut y) = (x.clone(), x);
+            rs.apply_in(&mut x, &report.patient, "", &mut kept);
+            rs.apply(&mut y, &report.patient);
+            assert_eq!(rows(&x), rows(&y), "{}", report.id);
+        }
+        assert!(with_rows > 100, "{with_rows}");
     }
 
     #[test]
