@@ -1,7 +1,7 @@
 //! The compiled pipeline: built once from lexicons, then shared read-only across threads.
 
 use crate::attribute::{self, genant_from_pct, meyerding_from_pct, LevelExpr, Quantity};
-use crate::context::{self, TriggerHit};
+use crate::context::{self, gap, TriggerHit};
 use crate::lexicon::{Anchor, Lexicons, ModifierKind, ModifierValue};
 use crate::model::*;
 use crate::phrase::PhraseSet;
@@ -609,6 +609,8 @@ impl Pipeline {
                     Payload::Rule(r) => triggers.push(TriggerHit {
                         fs: x.fs,
                         fe: x.fe,
+                        ss: x.ss,
+                        se: x.se,
                         span: x.span,
                         rule: r,
                     }),
@@ -923,10 +925,11 @@ impl Pipeline {
                 c.concept,
                 c.fs,
                 c.fe,
+                c.ss,
+                c.se,
                 triggers,
                 &self.lex.context,
                 breaks,
-                folded,
                 last_end,
                 self.lex.terms[c.term as usize].only_negated,
             );
@@ -1139,16 +1142,6 @@ fn distance(a: Place, b: Place) -> usize {
         gap(a.fe, a.se, b.fs, b.ss)
     } else {
         0
-    }
-}
-
-/// Tokens between folded positions `a` and `b` that have `sa` and `sb` spaces before them,
-/// as [`Folded::tokens_between`] counts them (0 unless `a < b`).
-fn gap(a: usize, sa: u32, b: usize, sb: u32) -> usize {
-    if a >= b {
-        0
-    } else {
-        sb.saturating_sub(sa).saturating_sub(1) as usize
     }
 }
 
