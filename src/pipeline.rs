@@ -6,7 +6,7 @@ use crate::lexicon::{Anchor, Lexicons, ModifierKind, ModifierValue};
 use crate::model::*;
 use crate::phrase::PhraseSet;
 use crate::recommend::RuleSet;
-use crate::text::{fold_str, Folded};
+use crate::text::{find_any, fold_str, Folded};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -638,15 +638,7 @@ impl Pipeline {
         // Descriptive words that open an affirmed item after a comma ("No fracture, stable
         // grade 1 anterolisthesis").
         if let (Some(first), Some(last)) = (hits.first(), hits.last()) {
-            let (lo, hi) = (first.fs, last.fe.min(folded.bytes.len()));
-            for k in lo..hi.saturating_sub(1) {
-                if folded.bytes[k] == b',' && folded.bytes[k + 1] == b' ' {
-                    let next = next_token(&folded.bytes, k + 1);
-                    if BREAK_WORDS.contains(&next) || next.first().is_some_and(u8::is_ascii_digit) {
-                        breaks.push(k + 2);
-                    }
-                }
-            }
+            comma_breaks(&folded.bytes, first.fs, last.fe, breaks);
         }
         // Candidates that pass anchoring.
         for x in hits {
@@ -1174,6 +1166,24 @@ fn level_tokens(level_pos: &[Place], lo: usize, hi: usize) -> usize {
         .sum()
 }
 
+/// Pushes onto `breaks` the folded start of each word that opens an affirmed item after a
+/// comma in folded `[lo, hi)`: a [`BREAK_WORDS`] word or a number (", stable grade 1
+/// anterolisthesis"). Commas are found eight bytes at a time.
+fn comma_breaks(bytes: &[u8], lo: usize, hi: usize, breaks: &mut Vec<usize>) {
+    // A comma counts when the byte after it, a space, is still before `hi`.
+    let hay = &bytes[..hi.min(bytes.len()).saturating_sub(1)];
+    let mut k = lo;
+    while let Some(c) = find_any(hay, k, [b',']) {
+        if bytes[c + 1] == b' ' {
+            let next = next_token(bytes, c + 1);
+            if BREAK_WORDS.contains(&next) || next.first().is_some_and(u8::is_ascii_digit) {
+                breaks.push(c + 2);
+            }
+        }
+        k = c + 1;
+    }
+}
+
 /// Whether the words right after folded position `end` name the canal ("50% canal
 /// narrowing", "30% central stenosis"), so that a percent before them is not height loss.
 fn names_canal(bytes: &[u8], end: usize) -> bool {
@@ -1357,6 +1367,40 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// [`comma_breaks`] one byte at a time.
+    fn comma_breaks_simple(bytes: &[u8], lo: usize, hi: usize, breaks: &mut Vec<usize>) {
+        let hi = hi.min(bytes.len());
+        for k in lo..hi.saturating_sub(1) {
+            if bytes[k] == b',' && bytes[k + 1] == b' ' {
+                let next = next_token(bytes, k + 1);
+                if BREAK_WORDS.contains(&next) || next.first().is_some_and(u8::is_ascii_digit) {
+                    breaks.push(k + 2);
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn comma_breaks_agree_with_the_bytewise_scan(
+            words in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "no", "fracture", ",", ", ", " ", "mild", "stable", "grade", "1", "12",
+                    "small", "and", "scoliosis", "x", ",,", ", mild", ",1",
+                ]),
+                0..60,
+            ),
+            lo in 0usize..400,
+            hi in 0usize..400,
+        ) {
+            let bytes = words.concat().into_bytes();
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            comma_breaks(&bytes, lo, hi, &mut a);
+            comma_breaks_simple(&bytes, lo, hi, &mut b);
+            proptest::prop_assert_eq!(a, b);
         }
     }
 
