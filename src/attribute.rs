@@ -8,6 +8,7 @@
 //! `sequence` or `W` are MRI sequences, not levels.
 
 use crate::model::Levels;
+use crate::text::find_where;
 
 /// One level expression found in a sentence.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -195,9 +196,11 @@ pub fn levels(text: &str, start: usize, end: usize, out: &mut Vec<LevelExpr>) {
     while i < end {
         // A level is a letter right before a digit: the bytes up to the letter before the next
         // digit begin none.
-        match b[i + 1..].iter().position(u8::is_ascii_digit) {
-            Some(k) => i += k,
-            None => break,
+        // Sixteen bytes are tested at a time (`find_where`).
+        let rest = &b[i + 1..];
+        match find_where(rest, |c| c.wrapping_sub(b'0') < 10) {
+            k if k < rest.len() => i += k,
+            _ => break,
         }
         let c = b[i];
         let at_word = i == 0 || !b[i - 1].is_ascii_alphanumeric();
