@@ -8,6 +8,7 @@
 //! `sequence` or `W` are MRI sequences, not levels.
 
 use crate::model::Levels;
+use crate::text::find_where;
 
 /// One level expression found in a sentence.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -195,9 +196,11 @@ pub fn levels(text: &str, start: usize, end: usize, out: &mut Vec<LevelExpr>) {
     while i < end {
         // A level is a letter right before a digit: the bytes up to the letter before the next
         // digit begin none.
-        match b[i + 1..].iter().position(u8::is_ascii_digit) {
-            Some(k) => i += k,
-            None => break,
+        // Sixteen bytes are tested at a time (`find_where`).
+        let rest = &b[i + 1..];
+        match find_where(rest, |c| c.wrapping_sub(b'0') < 10) {
+            k if k < rest.len() => i += k,
+            _ => break,
         }
         let c = b[i];
         let at_word = i == 0 || !b[i - 1].is_ascii_alphanumeric();
@@ -313,6 +316,15 @@ pub enum Quantity {
     Grade(u8),
 }
 
+/// The unit after a number, as [`quantities`] reads it.
+#[derive(Clone, Copy)]
+enum Unit {
+    Percent,
+    Mm,
+    Cm,
+    Degrees,
+}
+
 /// Whether `b` ends with `suffix`, ASCII case-insensitively.
 fn ends_with_ignore_case(b: &[u8], suffix: &[u8]) -> bool {
     b.len() >= suffix.len() && b[b.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
@@ -348,9 +360,6 @@ pub fn quantities(text: &str, start: usize, end: usize, out: &mut Vec<(usize, us
             {
                 j += 1;
             }
-            let num: Option<f32> = std::str::from_utf8(&b[s..j])
-                .ok()
-                .and_then(|t| t.parse().ok());
             let k = skip_spaces(&b[..end], j);
             let rest = &b[k..end];
             let word = |w: &[u8]| {
@@ -358,32 +367,43 @@ pub fn quantities(text: &str, start: usize, end: usize, out: &mut Vec<(usize, us
                     && rest[..w.len()].eq_ignore_ascii_case(w)
                     && rest.get(w.len()).map_or(true, |c| !c.is_ascii_alphabetic())
             };
-            // `<20%`, `less than 20%`: a bound, not a measurement.
-            let bound = (s > 0 && b[s - 1] == b'<')
-                || (s >= 2 && b[s - 1] == b' ' && b[s - 2] == b'<')
-                || ends_with_ignore_case(&b[..s], b"less than ")
-                || ends_with_ignore_case(&b[..s], b"under ");
-            if let Some(v) = num.filter(|_| !bound) {
-                let q = if rest.starts_with(b"%") {
-                    Some((Quantity::Percent(v), k + 1))
-                } else if word(b"percent") {
-                    Some((Quantity::Percent(v), k + 7))
-                } else if word(b"mm") {
-                    Some((Quantity::Millimetres(v), k + 2))
-                } else if word(b"cm") {
-                    Some((Quantity::Millimetres(v * 10.0), k + 2))
-                } else if rest.starts_with("°".as_bytes()) {
-                    Some((Quantity::Degrees(v), k + 2))
-                } else if word(b"degrees") {
-                    Some((Quantity::Degrees(v), k + 7))
-                } else if word(b"degree") {
-                    Some((Quantity::Degrees(v), k + 6))
-                } else if word(b"deg") {
-                    Some((Quantity::Degrees(v), k + 3))
-                } else {
-                    None
-                };
-                if let Some((q, e)) = q {
+            // The unit first: most numbers in a report (levels, dates, sizes in a list) have
+            // none, and need neither parsing nor the bound test.
+            let unit = if rest.starts_with(b"%") {
+                Some((Unit::Percent, k + 1))
+            } else if word(b"percent") {
+                Some((Unit::Percent, k + 7))
+            } else if word(b"mm") {
+                Some((Unit::Mm, k + 2))
+            } else if word(b"cm") {
+                Some((Unit::Cm, k + 2))
+            } else if rest.starts_with("°".as_bytes()) {
+                Some((Unit::Degrees, k + 2))
+            } else if word(b"degrees") {
+                Some((Unit::Degrees, k + 7))
+            } else if word(b"degree") {
+                Some((Unit::Degrees, k + 6))
+            } else if word(b"deg") {
+                Some((Unit::Degrees, k + 3))
+            } else {
+                None
+            };
+            if let Some((unit, e)) = unit {
+                // `<20%`, `less than 20%`: a bound, not a measurement.
+                let bound = (s > 0 && b[s - 1] == b'<')
+                    || (s >= 2 && b[s - 1] == b' ' && b[s - 2] == b'<')
+                    || ends_with_ignore_case(&b[..s], b"less than ")
+                    || ends_with_ignore_case(&b[..s], b"under ");
+                let num: Option<f32> = std::str::from_utf8(&b[s..j])
+                    .ok()
+                    .and_then(|t| t.parse().ok());
+                if let Some(v) = num.filter(|_| !bound) {
+                    let q = match unit {
+                        Unit::Percent => Quantity::Percent(v),
+                        Unit::Mm => Quantity::Millimetres(v),
+                        Unit::Cm => Quantity::Millimetres(v * 10.0),
+                        Unit::Degrees => Quantity::Degrees(v),
+                    };
                     out.push((s, e, q));
                 }
             }

@@ -12,7 +12,6 @@
 
 use crate::lexicon::{Category, ContextRule, ScopeDirection};
 use crate::model::*;
-use crate::text::Folded;
 
 /// A trigger occurrence inside a sentence.
 #[derive(Debug, Clone, Copy)]
@@ -21,6 +20,11 @@ pub struct TriggerHit {
     pub fs: usize,
     /// Folded end.
     pub fe: usize,
+    /// Spaces in the folded text before `fs`, so that the tokens between a trigger and a
+    /// mention are a subtraction.
+    pub ss: u32,
+    /// Spaces in the folded text before `fe`.
+    pub se: u32,
     /// Original span.
     pub span: Span,
     /// Rule index.
@@ -40,7 +44,8 @@ pub struct Flags {
     pub hypothetical: Flag,
 }
 
-/// Computes the flags of the mention at folded `[ms, me)` of concept `c`.
+/// Computes the flags of the mention at folded `[ms, me)` of concept `c`, with `mss` and `mse`
+/// spaces in the folded text before `ms` and before `me`.
 ///
 /// `triggers` are the sentence's trigger hits (all categories, in text order); `breaks` are the
 /// folded starts of words that open an affirmed item after a comma or "and" (forward negation
@@ -50,10 +55,11 @@ pub fn flags(
     c: ConceptId,
     ms: usize,
     me: usize,
+    mss: u32,
+    mse: u32,
     triggers: &[TriggerHit],
     rules: &[ContextRule],
     breaks: &[usize],
-    folded: &Folded,
     sent_fe_last: usize,
     state_word: bool,
 ) -> Flags {
@@ -102,13 +108,13 @@ pub fn flags(
         // A forward trigger that ends its sentence (`Fever: no.`) looks back instead.
         let backward = backward || (forward && t.fe >= sent_fe_last && r.max_scope == 0);
         let dist = if forward && t.fe <= ms {
-            let d = folded.tokens_between(t.fe, ms);
+            let d = gap(t.fe, t.se, ms, mss);
             let blocked = terminated(t.fe, ms)
                 || (slot == 0 && breaks.iter().any(|&p| p > t.fe && p < ms))
                 || (slot == 1 && negation_between(t.fe, ms));
             (!blocked && (r.max_scope == 0 || d <= r.max_scope as usize)).then_some(d)
         } else if backward && me <= t.fs {
-            let d = folded.tokens_between(me, t.fs);
+            let d = gap(me, mse, t.fs, t.ss);
             let blocked = terminated(me, t.fs);
             let cap = if r.direction == ScopeDirection::Forward {
                 3
@@ -130,6 +136,17 @@ pub fn flags(
         uncertain: best[1].map(|x| x.1),
         historical: best[2].map(|x| x.1),
         hypothetical: best[3].map(|x| x.1),
+    }
+}
+
+/// Tokens between folded positions `a` and `b` that have `sa` and `sb` spaces before them,
+/// as [`crate::text::Folded::tokens_between`] counts them (0 unless `a < b`).
+#[inline]
+pub(crate) fn gap(a: usize, sa: u32, b: usize, sb: u32) -> usize {
+    if a >= b {
+        0
+    } else {
+        sb.saturating_sub(sa).saturating_sub(1) as usize
     }
 }
 

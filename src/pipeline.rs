@@ -1,12 +1,12 @@
 //! The compiled pipeline: built once from lexicons, then shared read-only across threads.
 
 use crate::attribute::{self, genant_from_pct, meyerding_from_pct, LevelExpr, Quantity};
-use crate::context::{self, TriggerHit};
+use crate::context::{self, gap, TriggerHit};
 use crate::lexicon::{Anchor, Lexicons, ModifierKind, ModifierValue};
 use crate::model::*;
 use crate::phrase::PhraseSet;
 use crate::recommend::RuleSet;
-use crate::text::{fold_str, Folded};
+use crate::text::{find_any, fold_str, Folded};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -609,6 +609,8 @@ impl Pipeline {
                     Payload::Rule(r) => triggers.push(TriggerHit {
                         fs: x.fs,
                         fe: x.fe,
+                        ss: x.ss,
+                        se: x.se,
                         span: x.span,
                         rule: r,
                     }),
@@ -636,15 +638,7 @@ impl Pipeline {
         // Descriptive words that open an affirmed item after a comma ("No fracture, stable
         // grade 1 anterolisthesis").
         if let (Some(first), Some(last)) = (hits.first(), hits.last()) {
-            let (lo, hi) = (first.fs, last.fe.min(folded.bytes.len()));
-            for k in lo..hi.saturating_sub(1) {
-                if folded.bytes[k] == b',' && folded.bytes[k + 1] == b' ' {
-                    let next = next_token(&folded.bytes, k + 1);
-                    if BREAK_WORDS.contains(&next) || next.first().is_some_and(u8::is_ascii_digit) {
-                        breaks.push(k + 2);
-                    }
-                }
-            }
+            comma_breaks(&folded.bytes, first.fs, last.fe, breaks);
         }
         // Candidates that pass anchoring.
         for x in hits {
@@ -923,10 +917,11 @@ impl Pipeline {
                 c.concept,
                 c.fs,
                 c.fe,
+                c.ss,
+                c.se,
                 triggers,
                 &self.lex.context,
                 breaks,
-                folded,
                 last_end,
                 self.lex.terms[c.term as usize].only_negated,
             );
@@ -1142,16 +1137,6 @@ fn distance(a: Place, b: Place) -> usize {
     }
 }
 
-/// Tokens between folded positions `a` and `b` that have `sa` and `sb` spaces before them,
-/// as [`Folded::tokens_between`] counts them (0 unless `a < b`).
-fn gap(a: usize, sa: u32, b: usize, sb: u32) -> usize {
-    if a >= b {
-        0
-    } else {
-        sb.saturating_sub(sa).saturating_sub(1) as usize
-    }
-}
-
 /// Spaces in `folded.bytes[..k]`.
 fn spaces_before(folded: &Folded, k: usize) -> u32 {
     if k > 0 && folded.bytes.first() == Some(&b' ') {
@@ -1179,6 +1164,24 @@ fn level_tokens(level_pos: &[Place], lo: usize, hi: usize) -> usize {
         .filter(|lp| lp.fs >= lo && lp.fe <= hi)
         .map(|lp| (lp.se - lp.ss) as usize + 1)
         .sum()
+}
+
+/// Pushes onto `breaks` the folded start of each word that opens an affirmed item after a
+/// comma in folded `[lo, hi)`: a [`BREAK_WORDS`] word or a number (", stable grade 1
+/// anterolisthesis"). Commas are found eight bytes at a time.
+fn comma_breaks(bytes: &[u8], lo: usize, hi: usize, breaks: &mut Vec<usize>) {
+    // A comma counts when the byte after it, a space, is still before `hi`.
+    let hay = &bytes[..hi.min(bytes.len()).saturating_sub(1)];
+    let mut k = lo;
+    while let Some(c) = find_any(hay, k, [b',']) {
+        if bytes[c + 1] == b' ' {
+            let next = next_token(bytes, c + 1);
+            if BREAK_WORDS.contains(&next) || next.first().is_some_and(u8::is_ascii_digit) {
+                breaks.push(c + 2);
+            }
+        }
+        k = c + 1;
+    }
 }
 
 /// Whether the words right after folded position `end` name the canal ("50% canal
@@ -1364,6 +1367,40 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// [`comma_breaks`] one byte at a time.
+    fn comma_breaks_simple(bytes: &[u8], lo: usize, hi: usize, breaks: &mut Vec<usize>) {
+        let hi = hi.min(bytes.len());
+        for k in lo..hi.saturating_sub(1) {
+            if bytes[k] == b',' && bytes[k + 1] == b' ' {
+                let next = next_token(bytes, k + 1);
+                if BREAK_WORDS.contains(&next) || next.first().is_some_and(u8::is_ascii_digit) {
+                    breaks.push(k + 2);
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn comma_breaks_agree_with_the_bytewise_scan(
+            words in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "no", "fracture", ",", ", ", " ", "mild", "stable", "grade", "1", "12",
+                    "small", "and", "scoliosis", "x", ",,", ", mild", ",1",
+                ]),
+                0..60,
+            ),
+            lo in 0usize..400,
+            hi in 0usize..400,
+        ) {
+            let bytes = words.concat().into_bytes();
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            comma_breaks(&bytes, lo, hi, &mut a);
+            comma_breaks_simple(&bytes, lo, hi, &mut b);
+            proptest::prop_assert_eq!(a, b);
         }
     }
 
