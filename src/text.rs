@@ -581,7 +581,6 @@ mod tests {
                 self.seg_blocks.push(k as u32);
             }
         }
-
     }
 
     /// [`Folded::fold`] and [`Folded::fold_bytewise`] build the same view: bytes, offset map

@@ -308,7 +308,17 @@ mod tests {
         let mut out = FileOut::new(File::create(&path).unwrap());
         let mut expected = Vec::new();
         let mut part = Vec::new();
-        let lens = [0, 1, 100, TAKE_BYTES - 1, TAKE_BYTES, 5000, 70_000, 3, FLUSH_BYTES + 7];
+        let lens = [
+            0,
+            1,
+            100,
+            TAKE_BYTES - 1,
+            TAKE_BYTES,
+            5000,
+            70_000,
+            3,
+            FLUSH_BYTES + 7,
+        ];
         for round in 0..40usize {
             for (k, &len) in lens.iter().enumerate() {
                 part.clear();
@@ -326,6 +336,11 @@ mod tests {
         drop(out);
         let written = std::fs::read(&path).unwrap();
         let _ = std::fs::remove_file(&path);
-        assert!(written == expected, "{} bytes, {} expected", written.len(), expected.len());
+        assert!(
+            written == expected,
+            "{} bytes, {} expected",
+            written.len(),
+            expected.len()
+        );
     }
 }

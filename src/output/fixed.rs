@@ -341,7 +341,10 @@ impl FixedTexts {
     /// actions of rule `rule`.
     #[inline]
     fn find_action(&self, rule: u32, id: &str) -> u32 {
-        let of_rule = self.rule_actions.get(rule as usize).map_or(&[][..], Vec::as_slice);
+        let of_rule = self
+            .rule_actions
+            .get(rule as usize)
+            .map_or(&[][..], Vec::as_slice);
         match (of_rule.iter()).find(|&&a| self.action_at(a).text() == id) {
             Some(&a) => a,
             None => self.find(&self.action_ids, id, self.actions.len()),
@@ -435,7 +438,11 @@ fn section_and_flags(section: SectionKind, bits: usize) -> [Vec<u8>; 2] {
     json.extend_from_slice(section.as_str().as_bytes());
     json.push(b'"');
     for (i, name) in names.iter().enumerate() {
-        let set: &[u8] = if bits & (1 << i) != 0 { b"true" } else { b"false" };
+        let set: &[u8] = if bits & (1 << i) != 0 {
+            b"true"
+        } else {
+            b"false"
+        };
         csv.push(b',');
         csv.extend_from_slice(set);
         json.extend_from_slice(b",\"");

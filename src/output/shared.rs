@@ -284,7 +284,6 @@ impl Shared {
         };
         self.mentions.get(i).unwrap_or(NONE)
     }
-
 }
 
 /// The evidence item of mention `i` of `mentions`, whose items are in `items`.
