@@ -195,112 +195,119 @@ pub fn levels(text: &str, start: usize, end: usize, out: &mut Vec<LevelExpr>) {
     let mut i = start;
     while i < end {
         // A level is a letter right before a digit: the bytes up to the letter before the next
-        // digit begin none.
-        // Sixteen bytes are tested at a time (`find_where`).
+        // digit begin none. Sixteen bytes are tested at a time (`find_where`).
         let rest = &b[i + 1..];
         match find_where(rest, |c| c.wrapping_sub(b'0') < 10) {
             k if k < rest.len() => i += k,
             _ => break,
         }
-        let c = b[i];
-        let at_word = i == 0 || !b[i - 1].is_ascii_alphanumeric();
-        if at_word && matches!(c.to_ascii_uppercase(), b'C' | b'T' | b'L' | b'S') {
-            if let Some((letter, n, e1)) = read_vertebra(b, i, None) {
-                if let Some(a) = vertebra_index(letter, n) {
-                    if (letter == b'T')
-                        && (n == 1 || n == 2)
-                        && (is_mri_sequence(b, e1) || in_sequence_list(b, i, e1))
-                    {
-                        i = e1;
-                        continue;
-                    }
-                    let mut expr = LevelExpr {
-                        start: i,
-                        end: e1,
-                        all: Levels::EMPTY,
-                        slip: Levels::EMPTY,
-                    };
-                    expr.all.insert(a);
-                    expr.slip.insert(a);
-                    let j = skip_spaces(b, e1);
-                    // Range.
-                    if let Some(k) = connector(b, j) {
-                        let k = skip_spaces(b, k);
-                        if let Some((l2, n2, e2)) = read_vertebra(b, k, Some(letter)) {
-                            if let Some(z) = vertebra_index(l2, n2) {
-                                if z > a {
-                                    expr.all = Levels::EMPTY;
-                                    expr.all.insert_range(a, z);
-                                    expr.slip = Levels::EMPTY;
-                                    expr.slip.insert_range(a, z - 1);
-                                    expr.end = e2;
-                                }
-                            }
-                        }
-                    } else if let Some(k) = on_word(b, j, end) {
-                        // `L4 on L5`, `L4 upon L5`
-                        let k = skip_spaces(b, k);
-                        if let Some((l2, n2, e2)) = read_vertebra(b, k, None) {
-                            if let Some(z) = vertebra_index(l2, n2) {
-                                expr.all.insert(z);
+        match level_at(b, start, end, i) {
+            Some((next, expr)) => {
+                out.extend(expr);
+                i = next;
+            }
+            None => i += 1,
+        }
+    }
+}
+
+/// The level expression that begins at `b[i]` (`b` ends at the sentence end `end`, the
+/// sentence starts at `start`): `Some((next, Some(expr)))` for one, `Some((next, None))` for
+/// words to pass over up to `next` (a T1/T2 MRI sequence name), `None` when nothing begins there.
+fn level_at(b: &[u8], start: usize, end: usize, i: usize) -> Option<(usize, Option<LevelExpr>)> {
+    let c = b[i];
+    let at_word = i == 0 || !b[i - 1].is_ascii_alphanumeric();
+    if at_word && matches!(c.to_ascii_uppercase(), b'C' | b'T' | b'L' | b'S') {
+        if let Some((letter, n, e1)) = read_vertebra(b, i, None) {
+            if let Some(a) = vertebra_index(letter, n) {
+                if (letter == b'T')
+                    && (n == 1 || n == 2)
+                    && (is_mri_sequence(b, e1) || in_sequence_list(b, i, e1))
+                {
+                    return Some((e1, None));
+                }
+                let mut expr = LevelExpr {
+                    start: i,
+                    end: e1,
+                    all: Levels::EMPTY,
+                    slip: Levels::EMPTY,
+                };
+                expr.all.insert(a);
+                expr.slip.insert(a);
+                let j = skip_spaces(b, e1);
+                // Range.
+                if let Some(k) = connector(b, j) {
+                    let k = skip_spaces(b, k);
+                    if let Some((l2, n2, e2)) = read_vertebra(b, k, Some(letter)) {
+                        if let Some(z) = vertebra_index(l2, n2) {
+                            if z > a {
+                                expr.all = Levels::EMPTY;
+                                expr.all.insert_range(a, z);
+                                expr.slip = Levels::EMPTY;
+                                expr.slip.insert_range(a, z - 1);
                                 expr.end = e2;
                             }
                         }
                     }
-                    // `C3-C4 through C6-C7`: a range of pairs spans from the first to the last.
-                    let j = skip_spaces(b, expr.end);
-                    if let Some(k) = word_connector(b, j) {
-                        let k = skip_spaces(b, k);
-                        if let Some((l2, n2, e2)) = read_vertebra(b, k, None) {
-                            if let Some(mut z) = vertebra_index(l2, n2) {
-                                let mut end2 = e2;
-                                let j2 = skip_spaces(b, e2);
-                                if let Some(k2) = connector(b, j2) {
-                                    let k2 = skip_spaces(b, k2);
-                                    if let Some((l3, n3, e3)) = read_vertebra(b, k2, Some(l2)) {
-                                        if let Some(w) = vertebra_index(l3, n3).filter(|&w| w > z) {
-                                            z = w;
-                                            end2 = e3;
-                                        }
+                } else if let Some(k) = on_word(b, j, end) {
+                    // `L4 on L5`, `L4 upon L5`
+                    let k = skip_spaces(b, k);
+                    if let Some((l2, n2, e2)) = read_vertebra(b, k, None) {
+                        if let Some(z) = vertebra_index(l2, n2) {
+                            expr.all.insert(z);
+                            expr.end = e2;
+                        }
+                    }
+                }
+                // `C3-C4 through C6-C7`: a range of pairs spans from the first to the last.
+                let j = skip_spaces(b, expr.end);
+                if let Some(k) = word_connector(b, j) {
+                    let k = skip_spaces(b, k);
+                    if let Some((l2, n2, e2)) = read_vertebra(b, k, None) {
+                        if let Some(mut z) = vertebra_index(l2, n2) {
+                            let mut end2 = e2;
+                            let j2 = skip_spaces(b, e2);
+                            if let Some(k2) = connector(b, j2) {
+                                let k2 = skip_spaces(b, k2);
+                                if let Some((l3, n3, e3)) = read_vertebra(b, k2, Some(l2)) {
+                                    if let Some(w) = vertebra_index(l3, n3).filter(|&w| w > z) {
+                                        z = w;
+                                        end2 = e3;
                                     }
                                 }
-                                if z > a {
-                                    expr.all = Levels::EMPTY;
-                                    expr.all.insert_range(a, z);
-                                    expr.slip = Levels::EMPTY;
-                                    expr.slip.insert_range(a, z - 1);
-                                    expr.end = end2;
-                                }
+                            }
+                            if z > a {
+                                expr.all = Levels::EMPTY;
+                                expr.all.insert_range(a, z);
+                                expr.slip = Levels::EMPTY;
+                                expr.slip.insert_range(a, z - 1);
+                                expr.end = end2;
                             }
                         }
                     }
-                    // `between L1 and L4`
-                    if preceded_by_between(b, start, i) {
-                        let j = skip_spaces(b, expr.end);
-                        if j + 4 <= end
-                            && b[j..j + 3].eq_ignore_ascii_case(b"and")
-                            && b[j + 3] == b' '
-                        {
-                            let k = skip_spaces(b, j + 3);
-                            if let Some((l2, n2, e2)) = read_vertebra(b, k, None) {
-                                if let Some(z) = vertebra_index(l2, n2).filter(|&z| z > a) {
-                                    expr.all = Levels::EMPTY;
-                                    expr.all.insert_range(a, z);
-                                    expr.slip = Levels::EMPTY;
-                                    expr.slip.insert_range(a, z - 1);
-                                    expr.end = e2;
-                                }
-                            }
-                        }
-                    }
-                    i = expr.end;
-                    out.push(expr);
-                    continue;
                 }
+                // `between L1 and L4`
+                if preceded_by_between(b, start, i) {
+                    let j = skip_spaces(b, expr.end);
+                    if j + 4 <= end && b[j..j + 3].eq_ignore_ascii_case(b"and") && b[j + 3] == b' '
+                    {
+                        let k = skip_spaces(b, j + 3);
+                        if let Some((l2, n2, e2)) = read_vertebra(b, k, None) {
+                            if let Some(z) = vertebra_index(l2, n2).filter(|&z| z > a) {
+                                expr.all = Levels::EMPTY;
+                                expr.all.insert_range(a, z);
+                                expr.slip = Levels::EMPTY;
+                                expr.slip.insert_range(a, z - 1);
+                                expr.end = e2;
+                            }
+                        }
+                    }
+                }
+                return Some((expr.end, Some(expr)));
             }
         }
-        i += 1;
     }
+    None
 }
 
 /// A number with a unit or a grade, found in a sentence.
@@ -511,110 +518,18 @@ mod tests {
     use super::*;
 
     // The readers as first written, one byte at a time: the fast paths must find the same.
+    // `levels` tries `level_at` only where the next digit allows one; here it is tried at every byte.
     fn levels_simple(text: &str, start: usize, end: usize, out: &mut Vec<LevelExpr>) {
         let b = &text.as_bytes()[..end];
         let mut i = start;
         while i < end {
-            let c = b[i];
-            let at_word = i == 0 || !b[i - 1].is_ascii_alphanumeric();
-            if at_word && matches!(c.to_ascii_uppercase(), b'C' | b'T' | b'L' | b'S') {
-                if let Some((letter, n, e1)) = read_vertebra(b, i, None) {
-                    if let Some(a) = vertebra_index(letter, n) {
-                        if (letter == b'T')
-                            && (n == 1 || n == 2)
-                            && (is_mri_sequence(b, e1) || in_sequence_list(b, i, e1))
-                        {
-                            i = e1;
-                            continue;
-                        }
-                        let mut expr = LevelExpr {
-                            start: i,
-                            end: e1,
-                            all: Levels::EMPTY,
-                            slip: Levels::EMPTY,
-                        };
-                        expr.all.insert(a);
-                        expr.slip.insert(a);
-                        let j = skip_spaces(b, e1);
-                        // Range.
-                        if let Some(k) = connector(b, j) {
-                            let k = skip_spaces(b, k);
-                            if let Some((l2, n2, e2)) = read_vertebra(b, k, Some(letter)) {
-                                if let Some(z) = vertebra_index(l2, n2) {
-                                    if z > a {
-                                        expr.all = Levels::EMPTY;
-                                        expr.all.insert_range(a, z);
-                                        expr.slip = Levels::EMPTY;
-                                        expr.slip.insert_range(a, z - 1);
-                                        expr.end = e2;
-                                    }
-                                }
-                            }
-                        } else if let Some(k) = on_word(b, j, end) {
-                            // `L4 on L5`, `L4 upon L5`
-                            let k = skip_spaces(b, k);
-                            if let Some((l2, n2, e2)) = read_vertebra(b, k, None) {
-                                if let Some(z) = vertebra_index(l2, n2) {
-                                    expr.all.insert(z);
-                                    expr.end = e2;
-                                }
-                            }
-                        }
-                        // `C3-C4 through C6-C7`: a range of pairs spans from the first to the last.
-                        let j = skip_spaces(b, expr.end);
-                        if let Some(k) = word_connector(b, j) {
-                            let k = skip_spaces(b, k);
-                            if let Some((l2, n2, e2)) = read_vertebra(b, k, None) {
-                                if let Some(mut z) = vertebra_index(l2, n2) {
-                                    let mut end2 = e2;
-                                    let j2 = skip_spaces(b, e2);
-                                    if let Some(k2) = connector(b, j2) {
-                                        let k2 = skip_spaces(b, k2);
-                                        if let Some((l3, n3, e3)) = read_vertebra(b, k2, Some(l2)) {
-                                            if let Some(w) =
-                                                vertebra_index(l3, n3).filter(|&w| w > z)
-                                            {
-                                                z = w;
-                                                end2 = e3;
-                                            }
-                                        }
-                                    }
-                                    if z > a {
-                                        expr.all = Levels::EMPTY;
-                                        expr.all.insert_range(a, z);
-                                        expr.slip = Levels::EMPTY;
-                                        expr.slip.insert_range(a, z - 1);
-                                        expr.end = end2;
-                                    }
-                                }
-                            }
-                        }
-                        // `between L1 and L4`
-                        if preceded_by_between(b, start, i) {
-                            let j = skip_spaces(b, expr.end);
-                            if j + 4 <= end
-                                && b[j..j + 3].eq_ignore_ascii_case(b"and")
-                                && b[j + 3] == b' '
-                            {
-                                let k = skip_spaces(b, j + 3);
-                                if let Some((l2, n2, e2)) = read_vertebra(b, k, None) {
-                                    if let Some(z) = vertebra_index(l2, n2).filter(|&z| z > a) {
-                                        expr.all = Levels::EMPTY;
-                                        expr.all.insert_range(a, z);
-                                        expr.slip = Levels::EMPTY;
-                                        expr.slip.insert_range(a, z - 1);
-                                        expr.end = e2;
-                                    }
-                                }
-                            }
-                        }
-                        i = expr.end;
-                        out.push(expr);
-                        continue;
-                    }
+            match level_at(b, start, end, i) {
+                Some((next, expr)) => {
+                    out.extend(expr);
+                    i = next;
                 }
+                None => i += 1,
             }
-            i += 1;
         }
     }
 
