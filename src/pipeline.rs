@@ -1175,13 +1175,17 @@ fn comma_breaks(bytes: &[u8], lo: usize, hi: usize, breaks: &mut Vec<usize>) {
     let mut k = lo;
     while let Some(c) = find_any(hay, k, [b',']) {
         if bytes[c + 1] == b' ' {
-            let next = next_token(bytes, c + 1);
-            if BREAK_WORDS.contains(&next) || next.first().is_some_and(u8::is_ascii_digit) {
+            if opens_item(next_token(bytes, c + 1)) {
                 breaks.push(c + 2);
             }
         }
         k = c + 1;
     }
+}
+
+/// Whether a word after a comma opens an affirmed item: a [`BREAK_WORDS`] word or a number.
+fn opens_item(word: &[u8]) -> bool {
+    BREAK_WORDS.contains(&word) || word.first().is_some_and(u8::is_ascii_digit)
 }
 
 /// Whether the words right after folded position `end` name the canal ("50% canal
@@ -1375,8 +1379,7 @@ mod tests {
         let hi = hi.min(bytes.len());
         for k in lo..hi.saturating_sub(1) {
             if bytes[k] == b',' && bytes[k + 1] == b' ' {
-                let next = next_token(bytes, k + 1);
-                if BREAK_WORDS.contains(&next) || next.first().is_some_and(u8::is_ascii_digit) {
+                if opens_item(next_token(bytes, k + 1)) {
                     breaks.push(k + 2);
                 }
             }
