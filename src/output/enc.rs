@@ -324,6 +324,36 @@ fn long_uint(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(&buf[i..]);
 }
 
+/// `v` as a whole number of tenths, when its shortest decimal form (the one `Display` and
+/// `serde_json` write, no exponent) has at most one decimal: a non-negative value under a
+/// million that is the `f32` nearest to `tenths / 10`. Grades, percents, millimetres and degrees
+/// read from reports nearly always are. `None` for any other value (written the general way).
+///
+/// Below a million the `f32` values are less than 0.07 apart, so at most one number of tenths
+/// reads back as `v`, and no shorter decimal does unless it is that number (a whole one).
+#[inline]
+pub(crate) fn f32_tenths(v: f32) -> Option<u32> {
+    if !(0.0..1e6).contains(&v) || v.is_sign_negative() {
+        return None;
+    }
+    // Exact in f64: `v` has 24 significant bits.
+    let tenths = (f64::from(v) * 10.0).round() as u32;
+    // `tenths` is exact in f32 (under 2^24), and the division is rounded correctly: this is the
+    // `f32` that the decimal `tenths / 10` reads back as.
+    (tenths as f32 / 10.0 == v).then_some(tenths)
+}
+
+/// Appends `tenths / 10`: the whole part, then `.d`, or `whole` when there is no tenth
+/// (nothing as `Display` writes it, `.0` as `serde_json` does).
+#[inline]
+pub(crate) fn tenths(out: &mut Vec<u8>, tenths: u32, whole: &[u8]) {
+    uint(out, u64::from(tenths / 10));
+    match tenths % 10 {
+        0 => out.extend_from_slice(whole),
+        d => out.extend_from_slice(&[b'.', b'0' + d as u8]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -415,6 +445,63 @@ mod tests {
         }
     }
 
+    /// Writes `v` with the fast path if it takes it, and the general way as well.
+    fn floats(v: f32) -> (Option<Vec<u8>>, String, Option<Vec<u8>>, Vec<u8>) {
+        let written = |whole: &[u8]| {
+            f32_tenths(v).map(|t| {
+                let mut out = Vec::new();
+                tenths(&mut out, t, whole);
+                out
+            })
+        };
+        (
+            written(b""),
+            v.to_string(),
+            written(b".0"),
+            serde_json::to_vec(&v).unwrap(),
+        )
+    }
+
+    #[test]
+    fn floats_in_tenths_are_written_as_display_and_serde_json_write_them() {
+        let mut fast = 0;
+        // Every tenth up to 2000, then a stride through the rest of the range, and the
+        // neighbours of each.
+        let tenths = (0u32..20_000).chain((20_000..10_000_000).step_by(997));
+        for t in tenths {
+            let v = t as f32 / 10.0;
+            for v in [
+                v,
+                f32::from_bits(v.to_bits() + 1),
+                f32::from_bits(v.to_bits().max(1) - 1),
+            ] {
+                let (d, display, j, json) = floats(v);
+                if let Some(d) = d {
+                    assert_eq!(String::from_utf8(d).unwrap(), display);
+                    assert_eq!(j.unwrap(), json);
+                    fast += 1;
+                }
+            }
+        }
+        assert!(fast > 20_000);
+        for v in [
+            -0.0f32,
+            -1.0,
+            -2.5,
+            1e6,
+            1e7,
+            f32::NAN,
+            f32::INFINITY,
+            0.05,
+            1e-7,
+        ] {
+            assert_eq!(floats(v).0, None, "{v}");
+        }
+        assert_eq!(floats(20.0).0.unwrap(), b"20");
+        assert_eq!(floats(20.0).2.unwrap(), b"20.0");
+        assert_eq!(floats(2.5).0.unwrap(), b"2.5");
+    }
+
     proptest::proptest! {
         #[test]
         fn word_scans_find_the_first_special_byte(
@@ -448,6 +535,16 @@ mod tests {
             if !s.is_empty() {
                 expected.extend_from_slice(&record[..record.len() - 1]);
                 proptest::prop_assert_eq!(written, expected);
+            }
+        }
+
+        #[test]
+        fn floats_are_written_as_display_and_serde_json_write_them(bits in 0u32..0x4a00_0000) {
+            let v = f32::from_bits(bits);
+            let (d, display, j, json) = floats(v);
+            if let Some(d) = d {
+                proptest::prop_assert_eq!(String::from_utf8(d).unwrap(), display);
+                proptest::prop_assert_eq!(j.unwrap(), json);
             }
         }
 

@@ -61,8 +61,13 @@ fn opt_f32(out: &mut Vec<u8>, key: &[u8], value: Option<f32>) {
 /// [`opt_f32`] of a value.
 fn f32_field(out: &mut Vec<u8>, key: &[u8], v: f32) {
     out.extend_from_slice(key);
-    // Writing into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, &v);
+    match enc::f32_tenths(v) {
+        Some(tenths) => enc::tenths(out, tenths, b".0"),
+        None => {
+            // Writing into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, &v);
+        }
+    }
 }
 
 /// Appends `key` and the string, unless it is empty.

@@ -148,11 +148,17 @@ impl<'o> Row<'o> {
         self.close(at);
     }
 
-    /// An optional formatted cell (empty when `None`).
+    /// An optional number (empty when `None`), as `Display` writes it.
     #[inline]
-    pub fn opt(&mut self, v: Option<impl Display>) {
-        match v {
-            Some(v) => self.display(v),
+    pub fn opt_f32(&mut self, v: Option<f32>) {
+        match v.map(|v| (v, enc::f32_tenths(v))) {
+            // A number of tenths, written without formatting: not negative, so it needs no
+            // quote mark.
+            Some((_, Some(tenths))) => {
+                self.open();
+                enc::tenths(self.out, tenths, b"");
+            }
+            Some((v, None)) => self.display(v),
             None => self.empty(),
         }
     }
@@ -318,15 +324,21 @@ mod tests {
         let out = render(|r| {
             r.joined(["a", "b"]);
             r.name("true");
-            r.opt(None::<u8>);
-            r.opt(Some(2.5f32));
+            r.opt_f32(None);
+            r.opt_f32(Some(2.5f32));
+            r.opt_f32(Some(2.0e-7f32));
+            r.opt_f32(Some(-2.5f32));
+            r.opt_f32(None);
             r.cell("two\nlines");
             r.uint(42);
             r.opt_uint(None);
             r.levels(levels);
             r.joined(["x,y"]);
         });
-        assert_eq!(out, "a;b,true,,2.5,\"two\nlines\",42,,T12;L1,\"x,y\"\n");
+        assert_eq!(
+            out,
+            "a;b,true,,2.5,0.0000002,'-2.5,,\"two\nlines\",42,,T12;L1,\"x,y\"\n"
+        );
     }
 
     proptest::proptest! {

@@ -173,7 +173,7 @@ impl<'p> Tables<'p> {
         let extras = &cx.extras;
         row.opt_uint(extras.genant_grade.map(u64::from));
         row.opt_uint(extras.meyerding_grade.map(u64::from));
-        row.opt(extras.cobb_degrees);
+        row.opt_f32(extras.cobb_degrees);
         let cautions_known = a.cautions.len() == cx.cautions.len()
             && (cx.cautions.iter()).all(|m| known(&fixed.caution_at(m.caution).id, m.id));
         row.joined_known(
@@ -232,10 +232,10 @@ impl<'p> Tables<'p> {
         } else {
             row.opt_name(at.region.map(Region::as_str));
             row.opt_uint(at.genant_grade.map(u64::from));
-            row.opt(at.height_loss_pct);
+            row.opt_f32(at.height_loss_pct);
             row.opt_uint(at.meyerding_grade.map(u64::from));
-            row.opt(at.slip_mm);
-            row.opt(at.cobb_degrees);
+            row.opt_f32(at.slip_mm);
+            row.opt_f32(at.cobb_degrees);
             row.opt_name(at.direction.map(Direction::as_str));
         }
         if flag_bits(m) == 0 {
