@@ -7,7 +7,7 @@
 use super::enc;
 use super::row::Row;
 use super::tables::flag_bits;
-use crate::model::{Caution, ConceptId, Mention, Recommendation, SectionKind};
+use crate::model::{Caution, ConceptId, Mention, Recommendation, SectionKind, Strength, Urgency};
 use crate::pipeline::Pipeline;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -140,6 +140,117 @@ pub(crate) struct RuleTexts {
     pub condition: Fixed,
 }
 
+/// The parts of a recommendation's row and of its `results.jsonl` object that come from its
+/// rule, each encoded once per rule as CSV cells and as JSON (`[csv, json]`): a recommendation
+/// whose texts are all its rule's is written in a few copies. Each part is the encoded texts it
+/// stands for, back to back, exactly as they are written one by one.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RuleParts {
+    /// The action and the rule id, per action of the rule (in the order of
+    /// `FixedTexts::rule_actions`): `,action,rule` and `{"action":"a","rule":"r"`.
+    heads: Vec<[Vec<u8>; 2]>,
+    /// Strength, urgency and rationale, per strength and urgency (see [`RuleParts::body`]):
+    /// `,strength,urgency,rationale` and `,"strength":"s","urgency":"u","rationale":"..."`.
+    bodies: Vec<[Vec<u8>; 2]>,
+    /// Source and condition, with no condition and with the rule's own: `,source,` (an empty
+    /// condition cell) or `,source,condition`, and `,"source":"..."}` or
+    /// `,"source":"...","condition":"..."}` (the end of the object).
+    tails: Vec<[Vec<u8>; 2]>,
+}
+
+impl RuleParts {
+    fn new(rule: &RuleTexts, actions: &[&Fixed]) -> RuleParts {
+        // A JSON key and its value, left out when the text is empty (as the object leaves it).
+        let field = |key: &[u8], text: &Fixed| match text.text().is_empty() {
+            true => Vec::new(),
+            false => [key, text.json_bytes()].concat(),
+        };
+        let heads = (actions.iter())
+            .map(|action| {
+                [
+                    [action.csv_cell(), rule.id.csv_cell()].concat(),
+                    [
+                        b"{\"action\":",
+                        action.json_bytes(),
+                        b",\"rule\":",
+                        rule.id.json_bytes(),
+                    ]
+                    .concat(),
+                ]
+            })
+            .collect();
+        let rationale = field(b",\"rationale\":", &rule.rationale);
+        let mut bodies = Vec::with_capacity(Strength::ALL.len() * Urgency::ALL.len());
+        for &strength in Strength::ALL {
+            for &urgency in Urgency::ALL {
+                debug_assert_eq!(bodies.len(), RuleParts::body_at(strength, urgency));
+                let (s, u) = (strength.as_str().as_bytes(), urgency.as_str().as_bytes());
+                bodies.push([
+                    [b",", s, b",", u, rule.rationale.csv_cell()].concat(),
+                    [
+                        b",\"strength\":\"",
+                        s,
+                        b"\",\"urgency\":\"",
+                        u,
+                        b"\"",
+                        &rationale,
+                    ]
+                    .concat(),
+                ]);
+            }
+        }
+        let source = field(b",\"source\":", &rule.source);
+        let condition = field(b",\"condition\":", &rule.condition);
+        let tails = vec![
+            [
+                [rule.source.csv_cell(), b","].concat(),
+                [&source, &b"}"[..]].concat(),
+            ],
+            [
+                [rule.source.csv_cell(), rule.condition.csv_cell()].concat(),
+                [&source, &condition, &b"}"[..]].concat(),
+            ],
+        ];
+        RuleParts {
+            heads,
+            bodies,
+            tails,
+        }
+    }
+
+    /// The action and rule id of a recommendation that matched `m`, when both are its rule's
+    /// (and the action one of the rule's own).
+    #[inline]
+    pub fn head(&self, m: &RuleMatch, json: bool) -> Option<&[u8]> {
+        let both = self.heads.get(m.head? as usize)?;
+        Some(&both[usize::from(json)])
+    }
+
+    /// Its strength, urgency and rationale, when the rationale is its rule's.
+    #[inline]
+    pub fn body(&self, m: &RuleMatch, s: Strength, u: Urgency, json: bool) -> Option<&[u8]> {
+        let both = self
+            .bodies
+            .get(RuleParts::body_at(s, u))
+            .filter(|_| m.rationale)?;
+        Some(&both[usize::from(json)])
+    }
+
+    /// Its source and condition, when the source is its rule's, with no condition or with its
+    /// rule's own (`own`); see [`RuleParts::tails`] for what "no condition" is in each format.
+    #[inline]
+    pub fn tail(&self, m: &RuleMatch, own: bool, json: bool) -> Option<&[u8]> {
+        let both = self.tails.get(usize::from(own)).filter(|_| m.source)?;
+        Some(&both[usize::from(json)])
+    }
+
+    /// Where the body of `strength` and `urgency` is in `bodies`.
+    #[inline]
+    fn body_at(strength: Strength, urgency: Urgency) -> usize {
+        strength as usize * Urgency::ALL.len() + urgency as usize
+    }
+}
+
 /// The texts of one caution, encoded once.
 #[derive(Debug, Clone)]
 pub(crate) struct CautionTexts {
@@ -158,6 +269,9 @@ pub(crate) struct RuleMatch {
     pub action: u32,
     /// Whether the action id is that action's (a non-empty one).
     pub action_id: bool,
+    /// Where the action is among its rule's, when the action id and the rule id are both
+    /// theirs (see [`RuleParts::head`]).
+    pub head: Option<u32>,
     /// Whether the rule id is the rule's (a non-empty one).
     pub id: bool,
     /// Whether the rationale is the rule's.
@@ -189,6 +303,8 @@ pub(crate) struct CautionMatch {
 pub(crate) struct FixedTexts {
     /// The texts of each rule, then empty ones (for a row that names no known rule).
     rules: Vec<RuleTexts>,
+    /// The parts of the recommendations of each rule, by the same index.
+    rule_parts: Vec<RuleParts>,
     rule_ids: ById,
     /// The id of each action, then an empty one.
     actions: Vec<Fixed>,
@@ -259,24 +375,32 @@ impl FixedTexts {
         let ids =
             |ids: Vec<&str>| -> ById { (0u32..).zip(ids).map(|(i, id)| (id.into(), i)).collect() };
         let action_ids = ids(rules.actions().iter().map(|a| a.id.as_str()).collect());
-        let rule_actions = (rules.rules().iter())
+        let rule_actions: Vec<Vec<u32>> = (rules.rules().iter())
             .map(|r| {
                 (rules.actions_of(r).into_iter())
                     .filter_map(|a| action_ids.get(a).copied())
                     .collect()
             })
             .collect();
+        let actions: Vec<Fixed> = (rules.actions().iter())
+            .map(|a| Fixed::new(&a.id))
+            .chain([Fixed::new("")])
+            .collect();
+        // The empty texts that stand for no known rule have parts too, with no actions.
+        let rule_parts = (rule_texts.iter().enumerate())
+            .map(|(i, texts)| {
+                let of_rule = rule_actions.get(i).map_or(&[][..], Vec::as_slice);
+                let of_rule: Vec<&Fixed> = of_rule.iter().map(|&a| &actions[a as usize]).collect();
+                RuleParts::new(texts, &of_rule)
+            })
+            .collect();
         FixedTexts {
             rule_ids: ids(rules.rules().iter().map(|r| r.id()).collect()),
             rules: rule_texts,
+            rule_parts,
             action_ids,
             rule_actions,
-            actions: rules
-                .actions()
-                .iter()
-                .map(|a| Fixed::new(&a.id))
-                .chain([Fixed::new("")])
-                .collect(),
+            actions,
             caution_ids: ids(rules.cautions().iter().map(|c| c.id.as_str()).collect()),
             cautions: caution_texts,
             concepts: pipeline
@@ -312,13 +436,16 @@ impl FixedTexts {
     pub fn match_rule(&self, r: &Recommendation) -> RuleMatch {
         let rule = self.find(&self.rule_ids, &r.rule, self.rules.len());
         let t = self.rule_at(rule);
-        let action = self.find_action(rule, &r.action);
+        let (action, of_rule) = self.find_action(rule, &r.action);
         let condition = r.condition.as_deref().unwrap_or("");
+        let action_id = !r.action.is_empty() && r.action == self.action_at(action).text();
+        let id = !r.rule.is_empty() && r.rule == t.id.text();
         RuleMatch {
             rule,
             action,
-            action_id: !r.action.is_empty() && r.action == self.action_at(action).text(),
-            id: !r.rule.is_empty() && r.rule == t.id.text(),
+            action_id,
+            head: of_rule.filter(|_| action_id && id),
+            id,
             rationale: r.rationale == t.rationale.text(),
             source: r.source == t.source.text(),
             condition: !condition.is_empty() && condition == t.condition.text(),
@@ -338,16 +465,16 @@ impl FixedTexts {
     }
 
     /// The index of action `id` (as [`FixedTexts::find`] gives it), looked for first among the
-    /// actions of rule `rule`.
+    /// actions of rule `rule`, and where it is among them if it is one.
     #[inline]
-    fn find_action(&self, rule: u32, id: &str) -> u32 {
+    fn find_action(&self, rule: u32, id: &str) -> (u32, Option<u32>) {
         let of_rule = self
             .rule_actions
             .get(rule as usize)
             .map_or(&[][..], Vec::as_slice);
-        match (of_rule.iter()).find(|&&a| self.action_at(a).text() == id) {
-            Some(&a) => a,
-            None => self.find(&self.action_ids, id, self.actions.len()),
+        match (of_rule.iter()).position(|&a| self.action_at(a).text() == id) {
+            Some(k) => (of_rule[k], Some(k as u32)),
+            None => (self.find(&self.action_ids, id, self.actions.len()), None),
         }
     }
 
@@ -355,6 +482,20 @@ impl FixedTexts {
     #[inline]
     fn find(&self, ids: &ById, id: &str, len: usize) -> u32 {
         ids.get(id).copied().unwrap_or(len as u32 - 1)
+    }
+
+    /// The same texts without the parts of recommendations: every recommendation is written
+    /// field by field (the simple way, for tests).
+    #[cfg(test)]
+    pub fn without_rule_parts(mut self) -> FixedTexts {
+        self.rule_parts.fill(RuleParts::default());
+        self
+    }
+
+    /// The parts of the recommendations of a rule (see [`RuleMatch::rule`]).
+    #[inline]
+    pub fn rule_parts(&self, i: u32) -> &RuleParts {
+        &self.rule_parts[(i as usize).min(self.rule_parts.len() - 1)]
     }
 
     /// The texts of a rule (see [`RuleMatch::rule`]).
@@ -456,7 +597,6 @@ fn section_and_flags(section: SectionKind, bits: usize) -> [Vec<u8>; 2] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Strength, Urgency};
 
     /// [`FixedTexts::match_rule`] with every id looked up in its table.
     fn match_rule_by_hash(f: &FixedTexts, r: &Recommendation) -> RuleMatch {
@@ -464,11 +604,20 @@ mod tests {
         let t = f.rule_at(rule);
         let action = f.find(&f.action_ids, &r.action, f.actions.len());
         let condition = r.condition.as_deref().unwrap_or("");
+        let action_id = !r.action.is_empty() && r.action == f.action_at(action).text();
+        let id = !r.rule.is_empty() && r.rule == t.id.text();
+        let of_rule = f
+            .rule_actions
+            .get(rule as usize)
+            .map_or(&[][..], Vec::as_slice);
         RuleMatch {
             rule,
             action,
-            action_id: !r.action.is_empty() && r.action == f.action_at(action).text(),
-            id: !r.rule.is_empty() && r.rule == t.id.text(),
+            action_id,
+            head: (of_rule.iter().position(|&a| a == action))
+                .filter(|_| action_id && id)
+                .map(|k| k as u32),
+            id,
             rationale: r.rationale == t.rationale.text(),
             source: r.source == t.source.text(),
             condition: !condition.is_empty() && condition == t.condition.text(),

@@ -306,25 +306,47 @@ pub(crate) fn write_report(
     for (i, r) in a.recommendations.iter().enumerate() {
         let same = cx.recommendation(i);
         let rule = fixed.rule_at(same.rule);
-        out.extend_from_slice(if i == 0 {
-            b"{\"action\":"
-        } else {
-            b",{\"action\":"
-        });
-        fixed
-            .action_at(same.action)
-            .json_if(out, &r.action, same.action_id);
-        out.extend_from_slice(b",\"rule\":");
-        rule.id.json_if(out, &r.rule, same.id);
-        out.extend_from_slice(b",\"strength\":");
-        name(out, r.strength.as_str());
-        out.extend_from_slice(b",\"urgency\":");
-        name(out, r.urgency.as_str());
-        if !r.rationale.is_empty() {
-            out.extend_from_slice(b",\"rationale\":");
-            rule.rationale.json_if(out, &r.rationale, same.rationale);
+        // The parts that are the rule's are copied whole; the others are written field by
+        // field.
+        let parts = fixed.rule_parts(same.rule);
+        if i > 0 {
+            out.push(b',');
+        }
+        match parts.head(&same, true) {
+            Some(json) => out.extend_from_slice(json),
+            None => {
+                out.extend_from_slice(b"{\"action\":");
+                fixed
+                    .action_at(same.action)
+                    .json_if(out, &r.action, same.action_id);
+                out.extend_from_slice(b",\"rule\":");
+                rule.id.json_if(out, &r.rule, same.id);
+            }
+        }
+        match parts.body(&same, r.strength, r.urgency, true) {
+            Some(json) => out.extend_from_slice(json),
+            None => {
+                out.extend_from_slice(b",\"strength\":");
+                name(out, r.strength.as_str());
+                out.extend_from_slice(b",\"urgency\":");
+                name(out, r.urgency.as_str());
+                if !r.rationale.is_empty() {
+                    out.extend_from_slice(b",\"rationale\":");
+                    rule.rationale.json_if(out, &r.rationale, same.rationale);
+                }
+            }
         }
         evidence_of(out, cx, EvidenceOf::Recommendation, i, &r.evidence, n);
+        // No condition, or the rule's own.
+        let tail = match r.condition {
+            None => parts.tail(&same, false, true),
+            Some(_) if same.condition => parts.tail(&same, true, true),
+            Some(_) => None,
+        };
+        if let Some(json) = tail {
+            out.extend_from_slice(json);
+            continue;
+        }
         if !r.source.is_empty() {
             out.extend_from_slice(b",\"source\":");
             rule.source.json_if(out, &r.source, same.source);

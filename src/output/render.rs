@@ -287,6 +287,61 @@ mod tests {
         assert!(known[2].contains("T12@0-4"), "{}", known[2]);
     }
 
+    /// Recommendations whose texts are their rule's in every combination (and some that are
+    /// not), written from the parts encoded once per rule and written field by field.
+    #[test]
+    fn recommendations_from_rule_parts_match_recommendations_written_field_by_field() {
+        let p = Pipeline::builtin();
+        let fused = Renderer::new(&p, Parts::ALL);
+        let plain = Renderer {
+            fixed: fused.fixed.clone().without_rule_parts(),
+            ..fused.clone()
+        };
+        let rules = p.rules();
+        let (report, mut a) = analysis(&p);
+        a.cautions.clear();
+        let ids = (rules.rules().iter().map(|r| r.id())).chain(["no.rule", ""]);
+        for (k, id) in ids.enumerate() {
+            let rule = rules.rules().get(k);
+            let mut actions: Vec<&str> =
+                rule.map_or(Vec::new(), |r| rules.actions_of(r).into_iter().collect());
+            actions.extend([rules.actions()[0].id.as_str(), "no_action", ""]);
+            let own = |f: fn(&crate::recommend::Rule) -> &str| rule.map_or("", f);
+            let rationales = [own(|r| r.rationale()), "", "why, \"so\""];
+            let sources = [own(|r| r.source()), "", "=src"];
+            let own_condition = rule.and_then(|r| r.condition());
+            let conditions = [None, Some(""), own_condition, Some("if, so")];
+            a.recommendations.clear();
+            for action in &actions {
+                for &strength in Strength::ALL {
+                    for &urgency in Urgency::ALL {
+                        for rationale in rationales {
+                            for source in sources {
+                                for condition in conditions {
+                                    a.recommendations.push(Recommendation {
+                                        action: action.to_string(),
+                                        rule: id.into(),
+                                        strength,
+                                        condition: condition.map(String::from),
+                                        urgency,
+                                        rationale: rationale.into(),
+                                        evidence: vec![0],
+                                        source: source.into(),
+                                    });
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            assert_eq!(
+                parts(&fused.render(&report, &a)),
+                parts(&plain.render(&report, &a)),
+                "rule {id}"
+            );
+        }
+    }
+
     #[test]
     fn texts_that_differ_from_their_rule_are_encoded_as_they_come() {
         let p = Pipeline::builtin();

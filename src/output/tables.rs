@@ -259,21 +259,39 @@ impl<'p> Tables<'p> {
     ) {
         let same = cx.recommendation(i);
         let rule = fixed.rule_at(same.rule);
-        fixed
-            .action_at(same.action)
-            .csv_if(row, &r.action, same.action_id);
-        rule.id.csv_if(row, &r.rule, same.id);
-        row.name(r.strength.as_str());
-        row.name(r.urgency.as_str());
-        rule.rationale.csv_if(row, &r.rationale, same.rationale);
+        // The parts that are the rule's are copied whole; the others are written cell by cell.
+        let parts = fixed.rule_parts(same.rule);
+        match parts.head(&same, false) {
+            Some(cells) => row.encoded_cells(cells),
+            None => {
+                fixed
+                    .action_at(same.action)
+                    .csv_if(row, &r.action, same.action_id);
+                rule.id.csv_if(row, &r.rule, same.id);
+            }
+        }
+        match parts.body(&same, r.strength, r.urgency, false) {
+            Some(cells) => row.encoded_cells(cells),
+            None => {
+                row.name(r.strength.as_str());
+                row.name(r.urgency.as_str());
+                rule.rationale.csv_if(row, &r.rationale, same.rationale);
+            }
+        }
         evidence(row, cx, EvidenceOf::Recommendation, i, &r.evidence);
+        let condition = r.condition.as_deref().unwrap_or("");
+        // An empty condition cell, or the rule's own condition.
+        let tail = (same.condition || condition.is_empty())
+            .then(|| parts.tail(&same, same.condition, false))
+            .flatten();
+        if let Some(cells) = tail {
+            row.encoded_cells(cells);
+            return;
+        }
         rule.source.csv_if(row, &r.source, same.source);
         match cx.condition(i, false) {
             Some(cell) => row.encoded_cells(cell),
-            None => {
-                let condition = r.condition.as_deref().unwrap_or("");
-                rule.condition.csv_if(row, condition, same.condition);
-            }
+            None => rule.condition.csv_if(row, condition, same.condition),
         }
     }
 
