@@ -135,6 +135,27 @@ pub(crate) fn find_json_special(s: &[u8], from: usize) -> Option<usize> {
     )
 }
 
+/// Whether `b` must be quoted in a CSV field or escaped in a JSON string. Written without
+/// branches, for vector compares.
+#[inline]
+fn csv_or_json_special(b: u8) -> bool {
+    (b ^ b'"').min(b ^ b'\\').min(b ^ b',').min(b & 0xe0) == 0
+}
+
+/// Whether `s` is plain: written as it is both in a CSV field (no comma, quote, CR or LF) and
+/// in a JSON string (no control character, quote or backslash). One scan for a text written in
+/// both formats; nearly every mention and trigger is plain.
+#[inline]
+pub(crate) fn is_plain(s: &[u8]) -> bool {
+    find_from(
+        s,
+        0,
+        |x| bytes_below(x, 0x20) | bytes_eq(x, b'"') | bytes_eq(x, b'\\') | bytes_eq(x, b','),
+        csv_or_json_special,
+    )
+    .is_none()
+}
+
 /// Appends `s` as one CSV field (RFC 4180, as `csv::Writer` writes it): quoted, its quotes
 /// doubled, when it holds a comma, a quote, CR or LF; with a leading `'` first when `mark` and
 /// it would read as a formula. One scan of `s`, one copy.
@@ -371,11 +392,14 @@ mod tests {
                     }
                     assert_eq!(find_csv_special(&s, 0), Some(at), "len {len} at {at}");
                     assert_eq!(find_json_special(&s, 0), (c != b',').then_some(at));
+                    assert!(!is_plain(&s));
+                    assert!(is_plain(&s[..at]));
                 }
                 let mut s = vec![0xe2u8; len];
                 s[at] = b'\\';
                 assert_eq!(find_json_special(&s, 0), Some(at));
                 assert_eq!(find_csv_special(&s, 0), None);
+                assert!(!is_plain(&s));
             }
         }
     }
@@ -521,6 +545,9 @@ mod tests {
             proptest::prop_assert_eq!(find_csv_special(&v, from), naive_csv);
             let naive_json = v.iter().enumerate().skip(from).find(|(_, &b)| b < 0x20 || b == b'"' || b == b'\\').map(|(i, _)| i);
             proptest::prop_assert_eq!(find_json_special(&v, from), naive_json);
+            let tail = &v[from.min(v.len())..];
+            let plain = find_csv_special(tail, 0).is_none() && find_json_special(tail, 0).is_none();
+            proptest::prop_assert_eq!(is_plain(tail), plain);
         }
 
         #[test]

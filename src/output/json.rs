@@ -70,12 +70,19 @@ fn f32_field(out: &mut Vec<u8>, key: &[u8], v: f32) {
     }
 }
 
-/// Appends `key` and the string, unless it is empty.
+/// Appends `key` and the string, unless it is empty; `plain` when it is known to need no
+/// escapes.
 #[inline(always)]
-fn str_field(out: &mut Vec<u8>, key: &[u8], value: &str) {
+fn str_field(out: &mut Vec<u8>, key: &[u8], value: &str, plain: bool) {
     if !value.is_empty() {
         out.extend_from_slice(key);
-        enc::json_str(out, value);
+        if plain {
+            out.push(b'"');
+            out.extend_from_slice(value.as_bytes());
+            out.push(b'"');
+        } else {
+            enc::json_str(out, value);
+        }
     }
 }
 
@@ -250,7 +257,11 @@ pub(crate) fn write_report(
                 out.extend_from_slice(b",\"trigger\":\"");
                 trigger = true;
             }
-            enc::json_escape(out, s);
+            if share.triggers_plain {
+                out.extend_from_slice(s.as_bytes());
+            } else {
+                enc::json_escape(out, s);
+            }
         }
         if trigger {
             out.push(b'"');
@@ -279,21 +290,30 @@ pub(crate) fn write_report(
             b",\"direction\":",
             m.attrs.direction.map(Direction::as_str),
         );
-        str_field(out, b",\"negated_trigger\":", flag_text(text, m.negated));
+        let plain = share.triggers_plain;
+        str_field(
+            out,
+            b",\"negated_trigger\":",
+            flag_text(text, m.negated),
+            plain,
+        );
         str_field(
             out,
             b",\"uncertain_trigger\":",
             flag_text(text, m.uncertain),
+            plain,
         );
         str_field(
             out,
             b",\"historical_trigger\":",
             flag_text(text, m.historical),
+            plain,
         );
         str_field(
             out,
             b",\"hypothetical_trigger\":",
             flag_text(text, m.hypothetical),
+            plain,
         );
         out.extend_from_slice(b",\"sentence_index\":");
         enc::uint(out, u64::from(m.sentence));
@@ -395,7 +415,7 @@ pub(crate) fn write_report(
         enc::json_str(out, &f.flag);
         out.extend_from_slice(b",\"severity\":");
         name(out, f.severity.as_str());
-        str_field(out, b",\"message\":", &f.message);
+        str_field(out, b",\"message\":", &f.message, false);
         evidence_of(out, cx, EvidenceOf::Flag, i, &f.evidence, n);
         out.push(b'}');
     }

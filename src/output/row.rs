@@ -69,6 +69,18 @@ impl<'o> Row<'o> {
         }
     }
 
+    /// A text cell known to need no quotes (no comma, quote, CR or LF), made safe for
+    /// spreadsheets.
+    #[inline]
+    pub fn plain_cell(&mut self, s: &str) {
+        debug_assert!(enc::find_csv_special(s.as_bytes(), 0).is_none());
+        self.open();
+        if needs_quote_mark(s.as_bytes()) {
+            self.out.push(b'\'');
+        }
+        self.out.extend_from_slice(s.as_bytes());
+    }
+
     /// A cell whose bytes are already encoded as one CSV field (spreadsheet-safe and quoted as
     /// needed).
     #[inline]

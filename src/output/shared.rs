@@ -5,7 +5,7 @@ use super::fixed::{CautionMatch, FixedTexts, RuleMatch};
 use super::json;
 use super::render::Parts;
 use super::row::Row;
-use super::tables::{evidence_cell_of, ReportExtras};
+use super::tables::{evidence_cell_of, flag_bits, flag_text, ReportExtras};
 use crate::model::{Analysis, Report};
 use crate::span::CharIndex;
 
@@ -25,6 +25,9 @@ pub(crate) struct MentionOut {
     pub csv_plain: bool,
     /// Whether its text is a slice of the report text that a JSON string holds as it is.
     pub json_plain: bool,
+    /// Whether the texts of its flags' triggers are plain (see [`enc::is_plain`]): written as
+    /// they are in both formats.
+    pub triggers_plain: bool,
 }
 
 /// Where the two encodings of one evidence list are in [`Shared::evidence_bytes`].
@@ -160,9 +163,18 @@ impl Shared {
                 end: self.chars.char_offset(m.span.end),
                 ..MentionOut::default()
             };
+            // One scan tells both formats that a text is plain; another only when it is not.
+            let plain = |t: &str| enc::is_plain(t.as_bytes());
+            out.triggers_plain = (csv || json)
+                && (flag_bits(m) == 0
+                    || [m.negated, m.uncertain, m.historical, m.hypothetical]
+                        .iter()
+                        .all(|&f| plain(flag_text(text, f))));
             if let Some(t) = text.get(m.span.start..m.span.end) {
-                out.csv_plain = csv && enc::find_csv_special(t.as_bytes(), 0).is_none();
-                out.json_plain = json && enc::find_json_special(t.as_bytes(), 0).is_none();
+                let plain = plain(t);
+                out.csv_plain = csv && (plain || enc::find_csv_special(t.as_bytes(), 0).is_none());
+                out.json_plain =
+                    json && (plain || enc::find_json_special(t.as_bytes(), 0).is_none());
                 if items {
                     let from = self.items.len();
                     self.items.extend_from_slice(t.as_bytes());
@@ -281,6 +293,7 @@ impl Shared {
             item: None,
             csv_plain: false,
             json_plain: false,
+            triggers_plain: false,
         };
         self.mentions.get(i).unwrap_or(NONE)
     }
@@ -297,9 +310,59 @@ pub(crate) fn item_of<'a>(mentions: &[MentionOut], items: &'a [u8], i: u32) -> O
 mod tests {
     use super::*;
     use crate::model::*;
+    use crate::output::tables::Tables;
     use crate::pipeline::Pipeline;
 
     proptest::proptest! {
+        /// Mention texts and triggers found plain are written as the writers that scan them
+        /// write them, in both formats.
+        #[test]
+        fn texts_found_plain_are_written_as_texts_scanned(
+            text in "(?s)[a-z ,\"\\\\\n\t=-]{0,40}",
+            mentions in proptest::collection::vec(
+                ((0usize..40, 0usize..8), proptest::collection::vec(
+                    proptest::option::of((0usize..40, 0usize..6)), 4)),
+                0..6),
+        ) {
+            let p = Pipeline::builtin();
+            let (fixed, tables) = (FixedTexts::new(&p), Tables::new(&p));
+            let report = Report::new("r", text);
+            let span = |(start, len): (usize, usize)| Span::new(start, start + len);
+            let mut a = Analysis::default();
+            for (at, flags) in mentions {
+                a.mentions.push(Mention {
+                    concept: ConceptId::VERTEBRAL_FRACTURE,
+                    span: span(at),
+                    section: SectionKind::Findings,
+                    sentence: 0,
+                    term: 0,
+                    negated: flags[0].map(span),
+                    uncertain: flags[1].map(span),
+                    historical: flags[2].map(span),
+                    hypothetical: flags[3].map(span),
+                    attrs: Attributes::default(),
+                });
+            }
+            let write = |cx: &Shared| {
+                let mut csv = Vec::new();
+                for (i, m) in a.mentions.iter().enumerate() {
+                    let mut row = Row::starting_with(&mut csv, b"r");
+                    tables.mention_row(&mut row, &fixed, &report, &a, cx, i, m);
+                    row.end();
+                }
+                let mut json = Vec::new();
+                json::write_report(&mut json, &tables, &fixed, &report, &a, cx);
+                (String::from_utf8(csv).unwrap(), String::from_utf8(json).unwrap())
+            };
+            let mut cx = Shared::default();
+            cx.prepare(&fixed, &report, &a, Parts::ALL);
+            let found = write(&cx);
+            for m in &mut cx.mentions {
+                (m.csv_plain, m.json_plain, m.triggers_plain) = (false, false, false);
+            }
+            proptest::prop_assert_eq!(found, write(&cx));
+        }
+
         /// Conditions encoded once per thread are the cells and strings written for each
         /// recommendation as it comes, however the texts and rules repeat.
         #[test]

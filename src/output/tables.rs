@@ -215,7 +215,11 @@ impl<'p> Tables<'p> {
         if flag_bits(m) == 0 {
             row.empty();
         } else {
-            row.joined(triggers(text, m));
+            row.joined_known(
+                triggers(text, m),
+                |out, t| out.extend_from_slice(t.as_bytes()),
+                !share.triggers_plain,
+            );
         }
         row.encoded_cells(fixed.term(m).csv_cell());
         let at = &m.attrs;
@@ -242,7 +246,10 @@ impl<'p> Tables<'p> {
             row.encoded_cells(b",,,,");
         } else {
             for flag in [m.negated, m.uncertain, m.historical, m.hypothetical] {
-                row.cell(flag_text(text, flag));
+                match share.triggers_plain {
+                    true => row.plain_cell(flag_text(text, flag)),
+                    false => row.cell(flag_text(text, flag)),
+                }
             }
         }
         row.uint(u64::from(m.sentence));
