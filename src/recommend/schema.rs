@@ -610,6 +610,7 @@ pub(super) fn parse(text: &str, path: &str) -> Result<RuleSet, LexiconError> {
             id,
             title: r.title.trim().to_string(),
             basis,
+            gate: StatusGate::new(&all, &any),
             all,
             any,
             none,
