@@ -238,6 +238,40 @@ impl WordTable {
     }
 }
 
+/// The shapes of a set of words (first byte, last byte and length), for a cheap test before a
+/// word is looked up: a word whose shape no word of the set has is none of them. Bytes are
+/// taken modulo 32, which folds ASCII case (and puts some digits with some letters, which only
+/// lets a few more words through to the lookup).
+#[derive(Debug, Clone)]
+struct WordShapes {
+    /// Per first and last byte (modulo 32): bit `min(length, 31)` of each word of that shape.
+    lengths: Box<[u32; 1024]>,
+}
+
+impl WordShapes {
+    fn new<'w>(words: impl IntoIterator<Item = &'w str>) -> WordShapes {
+        let mut s = WordShapes {
+            lengths: Box::new([0; 1024]),
+        };
+        for w in words {
+            if let (Some(&first), Some(&last)) = (w.as_bytes().first(), w.as_bytes().last()) {
+                s.lengths[WordShapes::slot(first, last)] |= 1 << w.len().min(31);
+            }
+        }
+        s
+    }
+
+    fn slot(first: u8, last: u8) -> usize {
+        usize::from(first & 31) << 5 | usize::from(last & 31)
+    }
+
+    /// Whether `word` (not empty) may be a word of the set.
+    fn fit(&self, word: &[u8]) -> bool {
+        let (first, last) = (word[0], word[word.len() - 1]);
+        self.lengths[WordShapes::slot(first, last)] & 1 << word.len().min(31) != 0
+    }
+}
+
 /// A cue with its phrases as word numbers.
 #[derive(Debug, Clone)]
 struct CompiledCue {
@@ -308,10 +342,10 @@ pub(crate) struct CueReader {
     semicolon: WordId,
     /// Per word number: the cues (one bit each) it is the key word of.
     keys: Vec<u64>,
-    /// Per byte: the lengths of the key words that begin with it (either case), bit
-    /// `min(length, 31)`, then of those that end with it; a word whose first byte, last byte
-    /// and length do not fit is no key word, and is not looked up.
-    key_ends: [(u32, u32); 256],
+    /// The shapes of the key words: a word of another shape is not looked up.
+    key_shapes: WordShapes,
+    /// The shapes of the words of `table`: a word of another shape is [`OTHER`].
+    word_shapes: WordShapes,
     cues: Vec<CompiledCue>,
 }
 
@@ -357,21 +391,13 @@ impl CueReader {
             })
             .collect();
         let mut keys = Vec::new();
-        let mut key_ends = [(0u32, 0u32); 256];
         for (w, cue) in &key_words {
             let id = n.number(w, 0) as usize;
             keys.resize(n.roles.len(), 0);
             keys[id] |= 1 << cue;
-            let b = w.as_bytes();
-            let len = 1 << b.len().min(31);
-            for c in [b[0], b[0].to_ascii_uppercase()] {
-                key_ends[usize::from(c)].0 |= len;
-            }
-            for c in [b[b.len() - 1], b[b.len() - 1].to_ascii_uppercase()] {
-                key_ends[usize::from(c)].1 |= len;
-            }
         }
         keys.resize(n.roles.len(), 0);
+        let key_shapes = WordShapes::new(key_words.iter().map(|(w, _)| w.as_str()));
         let readable: Vec<(&str, WordId)> = n
             .numbers
             .into_iter()
@@ -381,11 +407,12 @@ impl CueReader {
             })
             .collect();
         CueReader {
+            word_shapes: WordShapes::new(readable.iter().map(|&(w, _)| w)),
             table: WordTable::new(&readable),
             roles: n.roles,
             semicolon,
             keys,
-            key_ends,
+            key_shapes,
             cues: compiled,
         }
     }
@@ -431,11 +458,7 @@ impl CueReader {
     /// Calls `f(start, cues)` when the word `b[start..end]` is a key word.
     fn key_word(&self, b: &[u8], start: usize, end: usize, f: &mut impl FnMut(usize, u64)) {
         let w = &b[start..end];
-        let (first, last) = (b[start], b[end - 1]);
-        let fits = self.key_ends[usize::from(first)].0
-            & self.key_ends[usize::from(last)].1
-            & 1 << w.len().min(31);
-        if fits != 0 {
+        if self.key_shapes.fit(w) {
             let cues = self.keys[self.table.get(w) as usize];
             if cues != 0 {
                 f(start, cues);
@@ -468,7 +491,7 @@ impl CueReader {
                 while i < b.len() && is_alnum(b[i]) {
                     i += 1;
                 }
-                self.table.get(&b[start..i])
+                self.word(&b[start..i])
             } else {
                 i += 1;
                 continue;
@@ -476,6 +499,15 @@ impl CueReader {
             r.words.push(id);
             r.roles.push(self.roles[id as usize]);
             r.present[id as usize / 64] |= 1 << (id % 64);
+        }
+    }
+
+    /// The number of `word` (ASCII letters and digits, not empty), [`OTHER`] when it has none.
+    fn word(&self, word: &[u8]) -> WordId {
+        if self.word_shapes.fit(word) {
+            self.table.get(word)
+        } else {
+            OTHER
         }
     }
 
@@ -835,6 +867,35 @@ mod tests {
             start += w.len() + 1;
         }
         out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn words_by_shape_and_table_agree_with_the_table(
+            parts in proptest::collection::vec(0usize..1000, 0..60),
+        ) {
+            let rs = crate::recommend::RuleSet::builtin();
+            let reader = CueReader::new(rs.cues());
+            let mut words: Vec<String> = rs.cues().iter().flat_map(|c| c.terms.iter().chain(c.negated_by.iter()).chain(c.voided_by.iter()).flatten()).cloned().collect();
+            words.extend(DENIALS.iter().chain(&TERMINATORS).map(|w| w.to_string()));
+            for w in words.clone() {
+                // Other case, one byte off, one byte more or less.
+                words.push(w.to_ascii_uppercase());
+                words.push(format!("{w}s"));
+                words.push(format!("q{w}"));
+                words.push(w[1..].to_string());
+                words.push(w[..w.len() - 1].to_string());
+                words.push(w.replace('e', "o"));
+            }
+            words.extend(["0", "9", "p", "Y", "t12", "s1", "1990"].map(String::from));
+            for &p in &parts {
+                let w = &words[p * 7919 % words.len()];
+                if w.is_empty() || !w.bytes().all(is_alnum) {
+                    continue;
+                }
+                proptest::prop_assert_eq!(reader.word(w.as_bytes()), reader.table.get(w.as_bytes()), "{}", w);
+            }
+        }
     }
 
     #[test]
