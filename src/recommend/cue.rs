@@ -511,17 +511,15 @@ impl CueReader {
         }
     }
 
-    /// The cues among `candidates` that occur in `s`, a sentence of `section`; `s` is read only
-    /// when one of them is read in that section.
-    fn find(&self, candidates: u64, s: &str, section: Option<SectionKind>, r: &mut Reading) -> u64 {
-        let wanted = self
-            .each_cue(candidates)
+    /// The cues among `candidates` that are read in sentences of `section`.
+    fn read_in(&self, candidates: u64, section: Option<SectionKind>) -> u64 {
+        self.each_cue(candidates)
             .filter(|(_, c)| c.reads(section))
-            .fold(0u64, |m, (i, _)| m | 1 << i);
-        if wanted == 0 {
-            return 0;
-        }
-        self.read(s, r);
+            .fold(0u64, |m, (i, _)| m | 1 << i)
+    }
+
+    /// The cues among `wanted` that occur in the sentence read into `r`.
+    fn found_in(&self, wanted: u64, r: &Reading) -> u64 {
         self.each_cue(wanted)
             .filter(|(_, c)| c.in_sentence(r))
             .fold(0, |m, (i, _)| m | 1 << i)
@@ -625,7 +623,8 @@ fn words(s: &str) -> Vec<&str> {
 /// Which cues occur where in one report, read lazily. Nothing is read before a rule asks (rules
 /// ask only once their findings hold); then one pass over the text notes, per sentence, the
 /// cues whose longest word it holds. A sentence is read word by word the first time a rule asks
-/// about it, for those of its cues that are read in its section; a cue is looked for in the
+/// about one of those cues (if the cue is read in its section), and only that cue is looked for
+/// there; the words read are kept until another sentence is read. A cue is looked for in the
 /// whole report only when a rule asks, sentence by sentence until it is found. Every answer is
 /// kept.
 #[derive(Debug, Default)]
@@ -636,6 +635,8 @@ pub(crate) struct CueHits<'a> {
     /// The cues looked for in the whole report, and those found.
     report: Cell<(u64, u64)>,
     reading: RefCell<Reading>,
+    /// The sentence whose words `reading` holds, if any.
+    read_sentence: Cell<Option<usize>>,
     /// A buffer for `sentences`, from an earlier report.
     spare: RefCell<Vec<SentenceCues>>,
 }
@@ -653,8 +654,8 @@ pub(crate) struct CueBuffers {
 struct SentenceCues {
     /// The cues that may occur there.
     candidates: u64,
-    /// Once read, the cues that do.
-    found: Cell<Option<u64>>,
+    /// The cues looked for there so far, and those found.
+    looked: Cell<(u64, u64)>,
 }
 
 impl<'a> CueHits<'a> {
@@ -723,50 +724,54 @@ impl<'a> CueHits<'a> {
         })
     }
 
-    /// The cues among `candidates` that occur in `s`, a sentence of `section`.
-    fn read(&self, candidates: u64, s: &str, section: Option<SectionKind>) -> u64 {
+    /// The cues among `candidates` that occur in `s`, of `section`: sentence `sentence` of the
+    /// analysis, or (`None`) another stretch of the text. `s` is read only when one of the cues
+    /// is read in that section, and not again when it is the sentence read last.
+    fn read(
+        &self,
+        candidates: u64,
+        s: &str,
+        section: Option<SectionKind>,
+        sentence: Option<usize>,
+    ) -> u64 {
         let Some((reader, ..)) = self.src else {
             return 0;
         };
-        reader.find(candidates, s, section, &mut self.reading.borrow_mut())
-    }
-
-    /// The cues found in sentence `i`.
-    fn sentence_mask(&self, i: usize) -> u64 {
-        let Some((_, a, text)) = self.src else {
-            return 0;
-        };
-        let Some(known) = self.sentences().get(i) else {
-            return 0;
-        };
-        if known.candidates == 0 {
+        let wanted = reader.read_in(candidates, section);
+        if wanted == 0 {
             return 0;
         }
-        if let Some(m) = known.found.get() {
-            return m;
+        let mut r = self.reading.borrow_mut();
+        if sentence.is_none() || self.read_sentence.get() != sentence {
+            reader.read(s, &mut r);
+            self.read_sentence.set(sentence);
+        }
+        reader.found_in(wanted, &r)
+    }
+
+    /// Whether cue `cue` occurs in sentence `i`.
+    fn in_sentence(&self, i: usize, cue: usize) -> bool {
+        let Some((_, a, text)) = self.src else {
+            return false;
+        };
+        let Some(known) = self.sentences().get(i) else {
+            return false;
+        };
+        let bit = 1 << cue;
+        if known.candidates & bit == 0 {
+            return false;
+        }
+        let (looked, found) = known.looked.get();
+        if looked & bit != 0 {
+            return found & bit != 0;
         }
         let s = &a.sentences[i];
         let section = a.sections.get(s.section as usize).map(|x| x.kind);
         let m = text
             .get(s.span.start..s.span.end)
-            .map_or(0, |t| self.read(known.candidates, t, section));
-        known.found.set(Some(m));
-        m
-    }
-
-    fn mention_mask(&self, m: u32) -> u64 {
-        let Some((reader, a, text)) = self.src else {
-            return 0;
-        };
-        let Some(mention) = a.mentions.get(m as usize) else {
-            return 0;
-        };
-        if (mention.sentence as usize) < a.sentences.len() {
-            self.sentence_mask(mention.sentence as usize)
-        } else {
-            let t = stretch_around(text, mention.span);
-            self.read(reader.cues_in(t), t, None)
-        }
+            .map_or(0, |t| self.read(bit, t, section, Some(i)));
+        known.looked.set((looked | bit, found | m));
+        m != 0
     }
 
     /// Whether cue `cue` occurs in any sentence of the report.
@@ -777,17 +782,28 @@ impl<'a> CueHits<'a> {
         let bit = 1 << cue;
         if a.sentences.is_empty() {
             text.split(['.', '\n'])
-                .any(|t| self.read(reader.cues_in(t) & bit, t, None) != 0)
+                .any(|t| self.read(reader.cues_in(t) & bit, t, None, None) != 0)
         } else {
             let sentences = self.sentences();
             (0..sentences.len())
-                .any(|i| sentences[i].candidates & bit != 0 && self.sentence_mask(i) & bit != 0)
+                .any(|i| sentences[i].candidates & bit != 0 && self.in_sentence(i, cue))
         }
     }
 
     /// Whether cue `cue` occurs in the sentence of mention `m`.
     pub fn in_mention(&self, m: u32, cue: usize) -> bool {
-        self.mention_mask(m) & (1 << cue) != 0
+        let Some((reader, a, text)) = self.src else {
+            return false;
+        };
+        let Some(mention) = a.mentions.get(m as usize) else {
+            return false;
+        };
+        if (mention.sentence as usize) < a.sentences.len() {
+            self.in_sentence(mention.sentence as usize, cue)
+        } else {
+            let t = stretch_around(text, mention.span);
+            self.read(reader.cues_in(t) & 1 << cue, t, None, None) != 0
+        }
     }
 
     /// Whether cue `cue` occurs anywhere in the report.
@@ -896,6 +912,47 @@ mod tests {
                 proptest::prop_assert_eq!(reader.word(w.as_bytes()), reader.table.get(w.as_bytes()), "{}", w);
             }
         }
+    }
+
+    #[test]
+    fn cues_asked_one_at_a_time_agree_with_every_cue_read_at_once() {
+        let p = crate::pipeline::Pipeline::builtin();
+        let rs = crate::recommend::RuleSet::builtin();
+        let reader = CueReader::new(rs.cues());
+        let n = reader.cues.len();
+        let mut found = 0;
+        for (k, report) in crate::gen::generate(5, 800).enumerate() {
+            let a = p.analyze(&report);
+            let text = report.text.as_str();
+            let hits = CueHits::find(&reader, &a, text);
+            // Every cue of every sentence at once, read afresh.
+            let at_once: Vec<u64> = (0..a.sentences.len())
+                .map(|i| {
+                    let s = &a.sentences[i];
+                    let section = a.sections.get(s.section as usize).map(|x| x.kind);
+                    let mut r = Reading::default();
+                    let t = &text[s.span.start..s.span.end];
+                    reader.read(t, &mut r);
+                    let wanted = reader.read_in(hits.sentences()[i].candidates, section);
+                    reader.found_in(wanted, &r)
+                })
+                .collect();
+            // Asked in an order that moves between sentences and cues.
+            let mut asks: Vec<(usize, usize)> = (0..a.sentences.len())
+                .flat_map(|i| (0..n).map(move |c| (i, c)))
+                .collect();
+            asks.sort_by_key(|&(i, c)| (c * 7 + i * 3 + k) % 11);
+            for (i, c) in asks {
+                let want = at_once[i] & 1 << c != 0;
+                assert_eq!(hits.in_sentence(i, c), want, "{} {i} {c}", report.id);
+                found += usize::from(want);
+            }
+            for c in 0..n {
+                let want = at_once.iter().any(|m| m & 1 << c != 0);
+                assert_eq!(hits.in_report(c), want, "{} {c}", report.id);
+            }
+        }
+        assert!(found > 50, "{found}");
     }
 
     #[test]
