@@ -189,7 +189,39 @@ impl Rule {
 
     /// Whether the finding and text conditions hold; when they do, `evidence` holds the
     /// mentions of the `all` and `any` conditions that hold.
+    ///
+    /// That one `any` condition holds is settled first; the others are looked at for their
+    /// evidence only once every other condition holds (most rules with many `any`
+    /// conditions then fail on a text cue).
     fn findings_hold(&self, f: &Findings, hits: &CueHits, evidence: &mut MentionSet) -> bool {
+        evidence.clear();
+        for c in &self.all {
+            if !c.eval(f, hits, evidence) {
+                return false;
+            }
+        }
+        if !self.any.is_empty() && !self.any.iter().any(|c| c.holds(f, hits)) {
+            return false;
+        }
+        if self.none.iter().any(|c| c.holds(f, hits)) {
+            return false;
+        }
+        if !self.text_any.is_empty() && !self.text_any.iter().any(|&c| hits.in_report(c)) {
+            return false;
+        }
+        if self.text_none.iter().any(|&c| hits.in_report(c)) {
+            return false;
+        }
+        for c in &self.any {
+            // Every condition that holds adds its evidence.
+            c.eval(f, hits, evidence);
+        }
+        true
+    }
+
+    /// As [`Rule::findings_hold`], every condition in turn: the tests compare them.
+    #[cfg(test)]
+    fn findings_hold_plain(&self, f: &Findings, hits: &CueHits, evidence: &mut MentionSet) -> bool {
         evidence.clear();
         for c in &self.all {
             if !c.eval(f, hits, evidence) {
@@ -897,6 +929,34 @@ mod tests {
         let g = StatusGate::new(&[], &[cond(&["blank"]), cond(&["uncertain"])]);
         assert!(g.allows(&uncertain) && g.allows(&masks(None)) && !g.allows(&present));
         assert!(StatusGate::new(&[], &[]).allows(&present));
+    }
+
+    #[test]
+    fn findings_hold_agrees_with_every_condition_in_turn() {
+        let p = crate::pipeline::Pipeline::builtin();
+        let rs = RuleSet::builtin();
+        let mut held = 0;
+        for report in crate::gen::generate(13, 600) {
+            let a = p.analyze(&report);
+            let hits = CueHits::find(&rs.cue_reader, &a, &report.text);
+            let f = Findings::new(&a, Vec::new());
+            for r in rs.rules() {
+                let (mut fast, mut plain) = (MentionSet::default(), MentionSet::default());
+                let holds = r.findings_hold(&f, &hits, &mut fast);
+                assert_eq!(
+                    holds,
+                    r.findings_hold_plain(&f, &hits, &mut plain),
+                    "{} {}",
+                    report.id,
+                    r.id
+                );
+                if holds {
+                    assert_eq!(fast, plain, "{} {}", report.id, r.id);
+                    held += 1;
+                }
+            }
+        }
+        assert!(held > 500, "{held}");
     }
 
     #[test]
