@@ -890,8 +890,10 @@ mod tests {
         fn words_by_shape_and_table_agree_with_the_table(
             parts in proptest::collection::vec(0usize..1000, 0..60),
         ) {
-            let rs = crate::recommend::RuleSet::builtin();
-            let reader = CueReader::new(rs.cues());
+            // Read once: a case takes a fraction of the time the rule file does.
+            static RULES: std::sync::OnceLock<crate::recommend::RuleSet> = std::sync::OnceLock::new();
+            let rs = RULES.get_or_init(crate::recommend::RuleSet::builtin);
+            let reader = &rs.cue_reader;
             let mut words: Vec<String> = rs.cues().iter().flat_map(|c| c.terms.iter().chain(c.negated_by.iter()).chain(c.voided_by.iter()).flatten()).cloned().collect();
             words.extend(DENIALS.iter().chain(&TERMINATORS).map(|w| w.to_string()));
             for w in words.clone() {
