@@ -111,6 +111,80 @@ impl StatusSet {
     }
 }
 
+/// The report-level statuses of the builtin concepts (the only ones rules name), as one bit per
+/// concept for each status, in [`StatusSet::NAMES`] order; a concept the analysis has no
+/// result for is blank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct StatusMasks([u64; 4]);
+
+// One bit per builtin concept.
+const _: () = assert!(BUILTIN_CONCEPTS.len() <= 64);
+
+impl StatusMasks {
+    pub fn of(a: &Analysis) -> StatusMasks {
+        let mut m = StatusMasks::default();
+        for i in 0..BUILTIN_CONCEPTS.len() {
+            let status = a.concepts.get(i).and_then(|r| r.status);
+            m.0[StatusSet::bit(status).trailing_zeros() as usize] |= 1 << i;
+        }
+        m
+    }
+}
+
+/// What the `all` and `any` conditions of a rule ask of the report-level statuses alone, as
+/// masks over [`StatusMasks`]: the cheap first test of every rule on every report, which most
+/// rules fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct StatusGate {
+    /// The concepts of the `all` conditions.
+    all: u64,
+    /// Per status: the concepts of the `all` conditions that allow it (a concept with
+    /// several conditions allows only the statuses they all allow).
+    all_by: [u64; 4],
+    /// Per status: the concepts of the `any` conditions that allow it (all zero when there
+    /// are no `any` conditions).
+    any_by: [u64; 4],
+    has_any: bool,
+}
+
+impl StatusGate {
+    pub fn new(all: &[FindingCond], any: &[FindingCond]) -> StatusGate {
+        let mut g = StatusGate {
+            has_any: !any.is_empty(),
+            ..StatusGate::default()
+        };
+        let mut allowed = [StatusSet(0b1111); BUILTIN_CONCEPTS.len()];
+        for c in all {
+            g.all |= 1 << c.concept.index();
+            allowed[c.concept.index()].0 &= c.statuses.0;
+        }
+        for (i, set) in allowed.iter().enumerate() {
+            if g.all & 1 << i != 0 {
+                for s in 0..4 {
+                    if set.0 & 1 << s != 0 {
+                        g.all_by[s] |= 1 << i;
+                    }
+                }
+            }
+        }
+        for c in any {
+            for s in 0..4 {
+                if c.statuses.0 & 1 << s != 0 {
+                    g.any_by[s] |= 1 << c.concept.index();
+                }
+            }
+        }
+        g
+    }
+
+    /// Whether the statuses allow every `all` condition and at least one `any` condition
+    /// (when there are any).
+    pub fn allows(&self, m: &StatusMasks) -> bool {
+        let held = |by: &[u64; 4]| (0..4).fold(0, |h, s| h | by[s] & m.0[s]);
+        held(&self.all_by) == self.all && (!self.has_any || held(&self.any_by) != 0)
+    }
+}
+
 /// A numeric mention attribute a condition may compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NumAttr {
@@ -177,7 +251,9 @@ impl FindingCond {
     }
 
     /// Whether the report-level status of the concept is one the condition allows (a
-    /// necessary condition, cheap to test first).
+    /// necessary condition; rules test it for all their conditions at once with a
+    /// [`StatusGate`]).
+    #[cfg(test)]
     pub fn status_holds(&self, f: &Findings) -> bool {
         self.statuses.contains(f.result(self.concept).status)
     }

@@ -238,6 +238,40 @@ impl WordTable {
     }
 }
 
+/// The shapes of a set of words (first byte, last byte and length), for a cheap test before a
+/// word is looked up: a word whose shape no word of the set has is none of them. Bytes are
+/// taken modulo 32, which folds ASCII case (and puts some digits with some letters, which only
+/// lets a few more words through to the lookup).
+#[derive(Debug, Clone)]
+struct WordShapes {
+    /// Per first and last byte (modulo 32): bit `min(length, 31)` of each word of that shape.
+    lengths: Box<[u32; 1024]>,
+}
+
+impl WordShapes {
+    fn new<'w>(words: impl IntoIterator<Item = &'w str>) -> WordShapes {
+        let mut s = WordShapes {
+            lengths: Box::new([0; 1024]),
+        };
+        for w in words {
+            if let (Some(&first), Some(&last)) = (w.as_bytes().first(), w.as_bytes().last()) {
+                s.lengths[WordShapes::slot(first, last)] |= 1 << w.len().min(31);
+            }
+        }
+        s
+    }
+
+    fn slot(first: u8, last: u8) -> usize {
+        usize::from(first & 31) << 5 | usize::from(last & 31)
+    }
+
+    /// Whether `word` (not empty) may be a word of the set.
+    fn fit(&self, word: &[u8]) -> bool {
+        let (first, last) = (word[0], word[word.len() - 1]);
+        self.lengths[WordShapes::slot(first, last)] & 1 << word.len().min(31) != 0
+    }
+}
+
 /// A cue with its phrases as word numbers.
 #[derive(Debug, Clone)]
 struct CompiledCue {
@@ -308,10 +342,10 @@ pub(crate) struct CueReader {
     semicolon: WordId,
     /// Per word number: the cues (one bit each) it is the key word of.
     keys: Vec<u64>,
-    /// Per byte: the lengths of the key words that begin with it (either case), bit
-    /// `min(length, 31)`, then of those that end with it; a word whose first byte, last byte
-    /// and length do not fit is no key word, and is not looked up.
-    key_ends: [(u32, u32); 256],
+    /// The shapes of the key words: a word of another shape is not looked up.
+    key_shapes: WordShapes,
+    /// The shapes of the words of `table`: a word of another shape is [`OTHER`].
+    word_shapes: WordShapes,
     cues: Vec<CompiledCue>,
 }
 
@@ -357,21 +391,13 @@ impl CueReader {
             })
             .collect();
         let mut keys = Vec::new();
-        let mut key_ends = [(0u32, 0u32); 256];
         for (w, cue) in &key_words {
             let id = n.number(w, 0) as usize;
             keys.resize(n.roles.len(), 0);
             keys[id] |= 1 << cue;
-            let b = w.as_bytes();
-            let len = 1 << b.len().min(31);
-            for c in [b[0], b[0].to_ascii_uppercase()] {
-                key_ends[usize::from(c)].0 |= len;
-            }
-            for c in [b[b.len() - 1], b[b.len() - 1].to_ascii_uppercase()] {
-                key_ends[usize::from(c)].1 |= len;
-            }
         }
         keys.resize(n.roles.len(), 0);
+        let key_shapes = WordShapes::new(key_words.iter().map(|(w, _)| w.as_str()));
         let readable: Vec<(&str, WordId)> = n
             .numbers
             .into_iter()
@@ -381,11 +407,12 @@ impl CueReader {
             })
             .collect();
         CueReader {
+            word_shapes: WordShapes::new(readable.iter().map(|&(w, _)| w)),
             table: WordTable::new(&readable),
             roles: n.roles,
             semicolon,
             keys,
-            key_ends,
+            key_shapes,
             cues: compiled,
         }
     }
@@ -431,11 +458,7 @@ impl CueReader {
     /// Calls `f(start, cues)` when the word `b[start..end]` is a key word.
     fn key_word(&self, b: &[u8], start: usize, end: usize, f: &mut impl FnMut(usize, u64)) {
         let w = &b[start..end];
-        let (first, last) = (b[start], b[end - 1]);
-        let fits = self.key_ends[usize::from(first)].0
-            & self.key_ends[usize::from(last)].1
-            & 1 << w.len().min(31);
-        if fits != 0 {
+        if self.key_shapes.fit(w) {
             let cues = self.keys[self.table.get(w) as usize];
             if cues != 0 {
                 f(start, cues);
@@ -468,7 +491,7 @@ impl CueReader {
                 while i < b.len() && is_alnum(b[i]) {
                     i += 1;
                 }
-                self.table.get(&b[start..i])
+                self.word(&b[start..i])
             } else {
                 i += 1;
                 continue;
@@ -479,17 +502,24 @@ impl CueReader {
         }
     }
 
-    /// The cues among `candidates` that occur in `s`, a sentence of `section`; `s` is read only
-    /// when one of them is read in that section.
-    fn find(&self, candidates: u64, s: &str, section: Option<SectionKind>, r: &mut Reading) -> u64 {
-        let wanted = self
-            .each_cue(candidates)
-            .filter(|(_, c)| c.reads(section))
-            .fold(0u64, |m, (i, _)| m | 1 << i);
-        if wanted == 0 {
-            return 0;
+    /// The number of `word` (ASCII letters and digits, not empty), [`OTHER`] when it has none.
+    fn word(&self, word: &[u8]) -> WordId {
+        if self.word_shapes.fit(word) {
+            self.table.get(word)
+        } else {
+            OTHER
         }
-        self.read(s, r);
+    }
+
+    /// The cues among `candidates` that are read in sentences of `section`.
+    fn read_in(&self, candidates: u64, section: Option<SectionKind>) -> u64 {
+        self.each_cue(candidates)
+            .filter(|(_, c)| c.reads(section))
+            .fold(0u64, |m, (i, _)| m | 1 << i)
+    }
+
+    /// The cues among `wanted` that occur in the sentence read into `r`.
+    fn found_in(&self, wanted: u64, r: &Reading) -> u64 {
         self.each_cue(wanted)
             .filter(|(_, c)| c.in_sentence(r))
             .fold(0, |m, (i, _)| m | 1 << i)
@@ -593,7 +623,8 @@ fn words(s: &str) -> Vec<&str> {
 /// Which cues occur where in one report, read lazily. Nothing is read before a rule asks (rules
 /// ask only once their findings hold); then one pass over the text notes, per sentence, the
 /// cues whose longest word it holds. A sentence is read word by word the first time a rule asks
-/// about it, for those of its cues that are read in its section; a cue is looked for in the
+/// about one of those cues (if the cue is read in its section), and only that cue is looked for
+/// there; the words read are kept until another sentence is read. A cue is looked for in the
 /// whole report only when a rule asks, sentence by sentence until it is found. Every answer is
 /// kept.
 #[derive(Debug, Default)]
@@ -604,6 +635,8 @@ pub(crate) struct CueHits<'a> {
     /// The cues looked for in the whole report, and those found.
     report: Cell<(u64, u64)>,
     reading: RefCell<Reading>,
+    /// The sentence whose words `reading` holds, if any.
+    read_sentence: Cell<Option<usize>>,
     /// A buffer for `sentences`, from an earlier report.
     spare: RefCell<Vec<SentenceCues>>,
 }
@@ -621,8 +654,8 @@ pub(crate) struct CueBuffers {
 struct SentenceCues {
     /// The cues that may occur there.
     candidates: u64,
-    /// Once read, the cues that do.
-    found: Cell<Option<u64>>,
+    /// The cues looked for there so far, and those found.
+    looked: Cell<(u64, u64)>,
 }
 
 impl<'a> CueHits<'a> {
@@ -691,50 +724,54 @@ impl<'a> CueHits<'a> {
         })
     }
 
-    /// The cues among `candidates` that occur in `s`, a sentence of `section`.
-    fn read(&self, candidates: u64, s: &str, section: Option<SectionKind>) -> u64 {
+    /// The cues among `candidates` that occur in `s`, of `section`: sentence `sentence` of the
+    /// analysis, or (`None`) another stretch of the text. `s` is read only when one of the cues
+    /// is read in that section, and not again when it is the sentence read last.
+    fn read(
+        &self,
+        candidates: u64,
+        s: &str,
+        section: Option<SectionKind>,
+        sentence: Option<usize>,
+    ) -> u64 {
         let Some((reader, ..)) = self.src else {
             return 0;
         };
-        reader.find(candidates, s, section, &mut self.reading.borrow_mut())
-    }
-
-    /// The cues found in sentence `i`.
-    fn sentence_mask(&self, i: usize) -> u64 {
-        let Some((_, a, text)) = self.src else {
-            return 0;
-        };
-        let Some(known) = self.sentences().get(i) else {
-            return 0;
-        };
-        if known.candidates == 0 {
+        let wanted = reader.read_in(candidates, section);
+        if wanted == 0 {
             return 0;
         }
-        if let Some(m) = known.found.get() {
-            return m;
+        let mut r = self.reading.borrow_mut();
+        if sentence.is_none() || self.read_sentence.get() != sentence {
+            reader.read(s, &mut r);
+            self.read_sentence.set(sentence);
+        }
+        reader.found_in(wanted, &r)
+    }
+
+    /// Whether cue `cue` occurs in sentence `i`.
+    fn in_sentence(&self, i: usize, cue: usize) -> bool {
+        let Some((_, a, text)) = self.src else {
+            return false;
+        };
+        let Some(known) = self.sentences().get(i) else {
+            return false;
+        };
+        let bit = 1 << cue;
+        if known.candidates & bit == 0 {
+            return false;
+        }
+        let (looked, found) = known.looked.get();
+        if looked & bit != 0 {
+            return found & bit != 0;
         }
         let s = &a.sentences[i];
         let section = a.sections.get(s.section as usize).map(|x| x.kind);
         let m = text
             .get(s.span.start..s.span.end)
-            .map_or(0, |t| self.read(known.candidates, t, section));
-        known.found.set(Some(m));
-        m
-    }
-
-    fn mention_mask(&self, m: u32) -> u64 {
-        let Some((reader, a, text)) = self.src else {
-            return 0;
-        };
-        let Some(mention) = a.mentions.get(m as usize) else {
-            return 0;
-        };
-        if (mention.sentence as usize) < a.sentences.len() {
-            self.sentence_mask(mention.sentence as usize)
-        } else {
-            let t = stretch_around(text, mention.span);
-            self.read(reader.cues_in(t), t, None)
-        }
+            .map_or(0, |t| self.read(bit, t, section, Some(i)));
+        known.looked.set((looked | bit, found | m));
+        m != 0
     }
 
     /// Whether cue `cue` occurs in any sentence of the report.
@@ -745,17 +782,28 @@ impl<'a> CueHits<'a> {
         let bit = 1 << cue;
         if a.sentences.is_empty() {
             text.split(['.', '\n'])
-                .any(|t| self.read(reader.cues_in(t) & bit, t, None) != 0)
+                .any(|t| self.read(reader.cues_in(t) & bit, t, None, None) != 0)
         } else {
             let sentences = self.sentences();
             (0..sentences.len())
-                .any(|i| sentences[i].candidates & bit != 0 && self.sentence_mask(i) & bit != 0)
+                .any(|i| sentences[i].candidates & bit != 0 && self.in_sentence(i, cue))
         }
     }
 
     /// Whether cue `cue` occurs in the sentence of mention `m`.
     pub fn in_mention(&self, m: u32, cue: usize) -> bool {
-        self.mention_mask(m) & (1 << cue) != 0
+        let Some((reader, a, text)) = self.src else {
+            return false;
+        };
+        let Some(mention) = a.mentions.get(m as usize) else {
+            return false;
+        };
+        if (mention.sentence as usize) < a.sentences.len() {
+            self.in_sentence(mention.sentence as usize, cue)
+        } else {
+            let t = stretch_around(text, mention.span);
+            self.read(reader.cues_in(t) & 1 << cue, t, None, None) != 0
+        }
     }
 
     /// Whether cue `cue` occurs anywhere in the report.
@@ -835,6 +883,78 @@ mod tests {
             start += w.len() + 1;
         }
         out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn words_by_shape_and_table_agree_with_the_table(
+            parts in proptest::collection::vec(0usize..1000, 0..60),
+        ) {
+            // Read once: a case takes a fraction of the time the rule file does.
+            static RULES: std::sync::OnceLock<crate::recommend::RuleSet> = std::sync::OnceLock::new();
+            let rs = RULES.get_or_init(crate::recommend::RuleSet::builtin);
+            let reader = &rs.cue_reader;
+            let mut words: Vec<String> = rs.cues().iter().flat_map(|c| c.terms.iter().chain(c.negated_by.iter()).chain(c.voided_by.iter()).flatten()).cloned().collect();
+            words.extend(DENIALS.iter().chain(&TERMINATORS).map(|w| w.to_string()));
+            for w in words.clone() {
+                // Other case, one byte off, one byte more or less.
+                words.push(w.to_ascii_uppercase());
+                words.push(format!("{w}s"));
+                words.push(format!("q{w}"));
+                words.push(w[1..].to_string());
+                words.push(w[..w.len() - 1].to_string());
+                words.push(w.replace('e', "o"));
+            }
+            words.extend(["0", "9", "p", "Y", "t12", "s1", "1990"].map(String::from));
+            for &p in &parts {
+                let w = &words[p * 7919 % words.len()];
+                if w.is_empty() || !w.bytes().all(is_alnum) {
+                    continue;
+                }
+                proptest::prop_assert_eq!(reader.word(w.as_bytes()), reader.table.get(w.as_bytes()), "{}", w);
+            }
+        }
+    }
+
+    #[test]
+    fn cues_asked_one_at_a_time_agree_with_every_cue_read_at_once() {
+        let p = crate::pipeline::Pipeline::builtin();
+        let rs = crate::recommend::RuleSet::builtin();
+        let reader = CueReader::new(rs.cues());
+        let n = reader.cues.len();
+        let mut found = 0;
+        for (k, report) in crate::gen::generate(5, 800).enumerate() {
+            let a = p.analyze(&report);
+            let text = report.text.as_str();
+            let hits = CueHits::find(&reader, &a, text);
+            // Every cue of every sentence at once, read afresh.
+            let at_once: Vec<u64> = (0..a.sentences.len())
+                .map(|i| {
+                    let s = &a.sentences[i];
+                    let section = a.sections.get(s.section as usize).map(|x| x.kind);
+                    let mut r = Reading::default();
+                    let t = &text[s.span.start..s.span.end];
+                    reader.read(t, &mut r);
+                    let wanted = reader.read_in(hits.sentences()[i].candidates, section);
+                    reader.found_in(wanted, &r)
+                })
+                .collect();
+            // Asked in an order that moves between sentences and cues.
+            let mut asks: Vec<(usize, usize)> = (0..a.sentences.len())
+                .flat_map(|i| (0..n).map(move |c| (i, c)))
+                .collect();
+            asks.sort_by_key(|&(i, c)| (c * 7 + i * 3 + k) % 11);
+            for (i, c) in asks {
+                let want = at_once[i] & 1 << c != 0;
+                assert_eq!(hits.in_sentence(i, c), want, "{} {i} {c}", report.id);
+                found += usize::from(want);
+            }
+            for c in 0..n {
+                let want = at_once.iter().any(|m| m & 1 << c != 0);
+                assert_eq!(hits.in_report(c), want, "{} {c}", report.id);
+            }
+        }
+        assert!(found > 50, "{found}");
     }
 
     #[test]

@@ -35,7 +35,7 @@ mod cue;
 mod schema;
 
 use crate::model::*;
-use cond::{Fields, FindingCond, Findings, MentionSet, PatientCond, Tri};
+use cond::{Fields, FindingCond, Findings, MentionSet, PatientCond, StatusGate, StatusMasks, Tri};
 pub use cue::CueDef;
 use cue::{CueBuffers, CueHits};
 use std::borrow::Cow;
@@ -122,6 +122,8 @@ pub struct Rule {
     all: Vec<FindingCond>,
     any: Vec<FindingCond>,
     none: Vec<FindingCond>,
+    /// The statuses `all` and `any` ask for, as masks.
+    gate: StatusGate,
     text_any: Vec<usize>,
     text_none: Vec<usize>,
     patient: Vec<PatientCond>,
@@ -177,8 +179,9 @@ impl Rule {
         self.basis == Basis::Patient
     }
 
-    /// Whether the report-level statuses allow the `all` and `any` conditions: a cheap test
-    /// that most rules fail, before any mention or text cue is looked at.
+    /// Whether the report-level statuses allow the `all` and `any` conditions, condition by
+    /// condition: what [`StatusGate::allows`] computes with masks (the tests compare them).
+    #[cfg(test)]
     fn statuses_allow(&self, f: &Findings) -> bool {
         self.all.iter().all(|c| c.status_holds(f))
             && (self.any.is_empty() || self.any.iter().any(|c| c.status_holds(f)))
@@ -186,7 +189,39 @@ impl Rule {
 
     /// Whether the finding and text conditions hold; when they do, `evidence` holds the
     /// mentions of the `all` and `any` conditions that hold.
+    ///
+    /// That one `any` condition holds is settled first; the others are looked at for their
+    /// evidence only once every other condition holds (most rules with many `any`
+    /// conditions then fail on a text cue).
     fn findings_hold(&self, f: &Findings, hits: &CueHits, evidence: &mut MentionSet) -> bool {
+        evidence.clear();
+        for c in &self.all {
+            if !c.eval(f, hits, evidence) {
+                return false;
+            }
+        }
+        if !self.any.is_empty() && !self.any.iter().any(|c| c.holds(f, hits)) {
+            return false;
+        }
+        if self.none.iter().any(|c| c.holds(f, hits)) {
+            return false;
+        }
+        if !self.text_any.is_empty() && !self.text_any.iter().any(|&c| hits.in_report(c)) {
+            return false;
+        }
+        if self.text_none.iter().any(|&c| hits.in_report(c)) {
+            return false;
+        }
+        for c in &self.any {
+            // Every condition that holds adds its evidence.
+            c.eval(f, hits, evidence);
+        }
+        true
+    }
+
+    /// As [`Rule::findings_hold`], every condition in turn: the tests compare them.
+    #[cfg(test)]
+    fn findings_hold_plain(&self, f: &Findings, hits: &CueHits, evidence: &mut MentionSet) -> bool {
         evidence.clear();
         for c in &self.all {
             if !c.eval(f, hits, evidence) {
@@ -390,11 +425,14 @@ impl RuleSet {
     /// As [`RuleSet::fire`], into `s.firings` (emptied first).
     fn fire_into(&self, a: &Analysis, p: &PatientContext, hits: &CueHits, s: &mut Scratch) {
         let f = Findings::new(a, std::mem::take(&mut s.setting));
+        let statuses = StatusMasks::of(a);
         let out = &mut s.firings;
         out.clear();
         let mut evidence = MentionSet::default();
         for (i, rule) in self.rules.iter().enumerate() {
-            if !rule.statuses_allow(&f) {
+            // The cheap test comes first: most rules fail it, before any mention or text cue
+            // is looked at.
+            if !rule.gate.allows(&statuses) {
                 continue;
             }
             let (strength, missing) = match rule.patient_truth(p) {
@@ -831,6 +869,96 @@ mod tests {
             assert_eq!(rows(&x), rows(&y), "{}", report.id);
         }
         assert!(with_rows > 100, "{with_rows}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn status_gate_agrees_with_the_conditions(
+            statuses in proptest::collection::vec(0usize..4, 0..=BUILTIN_CONCEPTS.len()),
+        ) {
+            // Read once: a case takes a fraction of the time the rule file does.
+            static RULES: std::sync::OnceLock<RuleSet> = std::sync::OnceLock::new();
+            let rs = RULES.get_or_init(RuleSet::builtin);
+            let a = Analysis {
+                concepts: statuses
+                    .iter()
+                    .map(|&k| ConceptResult {
+                        status: [Some(Status::Present), Some(Status::Uncertain), Some(Status::Absent), None][k],
+                        ..ConceptResult::default()
+                    })
+                    .collect(),
+                ..Analysis::default()
+            };
+            let masks = StatusMasks::of(&a);
+            let f = Findings::new(&a, Vec::new());
+            for r in rs.rules() {
+                proptest::prop_assert_eq!(r.gate.allows(&masks), r.statuses_allow(&f), "{}", r.id);
+            }
+        }
+    }
+
+    #[test]
+    fn status_gate_of_conditions_on_one_concept() {
+        let cond = |names: &[&str]| {
+            let mut statuses = cond::StatusSet::default();
+            for n in names {
+                assert!(statuses.insert_name(n));
+            }
+            FindingCond {
+                concept: ConceptId::VERTEBRAL_FRACTURE,
+                statuses,
+                acuity: None,
+                severity: None,
+                direction: None,
+                numeric: Vec::new(),
+                min_levels: None,
+                cue: None,
+                not_cue: None,
+            }
+        };
+        let masks = |s: Option<Status>| {
+            let mut a = analysis(&[]);
+            a.concepts[ConceptId::VERTEBRAL_FRACTURE.index()].status = s;
+            StatusMasks::of(&a)
+        };
+        let (present, uncertain) = (masks(Some(Status::Present)), masks(Some(Status::Uncertain)));
+        // Two `all` conditions on one concept: only the statuses both allow.
+        let g = StatusGate::new(&[cond(&["present", "uncertain"]), cond(&["present"])], &[]);
+        assert!(g.allows(&present) && !g.allows(&uncertain));
+        let g = StatusGate::new(&[cond(&["absent"]), cond(&["present"])], &[]);
+        assert!(!g.allows(&present) && !g.allows(&masks(Some(Status::Absent))));
+        // Two `any` conditions: either.
+        let g = StatusGate::new(&[], &[cond(&["blank"]), cond(&["uncertain"])]);
+        assert!(g.allows(&uncertain) && g.allows(&masks(None)) && !g.allows(&present));
+        assert!(StatusGate::new(&[], &[]).allows(&present));
+    }
+
+    #[test]
+    fn findings_hold_agrees_with_every_condition_in_turn() {
+        let p = crate::pipeline::Pipeline::builtin();
+        let rs = RuleSet::builtin();
+        let mut held = 0;
+        for report in crate::gen::generate(13, 600) {
+            let a = p.analyze(&report);
+            let hits = CueHits::find(&rs.cue_reader, &a, &report.text);
+            let f = Findings::new(&a, Vec::new());
+            for r in rs.rules() {
+                let (mut fast, mut plain) = (MentionSet::default(), MentionSet::default());
+                let holds = r.findings_hold(&f, &hits, &mut fast);
+                assert_eq!(
+                    holds,
+                    r.findings_hold_plain(&f, &hits, &mut plain),
+                    "{} {}",
+                    report.id,
+                    r.id
+                );
+                if holds {
+                    assert_eq!(fast, plain, "{} {}", report.id, r.id);
+                    held += 1;
+                }
+            }
+        }
+        assert!(held > 500, "{held}");
     }
 
     #[test]

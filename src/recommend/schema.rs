@@ -163,18 +163,25 @@ impl RawPatient {
 
 /// Turns byte offsets into 1-based line numbers.
 struct Lines<'a> {
-    text: &'a str,
     path: &'a str,
+    /// The offset of every line break, in order.
+    breaks: Vec<usize>,
 }
 
-impl Lines<'_> {
+impl<'a> Lines<'a> {
+    fn new(text: &str, path: &'a str) -> Lines<'a> {
+        let breaks = text
+            .bytes()
+            .enumerate()
+            .filter(|&(_, b)| b == b'\n')
+            .map(|(i, _)| i)
+            .collect();
+        Lines { path, breaks }
+    }
+
+    /// The line of `offset`: one more than the line breaks before it.
     fn line(&self, offset: usize) -> usize {
-        let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1
+        self.breaks.partition_point(|&b| b < offset) + 1
     }
     fn err<T>(
         &self,
@@ -187,7 +194,7 @@ impl Lines<'_> {
 
 /// Parses and validates a rule file.
 pub(super) fn parse(text: &str, path: &str) -> Result<RuleSet, LexiconError> {
-    let lines = Lines { text, path };
+    let lines = Lines::new(text, path);
     let raw: RawFile = toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| lines.line(s.start)).unwrap_or(0);
         LexiconError::new(path, line, e.message().trim().to_string())
@@ -610,6 +617,7 @@ pub(super) fn parse(text: &str, path: &str) -> Result<RuleSet, LexiconError> {
             id,
             title: r.title.trim().to_string(),
             basis,
+            gate: StatusGate::new(&all, &any),
             all,
             any,
             none,
@@ -944,4 +952,24 @@ fn patient_conds(
         out.push(PatientCond { field, test });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_count_the_breaks_before_an_offset() {
+        let text = "a\nbc\n\nd";
+        let lines = Lines::new(text, "x");
+        for offset in 0..text.len() + 3 {
+            let end = offset.min(text.len());
+            let plain = text.as_bytes()[..end]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
+            assert_eq!(lines.line(offset), plain, "{offset}");
+        }
+    }
 }
