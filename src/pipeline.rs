@@ -196,6 +196,31 @@ impl Place {
             se: spaces_before(folded, fe),
         }
     }
+
+    /// [`Place::of`] for a range near `hits` (in text order, typically those of its sentence):
+    /// the spaces before it are counted from the nearest hit, whose own count is known, rather
+    /// than from the start of the text.
+    fn near(folded: &Folded, hits: &[Hit], fs: usize, fe: usize) -> Place {
+        // Written as a sum of flags, which compiles to vector code.
+        let spaces = |a: usize, b: usize| {
+            folded.bytes[a..b]
+                .iter()
+                .fold(0u32, |n, &c| n + u32::from(c == b' '))
+        };
+        let k = hits.partition_point(|x| x.fs <= fs);
+        let ss = match (k.checked_sub(1).map(|i| &hits[i]), hits.get(k)) {
+            (Some(x), Some(y)) if y.fs - fs < fs - x.fs => y.ss - spaces(fs, y.fs),
+            (Some(x), _) => x.ss + spaces(x.fs, fs),
+            (None, Some(y)) => y.ss - spaces(fs, y.fs),
+            (None, None) => return Place::of(folded, fs, fe),
+        };
+        Place {
+            fs,
+            fe,
+            ss,
+            se: ss + spaces(fs, fe),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -649,7 +674,7 @@ impl Pipeline {
         attribute::levels(text, sent.span.start, sent.span.end, levels);
         for e in levels.iter() {
             let (a, b) = fold_pos(folded, e.start, e.end);
-            level_pos.push(Place::of(folded, a, b));
+            level_pos.push(Place::near(folded, hits, a, b));
         }
         // Descriptive words that open an affirmed item after a comma ("No fracture, stable
         // grade 1 anterolisthesis").
@@ -752,7 +777,8 @@ impl Pipeline {
                     Quantity::Millimetres(_) => c == ConceptId::SPONDYLOLISTHESIS,
                     Quantity::Degrees(_) => c == ConceptId::SCOLIOSIS || c == ConceptId::KYPHOSIS,
                 };
-                let Some(ci) = nearest_cand(cands, Place::of(folded, a, b), false, eligible) else {
+                let at = Place::near(folded, hits, a, b);
+                let Some(ci) = nearest_cand(cands, at, false, eligible) else {
                     continue;
                 };
                 let c = &mut cands[ci];
@@ -1419,7 +1445,12 @@ mod tests {
             let mut places: Vec<Place> = hits.iter().map(Hit::place).collect();
             for &(a, b) in &picks {
                 let (a, b) = (a % (n + 1), b % (n + 1));
-                places.push(Place::of(&folded, a.min(b), a.max(b)));
+                let at = Place::of(&folded, a.min(b), a.max(b));
+                // Counted from the hits near it, or from some of them, the place is the same.
+                proptest::prop_assert_eq!(Place::near(&folded, &hits, at.fs, at.fe), at);
+                let some = &hits[hits.len() / 3..hits.len() * 2 / 3];
+                proptest::prop_assert_eq!(Place::near(&folded, some, at.fs, at.fe), at);
+                places.push(at);
             }
             for x in &places {
                 for y in &places {
