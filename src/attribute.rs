@@ -491,7 +491,7 @@ fn alnum_end(b: &[u8], mut i: usize, end: usize) -> usize {
         let low7 = x & !HI;
         let digit = at_least(low7, b'0') & !at_least(low7, b'9' + 1);
         // Upper case letters fold onto lower case ones; no other byte lands among them.
-        let lower = low7 | LO * 0x20;
+        let lower = low7 | (LO * 0x20);
         let letter = at_least(lower, b'a') & !at_least(lower, b'z' + 1);
         // Bytes of multi-byte characters (top bit set) are neither.
         let stop = !((digit | letter) & !x) & HI;
