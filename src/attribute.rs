@@ -352,9 +352,7 @@ pub fn quantities(text: &str, start: usize, end: usize, out: &mut Vec<(usize, us
             i += 1;
             if c.is_ascii_alphanumeric() {
                 // Nothing inside a word begins a quantity: go to its end.
-                while i < end && b[i].is_ascii_alphanumeric() {
-                    i += 1;
-                }
+                i = alnum_end(b, i, end);
             }
             continue;
         }
@@ -456,8 +454,13 @@ pub fn quantities(text: &str, start: usize, end: usize, out: &mut Vec<(usize, us
                 continue;
             }
         }
-        // Word fractions of height: "one third", "a quarter", "half".
-        if c.is_ascii_alphabetic() {
+        // Word fractions of height: "one third", "a quarter", "half". The first word of each
+        // is one, three or five letters long and followed by a space.
+        let first_word = alnum_end(b, i, end) - i;
+        if c.is_ascii_alphabetic()
+            && matches!(first_word, 1 | 3 | 5)
+            && b.get(i + first_word) == Some(&b' ')
+        {
             for (w, v) in FRACTIONS {
                 let n = w.len();
                 if i + n <= end
@@ -473,6 +476,34 @@ pub fn quantities(text: &str, start: usize, end: usize, out: &mut Vec<(usize, us
         }
         i += 1;
     }
+}
+
+/// The end of the run of ASCII letters and digits at `b[i..end]`: the first position from `i`
+/// whose byte is neither, or `end`. Eight bytes are tested at a time: in each byte, adding
+/// `0x80 - lo` to its low seven bits sets its top bit when they are at least `lo`, with no
+/// carry into the next byte.
+fn alnum_end(b: &[u8], mut i: usize, end: usize) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let at_least = |low7: u64, lo: u8| (low7 + LO * u64::from(0x80 - lo)) & HI;
+    while i + 8 <= end {
+        let x = u64::from_le_bytes(b[i..i + 8].try_into().expect("eight bytes"));
+        let low7 = x & !HI;
+        let digit = at_least(low7, b'0') & !at_least(low7, b'9' + 1);
+        // Upper case letters fold onto lower case ones; no other byte lands among them.
+        let lower = low7 | (LO * 0x20);
+        let letter = at_least(lower, b'a') & !at_least(lower, b'z' + 1);
+        // Bytes of multi-byte characters (top bit set) are neither.
+        let stop = !((digit | letter) & !x) & HI;
+        if stop != 0 {
+            return i + (stop.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < end && b[i].is_ascii_alphanumeric() {
+        i += 1;
+    }
+    i
 }
 
 /// Word fractions read as percent (of height lost or slipped).
@@ -671,6 +702,8 @@ mod tests {
                     "grade", "Gr", "gr.", "II", "iv", "3", "30", "%", "percent", "mm", "cm",
                     "°", "degrees", "deg", "one third", "a quarter", "two thirds", "half",
                     "<", "less than ", "under ", "x", "AT", "8.5", ".", ",", "é", "\n", "L",
+                    "One Half", "three quarters", "A third", "a", "one", "two", "anterolisthesis",
+                    "fracture", "Grade", "12mm", "a-", "one_",
                 ]),
                 0..40,
             ),
@@ -694,6 +727,28 @@ mod tests {
             quantities(&text, start, n, &mut a);
             quantities_simple(&text, start, n, &mut b);
             proptest::prop_assert_eq!(a, b);
+        }
+    }
+
+    #[test]
+    fn alnum_runs_end_where_the_bytewise_scan_ends() {
+        let text = "Mild anterolisthesis of L4 on L5, 12mm; é9 über_ABCxyz019 [a]`z{ @Z\x7f";
+        let b = text.as_bytes();
+        for end in 0..=b.len() {
+            for i in 0..=end {
+                let mut j = i;
+                while j < end && b[j].is_ascii_alphanumeric() {
+                    j += 1;
+                }
+                assert_eq!(alnum_end(b, i, end), j, "from {i} to {end}");
+            }
+        }
+        let every: Vec<u8> = (0..=255u8).collect();
+        for i in 0..every.len() {
+            let j = (i..every.len())
+                .find(|&j| !every[j].is_ascii_alphanumeric())
+                .unwrap_or(every.len());
+            assert_eq!(alnum_end(&every, i, every.len()), j, "byte {i}");
         }
     }
 

@@ -392,13 +392,20 @@ impl Auditor {
 
     /// Whether a matched concept term holds a word of `kind` (`explicit`, `not_fragility`).
     fn term_has(&self, term: &str, kind: PhraseKind) -> bool {
+        let is_word = |w: &[u8]| {
+            self.words
+                .iter()
+                .any(|(x, m)| m & kind.bit() != 0 && x.as_bytes().eq_ignore_ascii_case(w))
+        };
+        // An ASCII term splits into the same words byte by byte.
+        if term.is_ascii() {
+            return term
+                .as_bytes()
+                .split(|c| !c.is_ascii_alphanumeric())
+                .any(|w| !w.is_empty() && is_word(w));
+        }
         term.split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .any(|w| {
-                self.words
-                    .iter()
-                    .any(|(x, m)| m & kind.bit() != 0 && x.eq_ignore_ascii_case(w))
-            })
+            .any(|w| !w.is_empty() && is_word(w.as_bytes()))
     }
 
     /// Audits one report. Never fails; the flags come in [`FLAGS`] order.
@@ -529,6 +536,11 @@ struct Ctx<'a> {
     has_findings: bool,
     /// Vertebrae treated by augmentation (kyphoplasty, vertebroplasty, cement).
     treated: Levels,
+}
+
+/// A bit for concept `c` in a set of concepts; concepts past the 64th share the last bit.
+fn concept_bit(c: ConceptId) -> u64 {
+    1 << c.0.min(63)
 }
 
 /// Whether two level sets may name the same vertebrae (either unknown, or they overlap).
@@ -750,7 +762,15 @@ impl Ctx<'_> {
         let mut missing: Vec<(ConceptId, Vec<u32>)> = Vec::new();
         let mut contra: Vec<(ConceptId, Vec<u32>)> = Vec::new();
         if self.impression_exists() {
+            // The concepts of the mentions considered, so that a concept none of them has is
+            // passed over without reading them all (it would find nothing).
+            let named = self
+                .mentions()
+                .fold(0u64, |set, (_, m)| set | concept_bit(m.concept));
             for c in CONTRADICTABLE {
+                if named & concept_bit(c) == 0 {
+                    continue;
+                }
                 let (mut miss, mut con) = (Vec::new(), Vec::new());
                 for (fi, f) in self.mentions() {
                     if f.concept != c
@@ -995,6 +1015,34 @@ mod tests {
             }
         }
         assert!(placed > 500, "{placed}");
+    }
+
+    #[test]
+    fn term_words_split_ascii_terms_as_any_other() {
+        let au = Auditor::builtin();
+        let terms = [
+            "Fracture",
+            "compression fx",
+            "T12 burst-fractures",
+            "café fracture",
+            "",
+            " ,",
+        ];
+        let lexicon = Pipeline::builtin();
+        let shipped = lexicon.lexicons().terms.iter().map(|t| t.text.as_str());
+        for term in terms.into_iter().chain(shipped) {
+            for kind in PhraseKind::ALL.iter().filter(|k| k.is_term_word()) {
+                let by_char = term
+                    .split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| !w.is_empty())
+                    .any(|w| {
+                        au.words
+                            .iter()
+                            .any(|(x, m)| m & kind.bit() != 0 && x.eq_ignore_ascii_case(w))
+                    });
+                assert_eq!(au.term_has(term, *kind), by_char, "{term:?} {kind}");
+            }
+        }
     }
 
     #[test]

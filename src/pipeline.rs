@@ -46,6 +46,12 @@ struct PatternInfo {
     anatomy: Option<ModifierKind>,
     /// Some payload is a hardware term.
     hardware: bool,
+    /// The value of the first acuity modifier among the payloads.
+    acuity: Option<Acuity>,
+    /// How many payloads are spine anatomy modifiers (spine, region or disc), and how many
+    /// name other anatomy.
+    spine_words: u32,
+    other_words: u32,
 }
 
 /// Builds a [`Pipeline`] from lexicon files and user targets.
@@ -136,6 +142,16 @@ struct Scratch {
     level_pos: Vec<Place>,
     quantities: Vec<(usize, usize, Quantity)>,
     cands: Vec<Cand>,
+    /// Sentences without a term that may label a body part, since the last sentence with one.
+    maybe_labels: Vec<MaybeLabel>,
+}
+
+/// A sentence without a term that names some anatomy, and so may be a body-part label: it is
+/// read as one only if a later sentence with a term needs to know (see [`Pipeline::detect`]).
+#[derive(Debug, Clone)]
+struct MaybeLabel {
+    sentence: Sentence,
+    hits: std::ops::Range<usize>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -178,6 +194,31 @@ impl Place {
             fe,
             ss: spaces_before(folded, fs),
             se: spaces_before(folded, fe),
+        }
+    }
+
+    /// [`Place::of`] for a range near `hits` (in text order, typically those of its sentence):
+    /// the spaces before it are counted from the nearest hit, whose own count is known, rather
+    /// than from the start of the text.
+    fn near(folded: &Folded, hits: &[Hit], fs: usize, fe: usize) -> Place {
+        // Written as a sum of flags, which compiles to vector code.
+        let spaces = |a: usize, b: usize| {
+            folded.bytes[a..b]
+                .iter()
+                .fold(0u32, |n, &c| n + u32::from(c == b' '))
+        };
+        let k = hits.partition_point(|x| x.fs <= fs);
+        let ss = match (k.checked_sub(1).map(|i| &hits[i]), hits.get(k)) {
+            (Some(x), Some(y)) if y.fs - fs < fs - x.fs => y.ss - spaces(fs, y.fs),
+            (Some(x), _) => x.ss + spaces(x.fs, fs),
+            (None, Some(y)) => y.ss - spaces(fs, y.fs),
+            (None, None) => return Place::of(folded, fs, fe),
+        };
+        Place {
+            fs,
+            fe,
+            ss,
+            se: ss + spaces(fs, fe),
         }
     }
 }
@@ -327,6 +368,20 @@ impl Pipeline {
                     Payload::Term(t) => lex.terms[t as usize].concept == ConceptId::HARDWARE,
                     _ => false,
                 }),
+                acuity: ps.iter().find_map(|p| match *p {
+                    Payload::Modifier(m) => match lex.modifiers[m as usize].value {
+                        ModifierValue::Acuity(a) => Some(a),
+                        _ => None,
+                    },
+                    _ => None,
+                }),
+                spine_words: anatomy_count(&lex, ps, |k| {
+                    matches!(
+                        k,
+                        ModifierKind::Spine | ModifierKind::Region | ModifierKind::Disc
+                    )
+                }),
+                other_words: anatomy_count(&lex, ps, |k| k == ModifierKind::Other),
             })
             .collect();
         Ok(Pipeline {
@@ -404,6 +459,7 @@ impl Pipeline {
         let spine_exam = self.is_spine_exam(text, a, &s.hits);
         let has_headers = a.sections.iter().any(|x| x.kind != SectionKind::Preamble);
         let mut label: Option<(BodyPart, u32)> = None;
+        s.maybe_labels.clear();
         let title_end = text.find('\n').unwrap_or(text.len());
         let mut h = 0usize;
         for (si, sent) in a.sentences.iter().enumerate() {
@@ -420,18 +476,26 @@ impl Pipeline {
                 .any(|x| self.info[x.pat as usize].term);
             // A sentence that only names a body part ("Left knee.", "Lumbosacral spine.") labels
             // the part of a multi-part report that follows it, until the next label or section.
+            // Only sentences that name anatomy can be labels; whether one is, is read when a
+            // sentence with a term follows (most never need reading).
             if !has_term {
-                if let Some(l) = self.body_part_label(&s.folded, &s.hits[range.clone()], sent.span)
+                if s.hits[range.clone()]
+                    .iter()
+                    .any(|x| self.info[x.pat as usize].anatomy.is_some())
                 {
-                    label = Some((l, sent.section));
+                    s.maybe_labels.push(MaybeLabel {
+                        sentence: *sent,
+                        hits: range.clone(),
+                    });
                 }
                 // "Its age cannot be determined." speaks of the fracture just before it.
                 // Only an age statement ("cannot be dated", "age indeterminate") in the same
                 // section carries over; "No acute cardiopulmonary process" does not.
                 let same_section = si > 0 && a.sentences[si - 1].section == sent.section;
-                let statement = self
-                    .acuity_statement(&s.hits[range.clone()])
-                    .filter(|&x| x == Acuity::Indeterminate && same_section);
+                let statement = same_section
+                    .then(|| self.acuity_statement(&s.hits[range.clone()]))
+                    .flatten()
+                    .filter(|&x| x == Acuity::Indeterminate);
                 if let Some(acuity) = statement {
                     for m in a
                         .mentions
@@ -449,9 +513,10 @@ impl Pipeline {
                 }
                 continue;
             }
-            if label.is_some_and(|(_, sec)| sec != sent.section) {
-                label = None;
-            }
+            label = label_in_force(label, &s.maybe_labels, sent.section, |m| {
+                self.body_part_label(&s.folded, &s.hits[m.hits.clone()], m.sentence.span)
+            });
+            s.maybe_labels.clear();
             let section = a.sections[sent.section as usize];
             let exam = match label {
                 Some((BodyPart::Spine, _)) => Exam::Spine,
@@ -476,15 +541,7 @@ impl Pipeline {
 
     /// The acuity a sentence states, if it states one.
     fn acuity_statement(&self, hits: &[Hit]) -> Option<Acuity> {
-        hits.iter().find_map(|x| {
-            self.payloads[x.pat as usize].iter().find_map(|p| match *p {
-                Payload::Modifier(m) => match self.lex.modifiers[m as usize].value {
-                    ModifierValue::Acuity(a) => Some(a),
-                    _ => None,
-                },
-                _ => None,
-            })
-        })
+        hits.iter().find_map(|x| self.info[x.pat as usize].acuity)
     }
 
     /// The body part a short label sentence names ("Left knee.", "Lumbosacral spine."): at most
@@ -495,37 +552,27 @@ impl Pipeline {
         let mut part = None;
         let mut covered = 0usize;
         for x in hits {
-            for p in &self.payloads[x.pat as usize] {
-                let Payload::Modifier(m) = *p else { continue };
-                let k = match self.lex.modifiers[m as usize].kind {
-                    ModifierKind::Spine | ModifierKind::Region | ModifierKind::Disc => {
-                        BodyPart::Spine
-                    }
-                    ModifierKind::Other => BodyPart::Other,
-                    _ => continue,
-                };
-                if part != Some(BodyPart::Spine) {
-                    part = Some(k);
+            let k = match self.info[x.pat as usize].anatomy {
+                Some(ModifierKind::Spine | ModifierKind::Region | ModifierKind::Disc) => {
+                    BodyPart::Spine
                 }
-                covered += folded.bytes[x.fs..x.fe]
-                    .iter()
-                    .filter(|&&c| c == b' ')
-                    .count()
-                    + 1;
-                break;
+                Some(ModifierKind::Other) => BodyPart::Other,
+                _ => continue,
+            };
+            if part != Some(BodyPart::Spine) {
+                part = Some(k);
             }
+            // The anatomy word's tokens: the spaces inside it, and one.
+            covered += (x.se - x.ss) as usize + 1;
         }
         // Most sentences name no anatomy at all: their words need not be read.
         part?;
         let (fs, fe) = fold_pos(folded, span.start, span.end);
-        // Counting stops at four words, already too many.
-        let words = folded.bytes[fs..fe]
-            .split(|&c| c == b' ')
-            .filter(|w| w.first().is_some_and(|c| c.is_ascii_alphanumeric()))
-            .filter(|w| !matches!(*w, b"left" | b"right" | b"bilateral" | b"the"))
-            .take(4)
-            .count();
-        if words == 0 || words > 3 || covered < words {
+        // At most three words, and no more than the anatomy words cover: counting stops at
+        // one past that.
+        let most = covered.min(3);
+        let words = label_words(&folded.bytes[fs..fe], most + 1);
+        if words == 0 || words > most {
             return None;
         }
         let chest = folded.bytes[fs..fe].windows(5).any(|w| w == b"chest");
@@ -557,19 +604,12 @@ impl Pipeline {
         };
         let (mut spine, mut other) = (0usize, 0usize);
         for x in hits {
-            for p in &self.payloads[x.pat as usize] {
-                let Payload::Modifier(i) = *p else { continue };
-                match self.lex.modifiers[i as usize].kind {
-                    ModifierKind::Spine | ModifierKind::Region | ModifierKind::Disc => {
-                        if in_scope(x.span) {
-                            return true;
-                        }
-                        spine += 1;
-                    }
-                    ModifierKind::Other => other += 1,
-                    _ => {}
-                }
+            let info = &self.info[x.pat as usize];
+            if info.spine_words > 0 && in_scope(x.span) {
+                return true;
             }
+            spine += info.spine_words as usize;
+            other += info.other_words as usize;
         }
         spine >= other
     }
@@ -597,6 +637,7 @@ impl Pipeline {
             level_pos,
             quantities,
             cands,
+            ..
         } = s;
         let hits = &hits[range];
         triggers.clear();
@@ -633,7 +674,7 @@ impl Pipeline {
         attribute::levels(text, sent.span.start, sent.span.end, levels);
         for e in levels.iter() {
             let (a, b) = fold_pos(folded, e.start, e.end);
-            level_pos.push(Place::of(folded, a, b));
+            level_pos.push(Place::near(folded, hits, a, b));
         }
         // Descriptive words that open an affirmed item after a comma ("No fracture, stable
         // grade 1 anterolisthesis").
@@ -736,7 +777,8 @@ impl Pipeline {
                     Quantity::Millimetres(_) => c == ConceptId::SPONDYLOLISTHESIS,
                     Quantity::Degrees(_) => c == ConceptId::SCOLIOSIS || c == ConceptId::KYPHOSIS,
                 };
-                let Some(ci) = nearest_cand(cands, Place::of(folded, a, b), false, eligible) else {
+                let at = Place::near(folded, hits, a, b);
+                let Some(ci) = nearest_cand(cands, at, false, eligible) else {
                     continue;
                 };
                 let c = &mut cands[ci];
@@ -1126,6 +1168,52 @@ fn scan(set: &PhraseSet, folded: &Folded, offset: u32, hits: &mut Vec<Hit>) {
     });
 }
 
+/// The body-part label in force at a sentence with a term in section `section`: the last
+/// label read before it, if in the same section. `label` is the one in force at the sentence
+/// with a term before, and `maybe` the possible label sentences since, in text order; `read`
+/// tells whether one is a label. They are read from the latest back, and only those of this
+/// section: a label of an earlier section would not reach here, nor any label before it.
+fn label_in_force(
+    label: Option<(BodyPart, u32)>,
+    maybe: &[MaybeLabel],
+    section: u32,
+    read: impl Fn(&MaybeLabel) -> Option<BodyPart>,
+) -> Option<(BodyPart, u32)> {
+    let latest = maybe
+        .iter()
+        .rev()
+        .take_while(|m| m.sentence.section == section)
+        .find_map(|m| read(m).map(|l| (l, section)));
+    latest.or(label).filter(|&(_, sec)| sec == section)
+}
+
+/// How many of a pattern's payloads are anatomy modifiers of a kind `want` takes.
+fn anatomy_count(lex: &Lexicons, ps: &[Payload], want: impl Fn(ModifierKind) -> bool) -> u32 {
+    ps.iter()
+        .filter(|p| match **p {
+            Payload::Modifier(m) => want(lex.modifiers[m as usize].kind),
+            _ => false,
+        })
+        .count() as u32
+}
+
+/// The words of a folded label sentence: tokens that begin with a letter or digit, other than
+/// laterality and "the". Counting stops at `limit`.
+fn label_words(bytes: &[u8], limit: usize) -> usize {
+    let mut n = 0;
+    for w in bytes.split(|&c| c == b' ') {
+        if n == limit {
+            break;
+        }
+        if w.first().is_some_and(u8::is_ascii_alphanumeric)
+            && !matches!(w, b"left" | b"right" | b"bilateral" | b"the")
+        {
+            n += 1;
+        }
+    }
+    n
+}
+
 /// Tokens between two folded ranges (0 when adjacent or overlapping).
 fn distance(a: Place, b: Place) -> usize {
     if b.fe <= a.fs {
@@ -1357,7 +1445,12 @@ mod tests {
             let mut places: Vec<Place> = hits.iter().map(Hit::place).collect();
             for &(a, b) in &picks {
                 let (a, b) = (a % (n + 1), b % (n + 1));
-                places.push(Place::of(&folded, a.min(b), a.max(b)));
+                let at = Place::of(&folded, a.min(b), a.max(b));
+                // Counted from the hits near it, or from some of them, the place is the same.
+                proptest::prop_assert_eq!(Place::near(&folded, &hits, at.fs, at.fe), at);
+                let some = &hits[hits.len() / 3..hits.len() * 2 / 3];
+                proptest::prop_assert_eq!(Place::near(&folded, some, at.fs, at.fe), at);
+                places.push(at);
             }
             for x in &places {
                 for y in &places {
@@ -1438,6 +1531,85 @@ mod tests {
                 info.hardware,
                 terms().any(|t| t.concept == ConceptId::HARDWARE)
             );
+            let values = ps.iter().filter_map(|x| match *x {
+                Payload::Modifier(m) => Some(p.lex.modifiers[m as usize].value),
+                _ => None,
+            });
+            assert_eq!(
+                info.acuity,
+                values.clone().find_map(|v| match v {
+                    ModifierValue::Acuity(a) => Some(a),
+                    _ => None,
+                })
+            );
+            let spine = modifiers.clone().filter(|k| {
+                matches!(
+                    k,
+                    ModifierKind::Spine | ModifierKind::Region | ModifierKind::Disc
+                )
+            });
+            assert_eq!(info.spine_words as usize, spine.count());
+            assert_eq!(
+                info.other_words as usize,
+                modifiers.filter(|&k| k == ModifierKind::Other).count()
+            );
+        }
+    }
+
+    proptest::proptest! {
+        /// Counting label words up to a limit agrees with counting them all.
+        #[test]
+        fn label_words_agree_with_a_full_count(
+            words in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "left", "right", "the", "bilateral", "knee", "l", "5", ".", ",", "é",
+                    "lumbosacral", "spine", "", "leftx",
+                ]),
+                0..12,
+            ),
+            limit in 0usize..6,
+        ) {
+            let bytes = words.join(" ").into_bytes();
+            let all = bytes
+                .split(|&c| c == b' ')
+                .filter(|w| w.first().is_some_and(|c| c.is_ascii_alphanumeric()))
+                .filter(|w| !matches!(*w, b"left" | b"right" | b"bilateral" | b"the"))
+                .count();
+            proptest::prop_assert_eq!(label_words(&bytes, limit), all.min(limit));
+        }
+
+        /// Reading possible labels only when a sentence with a term needs one, latest first,
+        /// finds the label that reading every one in text order leaves in force.
+        #[test]
+        fn labels_read_late_agree_with_labels_read_in_order(
+            steps in proptest::collection::vec((0u32..2, proptest::option::of(proptest::bool::ANY)), 0..12),
+            prior in proptest::option::of((proptest::bool::ANY, 0u32..3)),
+            after in 0u32..2,
+        ) {
+            let part = |spine: bool| if spine { BodyPart::Spine } else { BodyPart::Other };
+            // Sections never go down in text order.
+            let mut section = prior.map_or(0, |(_, s)| s);
+            let mut maybe = Vec::new();
+            let mut reads = Vec::new();
+            for &(up, read) in &steps {
+                section += up;
+                maybe.push(MaybeLabel {
+                    sentence: Sentence { span: Span::new(maybe.len(), maybe.len() + 1), section },
+                    hits: 0..0,
+                });
+                reads.push(read.map(part));
+            }
+            let here = section + after;
+            let prior = prior.map(|(spine, s)| (part(spine), s));
+            let read = |m: &MaybeLabel| reads[m.sentence.span.start];
+            let mut in_order = prior;
+            for m in &maybe {
+                if let Some(l) = read(m) {
+                    in_order = Some((l, m.sentence.section));
+                }
+            }
+            let in_order = in_order.filter(|&(_, s)| s == here);
+            proptest::prop_assert_eq!(label_in_force(prior, &maybe, here, read), in_order);
         }
     }
 
