@@ -22,12 +22,14 @@ pub struct Folded {
     /// Spaces in `bytes[..64 * k]` for each `k`, so that counting the tokens between two
     /// positions takes constant time however far apart they are.
     blocks: Vec<u32>,
-    /// For each `k`, the entry of `segs` that holds folded position `64 * k`, so that finding
-    /// the entry of any position takes a few steps from there.
+    /// For each `k`, the entry of `segs` that holds folded position `16 * k`, so that finding
+    /// the entry of any position takes a step or two from there.
     seg_blocks: Vec<u32>,
 }
 /// Bytes per entry of [`Folded::blocks`].
 const BLOCK: usize = 64;
+/// Bytes per entry of [`Folded::seg_blocks`].
+const SEG_BLOCK: usize = 16;
 
 /// How folding treats an ASCII byte.
 const WORD: u8 = 0;
@@ -90,7 +92,7 @@ impl Folded {
             ($at:expr) => {{
                 let at = $at as u32;
                 if at != last.wrapping_add(1) {
-                    while seg_blocks.len() * BLOCK < o {
+                    while seg_blocks.len() * SEG_BLOCK < o {
                         seg_blocks.push(segs.len() as u32 - 1);
                     }
                     segs.push((o as u32, at));
@@ -171,7 +173,7 @@ impl Folded {
         }
         space!(b.len());
         out.truncate(o);
-        while seg_blocks.len() * BLOCK < o {
+        while seg_blocks.len() * SEG_BLOCK < o {
             seg_blocks.push(segs.len() as u32 - 1);
         }
         blocks.clear();
@@ -186,7 +188,7 @@ impl Folded {
     /// The original byte offset that folded byte `f` came from (`f < bytes.len()`).
     #[inline]
     pub fn map_at(&self, f: usize) -> usize {
-        let mut k = self.seg_blocks.get(f / BLOCK).map_or(0, |&k| k as usize);
+        let mut k = self.seg_blocks.get(f / SEG_BLOCK).map_or(0, |&k| k as usize);
         while k + 1 < self.segs.len() && self.segs[k + 1].0 as usize <= f {
             k += 1;
         }
@@ -246,11 +248,32 @@ impl Folded {
     }
 }
 
-/// The first index `i >= from` of `hay` whose byte is one of `set`, looking at eight bytes at a
-/// time: a word-at-a-time zero test for each byte of the set, whose lowest flagged byte is
-/// always a true match (a false flag can only sit above a true one).
-#[inline]
+/// The first index `i >= from` of `hay` whose byte is one of `set`. Blocks of sixteen bytes
+/// without one are skipped with vector compares (the compiler makes them of a test written
+/// without branches; the matches are counted, not or-ed, because an or of compares with
+/// constants becomes a bit test that vectorizes badly), then [`find_any_words`] finds the
+/// byte in the block that holds it.
+#[inline(always)]
 pub(crate) fn find_any<const N: usize>(hay: &[u8], from: usize, set: [u8; N]) -> Option<usize> {
+    let rest = hay.get(from..)?;
+    let mut at = from;
+    for block in rest.chunks_exact(16) {
+        let hits = block.iter().fold(0u8, |any, &c| {
+            any | u8::from(set.iter().fold(0u8, |n, &s| n + u8::from(c == s)) != 0)
+        });
+        if hits != 0 {
+            break;
+        }
+        at += 16;
+    }
+    find_any_words(hay, at, set)
+}
+
+/// [`find_any`] eight bytes at a time: a word-at-a-time zero test for each byte of the set,
+/// whose lowest flagged byte is always a true match (a false flag can only sit above a true
+/// one).
+#[inline(always)]
+fn find_any_words<const N: usize>(hay: &[u8], from: usize, set: [u8; N]) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     let mut i = from;
@@ -574,7 +597,7 @@ mod tests {
             self.blocks.push(spaces);
             self.seg_blocks.clear();
             let mut k = 0usize;
-            for start in (0..self.bytes.len()).step_by(BLOCK) {
+            for start in (0..self.bytes.len()).step_by(SEG_BLOCK) {
                 while k + 1 < self.segs.len() && self.segs[k + 1].0 as usize <= start {
                     k += 1;
                 }
@@ -676,10 +699,11 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn word_scan_finds_the_first_byte_of_the_set(v in proptest::collection::vec(0u8..=255, 0..40), from in 0usize..40) {
+        fn word_scan_finds_the_first_byte_of_the_set(v in proptest::collection::vec(0u8..=255, 0..80), from in 0usize..80) {
             let set = [b'.', b'!', b'?', b';', b'\n'];
             let naive = v.iter().enumerate().skip(from).find(|(_, b)| set.contains(b)).map(|(i, _)| i);
             proptest::prop_assert_eq!(find_any(&v, from, set), naive);
+            proptest::prop_assert_eq!(find_any_words(&v, from, set), naive);
         }
 
         #[test]
