@@ -44,6 +44,12 @@ struct Key {
     /// Range of its phrases in `order`.
     first: u32,
     count: u32,
+    /// How many of those go on past the token (they come first: they are longer).
+    multi: u32,
+    /// A bit `b & 63` for the byte `b` that each of those needs right after the space that
+    /// ends the token (the first byte of its second token): when the text's byte there has
+    /// no bit, none of them can match and only the phrases of the token alone are tried.
+    seconds: u64,
 }
 
 /// A phrase among those that begin with one first token.
@@ -196,6 +202,8 @@ impl PhraseSet {
         while i < firsts.len() {
             let token = firsts[i].0;
             let mut j = i;
+            let mut multi = 0;
+            let mut seconds = 0u64;
             while j < firsts.len() && firsts[j].0 == token {
                 let id = firsts[j].2;
                 let (start, len) = set.phrases[id as usize];
@@ -210,6 +218,15 @@ impl PhraseSet {
                     8
                 };
                 next[..k.min(rest.len())].copy_from_slice(&rest[..k.min(rest.len())]);
+                if !rest.is_empty() {
+                    multi += 1;
+                    // The byte after the token's space: the second token's first, or the
+                    // space after the phrase. A phrase that ends in a space is always tried.
+                    seconds |= match rest.get(1) {
+                        Some(&b) => 1 << (b & 63),
+                        None => u64::MAX,
+                    };
+                }
                 set.order.push(Cand {
                     next: u64::from_le_bytes(next),
                     mask: if k == 8 {
@@ -238,6 +255,8 @@ impl PhraseSet {
                 len: token.len() as u32,
                 first: i as u32,
                 count: (j - i) as u32,
+                multi,
+                seconds,
             });
             i = j;
         }
@@ -264,17 +283,17 @@ impl PhraseSet {
         self.phrases.is_empty()
     }
 
-    /// The phrases that begin with the token `hay[t..e]` (packed first bytes `word`), longest
-    /// first.
+    /// The entry of the token `hay[t..e]` (packed first bytes `word`), if phrases begin with
+    /// it.
     #[inline(always)]
-    fn lookup(&self, hay: &[u8], t: usize, e: usize, word: u64) -> &[Cand] {
+    fn lookup(&self, hay: &[u8], t: usize, e: usize, word: u64) -> Option<&Key> {
         let len = e - t;
         let mask = self.slots.len() - 1;
         let mut at = slot(word, len, self.shift);
         loop {
             let k = self.slots[at];
             if k == u32::MAX {
-                return &[];
+                return None;
             }
             let key = &self.keys[k as usize];
             if key.word == word
@@ -285,7 +304,7 @@ impl PhraseSet {
                         &hay[t + 8..e],
                     ))
             {
-                return &self.order[key.first as usize..(key.first + key.count) as usize];
+                return Some(key);
             }
             at = (at + 1) & mask;
         }
@@ -344,11 +363,17 @@ impl PhraseSet {
             let mut next = e;
             // Spaces in `hay[p..next]`: the one at `p` unless a phrase is taken or skipped.
             let mut passed = 1;
-            let cands = self.lookup(hay, t, e, word);
-            if !cands.is_empty() {
+            if let Some(key) = self.lookup(hay, t, e, word) {
                 // Eight bytes from the end of the token: for most phrases, all of the rest
                 // and the space after it.
                 let after = load_padded(hay, e);
+                let second = (after >> 8) & 63;
+                let skip = if key.seconds >> second & 1 == 0 {
+                    key.multi
+                } else {
+                    0
+                };
+                let cands = &self.order[(key.first + skip) as usize..(key.first + key.count) as usize];
                 for c in cands {
                     let rest = c.rest as usize;
                     let end = e + rest;

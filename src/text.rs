@@ -63,8 +63,8 @@ impl Folded {
     /// Most of a report is runs of letters and digits with single spaces between them
     /// (`mild disc space narrowing`). Such a run folds to itself, lowercased, one byte per
     /// byte with contiguous offsets, so it is copied eight bytes at a time ([`word_run`]) and
-    /// needs one offset-map entry at most, where it starts. The offset map's block index is
-    /// kept up to date as entries are added.
+    /// needs one offset-map entry at most, where it starts. The block indexes are built in
+    /// one pass each at the end.
     pub fn fold(&mut self, text: &str) {
         let b = text.as_bytes();
         let Folded {
@@ -85,16 +85,11 @@ impl Folded {
         segs.push((0, 0));
         // The original offset of the last byte written.
         let mut last: u32 = 0;
-        // Notes that the byte about to be written at `o` came from `at`. Before a new entry,
-        // every block that starts before `o` and has no entry in `seg_blocks` yet gets the
-        // entry before it (the entry holding the block's first position).
+        // Notes that the byte about to be written at `o` came from `at`.
         macro_rules! from {
             ($at:expr) => {{
                 let at = $at as u32;
                 if at != last.wrapping_add(1) {
-                    while seg_blocks.len() * SEG_BLOCK < o {
-                        seg_blocks.push(segs.len() as u32 - 1);
-                    }
                     segs.push((o as u32, at));
                 }
                 #[allow(unused_assignments)]
@@ -173,14 +168,23 @@ impl Folded {
         }
         space!(b.len());
         out.truncate(o);
-        while seg_blocks.len() * SEG_BLOCK < o {
-            seg_blocks.push(segs.len() as u32 - 1);
+        // For each block, the last entry that starts at or before the block's start.
+        seg_blocks.reserve(o / SEG_BLOCK + 1);
+        let mut k = 0;
+        for start in (0..o).step_by(SEG_BLOCK) {
+            while segs.get(k + 1).is_some_and(|s| s.0 as usize <= start) {
+                k += 1;
+            }
+            seg_blocks.push(k as u32);
         }
         blocks.clear();
+        blocks.reserve(o / BLOCK + 2);
         let mut spaces = 0u32;
         for chunk in out.chunks(BLOCK) {
             blocks.push(spaces);
-            spaces += count_spaces(chunk);
+            // Counted in bytes, which the compiler turns into vector compares and adds; a
+            // block's count fits in a byte.
+            spaces += u32::from(chunk.iter().fold(0u8, |n, &c| n + u8::from(c == b' ')));
         }
         blocks.push(spaces);
     }
