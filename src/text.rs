@@ -22,14 +22,12 @@ pub struct Folded {
     /// Spaces in `bytes[..64 * k]` for each `k`, so that counting the tokens between two
     /// positions takes constant time however far apart they are.
     blocks: Vec<u32>,
-    /// For each `k`, the entry of `segs` that holds folded position `16 * k`, so that finding
-    /// the entry of any position takes a step or two from there.
+    /// For each `k`, the entry of `segs` that holds folded position `64 * k`, so that finding
+    /// the entry of any position takes a few steps from there.
     seg_blocks: Vec<u32>,
 }
-/// Bytes per entry of [`Folded::blocks`].
+/// Bytes per entry of [`Folded::blocks`] and [`Folded::seg_blocks`].
 const BLOCK: usize = 64;
-/// Bytes per entry of [`Folded::seg_blocks`].
-const SEG_BLOCK: usize = 16;
 
 /// How folding treats an ASCII byte.
 const WORD: u8 = 0;
@@ -63,8 +61,9 @@ impl Folded {
     /// Most of a report is runs of letters and digits with single spaces between them
     /// (`mild disc space narrowing`). Such a run folds to itself, lowercased, one byte per
     /// byte with contiguous offsets, so it is copied eight bytes at a time ([`word_run`]) and
-    /// needs one offset-map entry at most, where it starts. The block indexes are built in
-    /// one pass each at the end.
+    /// needs one offset-map entry at most, where it starts. The offset map's block index is
+    /// kept up to date as entries are added; the space counts are taken in one pass at the
+    /// end.
     pub fn fold(&mut self, text: &str) {
         let b = text.as_bytes();
         let Folded {
@@ -85,11 +84,16 @@ impl Folded {
         segs.push((0, 0));
         // The original offset of the last byte written.
         let mut last: u32 = 0;
-        // Notes that the byte about to be written at `o` came from `at`.
+        // Notes that the byte about to be written at `o` came from `at`. Before a new entry,
+        // every block that starts before `o` and has no entry in `seg_blocks` yet gets the
+        // entry before it (the entry holding the block's first position).
         macro_rules! from {
             ($at:expr) => {{
                 let at = $at as u32;
                 if at != last.wrapping_add(1) {
+                    while seg_blocks.len() * BLOCK < o {
+                        seg_blocks.push(segs.len() as u32 - 1);
+                    }
                     segs.push((o as u32, at));
                 }
                 #[allow(unused_assignments)]
@@ -168,14 +172,8 @@ impl Folded {
         }
         space!(b.len());
         out.truncate(o);
-        // For each block, the last entry that starts at or before the block's start.
-        seg_blocks.reserve(o / SEG_BLOCK + 1);
-        let mut k = 0;
-        for start in (0..o).step_by(SEG_BLOCK) {
-            while segs.get(k + 1).is_some_and(|s| s.0 as usize <= start) {
-                k += 1;
-            }
-            seg_blocks.push(k as u32);
+        while seg_blocks.len() * BLOCK < o {
+            seg_blocks.push(segs.len() as u32 - 1);
         }
         blocks.clear();
         blocks.reserve(o / BLOCK + 2);
@@ -192,7 +190,7 @@ impl Folded {
     /// The original byte offset that folded byte `f` came from (`f < bytes.len()`).
     #[inline]
     pub fn map_at(&self, f: usize) -> usize {
-        let mut k = self.seg_blocks.get(f / SEG_BLOCK).map_or(0, |&k| k as usize);
+        let mut k = self.seg_blocks.get(f / BLOCK).map_or(0, |&k| k as usize);
         while k + 1 < self.segs.len() && self.segs[k + 1].0 as usize <= f {
             k += 1;
         }
@@ -601,7 +599,7 @@ mod tests {
             self.blocks.push(spaces);
             self.seg_blocks.clear();
             let mut k = 0usize;
-            for start in (0..self.bytes.len()).step_by(SEG_BLOCK) {
+            for start in (0..self.bytes.len()).step_by(BLOCK) {
                 while k + 1 < self.segs.len() && self.segs[k + 1].0 as usize <= start {
                     k += 1;
                 }
