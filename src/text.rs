@@ -191,6 +191,10 @@ impl Folded {
     #[inline]
     pub fn map_at(&self, f: usize) -> usize {
         let mut k = self.seg_blocks.get(f / BLOCK).map_or(0, |&k| k as usize);
+        // A block holds a dozen entries or so: steps of four, then single ones.
+        while k + 4 < self.segs.len() && self.segs[k + 4].0 as usize <= f {
+            k += 4;
+        }
         while k + 1 < self.segs.len() && self.segs[k + 1].0 as usize <= f {
             k += 1;
         }
@@ -652,6 +656,26 @@ mod tests {
         #[test]
         fn fold_agrees_with_folding_byte_by_byte(s in "[a-zA-Z0-9 ]{0,80}|[ -~\t\r\n\u{e9}\u{2013}\u{b0}\u{a0}\u{feff}]{0,80}|(([a-zA-Z0-9]{1,12}|\\PC)( {1,3}|[-.,:;/\n\t\r]|\r\n)){0,30}") {
             assert_folds_agree(&s);
+        }
+    }
+
+    impl Folded {
+        /// [`Folded::map_at`] walking the offset map from its first entry.
+        fn map_at_linear(&self, f: usize) -> usize {
+            let k = self.segs.iter().rposition(|s| s.0 as usize <= f).unwrap_or(0);
+            let (s, o) = self.segs[k];
+            o as usize + (f - s as usize)
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn map_at_agrees_with_a_linear_walk(s in "(([a-zA-Z0-9]{1,12}|\\PC)([ .,:;/()\n-]{1,3}|\r\n)){0,80}|[ -~\t\n\u{e9}\u{2013}]{0,300}") {
+            let mut f = Folded::default();
+            f.fold(&s);
+            for k in 0..f.bytes.len() {
+                proptest::prop_assert_eq!(f.map_at(k), f.map_at_linear(k), "at {}", k);
+            }
         }
     }
 
