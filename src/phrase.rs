@@ -373,7 +373,8 @@ impl PhraseSet {
                 } else {
                     0
                 };
-                let cands = &self.order[(key.first + skip) as usize..(key.first + key.count) as usize];
+                let cands =
+                    &self.order[(key.first + skip) as usize..(key.first + key.count) as usize];
                 for c in cands {
                     let rest = c.rest as usize;
                     let end = e + rest;

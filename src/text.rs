@@ -662,7 +662,11 @@ mod tests {
     impl Folded {
         /// [`Folded::map_at`] walking the offset map from its first entry.
         fn map_at_linear(&self, f: usize) -> usize {
-            let k = self.segs.iter().rposition(|s| s.0 as usize <= f).unwrap_or(0);
+            let k = self
+                .segs
+                .iter()
+                .rposition(|s| s.0 as usize <= f)
+                .unwrap_or(0);
             let (s, o) = self.segs[k];
             o as usize + (f - s as usize)
         }
