@@ -44,22 +44,36 @@ struct Key {
     /// Range of its phrases in `order`.
     first: u32,
     count: u32,
+    /// How many of those go on past the token (they come first: they are longer).
+    multi: u32,
+    /// A bit `b & 63` for the byte `b` that each of those needs right after the space that
+    /// ends the token (the first byte of its second token): when the text's byte there has
+    /// no bit, none of them can match and only the phrases of the token alone are tried.
+    seconds: u64,
 }
 
 /// A phrase among those that begin with one first token.
 #[derive(Debug, Clone, Copy)]
 struct Cand {
-    /// Up to eight bytes of the phrase after its first token (from the space that ends it),
-    /// packed as [`load`] reads them, and the mask of those bytes: a phrase whose rest does
-    /// not fit in eight bytes is ruled out by one compare of a word before its bytes are
-    /// compared one by one.
+    /// The phrase's bytes after its first token (from the space that ends it) followed by
+    /// the space that must come after the phrase, when those are at most eight bytes; else
+    /// the first eight of them. Packed as [`load`] reads them, with the mask of those bytes:
+    /// nearly every phrase is matched or ruled out, token bound included, by one masked
+    /// compare of a word, and the bytes of a longer one are compared one by one only when
+    /// its first eight match.
     next: u64,
     mask: u64,
+    /// Length of the phrase after its first token, and where those bytes start in `bytes`.
+    rest: u32,
+    at: u32,
     /// Phrase id.
     id: u32,
     /// Spaces in the phrase (its leading one included): its number of tokens.
     spaces: u32,
 }
+
+/// [`Cand::rest`] below this: the phrase and the space after it fit in [`Cand::next`].
+const SHORT_REST: usize = 8;
 
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
@@ -70,6 +84,20 @@ const SPACES: u64 = 0x2020_2020_2020_2020;
 fn load(b: &[u8], i: usize) -> u64 {
     let mut w = [0u8; 8];
     w.copy_from_slice(&b[i..i + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// The bytes of `b` from `i` (`i <= b.len()`) as [`load`] reads them, zero past the end of
+/// `b`. A compare with [`Cand::next`] whose last byte compared is a space can therefore not
+/// match past the end.
+#[inline(always)]
+fn load_padded(b: &[u8], i: usize) -> u64 {
+    if i + 8 <= b.len() {
+        return load(b, i);
+    }
+    let mut w = [0u8; 8];
+    let rest = &b[i..];
+    w[..rest.len()].copy_from_slice(rest);
     u64::from_le_bytes(w)
 }
 
@@ -174,13 +202,31 @@ impl PhraseSet {
         while i < firsts.len() {
             let token = firsts[i].0;
             let mut j = i;
+            let mut multi = 0;
+            let mut seconds = 0u64;
             while j < firsts.len() && firsts[j].0 == token {
                 let id = firsts[j].2;
                 let (start, len) = set.phrases[id as usize];
-                let rest = &set.bytes[(start as usize + 1 + token.len())..(start + len) as usize];
-                let k = rest.len().min(8);
+                let at = start as usize + 1 + token.len();
+                let rest = &set.bytes[at..(start + len) as usize];
                 let mut next = [0u8; 8];
-                next[..k].copy_from_slice(&rest[..k]);
+                // The rest and the space after it, or the first eight bytes of the rest.
+                let k = if rest.len() < SHORT_REST {
+                    next[rest.len()] = b' ';
+                    rest.len() + 1
+                } else {
+                    8
+                };
+                next[..k.min(rest.len())].copy_from_slice(&rest[..k.min(rest.len())]);
+                if !rest.is_empty() {
+                    multi += 1;
+                    // The byte after the token's space: the second token's first, or the
+                    // space after the phrase. A phrase that ends in a space is always tried.
+                    seconds |= match rest.get(1) {
+                        Some(&b) => 1 << (b & 63),
+                        None => u64::MAX,
+                    };
+                }
                 set.order.push(Cand {
                     next: u64::from_le_bytes(next),
                     mask: if k == 8 {
@@ -188,6 +234,8 @@ impl PhraseSet {
                     } else {
                         (1u64 << (8 * k)) - 1
                     },
+                    rest: rest.len() as u32,
+                    at: at as u32,
                     id,
                     spaces: set.bytes[start as usize..(start + len) as usize]
                         .iter()
@@ -207,6 +255,8 @@ impl PhraseSet {
                 len: token.len() as u32,
                 first: i as u32,
                 count: (j - i) as u32,
+                multi,
+                seconds,
             });
             i = j;
         }
@@ -233,17 +283,17 @@ impl PhraseSet {
         self.phrases.is_empty()
     }
 
-    /// The phrases that begin with the token `hay[t..e]` (packed first bytes `word`), longest
-    /// first.
+    /// The entry of the token `hay[t..e]` (packed first bytes `word`), if phrases begin with
+    /// it.
     #[inline(always)]
-    fn lookup(&self, hay: &[u8], t: usize, e: usize, word: u64) -> &[Cand] {
+    fn lookup(&self, hay: &[u8], t: usize, e: usize, word: u64) -> Option<&Key> {
         let len = e - t;
         let mask = self.slots.len() - 1;
         let mut at = slot(word, len, self.shift);
         loop {
             let k = self.slots[at];
             if k == u32::MAX {
-                return &[];
+                return None;
             }
             let key = &self.keys[k as usize];
             if key.word == word
@@ -254,7 +304,7 @@ impl PhraseSet {
                         &hay[t + 8..e],
                     ))
             {
-                return &self.order[key.first as usize..(key.first + key.count) as usize];
+                return Some(key);
             }
             at = (at + 1) & mask;
         }
@@ -267,24 +317,30 @@ impl PhraseSet {
     /// ("degenerative spur" in "degenerative spurring"), the longest shorter one that ends on
     /// a token is taken.
     pub fn for_each_match(&self, hay: &[u8], mut f: impl FnMut(usize, usize, u32)) {
-        self.scan(hay, true, |s, e, id, _, _| f(s, e, id))
+        self.scan::<true>(hay, |s, e, id, _, _| f(s, e, id))
     }
 
     /// As [`PhraseSet::for_each_match`], calling `f(start, end, id, spaces_start, spaces_end)`
     /// with the number of spaces in `hay[..start]` and in `hay[..end]` too (counted as the scan
     /// goes), so that the tokens between two matches are a subtraction.
     pub fn for_each_match_counted(&self, hay: &[u8], f: impl FnMut(usize, usize, u32, u32, u32)) {
-        self.scan(hay, true, f)
+        self.scan::<true>(hay, f)
     }
 
     /// As [`PhraseSet::for_each_match`], except that when the longest phrase at a token ends
     /// inside a word, nothing is taken there and the scan goes on after that word, as a
     /// non-overlapping leftmost-longest automaton search that drops such matches does.
     pub fn for_each_longest(&self, hay: &[u8], mut f: impl FnMut(usize, usize, u32)) {
-        self.scan(hay, false, |s, e, id, _, _| f(s, e, id))
+        self.scan::<false>(hay, |s, e, id, _, _| f(s, e, id))
     }
 
-    fn scan(&self, hay: &[u8], shorter: bool, mut f: impl FnMut(usize, usize, u32, u32, u32)) {
+    /// The scan behind the `for_each_*` methods; `SHORTER` tells whether a shorter phrase is
+    /// tried when a longer one ends inside a word.
+    fn scan<const SHORTER: bool>(
+        &self,
+        hay: &[u8],
+        mut f: impl FnMut(usize, usize, u32, u32, u32),
+    ) {
         if self.phrases.is_empty() {
             return;
         }
@@ -307,47 +363,66 @@ impl PhraseSet {
             let mut next = e;
             // Spaces in `hay[p..next]`: the one at `p` unless a phrase is taken or skipped.
             let mut passed = 1;
-            // Eight bytes from the end of the token, when the text holds that many.
-            let after = (e + 8 <= n).then(|| load(hay, e));
-            for c in self.lookup(hay, t, e, word) {
-                let id = c.id;
-                let (s, len) = self.phrases[id as usize];
-                let (s, len) = (s as usize, len as usize);
-                let end = p + len;
-                if end > n {
-                    continue;
-                }
-                // The phrase's bytes after its first token: the first eight in one compare.
-                let rest = s + (e - p);
-                let same_rest = match after {
-                    Some(w) => {
-                        w & c.mask == c.next
-                            && (end <= e + 8
-                                || same(&hay[e + 8..end], &self.bytes[rest + 8..s + len]))
-                    }
-                    None => same(&hay[e..end], &self.bytes[rest..s + len]),
+            if let Some(key) = self.lookup(hay, t, e, word) {
+                // Eight bytes from the end of the token: for most phrases, all of the rest
+                // and the space after it.
+                let after = load_padded(hay, e);
+                let second = (after >> 8) & 63;
+                let skip = if key.seconds >> second & 1 == 0 {
+                    key.multi
+                } else {
+                    0
                 };
-                if !same_rest {
-                    continue;
-                }
-                if end < n && hay[end] == b' ' {
-                    f(p, end, id, spaces, spaces + c.spaces);
-                    next = end;
-                    passed = c.spaces;
-                    break;
-                }
-                if !shorter {
-                    passed = c.spaces;
-                    // The longest phrase here ends inside a word: resume at that word's end.
-                    next = hay[end..]
-                        .iter()
-                        .position(|&c| c == b' ')
-                        .map_or(n, |k| end + k);
-                    break;
+                let cands =
+                    &self.order[(key.first + skip) as usize..(key.first + key.count) as usize];
+                for c in cands {
+                    let rest = c.rest as usize;
+                    let end = e + rest;
+                    let taken = if rest < SHORT_REST {
+                        after & c.mask == c.next
+                    } else {
+                        after == c.next
+                            && end < n
+                            && same(
+                                &hay[e + 8..end],
+                                &self.bytes[c.at as usize + 8..c.at as usize + rest],
+                            )
+                            && hay[end] == b' '
+                    };
+                    if taken {
+                        f(p, end, c.id, spaces, spaces + c.spaces);
+                        next = end;
+                        passed = c.spaces;
+                        break;
+                    }
+                    if !SHORTER && end <= n && self.ends_inside_word(c, hay, e, after) {
+                        passed = c.spaces;
+                        // The longest phrase here ends inside a word: resume at that word's
+                        // end.
+                        next = hay[end..]
+                            .iter()
+                            .position(|&c| c == b' ')
+                            .map_or(n, |k| end + k);
+                        break;
+                    }
                 }
             }
             p = next;
             spaces += passed;
+        }
+    }
+
+    /// Whether the bytes of phrase `c` follow its first token, which ends at `e` in `hay`
+    /// (`after` holds the eight bytes from there, as [`load_padded`] reads them), when `c`
+    /// was not taken there: the phrase then ends inside a word. `e + c.rest <= hay.len()`.
+    fn ends_inside_word(&self, c: &Cand, hay: &[u8], e: usize, after: u64) -> bool {
+        let rest = c.rest as usize;
+        if rest < SHORT_REST {
+            // The compare without the space after the phrase.
+            (after ^ c.next) & (c.mask >> 8) == 0
+        } else {
+            let at = c.at as usize;
+            same(&hay[e..e + rest], &self.bytes[at..at + rest])
         }
     }
 }

@@ -85,14 +85,15 @@ pub fn sections<S: BuildHasher>(
         } else if c == b'\n' {
             // A known header alone on its line, in capitals.
             let line = &text[line_start..i];
-            let t = line.trim();
+            let (a, z) = trimmed(line);
+            let t = &line[a..z];
             if !t.is_empty()
                 && t.len() <= MAX_HEADER
                 && t.bytes().any(|x| x.is_ascii_uppercase())
                 && !t.bytes().any(|x| x.is_ascii_lowercase())
             {
                 if let Some(kind) = lookup(t, headers, &mut key) {
-                    let s = line_start + (line.len() - line.trim_start().len());
+                    let s = line_start + a;
                     let span = Span::new(s, s + t.len());
                     if found.last().map_or(true, |(p, _)| p.end <= span.start) {
                         found.push((span, kind));
@@ -216,13 +217,30 @@ fn header_before<S: BuildHasher>(
         return None; // too long to be a header
     }
     let cand = &text[s..colon];
-    let trimmed = cand.trim_start();
+    let trimmed = &cand[trimmed(cand).0..];
     let start = s + (cand.len() - trimmed.len());
     let first = trimmed.bytes().next()?;
     if !first.is_ascii_alphabetic() {
         return None;
     }
     lookup(trimmed, headers, key).map(|k| (Span::new(start, colon + 1), k))
+}
+
+/// Where [`str::trim`] would cut `s`: the start and end of what it keeps. Whitespace at the
+/// ends is nearly always ASCII and is skipped byte by byte; only when a kept end is a
+/// multi-byte character, which may be whitespace itself, does `str::trim` decide.
+fn trimmed(s: &str) -> (usize, usize) {
+    // The ASCII characters that `char::is_whitespace` holds for.
+    let space = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r');
+    let b = s.as_bytes();
+    let a = b.iter().position(|&c| !space(c)).unwrap_or(b.len());
+    let z = b.iter().rposition(|&c| !space(c)).map_or(a, |k| k + 1);
+    if a < z && (!b[a].is_ascii() || !b[z - 1].is_ascii()) {
+        let t = s.trim();
+        let a = s.len() - s.trim_start().len();
+        return (a, a + t.len());
+    }
+    (a, z)
 }
 
 /// The bytes that end the words before a colon that can name a header: a sentence end, a line
@@ -263,6 +281,15 @@ fn lookup<S: BuildHasher>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn trimmed_cuts_where_str_trim_does(s in "[ \t\n\r\x0b\x0c\u{1c}\u{85}\u{a0}\u{2003}\u{3000}a\u{e9}.]{0,12}") {
+            let (a, z) = trimmed(&s);
+            proptest::prop_assert_eq!(&s[a..z], s.trim());
+            proptest::prop_assert_eq!(&s[a..], s.trim_start());
+        }
+    }
     use crate::lexicon::Lexicons;
 
     fn kinds(text: &str) -> Vec<(SectionKind, String)> {

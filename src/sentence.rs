@@ -141,16 +141,57 @@ fn trim(b: &[u8], mut s: usize, mut e: usize) -> (usize, usize) {
 /// lowercased into a word and compared with the packed abbreviations.
 fn is_abbreviation(b: &[u8], start: usize, dot: usize) -> bool {
     let lo = start.max(dot.saturating_sub(MAX_ABBREVIATION + 1));
-    let mut s = dot;
-    while s > lo && (b[s - 1].is_ascii_alphabetic() || b[s - 1] == b'.') {
-        s -= 1;
-    }
+    let s = word_start(b, lo, dot);
     let w = &b[s..dot];
     if w.is_empty() || w.len() > MAX_ABBREVIATION {
         return false;
     }
     let key = pack_lowercase(w);
     PACKED_ABBREVIATIONS.contains(&key)
+}
+
+/// Where the run of letters and periods that ends at `dot` starts, looking back no further
+/// than `lo` (`lo + 9 >= dot`): the eight bytes before `dot` are tested at once, as a word.
+fn word_start(b: &[u8], lo: usize, dot: usize) -> usize {
+    let Some(before) = dot.checked_sub(8).and_then(|s| b.get(s..dot)) else {
+        return word_start_bytewise(b, lo, dot);
+    };
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut w = [0u8; 8];
+    w.copy_from_slice(before);
+    let x = u64::from_le_bytes(w);
+    // Per-byte range and zero tests that cannot carry into the next byte (as in
+    // `text::word_run`): the top bit of each byte that is a letter or a period.
+    let ascii = !x & HI;
+    let folded = (x & !HI) | (LO * 0x20);
+    let letter = (LO * (0x7f + b'z' as u64 + 1)).wrapping_sub(folded)
+        & folded.wrapping_add(LO * (0x7f - (b'a' as u64 - 1)))
+        & ascii;
+    let t = x ^ (LO * b'.' as u64);
+    let period = !(((t & !HI).wrapping_add(!HI)) | t) & HI;
+    // The run is the bytes from the top down to the first that is neither.
+    let run = ((!(letter | period) & HI).leading_zeros() / 8) as usize;
+    let s = dot - run;
+    if run == 8 && s > lo && is_word_byte(b[s - 1]) {
+        s - 1
+    } else {
+        s.max(lo)
+    }
+}
+
+/// [`word_start`] one byte at a time.
+fn word_start_bytewise(b: &[u8], lo: usize, dot: usize) -> usize {
+    let mut s = dot;
+    while s > lo && is_word_byte(b[s - 1]) {
+        s -= 1;
+    }
+    s
+}
+
+/// A byte of the word before a period that may be an abbreviation.
+fn is_word_byte(c: u8) -> bool {
+    c.is_ascii_alphabetic() || c == b'.'
 }
 
 /// Longest entry of [`ABBREVIATIONS`].
@@ -305,6 +346,20 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn word_start_agrees_with_a_bytewise_walk(
+            v in proptest::collection::vec(
+                proptest::sample::select(vec![b'a', b'z', b'A', b'Z', b'.', b' ', b'@', b'[', b'`', b'{', b'-', b'0', 0xc1, 0xe1, 0xae, 0xfa, 0x80]),
+                0..24,
+            ),
+            dot in 0usize..24,
+            back in 0usize..10,
+        ) {
+            let dot = dot.min(v.len());
+            let lo = dot.saturating_sub(back);
+            proptest::prop_assert_eq!(word_start(&v, lo, dot), word_start_bytewise(&v, lo, dot));
+        }
+
         #[test]
         fn packed_abbreviations_agree_with_a_plain_compare(s in "(Dr|e\\.g|I\\.E|approx|APPROXIMATELY|vs|x|etc|[a-zA-Z.]{1,10}|[0-9 ]){0,4}\\.", start in 0usize..6) {
             let b = s.as_bytes();

@@ -26,7 +26,7 @@ pub struct Folded {
     /// the entry of any position takes a few steps from there.
     seg_blocks: Vec<u32>,
 }
-/// Bytes per entry of [`Folded::blocks`].
+/// Bytes per entry of [`Folded::blocks`] and [`Folded::seg_blocks`].
 const BLOCK: usize = 64;
 
 /// How folding treats an ASCII byte.
@@ -62,7 +62,8 @@ impl Folded {
     /// (`mild disc space narrowing`). Such a run folds to itself, lowercased, one byte per
     /// byte with contiguous offsets, so it is copied eight bytes at a time ([`word_run`]) and
     /// needs one offset-map entry at most, where it starts. The offset map's block index is
-    /// kept up to date as entries are added.
+    /// kept up to date as entries are added; the space counts are taken in one pass at the
+    /// end.
     pub fn fold(&mut self, text: &str) {
         let b = text.as_bytes();
         let Folded {
@@ -175,10 +176,13 @@ impl Folded {
             seg_blocks.push(segs.len() as u32 - 1);
         }
         blocks.clear();
+        blocks.reserve(o / BLOCK + 2);
         let mut spaces = 0u32;
         for chunk in out.chunks(BLOCK) {
             blocks.push(spaces);
-            spaces += count_spaces(chunk);
+            // Counted in bytes, which the compiler turns into vector compares and adds; a
+            // block's count fits in a byte.
+            spaces += u32::from(chunk.iter().fold(0u8, |n, &c| n + u8::from(c == b' ')));
         }
         blocks.push(spaces);
     }
@@ -187,6 +191,10 @@ impl Folded {
     #[inline]
     pub fn map_at(&self, f: usize) -> usize {
         let mut k = self.seg_blocks.get(f / BLOCK).map_or(0, |&k| k as usize);
+        // A block holds a dozen entries or so: steps of four, then single ones.
+        while k + 4 < self.segs.len() && self.segs[k + 4].0 as usize <= f {
+            k += 4;
+        }
         while k + 1 < self.segs.len() && self.segs[k + 1].0 as usize <= f {
             k += 1;
         }
@@ -246,11 +254,32 @@ impl Folded {
     }
 }
 
-/// The first index `i >= from` of `hay` whose byte is one of `set`, looking at eight bytes at a
-/// time: a word-at-a-time zero test for each byte of the set, whose lowest flagged byte is
-/// always a true match (a false flag can only sit above a true one).
-#[inline]
+/// The first index `i >= from` of `hay` whose byte is one of `set`. Blocks of sixteen bytes
+/// without one are skipped with vector compares (the compiler makes them of a test written
+/// without branches; the matches are counted, not or-ed, because an or of compares with
+/// constants becomes a bit test that vectorizes badly), then [`find_any_words`] finds the
+/// byte in the block that holds it.
+#[inline(always)]
 pub(crate) fn find_any<const N: usize>(hay: &[u8], from: usize, set: [u8; N]) -> Option<usize> {
+    let rest = hay.get(from..)?;
+    let mut at = from;
+    for block in rest.chunks_exact(16) {
+        let hits = block.iter().fold(0u8, |any, &c| {
+            any | u8::from(set.iter().fold(0u8, |n, &s| n + u8::from(c == s)) != 0)
+        });
+        if hits != 0 {
+            break;
+        }
+        at += 16;
+    }
+    find_any_words(hay, at, set)
+}
+
+/// [`find_any`] eight bytes at a time: a word-at-a-time zero test for each byte of the set,
+/// whose lowest flagged byte is always a true match (a false flag can only sit above a true
+/// one).
+#[inline(always)]
+fn find_any_words<const N: usize>(hay: &[u8], from: usize, set: [u8; N]) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     let mut i = from;
@@ -630,6 +659,30 @@ mod tests {
         }
     }
 
+    impl Folded {
+        /// [`Folded::map_at`] walking the offset map from its first entry.
+        fn map_at_linear(&self, f: usize) -> usize {
+            let k = self
+                .segs
+                .iter()
+                .rposition(|s| s.0 as usize <= f)
+                .unwrap_or(0);
+            let (s, o) = self.segs[k];
+            o as usize + (f - s as usize)
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn map_at_agrees_with_a_linear_walk(s in "(([a-zA-Z0-9]{1,12}|\\PC)([ .,:;/()\n-]{1,3}|\r\n)){0,80}|[ -~\t\n\u{e9}\u{2013}]{0,300}") {
+            let mut f = Folded::default();
+            f.fold(&s);
+            for k in 0..f.bytes.len() {
+                proptest::prop_assert_eq!(f.map_at(k), f.map_at_linear(k), "at {}", k);
+            }
+        }
+    }
+
     /// The offset map written out byte by byte, one lookup per folded byte.
     fn dense_map(text: &str) -> Vec<usize> {
         let mut f = Folded::default();
@@ -676,10 +729,11 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn word_scan_finds_the_first_byte_of_the_set(v in proptest::collection::vec(0u8..=255, 0..40), from in 0usize..40) {
+        fn word_scan_finds_the_first_byte_of_the_set(v in proptest::collection::vec(0u8..=255, 0..80), from in 0usize..80) {
             let set = [b'.', b'!', b'?', b';', b'\n'];
             let naive = v.iter().enumerate().skip(from).find(|(_, b)| set.contains(b)).map(|(i, _)| i);
             proptest::prop_assert_eq!(find_any(&v, from, set), naive);
+            proptest::prop_assert_eq!(find_any_words(&v, from, set), naive);
         }
 
         #[test]
