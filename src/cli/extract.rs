@@ -279,9 +279,9 @@ fn print_summary(s: &Summary, out: Option<&Path>) {
         .map(|(name, c)| format!("{name} {}", c.present))
         .collect();
     let _ = writeln!(e, "spinex: present: {}", present.join(", "));
-    let counts = |m: &std::collections::BTreeMap<String, u64>| {
-        let mut v: Vec<(&String, &u64)> = m.iter().collect();
-        v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let counts = |m: &spinex::output::Tally| {
+        let mut v: Vec<(&str, u64)> = m.iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         if v.is_empty() {
             "none".to_string()
         } else {

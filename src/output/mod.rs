@@ -27,7 +27,7 @@ pub use dir::FILES;
 pub(crate) use enc::find_json_special;
 pub use render::{Parts, Rendered, Renderer};
 pub use stream::{StreamFormat, StreamSink};
-pub use summary::Summary;
+pub use summary::{Summary, Tally};
 pub use tables::{
     Tables, AUDIT_COLUMNS, CAUTION_COLUMNS, ERROR_COLUMNS, MENTION_COLUMNS, RECOMMENDATION_COLUMNS,
     REPORT_EXTRA_COLUMNS,

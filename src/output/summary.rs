@@ -3,7 +3,6 @@
 use crate::input::RecordError;
 use crate::model::{Analysis, Report, Status};
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 /// Counts of one concept's report-level statuses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -41,11 +40,11 @@ pub struct Summary {
     #[serde(serialize_with = "ordered_map")]
     pub concepts: Vec<(String, StatusCounts)>,
     /// How many reports each action was recommended for.
-    pub actions: BTreeMap<String, u64>,
+    pub actions: Tally,
     /// How many times each audit flag was raised.
-    pub flags: BTreeMap<String, u64>,
+    pub flags: Tally,
     /// How many times each caution was raised.
-    pub cautions: BTreeMap<String, u64>,
+    pub cautions: Tally,
     /// Wall-clock seconds from the first read to the last write.
     pub elapsed_seconds: f64,
     /// Megabytes (10^6 bytes) of report text per second.
@@ -90,13 +89,13 @@ impl Summary {
             }
         }
         for r in &a.recommendations {
-            bump(&mut self.actions, &r.action);
+            self.actions.add(&r.action);
         }
         for f in &a.flags {
-            bump(&mut self.flags, &f.flag);
+            self.flags.add(&f.flag);
         }
         for c in &a.cautions {
-            bump(&mut self.cautions, &c.id);
+            self.cautions.add(&c.id);
         }
     }
 
@@ -125,12 +124,100 @@ impl Summary {
     }
 }
 
-fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
-    match map.get_mut(key) {
-        Some(n) => *n += 1,
-        None => {
-            map.insert(key.to_string(), 1);
+/// Counts by name (a JSON object keyed by name, in name order, as a `BTreeMap` would give).
+///
+/// A run counts every action, flag and caution of every report, and there are few distinct
+/// names: they are kept in the order first seen, each with a tag (its first and last eight
+/// bytes and its length) that is compared before the name itself, so that counting a name
+/// costs a short scan of integers and one string comparison. Names are put in order only when
+/// the counts are read.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    /// Per name, in the order of `counts`: its [`Tally::tag`].
+    tags: Vec<(u64, u64)>,
+    /// Names and their counts, in the order first seen.
+    counts: Vec<(String, u64)>,
+    /// Where the next scan of `tags` begins: after the name counted last.
+    next: usize,
+}
+
+impl Tally {
+    /// Counts `name` once more.
+    pub fn add(&mut self, name: &str) {
+        let tag = Tally::tag(name);
+        // A name of at most 16 bytes is all in its tag; a longer one is compared too.
+        let long = name.len() > 16;
+        // The scan begins after the name counted last, wrapping round: the names of a report
+        // come in the order of the rules, so the next one is usually close after.
+        let n = self.tags.len();
+        let mut i = self.next;
+        for _ in 0..n {
+            if i >= n {
+                i = 0;
+            }
+            if self.tags[i] == tag && (!long || self.counts[i].0 == name) {
+                self.counts[i].1 += 1;
+                self.next = i + 1;
+                return;
+            }
+            i += 1;
         }
+        self.tags.push(tag);
+        self.counts.push((name.to_string(), 1));
+        self.next = n + 1;
+    }
+
+    /// A cheap summary of a name: its first eight bytes, and its last eight bytes with its
+    /// length. Equal names have equal tags, and so do different names only when they are longer
+    /// than 16 bytes.
+    fn tag(name: &str) -> (u64, u64) {
+        let b = name.as_bytes();
+        let n = b.len();
+        let eight = |s: &[u8]| u64::from_le_bytes(s.try_into().unwrap_or([0; 8]));
+        if n >= 8 {
+            (eight(&b[..8]), eight(&b[n - 8..]) ^ (n as u64).rotate_right(8))
+        } else {
+            let first = b.iter().rev().fold(0u64, |v, &c| v << 8 | u64::from(c));
+            (first, (n as u64).rotate_right(8))
+        }
+    }
+
+    /// How many times `name` was counted (0 if never).
+    pub fn get(&self, name: &str) -> u64 {
+        self.counts
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(0, |&(_, c)| c)
+    }
+
+    /// The names counted and their counts, in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
+        let mut v: Vec<(&str, u64)> = self.counts.iter().map(|(n, c)| (n.as_str(), *c)).collect();
+        v.sort_unstable_by_key(|&(n, _)| n);
+        v.into_iter()
+    }
+
+    /// How many distinct names were counted.
+    pub fn len(&self) -> usize {
+        self.counts.len()
+    }
+
+    /// Whether nothing was counted.
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+}
+
+/// Equal when the same names have the same counts, whatever order they were first seen in.
+impl PartialEq for Tally {
+    fn eq(&self, other: &Tally) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Serialize for Tally {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
     }
 }
 
@@ -139,4 +226,55 @@ fn ordered_map<S: serde::Serializer>(
     s: S,
 ) -> Result<S::Ok, S::Error> {
     s.collect_map(items.iter().map(|(k, v)| (k, v)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// The plain count [`Tally`] replaces.
+    fn by_map(names: &[String]) -> BTreeMap<String, u64> {
+        let mut m = BTreeMap::new();
+        for n in names {
+            *m.entry(n.clone()).or_insert(0) += 1;
+        }
+        m
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn tally_agrees_with_a_map(
+            picks in proptest::collection::vec(0usize..24, 0..200),
+        ) {
+            // Names that share first or last bytes, lengths and tags, and the empty name.
+            let pool = [
+                "", "a", "b", "ab", "ba", "mri", "mri_lumbar", "mri_thoracic", "mri_lumbar_spine",
+                "xmri_lumbar_spine", "dxa", "dxa_", "ct", "ct_cervical_spine", "ct_lumbar_spine",
+                "abcdefgh", "abcdefghabcdefgh", "abcdefgxabcdefgh", "abcdefghxbcdefgh",
+                "spine_surgery", "é", "éé", "follow_up", "follow_up_xray",
+            ];
+            let names: Vec<String> = picks.iter().map(|&p| pool[p].to_string()).collect();
+            let mut t = Tally::default();
+            for n in &names {
+                t.add(n);
+            }
+            let m = by_map(&names);
+            let got: Vec<(String, u64)> = t.iter().map(|(n, c)| (n.to_string(), c)).collect();
+            let want: Vec<(String, u64)> = m.clone().into_iter().collect();
+            proptest::prop_assert_eq!(got, want);
+            proptest::prop_assert_eq!(
+                serde_json::to_string(&t).unwrap(),
+                serde_json::to_string(&m).unwrap()
+            );
+            for n in pool {
+                proptest::prop_assert_eq!(t.get(n), m.get(n).copied().unwrap_or(0));
+            }
+            let mut reversed = Tally::default();
+            for n in names.iter().rev() {
+                reversed.add(n);
+            }
+            proptest::prop_assert!(t == reversed);
+        }
+    }
 }
