@@ -267,8 +267,12 @@ impl WordShapes {
 
     /// Whether `word` (not empty) may be a word of the set.
     fn fit(&self, word: &[u8]) -> bool {
-        let (first, last) = (word[0], word[word.len() - 1]);
-        self.lengths[WordShapes::slot(first, last)] & 1 << word.len().min(31) != 0
+        self.fit_shape(word[0], word[word.len() - 1], word.len())
+    }
+
+    /// Whether a word of these first and last bytes and this length may be a word of the set.
+    fn fit_shape(&self, first: u8, last: u8, len: usize) -> bool {
+        self.lengths[WordShapes::slot(first, last)] & 1 << len.min(31) != 0
     }
 }
 
@@ -455,11 +459,12 @@ impl CueReader {
         }
     }
 
-    /// Calls `f(start, cues)` when the word `b[start..end]` is a key word.
+    /// Calls `f(start, cues)` when the word `b[start..end]` (not empty) is a key word.
     fn key_word(&self, b: &[u8], start: usize, end: usize, f: &mut impl FnMut(usize, u64)) {
-        let w = &b[start..end];
-        if self.key_shapes.fit(w) {
-            let cues = self.keys[self.table.get(w) as usize];
+        // Most words have no key word's shape: their two bytes are read, and the word is taken
+        // as a slice only when it may be one.
+        if self.key_shapes.fit_shape(b[start], b[end - 1], end - start) {
+            let cues = self.keys[self.table.get(&b[start..end]) as usize];
             if cues != 0 {
                 f(start, cues);
             }
