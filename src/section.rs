@@ -56,11 +56,98 @@ impl HeaderHasher {
     }
 }
 
+/// The known section headers: folded headers ([`fold_str`]) to their kinds, with a filter that
+/// turns most candidates away before they are folded and hashed. Read it as the map it derefs
+/// to; keys are added with [`HeaderMap::insert`], which keeps the filter up to date.
+#[derive(Debug, Clone)]
+pub struct HeaderMap<S = HeaderHash> {
+    map: HashMap<String, SectionKind, S>,
+    /// For each ASCII byte `a`, bit `slot(z)` is set when some key starts with `a` and ends
+    /// with the letter or digit `z`.
+    ends: [u64; 128],
+    /// For each ASCII byte, bit `min(len, 63)` is set when some key of that length starts
+    /// with it.
+    lens: [u64; 128],
+}
+
+impl<S: Default> Default for HeaderMap<S> {
+    fn default() -> Self {
+        HeaderMap {
+            map: HashMap::default(),
+            ends: [0; 128],
+            lens: [0; 128],
+        }
+    }
+}
+
+impl<S> std::ops::Deref for HeaderMap<S> {
+    type Target = HashMap<String, SectionKind, S>;
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
+}
+
+impl<S: BuildHasher> HeaderMap<S> {
+    /// Adds a folded header, returning the kind it had before, as [`HashMap::insert`] does.
+    pub fn insert(&mut self, key: String, kind: SectionKind) -> Option<SectionKind> {
+        let k = key.as_bytes();
+        if let (Some(&a), Some(&z)) = (k.first(), k.last()) {
+            if a.is_ascii() {
+                self.lens[a as usize] |= 1 << k.len().min(63);
+                if let Some(z) = alnum_slot(z) {
+                    self.ends[a as usize] |= 1 << z;
+                }
+            }
+        }
+        self.map.insert(key, kind)
+    }
+
+    /// Whether a candidate whose first and last bytes are the ASCII letters or digits `a` and
+    /// `z` may fold to a key: its folded form starts with `a` and ends with `z`, lowercased.
+    #[inline]
+    fn may_end(&self, a: u8, z: u8) -> bool {
+        let a = a.to_ascii_lowercase() & 0x7f;
+        match alnum_slot(z) {
+            Some(z) => self.ends[a as usize] >> z & 1 != 0,
+            None => true,
+        }
+    }
+
+    /// Whether a key starting with the ASCII letter or digit `a`, lowercased, may be `len`
+    /// bytes long.
+    #[inline]
+    fn may_be_long(&self, a: u8, len: usize) -> bool {
+        self.lens[(a.to_ascii_lowercase() & 0x7f) as usize] >> len.min(63) & 1 != 0
+    }
+}
+
+impl<S: BuildHasher + Default> FromIterator<(String, SectionKind)> for HeaderMap<S> {
+    fn from_iter<I: IntoIterator<Item = (String, SectionKind)>>(iter: I) -> Self {
+        let mut m = HeaderMap::default();
+        for (k, v) in iter {
+            m.insert(k, v);
+        }
+        m
+    }
+}
+
+/// Where the ASCII letter or digit `c` (either case) goes in a bit mask: letters 0 to 25,
+/// digits 26 to 35.
+#[inline]
+fn alnum_slot(c: u8) -> Option<u32> {
+    match c {
+        b'a'..=b'z' => Some(u32::from(c - b'a')),
+        b'A'..=b'Z' => Some(u32::from(c - b'A')),
+        b'0'..=b'9' => Some(u32::from(c - b'0') + 26),
+        _ => None,
+    }
+}
+
 /// Splits `text` into sections. Text before the first header is a preamble section.
 /// `headers` maps folded headers ([`fold_str`]) to their kinds.
 pub fn sections<S: BuildHasher>(
     text: &str,
-    headers: &HashMap<String, SectionKind, S>,
+    headers: &HeaderMap<S>,
     out: &mut Vec<Section>,
 ) {
     out.clear();
@@ -204,7 +291,7 @@ fn header_before<S: BuildHasher>(
     text: &str,
     line_start: usize,
     colon: usize,
-    headers: &HashMap<String, SectionKind, S>,
+    headers: &HeaderMap<S>,
     key: &mut String,
 ) -> Option<(Span, SectionKind)> {
     let b = text.as_bytes();
@@ -259,13 +346,28 @@ const ENDS_HEADER_RUN: [bool; 256] = {
 /// The section a header names: `s` folded (as the lexicon keys are) into `key` and looked up.
 /// Nearly every candidate is plain words that fold to themselves lowercased; others are folded
 /// on the stack (they are at most [`MAX_HEADER`] bytes long).
+///
+/// Most candidates name no section. A candidate that starts and ends with an ASCII letter or
+/// digit folds to a key that starts and ends with them, lowercased, and a plain one folds to
+/// its own length: when no key has those ends, or none starting so has that length, the
+/// candidate is turned away before it is folded or hashed.
 fn lookup<S: BuildHasher>(
     s: &str,
-    headers: &HashMap<String, SectionKind, S>,
+    headers: &HeaderMap<S>,
     key: &mut String,
 ) -> Option<SectionKind> {
+    let b = s.as_bytes();
+    let a = b.first().copied().unwrap_or(0);
+    let z = b.last().copied().unwrap_or(0);
+    if a.is_ascii_alphanumeric() && !headers.may_end(a, z) {
+        return None;
+    }
     key.clear();
-    if folds_to_lowercase(s.as_bytes()) {
+    if folds_to_lowercase(b) {
+        // Nonempty, and `a` is a letter or digit.
+        if !headers.may_be_long(a, s.len()) {
+            return None;
+        }
         key.push_str(s);
         key.make_ascii_lowercase();
     } else if s.len() <= MAX_HEADER {
@@ -359,11 +461,47 @@ mod tests {
             );
         }
 
+        /// The filter turns away no candidate that folds to a key, whatever the keys: any
+        /// case, inner punctuation and spacing, and keys that start or end with a symbol or a
+        /// character beyond ASCII.
+        #[test]
+        fn filtered_lookup_agrees_with_the_plain_map(
+            keys in proptest::collection::vec("[a-cA-C0-2.:/\u{e9}\u{b0} -]{1,8}", 1..12),
+            picks in proptest::collection::vec((0usize..12, 0u8..4), 1..8),
+            noise in "[a-cA-C0-2.:/\u{e9}\u{b0} \t-]{0,8}",
+        ) {
+            let map: HeaderMap = keys
+                .iter()
+                .map(|k| fold_str(k))
+                .filter(|k| !k.is_empty())
+                .map(|k| (k, SectionKind::Findings))
+                .collect();
+            // Candidates: keys as written, upper-cased, with doubled spaces, and noise.
+            let mut cands = vec![noise.clone()];
+            for (i, how) in picks {
+                let k = &keys[i % keys.len()];
+                cands.push(match how {
+                    0 => k.clone(),
+                    1 => k.to_uppercase(),
+                    2 => k.replace(' ', "  "),
+                    _ => format!("{k}{noise}"),
+                });
+            }
+            let mut key = String::new();
+            for c in &cands {
+                proptest::prop_assert_eq!(
+                    lookup(c, &map, &mut key),
+                    map.get(&fold_str(c)).copied(),
+                    "{:?}", c
+                );
+            }
+        }
+
         /// Sections come out the same with the map's own hash and with the standard one.
         #[test]
         fn header_hash_finds_what_the_standard_hash_does(s in "((FINDINGS|Impression|History|Reason for exam|Technique|L4-5|Mild DDD|caf\u{e9})[:.;]?[ \n]{1,2}){0,10}") {
             let lx = Lexicons::builtin();
-            let std_map: HashMap<String, SectionKind> =
+            let std_map: HeaderMap<std::collections::hash_map::RandomState> =
                 lx.sections.iter().map(|(k, v)| (k.clone(), *v)).collect();
             let (mut a, mut b) = (Vec::new(), Vec::new());
             sections(&s, &lx.sections, &mut a);
