@@ -57,17 +57,28 @@ impl HeaderHasher {
 }
 
 /// The known section headers: folded headers ([`fold_str`]) to their kinds, with a filter that
-/// turns most candidates away before they are folded and hashed. Read it as the map it derefs
-/// to; keys are added with [`HeaderMap::insert`], which keeps the filter up to date.
+/// turns most candidates away before they are folded and hashed, and a table in which plain
+/// candidates (words and single spaces) are found without folding or hashing them. Read it as
+/// the map it derefs to; keys are added with [`HeaderMap::insert`], which keeps the filter and
+/// the table up to date.
 #[derive(Debug, Clone)]
 pub struct HeaderMap<S = HeaderHash> {
     map: HashMap<String, SectionKind, S>,
     /// For each ASCII byte `a`, bit `slot(z)` is set when some key starts with `a` and ends
     /// with the letter or digit `z`.
     ends: [u64; 128],
-    /// For each ASCII byte, bit `min(len, 63)` is set when some key of that length starts
-    /// with it.
-    lens: [u64; 128],
+    /// The keys that are lowercase letters, digits and single spaces, with their kinds, in
+    /// [`PLAIN_BUCKETS`] buckets by first byte and length ([`plain_bucket`]).
+    plain: Vec<Vec<(Box<[u8]>, SectionKind)>>,
+}
+
+/// Buckets of [`HeaderMap::plain`]; a few dozen keys leave most of them empty or with one key.
+const PLAIN_BUCKETS: usize = 256;
+
+/// The bucket of a plain key (or candidate) of `len` bytes starting with `a` (either case).
+#[inline]
+fn plain_bucket(a: u8, len: usize) -> usize {
+    (usize::from(a.to_ascii_lowercase()) * 31 + len) % PLAIN_BUCKETS
 }
 
 impl<S: Default> Default for HeaderMap<S> {
@@ -75,7 +86,7 @@ impl<S: Default> Default for HeaderMap<S> {
         HeaderMap {
             map: HashMap::default(),
             ends: [0; 128],
-            lens: [0; 128],
+            plain: vec![Vec::new(); PLAIN_BUCKETS],
         }
     }
 }
@@ -93,13 +104,30 @@ impl<S: BuildHasher> HeaderMap<S> {
         let k = key.as_bytes();
         if let (Some(&a), Some(&z)) = (k.first(), k.last()) {
             if a.is_ascii() {
-                self.lens[a as usize] |= 1 << k.len().min(63);
                 if let Some(z) = alnum_slot(z) {
                     self.ends[a as usize] |= 1 << z;
                 }
             }
         }
+        if !k.is_empty() && folds_to_lowercase(k) && !k.iter().any(u8::is_ascii_uppercase) {
+            let bucket = &mut self.plain[plain_bucket(k[0], k.len())];
+            match bucket.iter_mut().find(|(p, _)| **p == *k) {
+                Some(e) => e.1 = kind,
+                None => bucket.push((k.into(), kind)),
+            }
+        }
         self.map.insert(key, kind)
+    }
+
+    /// The kind of the plain key that equals `s` but for ASCII case. Such an `s` is plain
+    /// too and folds to that key; a plain `s` that none equals folds to no key.
+    #[inline]
+    fn get_plain(&self, s: &[u8]) -> Option<SectionKind> {
+        let a = s.first().copied().unwrap_or(0);
+        self.plain[plain_bucket(a, s.len())]
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(s))
+            .map(|e| e.1)
     }
 
     /// Whether a candidate whose first and last bytes are the ASCII letters or digits `a` and
@@ -111,13 +139,6 @@ impl<S: BuildHasher> HeaderMap<S> {
             Some(z) => self.ends[a as usize] >> z & 1 != 0,
             None => true,
         }
-    }
-
-    /// Whether a key starting with the ASCII letter or digit `a`, lowercased, may be `len`
-    /// bytes long.
-    #[inline]
-    fn may_be_long(&self, a: u8, len: usize) -> bool {
-        self.lens[(a.to_ascii_lowercase() & 0x7f) as usize] >> len.min(63) & 1 != 0
     }
 }
 
@@ -145,11 +166,7 @@ fn alnum_slot(c: u8) -> Option<u32> {
 
 /// Splits `text` into sections. Text before the first header is a preamble section.
 /// `headers` maps folded headers ([`fold_str`]) to their kinds.
-pub fn sections<S: BuildHasher>(
-    text: &str,
-    headers: &HeaderMap<S>,
-    out: &mut Vec<Section>,
-) {
+pub fn sections<S: BuildHasher>(text: &str, headers: &HeaderMap<S>, out: &mut Vec<Section>) {
     out.clear();
     out.reserve(8);
     let b = text.as_bytes();
@@ -347,10 +364,11 @@ const ENDS_HEADER_RUN: [bool; 256] = {
 /// Nearly every candidate is plain words that fold to themselves lowercased; others are folded
 /// on the stack (they are at most [`MAX_HEADER`] bytes long).
 ///
-/// Most candidates name no section. A candidate that starts and ends with an ASCII letter or
-/// digit folds to a key that starts and ends with them, lowercased, and a plain one folds to
-/// its own length: when no key has those ends, or none starting so has that length, the
-/// candidate is turned away before it is folded or hashed.
+/// A candidate that starts and ends with an ASCII letter or digit folds to a key that starts
+/// and ends with them, lowercased: when no key has those ends, it is turned away before it is
+/// folded. Then it is compared with the plain keys (words and single spaces) of its first byte
+/// and length: a plain candidate folds to itself lowercased, so it is found there or nowhere,
+/// without folding or hashing.
 fn lookup<S: BuildHasher>(
     s: &str,
     headers: &HeaderMap<S>,
@@ -362,15 +380,14 @@ fn lookup<S: BuildHasher>(
     if a.is_ascii_alphanumeric() && !headers.may_end(a, z) {
         return None;
     }
+    if let Some(kind) = headers.get_plain(b) {
+        return Some(kind);
+    }
+    if !b.is_empty() && folds_to_lowercase(b) {
+        return None;
+    }
     key.clear();
-    if folds_to_lowercase(b) {
-        // Nonempty, and `a` is a letter or digit.
-        if !headers.may_be_long(a, s.len()) {
-            return None;
-        }
-        key.push_str(s);
-        key.make_ascii_lowercase();
-    } else if s.len() <= MAX_HEADER {
+    if s.len() <= MAX_HEADER {
         let mut buf = [0u8; 2 * MAX_HEADER];
         let n = fold_into(s, &mut buf);
         key.push_str(std::str::from_utf8(&buf[..n]).ok()?);
@@ -519,6 +536,27 @@ mod tests {
             let stop = matches!(c, b'.' | b'!' | b'?' | b';' | b'\n' | b')' | b']');
             assert_eq!(ENDS_HEADER_RUN[c as usize], stop, "{c}");
         }
+    }
+
+    #[test]
+    fn header_map_keeps_the_last_kind_and_finds_the_empty_key() {
+        let mut m = HeaderMap::<HeaderHash>::default();
+        assert_eq!(
+            m.insert("reason for exam".into(), SectionKind::History),
+            None
+        );
+        assert_eq!(
+            m.insert("reason for exam".into(), SectionKind::Indication),
+            Some(SectionKind::History)
+        );
+        let mut key = String::new();
+        assert_eq!(
+            lookup("REASON FOR EXAM", &m, &mut key),
+            Some(SectionKind::Indication)
+        );
+        assert_eq!(lookup("", &m, &mut key), None);
+        m.insert(String::new(), SectionKind::Findings);
+        assert_eq!(lookup("", &m, &mut key), Some(SectionKind::Findings));
     }
 
     #[test]
