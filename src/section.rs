@@ -2,7 +2,7 @@
 //! may follow on the same line), or a known header alone on a line in capitals.
 
 use crate::model::*;
-use crate::text::{find_any, fold_into, fold_str, folds_to_lowercase};
+use crate::text::{find_any, fold_into, fold_str, folds_to_lowercase, load8};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
@@ -69,7 +69,54 @@ pub struct HeaderMap<S = HeaderHash> {
     ends: [u64; 128],
     /// The keys that are lowercase letters, digits and single spaces, with their kinds, in
     /// [`PLAIN_BUCKETS`] buckets by first byte and length ([`plain_bucket`]).
-    plain: Vec<Vec<(Box<[u8]>, SectionKind)>>,
+    plain: Vec<Vec<PlainKey>>,
+}
+
+/// A key of lowercase ASCII letters, digits and single spaces, as eight-byte words to compare
+/// candidates with, ignoring ASCII case, a word at a time.
+#[derive(Debug, Clone)]
+struct PlainKey {
+    len: usize,
+    /// Per word of the key (zero past its end): its bytes, and `0x20` in each byte that is a
+    /// letter. A candidate byte `c` matches key byte `k` when `c | case == k`: for a letter
+    /// that allows just its two cases, for a digit or space just itself.
+    words: Box<[(u64, u64)]>,
+    kind: SectionKind,
+}
+
+impl PlainKey {
+    fn new(k: &[u8], kind: SectionKind) -> Self {
+        let words = (0..k.len().div_ceil(8))
+            .map(|j| {
+                let w = load8(k, 8 * j);
+                let case = (0..8).fold(0u64, |m, i| {
+                    let c = (w >> (8 * i)) as u8;
+                    m | if c.is_ascii_lowercase() {
+                        0x20 << (8 * i)
+                    } else {
+                        0
+                    }
+                });
+                (w, case)
+            })
+            .collect();
+        PlainKey {
+            len: k.len(),
+            words,
+            kind,
+        }
+    }
+
+    /// Whether `s` equals the key but for ASCII case.
+    #[inline]
+    fn matches(&self, s: &[u8]) -> bool {
+        s.len() == self.len
+            && self
+                .words
+                .iter()
+                .enumerate()
+                .all(|(j, &(w, case))| load8(s, 8 * j) | case == w)
+    }
 }
 
 /// Buckets of [`HeaderMap::plain`]; a few dozen keys leave most of them empty or with one key.
@@ -111,9 +158,9 @@ impl<S: BuildHasher> HeaderMap<S> {
         }
         if !k.is_empty() && folds_to_lowercase(k) && !k.iter().any(u8::is_ascii_uppercase) {
             let bucket = &mut self.plain[plain_bucket(k[0], k.len())];
-            match bucket.iter_mut().find(|(p, _)| **p == *k) {
-                Some(e) => e.1 = kind,
-                None => bucket.push((k.into(), kind)),
+            match bucket.iter_mut().find(|p| p.matches(k)) {
+                Some(p) => p.kind = kind,
+                None => bucket.push(PlainKey::new(k, kind)),
             }
         }
         self.map.insert(key, kind)
@@ -126,8 +173,8 @@ impl<S: BuildHasher> HeaderMap<S> {
         let a = s.first().copied().unwrap_or(0);
         self.plain[plain_bucket(a, s.len())]
             .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(s))
-            .map(|e| e.1)
+            .find(|p| p.matches(s))
+            .map(|p| p.kind)
     }
 
     /// Whether a candidate whose first and last bytes are the ASCII letters or digits `a` and
@@ -512,6 +559,32 @@ mod tests {
                     "{:?}", c
                 );
             }
+        }
+
+        /// A plain key matches a candidate a word at a time just when the two are equal but
+        /// for ASCII case, also for bytes one bit away from a key byte (`\x10` for `0`, NUL
+        /// for a space, `@` or `{` next to letters).
+        #[test]
+        fn plain_key_matches_as_eq_ignore_ascii_case_does(
+            key in "[a-z0-9]{1,6}( [a-z0-9]{1,6}){0,3}",
+            edits in proptest::collection::vec((0usize..30, 0u8..4, proptest::num::u8::ANY), 0..3),
+            cut in 0usize..3,
+        ) {
+            let k = key.as_bytes();
+            let p = PlainKey::new(k, SectionKind::Findings);
+            let mut c = k.to_vec();
+            for (i, how, any) in edits {
+                let i = i % c.len();
+                c[i] = match how {
+                    0 => c[i].to_ascii_uppercase(),
+                    1 => c[i] ^ 0x20,
+                    2 => c[i] ^ (1 << (any % 8)),
+                    _ => any,
+                };
+            }
+            c.truncate(c.len() - cut.min(c.len() - 1));
+            proptest::prop_assert_eq!(p.matches(&c), c.eq_ignore_ascii_case(k));
+            proptest::prop_assert!(p.matches(&key.to_uppercase().into_bytes()));
         }
 
         /// Sections come out the same with the map's own hash and with the standard one.
