@@ -5,7 +5,6 @@
 //! `sections.tsv`; an optional user targets CSV (`term,concept`) adds concepts at run time.
 
 use crate::model::*;
-use std::collections::HashMap;
 use std::path::Path;
 
 /// Where a term may count as a spine finding.
@@ -163,7 +162,7 @@ pub struct Lexicons {
     /// Modifier words.
     pub modifiers: Vec<Modifier>,
     /// Section headers (lowercase, single-spaced) to kinds.
-    pub sections: HashMap<String, SectionKind, crate::section::HeaderHash>,
+    pub sections: crate::section::HeaderMap,
 }
 
 /// The shipped lexicon files, compiled in.

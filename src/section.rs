@@ -2,7 +2,7 @@
 //! may follow on the same line), or a known header alone on a line in capitals.
 
 use crate::model::*;
-use crate::text::{find_any, fold_into, fold_str, folds_to_lowercase};
+use crate::text::{find_any, fold_into, fold_str, folds_to_lowercase, load8};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
@@ -56,13 +56,164 @@ impl HeaderHasher {
     }
 }
 
+/// The known section headers: folded headers ([`fold_str`]) to their kinds, with a filter that
+/// turns most candidates away before they are folded and hashed, and a table in which plain
+/// candidates (words and single spaces) are found without folding or hashing them. Read it as
+/// the map it derefs to; keys are added with [`HeaderMap::insert`], which keeps the filter and
+/// the table up to date.
+#[derive(Debug, Clone)]
+pub struct HeaderMap<S = HeaderHash> {
+    map: HashMap<String, SectionKind, S>,
+    /// For each ASCII byte `a`, bit `slot(z)` is set when some key starts with `a` and ends
+    /// with the letter or digit `z`.
+    ends: [u64; 128],
+    /// The keys that are lowercase letters, digits and single spaces, with their kinds, in
+    /// [`PLAIN_BUCKETS`] buckets by first byte and length ([`plain_bucket`]).
+    plain: Vec<Vec<PlainKey>>,
+}
+
+/// A key of lowercase ASCII letters, digits and single spaces, as eight-byte words to compare
+/// candidates with, ignoring ASCII case, a word at a time.
+#[derive(Debug, Clone)]
+struct PlainKey {
+    len: usize,
+    /// Per word of the key (zero past its end): its bytes, and `0x20` in each byte that is a
+    /// letter. A candidate byte `c` matches key byte `k` when `c | case == k`: for a letter
+    /// that allows just its two cases, for a digit or space just itself.
+    words: Box<[(u64, u64)]>,
+    kind: SectionKind,
+}
+
+impl PlainKey {
+    fn new(k: &[u8], kind: SectionKind) -> Self {
+        let words = (0..k.len().div_ceil(8))
+            .map(|j| {
+                let w = load8(k, 8 * j);
+                let case = (0..8).fold(0u64, |m, i| {
+                    let c = (w >> (8 * i)) as u8;
+                    m | if c.is_ascii_lowercase() {
+                        0x20 << (8 * i)
+                    } else {
+                        0
+                    }
+                });
+                (w, case)
+            })
+            .collect();
+        PlainKey {
+            len: k.len(),
+            words,
+            kind,
+        }
+    }
+
+    /// Whether `s` equals the key but for ASCII case.
+    #[inline]
+    fn matches(&self, s: &[u8]) -> bool {
+        s.len() == self.len
+            && self
+                .words
+                .iter()
+                .enumerate()
+                .all(|(j, &(w, case))| load8(s, 8 * j) | case == w)
+    }
+}
+
+/// Buckets of [`HeaderMap::plain`]; a few dozen keys leave most of them empty or with one key.
+const PLAIN_BUCKETS: usize = 256;
+
+/// The bucket of a plain key (or candidate) of `len` bytes starting with `a` (either case).
+#[inline]
+fn plain_bucket(a: u8, len: usize) -> usize {
+    (usize::from(a.to_ascii_lowercase()) * 31 + len) % PLAIN_BUCKETS
+}
+
+impl<S: Default> Default for HeaderMap<S> {
+    fn default() -> Self {
+        HeaderMap {
+            map: HashMap::default(),
+            ends: [0; 128],
+            plain: vec![Vec::new(); PLAIN_BUCKETS],
+        }
+    }
+}
+
+impl<S> std::ops::Deref for HeaderMap<S> {
+    type Target = HashMap<String, SectionKind, S>;
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
+}
+
+impl<S: BuildHasher> HeaderMap<S> {
+    /// Adds a folded header, returning the kind it had before, as [`HashMap::insert`] does.
+    pub fn insert(&mut self, key: String, kind: SectionKind) -> Option<SectionKind> {
+        let k = key.as_bytes();
+        if let (Some(&a), Some(&z)) = (k.first(), k.last()) {
+            if a.is_ascii() {
+                if let Some(z) = alnum_slot(z) {
+                    self.ends[a as usize] |= 1 << z;
+                }
+            }
+        }
+        if !k.is_empty() && folds_to_lowercase(k) && !k.iter().any(u8::is_ascii_uppercase) {
+            let bucket = &mut self.plain[plain_bucket(k[0], k.len())];
+            match bucket.iter_mut().find(|p| p.matches(k)) {
+                Some(p) => p.kind = kind,
+                None => bucket.push(PlainKey::new(k, kind)),
+            }
+        }
+        self.map.insert(key, kind)
+    }
+
+    /// The kind of the plain key that equals `s` but for ASCII case. Such an `s` is plain
+    /// too and folds to that key; a plain `s` that none equals folds to no key.
+    #[inline]
+    fn get_plain(&self, s: &[u8]) -> Option<SectionKind> {
+        let a = s.first().copied().unwrap_or(0);
+        self.plain[plain_bucket(a, s.len())]
+            .iter()
+            .find(|p| p.matches(s))
+            .map(|p| p.kind)
+    }
+
+    /// Whether a candidate whose first and last bytes are the ASCII letters or digits `a` and
+    /// `z` may fold to a key: its folded form starts with `a` and ends with `z`, lowercased.
+    #[inline]
+    fn may_end(&self, a: u8, z: u8) -> bool {
+        let a = a.to_ascii_lowercase() & 0x7f;
+        match alnum_slot(z) {
+            Some(z) => self.ends[a as usize] >> z & 1 != 0,
+            None => true,
+        }
+    }
+}
+
+impl<S: BuildHasher + Default> FromIterator<(String, SectionKind)> for HeaderMap<S> {
+    fn from_iter<I: IntoIterator<Item = (String, SectionKind)>>(iter: I) -> Self {
+        let mut m = HeaderMap::default();
+        for (k, v) in iter {
+            m.insert(k, v);
+        }
+        m
+    }
+}
+
+/// Where the ASCII letter or digit `c` (either case) goes in a bit mask: letters 0 to 25,
+/// digits 26 to 35.
+#[inline]
+fn alnum_slot(c: u8) -> Option<u32> {
+    match c {
+        b'a'..=b'z' => Some(u32::from(c - b'a')),
+        b'A'..=b'Z' => Some(u32::from(c - b'A')),
+        b'0'..=b'9' => Some(u32::from(c - b'0') + 26),
+        _ => None,
+    }
+}
+
 /// Splits `text` into sections. Text before the first header is a preamble section.
 /// `headers` maps folded headers ([`fold_str`]) to their kinds.
-pub fn sections<S: BuildHasher>(
-    text: &str,
-    headers: &HashMap<String, SectionKind, S>,
-    out: &mut Vec<Section>,
-) {
+pub fn sections<S: BuildHasher>(text: &str, headers: &HeaderMap<S>, out: &mut Vec<Section>) {
     out.clear();
     out.reserve(8);
     let b = text.as_bytes();
@@ -204,7 +355,7 @@ fn header_before<S: BuildHasher>(
     text: &str,
     line_start: usize,
     colon: usize,
-    headers: &HashMap<String, SectionKind, S>,
+    headers: &HeaderMap<S>,
     key: &mut String,
 ) -> Option<(Span, SectionKind)> {
     let b = text.as_bytes();
@@ -259,16 +410,31 @@ const ENDS_HEADER_RUN: [bool; 256] = {
 /// The section a header names: `s` folded (as the lexicon keys are) into `key` and looked up.
 /// Nearly every candidate is plain words that fold to themselves lowercased; others are folded
 /// on the stack (they are at most [`MAX_HEADER`] bytes long).
+///
+/// A candidate that starts and ends with an ASCII letter or digit folds to a key that starts
+/// and ends with them, lowercased: when no key has those ends, it is turned away before it is
+/// folded. Then it is compared with the plain keys (words and single spaces) of its first byte
+/// and length: a plain candidate folds to itself lowercased, so it is found there or nowhere,
+/// without folding or hashing.
 fn lookup<S: BuildHasher>(
     s: &str,
-    headers: &HashMap<String, SectionKind, S>,
+    headers: &HeaderMap<S>,
     key: &mut String,
 ) -> Option<SectionKind> {
+    let b = s.as_bytes();
+    let a = b.first().copied().unwrap_or(0);
+    let z = b.last().copied().unwrap_or(0);
+    if a.is_ascii_alphanumeric() && !headers.may_end(a, z) {
+        return None;
+    }
+    if let Some(kind) = headers.get_plain(b) {
+        return Some(kind);
+    }
+    if !b.is_empty() && folds_to_lowercase(b) {
+        return None;
+    }
     key.clear();
-    if folds_to_lowercase(s.as_bytes()) {
-        key.push_str(s);
-        key.make_ascii_lowercase();
-    } else if s.len() <= MAX_HEADER {
+    if s.len() <= MAX_HEADER {
         let mut buf = [0u8; 2 * MAX_HEADER];
         let n = fold_into(s, &mut buf);
         key.push_str(std::str::from_utf8(&buf[..n]).ok()?);
@@ -359,11 +525,73 @@ mod tests {
             );
         }
 
+        /// The filter turns away no candidate that folds to a key, whatever the keys: any
+        /// case, inner punctuation and spacing, and keys that start or end with a symbol or a
+        /// character beyond ASCII.
+        #[test]
+        fn filtered_lookup_agrees_with_the_plain_map(
+            keys in proptest::collection::vec("[a-cA-C0-2.:/\u{e9}\u{b0} -]{1,8}", 1..12),
+            picks in proptest::collection::vec((0usize..12, 0u8..4), 1..8),
+            noise in "[a-cA-C0-2.:/\u{e9}\u{b0} \t-]{0,8}",
+        ) {
+            let map: HeaderMap = keys
+                .iter()
+                .map(|k| fold_str(k))
+                .filter(|k| !k.is_empty())
+                .map(|k| (k, SectionKind::Findings))
+                .collect();
+            // Candidates: keys as written, upper-cased, with doubled spaces, and noise.
+            let mut cands = vec![noise.clone()];
+            for (i, how) in picks {
+                let k = &keys[i % keys.len()];
+                cands.push(match how {
+                    0 => k.clone(),
+                    1 => k.to_uppercase(),
+                    2 => k.replace(' ', "  "),
+                    _ => format!("{k}{noise}"),
+                });
+            }
+            let mut key = String::new();
+            for c in &cands {
+                proptest::prop_assert_eq!(
+                    lookup(c, &map, &mut key),
+                    map.get(&fold_str(c)).copied(),
+                    "{:?}", c
+                );
+            }
+        }
+
+        /// A plain key matches a candidate a word at a time just when the two are equal but
+        /// for ASCII case, also for bytes one bit away from a key byte (`\x10` for `0`, NUL
+        /// for a space, `@` or `{` next to letters).
+        #[test]
+        fn plain_key_matches_as_eq_ignore_ascii_case_does(
+            key in "[a-z0-9]{1,6}( [a-z0-9]{1,6}){0,3}",
+            edits in proptest::collection::vec((0usize..30, 0u8..4, proptest::num::u8::ANY), 0..3),
+            cut in 0usize..3,
+        ) {
+            let k = key.as_bytes();
+            let p = PlainKey::new(k, SectionKind::Findings);
+            let mut c = k.to_vec();
+            for (i, how, any) in edits {
+                let i = i % c.len();
+                c[i] = match how {
+                    0 => c[i].to_ascii_uppercase(),
+                    1 => c[i] ^ 0x20,
+                    2 => c[i] ^ (1 << (any % 8)),
+                    _ => any,
+                };
+            }
+            c.truncate(c.len() - cut.min(c.len() - 1));
+            proptest::prop_assert_eq!(p.matches(&c), c.eq_ignore_ascii_case(k));
+            proptest::prop_assert!(p.matches(&key.to_uppercase().into_bytes()));
+        }
+
         /// Sections come out the same with the map's own hash and with the standard one.
         #[test]
         fn header_hash_finds_what_the_standard_hash_does(s in "((FINDINGS|Impression|History|Reason for exam|Technique|L4-5|Mild DDD|caf\u{e9})[:.;]?[ \n]{1,2}){0,10}") {
             let lx = Lexicons::builtin();
-            let std_map: HashMap<String, SectionKind> =
+            let std_map: HeaderMap<std::collections::hash_map::RandomState> =
                 lx.sections.iter().map(|(k, v)| (k.clone(), *v)).collect();
             let (mut a, mut b) = (Vec::new(), Vec::new());
             sections(&s, &lx.sections, &mut a);
@@ -381,6 +609,27 @@ mod tests {
             let stop = matches!(c, b'.' | b'!' | b'?' | b';' | b'\n' | b')' | b']');
             assert_eq!(ENDS_HEADER_RUN[c as usize], stop, "{c}");
         }
+    }
+
+    #[test]
+    fn header_map_keeps_the_last_kind_and_finds_the_empty_key() {
+        let mut m = HeaderMap::<HeaderHash>::default();
+        assert_eq!(
+            m.insert("reason for exam".into(), SectionKind::History),
+            None
+        );
+        assert_eq!(
+            m.insert("reason for exam".into(), SectionKind::Indication),
+            Some(SectionKind::History)
+        );
+        let mut key = String::new();
+        assert_eq!(
+            lookup("REASON FOR EXAM", &m, &mut key),
+            Some(SectionKind::Indication)
+        );
+        assert_eq!(lookup("", &m, &mut key), None);
+        m.insert(String::new(), SectionKind::Findings);
+        assert_eq!(lookup("", &m, &mut key), Some(SectionKind::Findings));
     }
 
     #[test]
