@@ -175,7 +175,10 @@ impl Tally {
         let n = b.len();
         let eight = |s: &[u8]| u64::from_le_bytes(s.try_into().unwrap_or([0; 8]));
         if n >= 8 {
-            (eight(&b[..8]), eight(&b[n - 8..]) ^ (n as u64).rotate_right(8))
+            (
+                eight(&b[..8]),
+                eight(&b[n - 8..]) ^ (n as u64).rotate_right(8),
+            )
         } else {
             let first = b.iter().rev().fold(0u64, |v, &c| v << 8 | u64::from(c));
             (first, (n as u64).rotate_right(8))
