@@ -415,44 +415,10 @@ pub fn quantities(text: &str, start: usize, end: usize, out: &mut Vec<(usize, us
             i = j.max(i + 1);
             continue;
         }
-        let grade_word = if b[i..end].len() > 5 && b[i..i + 5].eq_ignore_ascii_case(b"grade") {
-            Some(5)
-        } else if b[i..end].len() > 3
-            && b[i..i + 2].eq_ignore_ascii_case(b"gr")
-            && matches!(b[i + 2], b' ' | b'.' | b'1'..=b'5')
-        {
-            Some(if b[i + 2] == b'.' { 3 } else { 2 })
-        } else {
-            None
-        };
-        if let Some(wl) = grade_word {
-            let k = skip_spaces(&b[..end], i + wl);
-            let rest = &b[k..end];
-            let roman: [(&[u8], u8); 5] =
-                [(b"iii", 3), (b"ii", 2), (b"iv", 4), (b"i", 1), (b"v", 5)];
-            let mut got = None;
-            if let Some(d) = rest.first().filter(|d| (b'1'..=b'5').contains(*d)) {
-                if rest.get(1).map_or(true, |c| !c.is_ascii_digit()) {
-                    got = Some((d - b'0', k + 1));
-                }
-            } else {
-                for (r, v) in roman {
-                    if rest.len() >= r.len()
-                        && rest[..r.len()].eq_ignore_ascii_case(r)
-                        && rest
-                            .get(r.len())
-                            .map_or(true, |c| !c.is_ascii_alphanumeric())
-                    {
-                        got = Some((v, k + r.len()));
-                        break;
-                    }
-                }
-            }
-            if let Some((g, e)) = got {
-                out.push((i, e, Quantity::Grade(g)));
-                i = e;
-                continue;
-            }
+        if let Some((g, e)) = grade_at(b, i, end) {
+            out.push((i, e, Quantity::Grade(g)));
+            i = e;
+            continue;
         }
         // Word fractions of height: "one third", "a quarter", "half". The first word of each
         // is one, three or five letters long and followed by a space.
@@ -476,6 +442,42 @@ pub fn quantities(text: &str, start: usize, end: usize, out: &mut Vec<(usize, us
         }
         i += 1;
     }
+}
+
+/// A grade at `b[i..end]`: "grade" or "gr" (with "gr." and "gr1"), then an Arabic 1-5 or a
+/// Roman i-v as a whole word. Returns the grade and the end of the expression.
+fn grade_at(b: &[u8], i: usize, end: usize) -> Option<(u8, usize)> {
+    let wl = if b[i..end].len() > 5 && b[i..i + 5].eq_ignore_ascii_case(b"grade") {
+        5
+    } else if b[i..end].len() > 3
+        && b[i..i + 2].eq_ignore_ascii_case(b"gr")
+        && matches!(b[i + 2], b' ' | b'.' | b'1'..=b'5')
+    {
+        if b[i + 2] == b'.' {
+            3
+        } else {
+            2
+        }
+    } else {
+        return None;
+    };
+    let k = skip_spaces(&b[..end], i + wl);
+    let rest = &b[k..end];
+    if let Some(d) = rest.first().filter(|d| (b'1'..=b'5').contains(*d)) {
+        return rest
+            .get(1)
+            .map_or(true, |c| !c.is_ascii_digit())
+            .then(|| (d - b'0', k + 1));
+    }
+    let roman: [(&[u8], u8); 5] = [(b"iii", 3), (b"ii", 2), (b"iv", 4), (b"i", 1), (b"v", 5)];
+    roman.into_iter().find_map(|(r, v)| {
+        (rest.len() >= r.len()
+            && rest[..r.len()].eq_ignore_ascii_case(r)
+            && rest
+                .get(r.len())
+                .map_or(true, |c| !c.is_ascii_alphanumeric()))
+        .then(|| (v, k + r.len()))
+    })
 }
 
 /// The end of the run of ASCII letters and digits at `b[i..end]`: the first position from `i`
@@ -635,44 +637,10 @@ mod tests {
                 i = j.max(i + 1);
                 continue;
             }
-            let grade_word = if b[i..end].len() > 5 && b[i..i + 5].eq_ignore_ascii_case(b"grade") {
-                Some(5)
-            } else if b[i..end].len() > 3
-                && b[i..i + 2].eq_ignore_ascii_case(b"gr")
-                && matches!(b[i + 2], b' ' | b'.' | b'1'..=b'5')
-            {
-                Some(if b[i + 2] == b'.' { 3 } else { 2 })
-            } else {
-                None
-            };
-            if let Some(wl) = grade_word {
-                let k = skip_spaces(&b[..end], i + wl);
-                let rest = &b[k..end];
-                let roman: [(&[u8], u8); 5] =
-                    [(b"iii", 3), (b"ii", 2), (b"iv", 4), (b"i", 1), (b"v", 5)];
-                let mut got = None;
-                if let Some(d) = rest.first().filter(|d| (b'1'..=b'5').contains(*d)) {
-                    if rest.get(1).map_or(true, |c| !c.is_ascii_digit()) {
-                        got = Some((d - b'0', k + 1));
-                    }
-                } else {
-                    for (r, v) in roman {
-                        if rest.len() >= r.len()
-                            && rest[..r.len()].eq_ignore_ascii_case(r)
-                            && rest
-                                .get(r.len())
-                                .map_or(true, |c| !c.is_ascii_alphanumeric())
-                        {
-                            got = Some((v, k + r.len()));
-                            break;
-                        }
-                    }
-                }
-                if let Some((g, e)) = got {
-                    out.push((i, e, Quantity::Grade(g)));
-                    i = e;
-                    continue;
-                }
+            if let Some((g, e)) = grade_at(b, i, end) {
+                out.push((i, e, Quantity::Grade(g)));
+                i = e;
+                continue;
             }
             // Word fractions of height: "one third", "a quarter", "half".
             if c.is_ascii_alphabetic() {

@@ -87,20 +87,6 @@ fn load(b: &[u8], i: usize) -> u64 {
     u64::from_le_bytes(w)
 }
 
-/// The bytes of `b` from `i` (`i <= b.len()`) as [`load`] reads them, zero past the end of
-/// `b`. A compare with [`Cand::next`] whose last byte compared is a space can therefore not
-/// match past the end.
-#[inline(always)]
-fn load_padded(b: &[u8], i: usize) -> u64 {
-    if i + 8 <= b.len() {
-        return load(b, i);
-    }
-    let mut w = [0u8; 8];
-    let rest = &b[i..];
-    w[..rest.len()].copy_from_slice(rest);
-    u64::from_le_bytes(w)
-}
-
 /// Index of the first space among the eight bytes of `w`, if any: a word-at-a-time zero test
 /// whose lowest flagged byte is always a true space (a false flag can only sit above one).
 #[inline(always)]
@@ -366,7 +352,7 @@ impl PhraseSet {
             if let Some(key) = self.lookup(hay, t, e, word) {
                 // Eight bytes from the end of the token: for most phrases, all of the rest
                 // and the space after it.
-                let after = load_padded(hay, e);
+                let after = crate::text::load8(hay, e);
                 let second = (after >> 8) & 63;
                 let skip = if key.seconds >> second & 1 == 0 {
                     key.multi
@@ -413,8 +399,9 @@ impl PhraseSet {
     }
 
     /// Whether the bytes of phrase `c` follow its first token, which ends at `e` in `hay`
-    /// (`after` holds the eight bytes from there, as [`load_padded`] reads them), when `c`
-    /// was not taken there: the phrase then ends inside a word. `e + c.rest <= hay.len()`.
+    /// (`after` holds the eight bytes from there as [`crate::text::load8`] reads them, zero past
+    /// the end, so a compare whose last byte is a space cannot match past it), when `c` was not
+    /// taken there: the phrase then ends inside a word. `e + c.rest <= hay.len()`.
     fn ends_inside_word(&self, c: &Cand, hay: &[u8], e: usize, after: u64) -> bool {
         let rest = c.rest as usize;
         if rest < SHORT_REST {
@@ -532,6 +519,26 @@ mod tests {
         Ok(())
     }
 
+    /// Every match, the counted scan and the longest matches of `set` agree with `ac` on `hay`
+    /// (the longest ones with the automaton's matches that end before a space).
+    fn agrees_with(
+        set: &PhraseSet,
+        ac: &AhoCorasick,
+        hay: &[u8],
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        proptest::prop_assert_eq!(matches(set, hay), automaton(ac, hay));
+        counts_agree(set, hay)?;
+        let mut longest = Vec::new();
+        set.for_each_longest(hay, |s, e, id| longest.push((s, e, id)));
+        let kept: Vec<_> = ac
+            .find_iter(hay)
+            .filter(|m| hay.get(m.end()) == Some(&b' '))
+            .map(|m| (m.start(), m.end(), m.pattern().as_u32()))
+            .collect();
+        proptest::prop_assert_eq!(longest, kept);
+        Ok(())
+    }
+
     /// [`token`] read one byte at a time.
     fn token_bytewise(hay: &[u8], t: usize) -> (usize, u64) {
         let e = hay[t..]
@@ -582,16 +589,7 @@ mod tests {
                 hay.extend_from_slice(w.as_bytes());
                 hay.extend(std::iter::repeat(b' ').take(*spaces));
             }
-            proptest::prop_assert_eq!(matches(&set, &hay), automaton(&ac, &hay));
-            counts_agree(&set, &hay)?;
-            let mut longest = Vec::new();
-            set.for_each_longest(&hay, |s, e, id| longest.push((s, e, id)));
-            let kept: Vec<_> = ac
-                .find_iter(hay.as_slice())
-                .filter(|m| hay.get(m.end()) == Some(&b' '))
-                .map(|m| (m.start(), m.end(), m.pattern().as_u32()))
-                .collect();
-            proptest::prop_assert_eq!(longest, kept);
+            agrees_with(&set, &ac, &hay)?;
         }
 
         #[test]
@@ -618,16 +616,7 @@ mod tests {
                 .build(phrases)
                 .unwrap();
             let hay = folded(&text.join(" "));
-            proptest::prop_assert_eq!(matches(&set, &hay), automaton(&ac, &hay));
-            counts_agree(&set, &hay)?;
-            let mut longest = Vec::new();
-            set.for_each_longest(&hay, |s, e, id| longest.push((s, e, id)));
-            let kept: Vec<_> = ac
-                .find_iter(hay.as_slice())
-                .filter(|m| hay.get(m.end()) == Some(&b' '))
-                .map(|m| (m.start(), m.end(), m.pattern().as_u32()))
-                .collect();
-            proptest::prop_assert_eq!(longest, kept);
+            agrees_with(&set, &ac, &hay)?;
         }
     }
 }

@@ -389,7 +389,7 @@ pub(crate) fn find_where(bytes: &[u8], hit: impl Fn(u8) -> bool) -> usize {
 }
 
 /// The eight bytes of `b` from `i` as a little-endian word, zero past the end.
-#[inline]
+#[inline(always)]
 pub(crate) fn load8(b: &[u8], i: usize) -> u64 {
     let mut w = [0u8; 8];
     match b.get(i..i + 8) {

@@ -2,6 +2,7 @@
 
 use crate::input::RecordError;
 use crate::model::{Analysis, Report, Status};
+use crate::text::load8;
 use serde::Serialize;
 
 /// Counts of one concept's report-level statuses.
@@ -173,16 +174,10 @@ impl Tally {
     fn tag(name: &str) -> (u64, u64) {
         let b = name.as_bytes();
         let n = b.len();
-        let eight = |s: &[u8]| u64::from_le_bytes(s.try_into().unwrap_or([0; 8]));
-        if n >= 8 {
-            (
-                eight(&b[..8]),
-                eight(&b[n - 8..]) ^ (n as u64).rotate_right(8),
-            )
-        } else {
-            let first = b.iter().rev().fold(0u64, |v, &c| v << 8 | u64::from(c));
-            (first, (n as u64).rotate_right(8))
-        }
+        (
+            load8(b, 0),
+            load8(b, n.saturating_sub(8)) ^ (n as u64).rotate_right(8),
+        )
     }
 
     /// How many times `name` was counted (0 if never).
