@@ -610,7 +610,10 @@ pub struct ConceptResult {
 }
 
 /// Everything spinex found in one report.
-#[derive(Debug, Clone, Default)]
+///
+/// [`crate::Pipeline::analyze_into`] fills one in place, so that a caller analyzing many
+/// reports reuses its vectors instead of allocating new ones for each report.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Analysis {
     /// Report id.
     pub report_id: String,
@@ -640,6 +643,67 @@ impl Analysis {
     /// Status for a concept.
     pub fn status(&self, id: ConceptId) -> Option<Status> {
         self.concepts.get(id.index()).and_then(|c| c.status)
+    }
+
+    /// Empties every part, keeping the capacity of each for the next report: afterwards the
+    /// analysis equals [`Analysis::default`].
+    pub fn clear(&mut self) {
+        // Every field by name, so that a new field cannot be forgotten here.
+        let Analysis {
+            report_id,
+            sections,
+            sentences,
+            mentions,
+            concepts,
+            recommendations,
+            cautions,
+            flags,
+            warnings,
+        } = self;
+        report_id.clear();
+        sections.clear();
+        sentences.clear();
+        mentions.clear();
+        concepts.clear();
+        recommendations.clear();
+        cautions.clear();
+        flags.clear();
+        warnings.clear();
+    }
+
+    /// Empties the analysis as [`Analysis::clear`] does, and gives back the memory of every
+    /// part whose capacity is over `bytes` (after a long report), so that an analysis kept for
+    /// reuse holds about what a typical report needs, not what the longest one seen needed.
+    pub fn recycle(&mut self, bytes: usize) {
+        fn shrink<T>(v: &mut Vec<T>, bytes: usize) {
+            let size = std::mem::size_of::<T>().max(1);
+            if v.capacity() * size > bytes {
+                v.shrink_to(bytes / size);
+            }
+        }
+        self.clear();
+        let Analysis {
+            report_id,
+            sections,
+            sentences,
+            mentions,
+            concepts,
+            recommendations,
+            cautions,
+            flags,
+            warnings,
+        } = self;
+        if report_id.capacity() > bytes {
+            report_id.shrink_to(bytes);
+        }
+        shrink(sections, bytes);
+        shrink(sentences, bytes);
+        shrink(mentions, bytes);
+        shrink(concepts, bytes);
+        shrink(recommendations, bytes);
+        shrink(cautions, bytes);
+        shrink(flags, bytes);
+        shrink(warnings, bytes);
     }
 }
 
