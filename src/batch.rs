@@ -276,17 +276,18 @@ struct Chunks<I> {
     done: bool,
 }
 
-impl<I: Iterator<Item = Result<Record, InputError>>> Iterator for Chunks<I> {
-    type Item = Result<Vec<Record>, InputError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl<I: Iterator<Item = Result<Record, InputError>>> Chunks<I> {
+    /// The next chunk, in `chunk` (an emptied chunk given back, or a new vector); `None` at the
+    /// end of the records.
+    fn next_in(&mut self, mut chunk: Vec<Record>) -> Option<Result<Vec<Record>, InputError>> {
         if let Some(e) = self.pending_error.take() {
             return Some(Err(e));
         }
         if self.done {
             return None;
         }
-        let mut chunk = Vec::with_capacity(self.max_records.min(4096));
+        chunk.clear();
+        chunk.reserve(self.max_records.min(4096));
         let mut bytes = 0usize;
         while chunk.len() < self.max_records && bytes < self.max_bytes {
             match self.records.next() {
@@ -359,8 +360,8 @@ struct WriteSide {
     writing: bool,
     /// Chunks done before their turn, by sequence number.
     pending: Vec<Taken>,
-    /// Slots of written chunks, to be filled again.
-    free: Vec<Vec<Slot>>,
+    /// The record vectors (emptied) and the slots of written chunks, to be filled again.
+    free: Vec<(Vec<Record>, Vec<Slot>)>,
     error: Option<OutputError>,
     /// A worker unwound: the chunk it held will never come.
     abandoned: bool,
@@ -430,7 +431,7 @@ where
         };
         loop {
             // Take the next chunk, unless this worker is too far ahead of the writing.
-            let mut slots = {
+            let (spare, mut slots) = {
                 let mut w = write.lock().unwrap_or_else(|e| e.into_inner());
                 loop {
                     let next_seq = read.lock().unwrap_or_else(|e| e.into_inner()).next_seq;
@@ -446,7 +447,7 @@ where
                 if r.stop {
                     return;
                 }
-                match r.chunks.next() {
+                match r.chunks.next_in(spare) {
                     Some(Ok(records)) => {
                         let seq = r.next_seq;
                         r.next_seq += 1;
@@ -525,12 +526,12 @@ where
                                 Err(e) => failed = Some(e),
                             }
                         }
-                        let mut slots = t.slots;
-                        for slot in &mut slots {
+                        for slot in &mut t.slots {
                             slot.rendered.trim(KEEP_BYTES);
                             slot.analysis.recycle(KEEP_BYTES);
                         }
-                        done.push(slots);
+                        t.records.clear();
+                        done.push((t.records, t.slots));
                     }
                 }
                 w = write.lock().unwrap_or_else(|e| e.into_inner());
