@@ -179,6 +179,27 @@ fn guarded<T>(
     }
 }
 
+/// Analyzes `report` into `analysis` and renders it into `rendered` (both emptied first),
+/// [`guarded`]: should that panic, the analysis and rows written are those of the failure.
+fn analyze_and_render(
+    pipeline: &Pipeline,
+    renderer: &Renderer,
+    report: &Report,
+    analysis: &mut Analysis,
+    rendered: &mut Rendered,
+) {
+    rendered.clear();
+    let work = || {
+        pipeline.analyze_into(report, analysis);
+        renderer.render_into(report, analysis, rendered);
+    };
+    if let Err(failed) = guarded(pipeline, report, work) {
+        *analysis = *failed;
+        rendered.clear();
+        renderer.render_into(report, analysis, rendered);
+    }
+}
+
 fn write_one(
     sink: &mut (dyn Sink + Send),
     summary: &mut Summary,
@@ -222,31 +243,17 @@ where
     let mut in_chunk = 0usize;
     let mut bytes = 0usize;
     let mut rendered = Rendered::default();
+    // One analysis, refilled for each report.
+    let mut analysis = Analysis::default();
     for item in records {
         let record = item?;
-        let analysis = record.as_ref().ok().map(|r| {
-            rendered.clear();
-            let work = || {
-                let a = pipeline.analyze(r);
-                renderer.render_into(r, &a, &mut rendered);
-                a
-            };
-            match guarded(pipeline, r, work) {
-                Ok(a) => a,
-                Err(a) => {
-                    rendered.clear();
-                    renderer.render_into(r, &a, &mut rendered);
-                    *a
-                }
-            }
-        });
+        if let Ok(r) = &record {
+            analyze_and_render(pipeline, renderer, r, &mut analysis, &mut rendered);
+        }
         bytes += record.as_ref().map(|r| r.text.len()).unwrap_or(0);
-        write_one(
-            sink,
-            summary,
-            &record,
-            analysis.as_ref().map(|a| (a, &mut rendered)),
-        )?;
+        let done = record.is_ok().then_some((&analysis, &mut rendered));
+        write_one(sink, summary, &record, done)?;
+        analysis.recycle(KEEP_BYTES);
         in_chunk += 1;
         if in_chunk >= options.chunk_records.max(1) || bytes >= options.chunk_bytes {
             sink.chunk_done()?;
@@ -269,17 +276,18 @@ struct Chunks<I> {
     done: bool,
 }
 
-impl<I: Iterator<Item = Result<Record, InputError>>> Iterator for Chunks<I> {
-    type Item = Result<Vec<Record>, InputError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl<I: Iterator<Item = Result<Record, InputError>>> Chunks<I> {
+    /// The next chunk, in `chunk` (an emptied chunk given back, or a new vector); `None` at the
+    /// end of the records.
+    fn next_in(&mut self, mut chunk: Vec<Record>) -> Option<Result<Vec<Record>, InputError>> {
         if let Some(e) = self.pending_error.take() {
             return Some(Err(e));
         }
         if self.done {
             return None;
         }
-        let mut chunk = Vec::with_capacity(self.max_records.min(4096));
+        chunk.clear();
+        chunk.reserve(self.max_records.min(4096));
         let mut bytes = 0usize;
         while chunk.len() < self.max_records && bytes < self.max_bytes {
             match self.records.next() {
@@ -305,16 +313,18 @@ impl<I: Iterator<Item = Result<Record, InputError>>> Iterator for Chunks<I> {
     }
 }
 
-/// Output buffer capacity a slot keeps for its next report, per table: an unusually long
-/// report's buffers are given back, so that memory follows the typical report, not the
-/// longest one seen so far.
+/// Capacity a slot keeps for its next report, per output table and per part of its analysis:
+/// an unusually long report's buffers are given back, so that memory follows the typical
+/// report, not the longest one seen so far.
 const KEEP_BYTES: usize = 32 << 10;
 
 /// One report's place in a chunk: its analysis and its rendered rows. Slots go back to the
 /// workers once written, so their buffers are reused from chunk to chunk.
 #[derive(Default)]
 struct Slot {
-    analysis: Option<Analysis>,
+    /// Whether `analysis` and `rendered` hold the slot's report (not so for a record error).
+    analyzed: bool,
+    analysis: Analysis,
     rendered: Rendered,
 }
 
@@ -350,8 +360,8 @@ struct WriteSide {
     writing: bool,
     /// Chunks done before their turn, by sequence number.
     pending: Vec<Taken>,
-    /// Slots of written chunks, to be filled again.
-    free: Vec<Vec<Slot>>,
+    /// The record vectors (emptied) and the slots of written chunks, to be filled again.
+    free: Vec<(Vec<Record>, Vec<Slot>)>,
     error: Option<OutputError>,
     /// A worker unwound: the chunk it held will never come.
     abandoned: bool,
@@ -421,7 +431,7 @@ where
         };
         loop {
             // Take the next chunk, unless this worker is too far ahead of the writing.
-            let mut slots = {
+            let (spare, mut slots) = {
                 let mut w = write.lock().unwrap_or_else(|e| e.into_inner());
                 loop {
                     let next_seq = read.lock().unwrap_or_else(|e| e.into_inner()).next_seq;
@@ -437,7 +447,7 @@ where
                 if r.stop {
                     return;
                 }
-                match r.chunks.next() {
+                match r.chunks.next_in(spare) {
                     Some(Ok(records)) => {
                         let seq = r.next_seq;
                         r.next_seq += 1;
@@ -457,23 +467,16 @@ where
             // Analyze and render it.
             slots.resize_with(records.len(), Slot::default);
             for (r, slot) in records.iter().zip(slots.iter_mut()) {
-                slot.rendered.clear();
-                let rendered = &mut slot.rendered;
-                slot.analysis = r.as_ref().ok().map(|r| {
-                    let work = || {
-                        let a = pipeline.analyze(r);
-                        renderer.render_into(r, &a, rendered);
-                        a
-                    };
-                    match guarded(pipeline, r, work) {
-                        Ok(a) => a,
-                        Err(a) => {
-                            rendered.clear();
-                            renderer.render_into(r, &a, rendered);
-                            *a
-                        }
-                    }
-                });
+                slot.analyzed = r.is_ok();
+                if let Ok(r) = r {
+                    analyze_and_render(
+                        pipeline,
+                        renderer,
+                        r,
+                        &mut slot.analysis,
+                        &mut slot.rendered,
+                    );
+                }
             }
             // Hand it to the writing side; unless another worker is writing, write every chunk
             // whose turn has come, including those handed over meanwhile.
@@ -511,8 +514,9 @@ where
                         if failed.is_none() {
                             let result = (|| {
                                 for (record, slot) in t.records.iter().zip(&mut t.slots) {
-                                    let done =
-                                        slot.analysis.as_ref().map(|a| (a, &mut slot.rendered));
+                                    let done = slot
+                                        .analyzed
+                                        .then_some((&slot.analysis, &mut slot.rendered));
                                     write_one(o.sink, o.summary, record, done)?;
                                 }
                                 o.sink.chunk_done()
@@ -522,11 +526,12 @@ where
                                 Err(e) => failed = Some(e),
                             }
                         }
-                        let mut slots = t.slots;
-                        for slot in &mut slots {
+                        for slot in &mut t.slots {
                             slot.rendered.trim(KEEP_BYTES);
+                            slot.analysis.recycle(KEEP_BYTES);
                         }
-                        done.push(slots);
+                        t.records.clear();
+                        done.push((t.records, t.slots));
                     }
                 }
                 w = write.lock().unwrap_or_else(|e| e.into_inner());
@@ -626,6 +631,74 @@ mod tests {
                 ))
             })
         })
+    }
+
+    /// Reports that exercise every part of an analysis: generated spine and chest reports
+    /// (mentions, recommendations, cautions, audit flags, patient context), with an empty one,
+    /// one with warnings and a long one among them.
+    fn varied_reports() -> Vec<Report> {
+        let mut reports: Vec<Report> = crate::gen::generate(7, 300).collect();
+        reports.insert(3, Report::new("empty", ""));
+        let mut warned = crate::gen::report(7, 1000);
+        warned.warnings = vec!["first".into(), "second".into()];
+        reports.insert(5, warned);
+        let long = (0..40)
+            .map(|i| crate::gen::report(8, i).text)
+            .collect::<Vec<_>>();
+        reports.insert(10, Report::new("long", long.join("\n\n")));
+        reports
+    }
+
+    #[test]
+    fn analyze_into_a_reused_analysis_equals_analyze() {
+        let p = Pipeline::builtin();
+        let mut reused = Analysis::default();
+        let mut seen = [false; 3];
+        for (i, r) in varied_reports().iter().enumerate() {
+            p.analyze_into(r, &mut reused);
+            let fresh = p.analyze(r);
+            assert_eq!(reused, fresh, "report {}", r.id);
+            seen[0] |= !fresh.recommendations.is_empty();
+            seen[1] |= !fresh.cautions.is_empty();
+            seen[2] |= !fresh.flags.is_empty();
+            // Now and then, as the batch driver does after writing a report.
+            if i % 7 == 0 {
+                reused.recycle(KEEP_BYTES);
+                assert_eq!(reused, Analysis::default());
+            }
+        }
+        assert_eq!(seen, [true; 3], "the reports exercise every part");
+    }
+
+    proptest::proptest! {
+        /// Whatever the report analyzed before, analyzing into the same analysis gives what a
+        /// fresh one gives.
+        #[test]
+        fn analyze_into_forgets_the_previous_report(
+            before in 0..2000usize,
+            after in 0..2000usize,
+            cut in 0..4000usize,
+        ) {
+            let p = pipeline();
+            let first = crate::gen::report(11, before);
+            let mut second = crate::gen::report(11, after);
+            // A cut report: the text ends anywhere (on a character boundary).
+            let mut end = cut.min(second.text.len());
+            while !second.text.is_char_boundary(end) {
+                end -= 1;
+            }
+            second.text.truncate(end);
+            let mut a = Analysis::default();
+            p.analyze_into(&first, &mut a);
+            p.analyze_into(&second, &mut a);
+            proptest::prop_assert_eq!(a, p.analyze(&second));
+        }
+    }
+
+    /// The built-in pipeline, built once for every test case.
+    fn pipeline() -> &'static Pipeline {
+        static P: std::sync::OnceLock<Pipeline> = std::sync::OnceLock::new();
+        P.get_or_init(Pipeline::builtin)
     }
 
     #[test]

@@ -432,11 +432,9 @@ impl PatientContext {
                 .ok_or_else(|| format!("{field}: expected a number, got {:?}", clip(v)))
         }
         fn boolean(field: &str, v: &str) -> Result<Option<bool>, String> {
-            match v.to_ascii_lowercase().as_str() {
-                "" => Ok(None),
-                "true" | "yes" | "1" | "y" | "t" => Ok(Some(true)),
-                "false" | "no" | "0" | "n" | "f" => Ok(Some(false)),
-                _ => Err(format!(
+            match read_bool(v) {
+                Some(b) => Ok(b),
+                None => Err(format!(
                     "{field}: expected true/false/yes/no/1/0 or blank, got {:?}",
                     clip(v)
                 )),
@@ -456,6 +454,21 @@ impl PatientContext {
             _ => return Ok(false),
         }
         Ok(true)
+    }
+}
+
+/// A boolean patient value, in any ASCII case: `Some(None)` when blank, `None` when it is not
+/// one of the accepted words. Compared in place: no lowercased copy is made.
+fn read_bool(v: &str) -> Option<Option<bool>> {
+    let any = |words: [&str; 5]| words.iter().any(|w| v.eq_ignore_ascii_case(w));
+    if v.is_empty() {
+        Some(None)
+    } else if any(["true", "yes", "1", "y", "t"]) {
+        Some(Some(true))
+    } else if any(["false", "no", "0", "n", "f"]) {
+        Some(Some(false))
+    } else {
+        None
     }
 }
 
@@ -610,7 +623,10 @@ pub struct ConceptResult {
 }
 
 /// Everything spinex found in one report.
-#[derive(Debug, Clone, Default)]
+///
+/// [`crate::Pipeline::analyze_into`] fills one in place, so that a caller analyzing many
+/// reports reuses its vectors instead of allocating new ones for each report.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Analysis {
     /// Report id.
     pub report_id: String,
@@ -640,6 +656,67 @@ impl Analysis {
     /// Status for a concept.
     pub fn status(&self, id: ConceptId) -> Option<Status> {
         self.concepts.get(id.index()).and_then(|c| c.status)
+    }
+
+    /// Empties every part, keeping the capacity of each for the next report: afterwards the
+    /// analysis equals [`Analysis::default`].
+    pub fn clear(&mut self) {
+        // Every field by name, so that a new field cannot be forgotten here.
+        let Analysis {
+            report_id,
+            sections,
+            sentences,
+            mentions,
+            concepts,
+            recommendations,
+            cautions,
+            flags,
+            warnings,
+        } = self;
+        report_id.clear();
+        sections.clear();
+        sentences.clear();
+        mentions.clear();
+        concepts.clear();
+        recommendations.clear();
+        cautions.clear();
+        flags.clear();
+        warnings.clear();
+    }
+
+    /// Empties the analysis as [`Analysis::clear`] does, and gives back the memory of every
+    /// part whose capacity is over `bytes` (after a long report), so that an analysis kept for
+    /// reuse holds about what a typical report needs, not what the longest one seen needed.
+    pub fn recycle(&mut self, bytes: usize) {
+        fn shrink<T>(v: &mut Vec<T>, bytes: usize) {
+            let size = std::mem::size_of::<T>().max(1);
+            if v.capacity() * size > bytes {
+                v.shrink_to(bytes / size);
+            }
+        }
+        self.clear();
+        let Analysis {
+            report_id,
+            sections,
+            sentences,
+            mentions,
+            concepts,
+            recommendations,
+            cautions,
+            flags,
+            warnings,
+        } = self;
+        if report_id.capacity() > bytes {
+            report_id.shrink_to(bytes);
+        }
+        shrink(sections, bytes);
+        shrink(sentences, bytes);
+        shrink(mentions, bytes);
+        shrink(concepts, bytes);
+        shrink(recommendations, bytes);
+        shrink(cautions, bytes);
+        shrink(flags, bytes);
+        shrink(warnings, bytes);
     }
 }
 
@@ -676,3 +753,51 @@ impl fmt::Display for LexiconError {
 }
 
 impl std::error::Error for LexiconError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::strategy::Strategy;
+
+    /// The boolean reading as a lowercased copy matched against the accepted words.
+    fn read_bool_lowercased(v: &str) -> Option<Option<bool>> {
+        match v.to_ascii_lowercase().as_str() {
+            "" => Some(None),
+            "true" | "yes" | "1" | "y" | "t" => Some(Some(true)),
+            "false" | "no" | "0" | "n" | "f" => Some(Some(false)),
+            _ => None,
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn booleans_read_as_a_lowercased_copy_matches(
+            v in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    't', 'T', 'r', 'R', 'u', 'U', 'e', 'E', 'y', 'Y', 's', 'S', 'n', 'N', 'o',
+                    'O', 'f', 'F', 'a', 'A', 'l', 'L', '0', '1', ' ', '\u{130}', '\u{17f}',
+                ]),
+                0..6,
+            ).prop_map(|c| c.into_iter().collect::<String>()),
+        ) {
+            proptest::prop_assert_eq!(read_bool(&v), read_bool_lowercased(&v), "{:?}", v);
+        }
+    }
+
+    #[test]
+    fn booleans_in_any_case() {
+        for (v, want) in [
+            ("", Some(None)),
+            ("TRUE", Some(Some(true))),
+            ("yEs", Some(Some(true))),
+            ("1", Some(Some(true))),
+            ("F", Some(Some(false))),
+            ("No", Some(Some(false))),
+            ("nope", None),
+            ("\u{17f}", None),
+        ] {
+            assert_eq!(read_bool(v), want, "{v:?}");
+            assert_eq!(read_bool_lowercased(v), want, "{v:?}");
+        }
+    }
+}

@@ -420,22 +420,28 @@ impl Pipeline {
 
     /// Analyzes one report. Never fails and never panics, whatever the text.
     pub fn analyze(&self, report: &Report) -> Analysis {
-        let mut a = Analysis {
-            report_id: report.id.clone(),
-            warnings: report.warnings.clone(),
-            ..Analysis::default()
-        };
+        let mut a = Analysis::default();
+        self.analyze_into(report, &mut a);
+        a
+    }
+
+    /// As [`Pipeline::analyze`], into `a`, whatever it held before: `a` ends up equal to what
+    /// `analyze` returns, and its vectors are reused, so that analyzing many reports into one
+    /// [`Analysis`] allocates far less than making a new one for each.
+    pub fn analyze_into(&self, report: &Report, a: &mut Analysis) {
+        a.clear();
+        a.report_id.push_str(&report.id);
+        a.warnings.clone_from(&report.warnings);
         let text = report.text.as_str();
         crate::section::sections(text, &self.lex.sections, &mut a.sections);
         crate::sentence::sentences(text, &a.sections, &mut a.sentences);
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
-            self.detect(text, &mut a, &mut s);
+            self.detect(text, a, &mut s);
             crate::status::statuses(&a.mentions, self.lex.concepts.len(), &mut a.concepts);
-            self.rules.apply_with_text(&mut a, &report.patient, text);
-            a.flags = crate::audit::audit_folded(text, &s.folded, &a, self);
+            self.rules.apply_with_text(a, &report.patient, text);
+            a.flags = crate::audit::audit_folded(text, &s.folded, a, self);
         });
-        a
     }
 
     fn detect(&self, text: &str, a: &mut Analysis, s: &mut Scratch) {
