@@ -166,6 +166,21 @@ fn alnum_mask(block: &[u8]) -> u64 {
     mask
 }
 
+/// The word `b[start..end]` packed as [`pack`] packs it, read as one 16-byte load when the
+/// bytes after it are there to read (the word is a slice of a longer text most of the time).
+fn pack_at(b: &[u8], start: usize, end: usize) -> Option<u128> {
+    let n = end.checked_sub(start)?;
+    if n == 0 || n > 16 {
+        return None;
+    }
+    let Some(Ok(bytes)) = b.get(start..start + 16).map(<[u8; 16]>::try_from) else {
+        return pack(b.get(start..end)?);
+    };
+    let lower = u128::from_le_bytes([0x20; 16]) >> (128 - 8 * n);
+    let keep = u128::MAX >> (128 - 8 * n);
+    Some(u128::from_le_bytes(bytes) & keep | lower)
+}
+
 /// A word of ASCII letters and digits, of 1 to 16 bytes, lowercased and packed into one
 /// integer (never 0).
 fn pack(word: &[u8]) -> Option<u128> {
@@ -219,8 +234,16 @@ impl WordTable {
     }
 
     /// The number of `word` (ASCII letters and digits, any case), [`OTHER`] when it has none.
+    #[cfg(test)]
     fn get(&self, word: &[u8]) -> WordId {
-        let Some(key) = pack(word) else {
+        self.get_at(word, 0, word.len())
+    }
+
+    /// The number of the word `b[start..end]` (ASCII letters and digits, any case), [`OTHER`]
+    /// when it has none.
+    fn get_at(&self, b: &[u8], start: usize, end: usize) -> WordId {
+        let Some(key) = pack_at(b, start, end) else {
+            let word = b.get(start..end).unwrap_or_default();
             return self
                 .long
                 .iter()
@@ -263,11 +286,6 @@ impl WordShapes {
 
     fn slot(first: u8, last: u8) -> usize {
         usize::from(first & 31) << 5 | usize::from(last & 31)
-    }
-
-    /// Whether `word` (not empty) may be a word of the set.
-    fn fit(&self, word: &[u8]) -> bool {
-        self.fit_shape(word[0], word[word.len() - 1], word.len())
     }
 
     /// Whether a word of these first and last bytes and this length may be a word of the set.
@@ -527,7 +545,7 @@ impl CueReader {
         // Most words have no key word's shape: their two bytes are read, and the word is taken
         // as a slice only when it may be one.
         if self.key_shapes.fit_shape(b[start], b[end - 1], end - start) {
-            let id = self.table.get(&b[start..end]) as usize;
+            let id = self.table.get_at(b, start, end) as usize;
             let (cues, sieve) = (self.keys[id], self.sieve[id]);
             if cues != 0 || sieve != 0 {
                 f(start, cues, sieve);
@@ -571,7 +589,7 @@ impl CueReader {
                 while i < b.len() && is_alnum(b[i]) {
                     i += 1;
                 }
-                self.word(&b[start..i])
+                self.word_at(b, start, i)
             } else {
                 i += 1;
                 continue;
@@ -583,9 +601,19 @@ impl CueReader {
     }
 
     /// The number of `word` (ASCII letters and digits, not empty), [`OTHER`] when it has none.
+    #[cfg(test)]
     fn word(&self, word: &[u8]) -> WordId {
-        if self.word_shapes.fit(word) {
-            self.table.get(word)
+        self.word_at(word, 0, word.len())
+    }
+
+    /// The number of the word `b[start..end]` (ASCII letters and digits, not empty),
+    /// [`OTHER`] when it has none.
+    fn word_at(&self, b: &[u8], start: usize, end: usize) -> WordId {
+        if self
+            .word_shapes
+            .fit_shape(b[start], b[end - 1], end - start)
+        {
+            self.table.get_at(b, start, end)
         } else {
             OTHER
         }
@@ -1303,6 +1331,19 @@ mod tests {
         assert!(h.in_report(0));
         let none = CueHits::find(&reader, &a, "");
         assert!(!none.in_mention(0, 0) && !none.in_report(0));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn packing_in_place_agrees_with_packing_a_copy(
+            text in proptest::collection::vec(proptest::sample::select(b"aZ09x-. \xc3".to_vec()), 0..60),
+            start in 0usize..60,
+            len in 0usize..20,
+        ) {
+            let end = (start + len).min(text.len());
+            let start = start.min(end);
+            proptest::prop_assert_eq!(pack_at(&text, start, end), pack(&text[start..end]));
+        }
     }
 
     #[test]
