@@ -864,7 +864,6 @@ mod tests {
         );
     }
 
-    #[test]
     proptest::proptest! {
         #[test]
         fn mention_set_to_vec_agrees_with_iter(
