@@ -434,15 +434,27 @@ impl MentionSet {
             .flat_map(|(k, w)| Bits(w).map(move |bit| (64 * k) as u32 + bit))
     }
 
-    /// The indices, in increasing order.
+    /// The indices, in increasing order (as [`MentionSet::iter`] gives them; the tests compare
+    /// them). Most sets hold only the first 64 mentions: those are read from one word.
     pub fn to_vec(&self) -> Vec<u32> {
-        let words = std::iter::once(&self.low).chain(&self.high);
-        let n = words.clone().map(|w| w.count_ones() as usize).sum();
+        let mut n = self.low.count_ones() as usize;
+        for w in &self.high {
+            n += w.count_ones() as usize;
+        }
         let mut v = Vec::with_capacity(n);
-        for (k, &w) in words.enumerate() {
-            v.extend(Bits(w).map(|bit| (64 * k) as u32 + bit));
+        push_bits(&mut v, self.low, 0);
+        for (k, &w) in self.high.iter().enumerate() {
+            push_bits(&mut v, w, 64 * (k as u32 + 1));
         }
         v
+    }
+}
+
+/// Appends `from` plus the index of each set bit of `w`, lowest first.
+fn push_bits(v: &mut Vec<u32>, mut w: u64, from: u32) {
+    while w != 0 {
+        v.push(from + w.trailing_zeros());
+        w &= w - 1;
     }
 }
 
@@ -850,6 +862,19 @@ mod tests {
             three.obtain(),
             "obtain the patient's age, a DXA T-score and the cancer history"
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn mention_set_to_vec_agrees_with_iter(
+            indices in proptest::collection::vec(0u32..300, 0..40),
+        ) {
+            let mut s = MentionSet::default();
+            for &i in &indices {
+                s.insert(i);
+            }
+            proptest::prop_assert_eq!(s.to_vec(), s.iter().collect::<Vec<u32>>());
+        }
     }
 
     #[test]
