@@ -432,14 +432,16 @@ impl FixedTexts {
         }
     }
 
-    /// Finds the rule of a recommendation and which of its texts are the rule's.
+    /// Finds the rule of a recommendation and which of its texts are the rule's. An id found in
+    /// its table is that entry's text: it is not compared again.
     pub fn match_rule(&self, r: &Recommendation) -> RuleMatch {
-        let rule = self.find(&self.rule_ids, &r.rule, self.rules.len());
+        let found = self.rule_ids.get(r.rule.as_str()).copied();
+        let rule = found.unwrap_or(self.rules.len() as u32 - 1);
         let t = self.rule_at(rule);
-        let (action, of_rule) = self.find_action(rule, &r.action);
+        let (action, action_found, of_rule) = self.find_action(rule, &r.action);
         let condition = r.condition.as_deref().unwrap_or("");
-        let action_id = !r.action.is_empty() && r.action == self.action_at(action).text();
-        let id = !r.rule.is_empty() && r.rule == t.id.text();
+        let action_id = action_found && !r.action.is_empty();
+        let id = found.is_some() && !r.rule.is_empty();
         RuleMatch {
             rule,
             action,
@@ -454,32 +456,38 @@ impl FixedTexts {
 
     /// Finds the definition of a caution and which of its texts are the definition's.
     pub fn match_caution(&self, c: &Caution) -> CautionMatch {
-        let caution = self.find(&self.caution_ids, &c.id, self.cautions.len());
+        let found = self.caution_ids.get(c.id.as_str()).copied();
+        let caution = found.unwrap_or(self.cautions.len() as u32 - 1);
         let t = self.caution_at(caution);
         CautionMatch {
             caution,
-            id: !c.id.is_empty() && c.id == t.id.text(),
+            id: found.is_some() && !c.id.is_empty(),
             message: c.message == t.message.text(),
             source: c.source == t.source.text(),
         }
     }
 
-    /// The index of action `id` (as [`FixedTexts::find`] gives it), looked for first among the
-    /// actions of rule `rule`, and where it is among them if it is one.
+    /// The index of action `id`, looked for first among the actions of rule `rule` (the last
+    /// entry, the empty text, when there is no such action); whether it was found; and where it
+    /// is among the rule's if it is one.
     #[inline]
-    fn find_action(&self, rule: u32, id: &str) -> (u32, Option<u32>) {
+    fn find_action(&self, rule: u32, id: &str) -> (u32, bool, Option<u32>) {
         let of_rule = self
             .rule_actions
             .get(rule as usize)
             .map_or(&[][..], Vec::as_slice);
         match (of_rule.iter()).position(|&a| self.action_at(a).text() == id) {
-            Some(k) => (of_rule[k], Some(k as u32)),
-            None => (self.find(&self.action_ids, id, self.actions.len()), None),
+            Some(k) => (of_rule[k], true, Some(k as u32)),
+            None => match self.action_ids.get(id) {
+                Some(&a) => (a, true, None),
+                None => (self.actions.len() as u32 - 1, false, None),
+            },
         }
     }
 
-    /// The index of `id` in `ids`, or the last entry of a table of `len` (the empty texts).
-    #[inline]
+    /// The index of `id` in `ids`, or the last entry of a table of `len` (the empty texts): the
+    /// simple look-up, for tests.
+    #[cfg(test)]
     fn find(&self, ids: &ById, id: &str, len: usize) -> u32 {
         ids.get(id).copied().unwrap_or(len as u32 - 1)
     }
@@ -634,8 +642,9 @@ mod tests {
             let f = FixedTexts::new(&p);
             let rules = p.rules();
             for (rule, action) in picks {
-                let rule_id = rules.rules().get(rule).map_or("no.rule", |r| r.id());
-                let action_id = rules.actions().get(action).map_or("no_action", |a| a.id.as_str());
+                let none = |k: usize| if k % 2 == 0 { "" } else { "no.such.id" };
+                let rule_id = rules.rules().get(rule).map_or(none(rule), |r| r.id());
+                let action_id = rules.actions().get(action).map_or(none(action), |a| a.id.as_str());
                 let r = Recommendation {
                     action: action_id.into(),
                     rule: rule_id.into(),
@@ -655,6 +664,45 @@ mod tests {
                         let (fast, simple) = (f.match_rule(&r), match_rule_by_hash(&f, &r));
                         proptest::prop_assert_eq!(format!("{fast:?}"), format!("{simple:?}"));
                     }
+                }
+            }
+        }
+    }
+
+    /// Cautions matched to their definitions are the matches of every id looked up in its table
+    /// and every text compared.
+    #[test]
+    fn cautions_found_by_id_match_cautions_compared_text_by_text() {
+        let p = Pipeline::builtin();
+        let f = FixedTexts::new(&p);
+        let defined = p.rules().cautions();
+        let ids = (defined.iter().map(|c| c.id.as_str())).chain(["", "no.such.caution"]);
+        for (k, id) in ids.enumerate() {
+            let own = defined.get(k);
+            let texts =
+                |t: fn(&crate::recommend::CautionDef) -> &str| [own.map_or("", t), "", "other"];
+            for message in texts(|c| &c.message) {
+                for source in texts(|c| &c.source) {
+                    let c = Caution {
+                        id: id.into(),
+                        rule: "r".into(),
+                        message: message.into(),
+                        evidence: Vec::new(),
+                        source: source.into(),
+                    };
+                    let caution = f.find(&f.caution_ids, &c.id, f.cautions.len());
+                    let t = f.caution_at(caution);
+                    let simple = CautionMatch {
+                        caution,
+                        id: !c.id.is_empty() && c.id == t.id.text(),
+                        message: c.message == t.message.text(),
+                        source: c.source == t.source.text(),
+                    };
+                    assert_eq!(
+                        format!("{:?}", f.match_caution(&c)),
+                        format!("{simple:?}"),
+                        "{id}"
+                    );
                 }
             }
         }
