@@ -16,7 +16,7 @@ use super::fixed::FixedTexts;
 #[cfg(test)]
 use super::render::Parts;
 use super::shared::{EvidenceOf, Shared};
-use super::tables::{flag_text, triggers, Tables};
+use super::tables::{flag_text, Tables};
 use crate::model::*;
 
 /// Appends `"name"`, a stable name (a status, a severity, a strength ...): a plain lowercase
@@ -249,21 +249,13 @@ pub(crate) fn write_report(
             m.attrs.severity.map(Severity::as_str),
         );
         opt_name(out, b",\"acuity\":", m.attrs.acuity.map(Acuity::as_str));
-        let mut trigger = false;
-        for s in triggers(text, m) {
-            if trigger {
-                out.push(b';');
-            } else {
-                out.extend_from_slice(b",\"trigger\":\"");
-                trigger = true;
-            }
+        if let Some(trigger) = cx.trigger(i) {
+            out.extend_from_slice(b",\"trigger\":\"");
             if share.triggers_plain {
-                out.extend_from_slice(s.as_bytes());
+                out.extend_from_slice(trigger.as_bytes());
             } else {
-                enc::json_escape(out, s);
+                enc::json_escape(out, trigger);
             }
-        }
-        if trigger {
             out.push(b'"');
         }
         let term = fixed.term(m);

@@ -81,6 +81,17 @@ impl<'o> Row<'o> {
         self.out.extend_from_slice(s.as_bytes());
     }
 
+    /// A text cell, made safe for spreadsheets, where the caller knows whether it may hold a
+    /// byte that forces quotes: when `may_need_quotes` is false, it is not scanned for one.
+    #[inline]
+    pub fn cell_known(&mut self, s: &str, may_need_quotes: bool) {
+        if may_need_quotes {
+            self.cell(s);
+        } else {
+            self.plain_cell(s);
+        }
+    }
+
     /// A cell whose bytes are already encoded as one CSV field (spreadsheet-safe and quoted as
     /// needed).
     #[inline]

@@ -212,15 +212,7 @@ impl<'p> Tables<'p> {
         row.levels(m.attrs.levels);
         row.opt_name(m.attrs.severity.map(Severity::as_str));
         row.opt_name(m.attrs.acuity.map(Acuity::as_str));
-        if flag_bits(m) == 0 {
-            row.empty();
-        } else {
-            row.joined_known(
-                triggers(text, m),
-                |out, t| out.extend_from_slice(t.as_bytes()),
-                !share.triggers_plain,
-            );
-        }
+        row.cell_known(cx.trigger(i).unwrap_or(""), !share.triggers_plain);
         row.encoded_cells(fixed.term(m).csv_cell());
         let at = &m.attrs;
         if at.region.is_none()
@@ -246,10 +238,7 @@ impl<'p> Tables<'p> {
             row.encoded_cells(b",,,,");
         } else {
             for flag in [m.negated, m.uncertain, m.historical, m.hypothetical] {
-                match share.triggers_plain {
-                    true => row.plain_cell(flag_text(text, flag)),
-                    false => row.cell(flag_text(text, flag)),
-                }
+                row.cell_known(flag_text(text, flag), !share.triggers_plain);
             }
         }
         row.uint(u64::from(m.sentence));
