@@ -319,13 +319,16 @@ pub(crate) struct FixedTexts {
     /// Concept names, by concept index.
     concepts: Vec<Fixed>,
     /// How each concept's mentions start in `results.jsonl`, by concept index:
-    /// `{"concept":"name","start":`.
+    /// `,{"concept":"name","start":` (see [`FixedTexts::mention_head`]).
     mention_heads: Vec<Vec<u8>>,
     /// The `results.jsonl` keys of each concept's status and levels, by concept index:
     /// `,"name":` and `,"name_levels":`.
     concept_keys: Vec<[Vec<u8>; 2]>,
     /// Lexicon terms, by term index.
     terms: Vec<Fixed>,
+    /// The `term` key and value of each lexicon term in `results.jsonl` (`,"term":"..."`, or
+    /// nothing for an empty term), by term index.
+    term_fields: Vec<Vec<u8>>,
     /// What follows a mention's text in each format, by section and flags (see
     /// [`FixedTexts::section_and_flags`]).
     section_and_flags: Vec<[Vec<u8>; 2]>,
@@ -394,6 +397,9 @@ impl FixedTexts {
                 RuleParts::new(texts, &of_rule)
             })
             .collect();
+        let terms: Vec<Fixed> = (pipeline.lexicons().terms.iter())
+            .map(|t| Fixed::new(&t.text))
+            .collect();
         FixedTexts {
             rule_ids: ids(rules.rules().iter().map(|r| r.id()).collect()),
             rules: rule_texts,
@@ -418,12 +424,13 @@ impl FixedTexts {
                 .iter()
                 .map(|c| [key(c, ""), key(c, "_levels")])
                 .collect(),
-            terms: pipeline
-                .lexicons()
-                .terms
-                .iter()
-                .map(|t| Fixed::new(&t.text))
+            term_fields: (terms.iter())
+                .map(|t| match t.text().is_empty() {
+                    true => Vec::new(),
+                    false => [&b",\"term\":"[..], t.json_bytes()].concat(),
+                })
                 .collect(),
+            terms,
             section_and_flags: SectionKind::ALL
                 .iter()
                 .flat_map(|&section| (0..16).map(move |bits| section_and_flags(section, bits)))
@@ -530,12 +537,13 @@ impl FixedTexts {
         self.concepts.get(id.index()).unwrap_or(&self.none)
     }
 
-    /// How a mention of concept `id` starts in `results.jsonl`: `{"concept":"name","start":`.
+    /// How a mention of concept `id` starts in `results.jsonl`, with the comma that comes
+    /// before every mention but the first: `,{"concept":"name","start":`.
     #[inline]
     pub fn mention_head(&self, id: ConceptId) -> &[u8] {
         self.mention_heads
             .get(id.index())
-            .map_or(b"{\"concept\":\"\",\"start\":", Vec::as_slice)
+            .map_or(b",{\"concept\":\"\",\"start\":", Vec::as_slice)
     }
 
     /// The `results.jsonl` key of concept `i`'s status (`,"name":`), or of its levels.
@@ -552,10 +560,19 @@ impl FixedTexts {
         self.terms.get(m.term as usize).unwrap_or(&self.none)
     }
 
+    /// The `term` key and value of a mention in `results.jsonl` (`,"term":"..."`), or nothing
+    /// when its term is empty.
+    #[inline]
+    pub fn term_field(&self, m: &Mention) -> &[u8] {
+        self.term_fields
+            .get(m.term as usize)
+            .map_or(&[], Vec::as_slice)
+    }
+
     /// A mention's section and its four flags, as the CSV cells that follow its text
-    /// (`,findings,false,true,false,false`) or as the JSON that does
-    /// (`,"section":"findings","negated":false,...`): written once per section and combination
-    /// of flags.
+    /// (`,findings,false,true,false,false`) or as the JSON that does, from the quote that ends
+    /// the text (`","section":"findings","negated":false,...`): written once per section and
+    /// combination of flags.
     #[inline]
     pub fn section_and_flags(&self, m: &Mention, json: bool) -> &[u8] {
         let bits = flag_bits(m);
@@ -569,7 +586,7 @@ impl FixedTexts {
 
 /// [`FixedTexts::mention_head`] of a concept name.
 fn mention_head(name: &Fixed) -> Vec<u8> {
-    let mut head = b"{\"concept\":".to_vec();
+    let mut head = b",{\"concept\":".to_vec();
     head.extend_from_slice(name.json_bytes());
     head.extend_from_slice(b",\"start\":");
     head
@@ -583,7 +600,7 @@ fn section_and_flags(section: SectionKind, bits: usize) -> [Vec<u8>; 2] {
     csv.push(b',');
     csv.extend_from_slice(section.as_str().as_bytes());
     let mut json = Vec::with_capacity(112);
-    json.extend_from_slice(b",\"section\":\"");
+    json.extend_from_slice(b"\",\"section\":\"");
     json.extend_from_slice(section.as_str().as_bytes());
     json.push(b'"');
     for (i, name) in names.iter().enumerate() {
@@ -715,7 +732,7 @@ mod tests {
         for &section in SectionKind::ALL.iter() {
             for bits in 0..16 {
                 let mut csv = format!(",{}", section.as_str());
-                let mut json = format!(",\"section\":\"{}\"", section.as_str());
+                let mut json = format!("\",\"section\":\"{}\"", section.as_str());
                 for (i, name) in names.iter().enumerate() {
                     let set = bits & (1 << i) != 0;
                     csv.push_str(&format!(",{set}"));

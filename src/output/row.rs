@@ -159,7 +159,7 @@ impl<'o> Row<'o> {
     pub fn levels(&mut self, levels: Levels) {
         self.open();
         if !levels.is_empty() {
-            enc::levels(self.out, levels, b';', None);
+            enc::levels(self.out, levels, enc::LevelFormat::Csv);
         }
     }
 

@@ -215,14 +215,7 @@ impl<'p> Tables<'p> {
         row.cell_known(cx.trigger(i).unwrap_or(""), !share.triggers_plain);
         row.encoded_cells(fixed.term(m).csv_cell());
         let at = &m.attrs;
-        if at.region.is_none()
-            && at.genant_grade.is_none()
-            && at.height_loss_pct.is_none()
-            && at.meyerding_grade.is_none()
-            && at.slip_mm.is_none()
-            && at.cobb_degrees.is_none()
-            && at.direction.is_none()
-        {
+        if !has_attribute_extras(at) {
             // The usual mention: seven empty cells.
             row.encoded_cells(b",,,,,,,");
         } else {
@@ -385,6 +378,19 @@ fn highest<T: PartialOrd + Copy>(
             Some(b) if b >= v => Some(b),
             _ => Some(v),
         })
+}
+
+/// Whether a mention has a region, a grade, a measure or a direction (most have none: their
+/// cells are all empty, and their keys left out).
+#[inline]
+pub(crate) fn has_attribute_extras(at: &Attributes) -> bool {
+    at.region.is_some()
+        || at.genant_grade.is_some()
+        || at.height_loss_pct.is_some()
+        || at.meyerding_grade.is_some()
+        || at.slip_mm.is_some()
+        || at.cobb_degrees.is_some()
+        || at.direction.is_some()
 }
 
 /// The text a flag's trigger covers ("" when the flag is not set).
