@@ -373,9 +373,10 @@ mod tests {
             }
             let write = |cx: &Shared| {
                 let mut csv = Vec::new();
+                let mut last = None;
                 for (i, m) in a.mentions.iter().enumerate() {
                     let mut row = Row::starting_with(&mut csv, b"r");
-                    tables.mention_row(&mut row, &fixed, &report, &a, cx, i, m);
+                    tables.mention_row(&mut row, &fixed, &report, &a, cx, i, m, &mut last);
                     row.end();
                 }
                 let mut json = Vec::new();

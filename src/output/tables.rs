@@ -195,6 +195,7 @@ impl<'p> Tables<'p> {
         cx: &Shared,
         i: usize,
         m: &Mention,
+        last: &mut Option<LastSentence>,
     ) {
         let text = report.text.as_str();
         let share = cx.mention(i);
@@ -235,7 +236,19 @@ impl<'p> Tables<'p> {
             }
         }
         row.uint(u64::from(m.sentence));
-        row.cell(sentence_text(text, a, m));
+        // Mentions of one sentence come one after another: all but the first copy its cell.
+        match last {
+            Some(l) if l.sentence == m.sentence => row.copy_of(l.cell.clone()),
+            _ => {
+                // The cell starts after its separator.
+                let from = row.position() + 1;
+                row.cell(sentence_text(text, a, m));
+                *last = Some(LastSentence {
+                    sentence: m.sentence,
+                    cell: from..row.position(),
+                });
+            }
+        }
     }
 
     pub(crate) fn recommendation_row(
@@ -342,6 +355,14 @@ pub(crate) fn evidence_cell_of(row: &mut Row, mentions: &[MentionOut], items: &[
         |out, item| out.extend_from_slice(item),
         may_need_quotes,
     );
+}
+
+/// The sentence of the last mention row written into an output, and where its cell is there
+/// (see [`Tables::mention_row`]).
+#[derive(Debug, Clone)]
+pub(crate) struct LastSentence {
+    sentence: u32,
+    cell: std::ops::Range<usize>,
 }
 
 /// Report-level grades read from the affirmed mentions of a present concept (the highest one).
@@ -588,6 +609,44 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Sentence cells copied from the row before are the cells written for each mention.
+        #[test]
+        fn sentence_cells_copied_match_sentence_cells_written_each_time(
+            text in "(?s)[a-z ,\"\n=-]{0,40}",
+            cuts in proptest::collection::vec(0usize..40, 0..6),
+            sentences in proptest::collection::vec(0u32..8, 0..10),
+        ) {
+            let p = Pipeline::builtin();
+            let (fixed, tables) = (FixedTexts::new(&p), Tables::new(&p));
+            let report = Report::new("r", text);
+            let mut a = Analysis::default();
+            let mut cuts = cuts;
+            cuts.sort_unstable();
+            let mut from = 0;
+            for to in cuts {
+                a.sentences.push(Sentence { span: Span::new(from, to), section: 0 });
+                from = to;
+            }
+            for (k, &sentence) in sentences.iter().enumerate() {
+                let mut m = mention(ConceptId::VERTEBRAL_FRACTURE, Span::new(k, k + 1));
+                m.sentence = sentence;
+                a.mentions.push(m);
+            }
+            let mut cx = Shared::default();
+            cx.prepare(&fixed, &report, &a, Parts::ALL);
+            let (mut copied, mut each) = (Vec::new(), Vec::new());
+            let mut last = None;
+            for (i, m) in a.mentions.iter().enumerate() {
+                let mut row = Row::starting_with(&mut copied, b"r");
+                tables.mention_row(&mut row, &fixed, &report, &a, &cx, i, m, &mut last);
+                row.end();
+                let mut row = Row::starting_with(&mut each, b"r");
+                tables.mention_row(&mut row, &fixed, &report, &a, &cx, i, m, &mut None);
+                row.end();
+            }
+            proptest::prop_assert_eq!(String::from_utf8(copied), String::from_utf8(each));
+        }
+
         /// Evidence cells worked out once per report and list are the cells written for each
         /// recommendation, caution and flag as it comes.
         #[test]
