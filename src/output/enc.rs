@@ -262,27 +262,72 @@ pub(crate) fn json_escape(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&b[run..]);
 }
 
-/// Appends the names of `levels`, cranial to caudal, each wrapped in `quote` (nothing for CSV,
-/// `"` for JSON) and separated by `sep`.
-pub(crate) fn levels(out: &mut Vec<u8>, levels: Levels, sep: u8, quote: Option<u8>) {
-    let mut bits = levels.0;
-    let mut first = true;
-    while bits != 0 {
-        let i = bits.trailing_zeros() as usize;
-        bits &= bits - 1;
-        let Some(name) = VERTEBRAE.get(i) else { break };
-        if !first {
-            out.push(sep);
+/// How levels are written: `T11;T12` in a CSV cell, `"T11","T12"` in a JSON array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LevelFormat {
+    Csv,
+    Json,
+}
+
+/// One vertebra as it is written in a list, with the separator after it (`T12;` or `"T12",`),
+/// padded to eight bytes, and its length.
+type LevelEntry = ([u8; 8], usize);
+
+/// [`LevelEntry`] of every vertebra of [`VERTEBRAE`], in `format`.
+const fn level_entries(format: LevelFormat) -> [LevelEntry; VERTEBRAE.len()] {
+    let mut table = [([0u8; 8], 0); VERTEBRAE.len()];
+    let mut i = 0;
+    while i < VERTEBRAE.len() {
+        let name = VERTEBRAE[i].as_bytes();
+        let (entry, len) = &mut table[i];
+        let json = matches!(format, LevelFormat::Json);
+        let mut at = 0;
+        if json {
+            entry[0] = b'"';
+            at = 1;
         }
-        first = false;
-        if let Some(q) = quote {
-            out.push(q);
+        let mut k = 0;
+        while k < name.len() {
+            entry[at] = name[k];
+            at += 1;
+            k += 1;
         }
-        out.extend_from_slice(name.as_bytes());
-        if let Some(q) = quote {
-            out.push(q);
+        if json {
+            entry[at] = b'"';
+            at += 1;
         }
+        entry[at] = if json { b',' } else { b';' };
+        *len = at + 1;
+        i += 1;
     }
+    table
+}
+
+const CSV_LEVELS: [LevelEntry; VERTEBRAE.len()] = level_entries(LevelFormat::Csv);
+const JSON_LEVELS: [LevelEntry; VERTEBRAE.len()] = level_entries(LevelFormat::Json);
+
+/// Appends the names of `levels`, cranial to caudal, in `format` (nothing when there are
+/// none). Each name is copied as one eight-byte word with its separator and the buffer cut
+/// back to its length; the separator after the last one is cut too.
+#[inline]
+pub(crate) fn levels(out: &mut Vec<u8>, levels: Levels, format: LevelFormat) {
+    let table = match format {
+        LevelFormat::Csv => &CSV_LEVELS,
+        LevelFormat::Json => &JSON_LEVELS,
+    };
+    // Bits past the last vertebra name none.
+    let mut bits = levels.0 & ((1 << VERTEBRAE.len()) - 1);
+    if bits == 0 {
+        return;
+    }
+    while bits != 0 {
+        let (entry, len) = &table[bits.trailing_zeros() as usize];
+        bits &= bits - 1;
+        let at = out.len();
+        out.extend_from_slice(entry);
+        out.truncate(at + len);
+    }
+    out.pop();
 }
 
 /// The two-digit decimal strings `00` to `99`.
@@ -404,6 +449,20 @@ mod tests {
         }
     }
 
+    /// [`levels`] as the names it stands for, written one by one.
+    fn levels_by_name(levels: Levels, format: LevelFormat) -> String {
+        let names = (0..32)
+            .filter(|&i| levels.0 & (1 << i) != 0)
+            .map_while(|i| VERTEBRAE.get(i));
+        match format {
+            LevelFormat::Csv => names.copied().collect::<Vec<_>>().join(";"),
+            LevelFormat::Json => names
+                .map(|n| format!("\"{n}\""))
+                .collect::<Vec<_>>()
+                .join(","),
+        }
+    }
+
     #[test]
     fn levels_in_order() {
         let mut l = Levels::EMPTY;
@@ -411,11 +470,11 @@ mod tests {
             l.insert(i);
         }
         let mut out = Vec::new();
-        levels(&mut out, l, b';', None);
+        levels(&mut out, l, LevelFormat::Csv);
         let names: Vec<&str> = l.names().collect();
         assert_eq!(out, names.join(";").as_bytes());
         out.clear();
-        levels(&mut out, l, b',', Some(b'"'));
+        levels(&mut out, l, LevelFormat::Json);
         assert_eq!(
             out,
             serde_json::to_string(&names)
@@ -424,7 +483,7 @@ mod tests {
                 .as_bytes()
         );
         out.clear();
-        levels(&mut out, Levels::EMPTY, b';', None);
+        levels(&mut out, Levels::EMPTY, LevelFormat::Csv);
         assert!(out.is_empty());
     }
 
@@ -569,6 +628,18 @@ mod tests {
             if !s.is_empty() {
                 expected.extend_from_slice(&record[..record.len() - 1]);
                 proptest::prop_assert_eq!(written, expected);
+            }
+        }
+
+        /// Levels copied a word at a time are the names written one by one, after whatever the
+        /// buffer holds.
+        #[test]
+        fn levels_match_their_names_written_one_by_one(bits: u32, before in "[a-z,]{0,3}") {
+            for format in [LevelFormat::Csv, LevelFormat::Json] {
+                let mut out = before.clone().into_bytes();
+                levels(&mut out, Levels(bits), format);
+                let expected = format!("{before}{}", levels_by_name(Levels(bits), format));
+                proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), expected);
             }
         }
 

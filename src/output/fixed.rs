@@ -319,13 +319,16 @@ pub(crate) struct FixedTexts {
     /// Concept names, by concept index.
     concepts: Vec<Fixed>,
     /// How each concept's mentions start in `results.jsonl`, by concept index:
-    /// `{"concept":"name","start":`.
+    /// `,{"concept":"name","start":` (see [`FixedTexts::mention_head`]).
     mention_heads: Vec<Vec<u8>>,
     /// The `results.jsonl` keys of each concept's status and levels, by concept index:
     /// `,"name":` and `,"name_levels":`.
     concept_keys: Vec<[Vec<u8>; 2]>,
     /// Lexicon terms, by term index.
     terms: Vec<Fixed>,
+    /// The `term` key and value of each lexicon term in `results.jsonl` (`,"term":"..."`, or
+    /// nothing for an empty term), by term index.
+    term_fields: Vec<Vec<u8>>,
     /// What follows a mention's text in each format, by section and flags (see
     /// [`FixedTexts::section_and_flags`]).
     section_and_flags: Vec<[Vec<u8>; 2]>,
@@ -394,6 +397,9 @@ impl FixedTexts {
                 RuleParts::new(texts, &of_rule)
             })
             .collect();
+        let terms: Vec<Fixed> = (pipeline.lexicons().terms.iter())
+            .map(|t| Fixed::new(&t.text))
+            .collect();
         FixedTexts {
             rule_ids: ids(rules.rules().iter().map(|r| r.id()).collect()),
             rules: rule_texts,
@@ -418,12 +424,13 @@ impl FixedTexts {
                 .iter()
                 .map(|c| [key(c, ""), key(c, "_levels")])
                 .collect(),
-            terms: pipeline
-                .lexicons()
-                .terms
-                .iter()
-                .map(|t| Fixed::new(&t.text))
+            term_fields: (terms.iter())
+                .map(|t| match t.text().is_empty() {
+                    true => Vec::new(),
+                    false => [&b",\"term\":"[..], t.json_bytes()].concat(),
+                })
                 .collect(),
+            terms,
             section_and_flags: SectionKind::ALL
                 .iter()
                 .flat_map(|&section| (0..16).map(move |bits| section_and_flags(section, bits)))
@@ -432,14 +439,16 @@ impl FixedTexts {
         }
     }
 
-    /// Finds the rule of a recommendation and which of its texts are the rule's.
+    /// Finds the rule of a recommendation and which of its texts are the rule's. An id found in
+    /// its table is that entry's text: it is not compared again.
     pub fn match_rule(&self, r: &Recommendation) -> RuleMatch {
-        let rule = self.find(&self.rule_ids, &r.rule, self.rules.len());
+        let found = self.rule_ids.get(r.rule.as_str()).copied();
+        let rule = found.unwrap_or(self.rules.len() as u32 - 1);
         let t = self.rule_at(rule);
-        let (action, of_rule) = self.find_action(rule, &r.action);
+        let (action, action_found, of_rule) = self.find_action(rule, &r.action);
         let condition = r.condition.as_deref().unwrap_or("");
-        let action_id = !r.action.is_empty() && r.action == self.action_at(action).text();
-        let id = !r.rule.is_empty() && r.rule == t.id.text();
+        let action_id = action_found && !r.action.is_empty();
+        let id = found.is_some() && !r.rule.is_empty();
         RuleMatch {
             rule,
             action,
@@ -454,32 +463,38 @@ impl FixedTexts {
 
     /// Finds the definition of a caution and which of its texts are the definition's.
     pub fn match_caution(&self, c: &Caution) -> CautionMatch {
-        let caution = self.find(&self.caution_ids, &c.id, self.cautions.len());
+        let found = self.caution_ids.get(c.id.as_str()).copied();
+        let caution = found.unwrap_or(self.cautions.len() as u32 - 1);
         let t = self.caution_at(caution);
         CautionMatch {
             caution,
-            id: !c.id.is_empty() && c.id == t.id.text(),
+            id: found.is_some() && !c.id.is_empty(),
             message: c.message == t.message.text(),
             source: c.source == t.source.text(),
         }
     }
 
-    /// The index of action `id` (as [`FixedTexts::find`] gives it), looked for first among the
-    /// actions of rule `rule`, and where it is among them if it is one.
+    /// The index of action `id`, looked for first among the actions of rule `rule` (the last
+    /// entry, the empty text, when there is no such action); whether it was found; and where it
+    /// is among the rule's if it is one.
     #[inline]
-    fn find_action(&self, rule: u32, id: &str) -> (u32, Option<u32>) {
+    fn find_action(&self, rule: u32, id: &str) -> (u32, bool, Option<u32>) {
         let of_rule = self
             .rule_actions
             .get(rule as usize)
             .map_or(&[][..], Vec::as_slice);
         match (of_rule.iter()).position(|&a| self.action_at(a).text() == id) {
-            Some(k) => (of_rule[k], Some(k as u32)),
-            None => (self.find(&self.action_ids, id, self.actions.len()), None),
+            Some(k) => (of_rule[k], true, Some(k as u32)),
+            None => match self.action_ids.get(id) {
+                Some(&a) => (a, true, None),
+                None => (self.actions.len() as u32 - 1, false, None),
+            },
         }
     }
 
-    /// The index of `id` in `ids`, or the last entry of a table of `len` (the empty texts).
-    #[inline]
+    /// The index of `id` in `ids`, or the last entry of a table of `len` (the empty texts): the
+    /// simple look-up, for tests.
+    #[cfg(test)]
     fn find(&self, ids: &ById, id: &str, len: usize) -> u32 {
         ids.get(id).copied().unwrap_or(len as u32 - 1)
     }
@@ -522,12 +537,13 @@ impl FixedTexts {
         self.concepts.get(id.index()).unwrap_or(&self.none)
     }
 
-    /// How a mention of concept `id` starts in `results.jsonl`: `{"concept":"name","start":`.
+    /// How a mention of concept `id` starts in `results.jsonl`, with the comma that comes
+    /// before every mention but the first: `,{"concept":"name","start":`.
     #[inline]
     pub fn mention_head(&self, id: ConceptId) -> &[u8] {
         self.mention_heads
             .get(id.index())
-            .map_or(b"{\"concept\":\"\",\"start\":", Vec::as_slice)
+            .map_or(b",{\"concept\":\"\",\"start\":", Vec::as_slice)
     }
 
     /// The `results.jsonl` key of concept `i`'s status (`,"name":`), or of its levels.
@@ -544,10 +560,19 @@ impl FixedTexts {
         self.terms.get(m.term as usize).unwrap_or(&self.none)
     }
 
+    /// The `term` key and value of a mention in `results.jsonl` (`,"term":"..."`), or nothing
+    /// when its term is empty.
+    #[inline]
+    pub fn term_field(&self, m: &Mention) -> &[u8] {
+        self.term_fields
+            .get(m.term as usize)
+            .map_or(&[], Vec::as_slice)
+    }
+
     /// A mention's section and its four flags, as the CSV cells that follow its text
-    /// (`,findings,false,true,false,false`) or as the JSON that does
-    /// (`,"section":"findings","negated":false,...`): written once per section and combination
-    /// of flags.
+    /// (`,findings,false,true,false,false`) or as the JSON that does, from the quote that ends
+    /// the text (`","section":"findings","negated":false,...`): written once per section and
+    /// combination of flags.
     #[inline]
     pub fn section_and_flags(&self, m: &Mention, json: bool) -> &[u8] {
         let bits = flag_bits(m);
@@ -561,7 +586,7 @@ impl FixedTexts {
 
 /// [`FixedTexts::mention_head`] of a concept name.
 fn mention_head(name: &Fixed) -> Vec<u8> {
-    let mut head = b"{\"concept\":".to_vec();
+    let mut head = b",{\"concept\":".to_vec();
     head.extend_from_slice(name.json_bytes());
     head.extend_from_slice(b",\"start\":");
     head
@@ -575,7 +600,7 @@ fn section_and_flags(section: SectionKind, bits: usize) -> [Vec<u8>; 2] {
     csv.push(b',');
     csv.extend_from_slice(section.as_str().as_bytes());
     let mut json = Vec::with_capacity(112);
-    json.extend_from_slice(b",\"section\":\"");
+    json.extend_from_slice(b"\",\"section\":\"");
     json.extend_from_slice(section.as_str().as_bytes());
     json.push(b'"');
     for (i, name) in names.iter().enumerate() {
@@ -634,8 +659,9 @@ mod tests {
             let f = FixedTexts::new(&p);
             let rules = p.rules();
             for (rule, action) in picks {
-                let rule_id = rules.rules().get(rule).map_or("no.rule", |r| r.id());
-                let action_id = rules.actions().get(action).map_or("no_action", |a| a.id.as_str());
+                let none = |k: usize| if k % 2 == 0 { "" } else { "no.such.id" };
+                let rule_id = rules.rules().get(rule).map_or(none(rule), |r| r.id());
+                let action_id = rules.actions().get(action).map_or(none(action), |a| a.id.as_str());
                 let r = Recommendation {
                     action: action_id.into(),
                     rule: rule_id.into(),
@@ -660,6 +686,45 @@ mod tests {
         }
     }
 
+    /// Cautions matched to their definitions are the matches of every id looked up in its table
+    /// and every text compared.
+    #[test]
+    fn cautions_found_by_id_match_cautions_compared_text_by_text() {
+        let p = Pipeline::builtin();
+        let f = FixedTexts::new(&p);
+        let defined = p.rules().cautions();
+        let ids = (defined.iter().map(|c| c.id.as_str())).chain(["", "no.such.caution"]);
+        for (k, id) in ids.enumerate() {
+            let own = defined.get(k);
+            let texts =
+                |t: fn(&crate::recommend::CautionDef) -> &str| [own.map_or("", t), "", "other"];
+            for message in texts(|c| &c.message) {
+                for source in texts(|c| &c.source) {
+                    let c = Caution {
+                        id: id.into(),
+                        rule: "r".into(),
+                        message: message.into(),
+                        evidence: Vec::new(),
+                        source: source.into(),
+                    };
+                    let caution = f.find(&f.caution_ids, &c.id, f.cautions.len());
+                    let t = f.caution_at(caution);
+                    let simple = CautionMatch {
+                        caution,
+                        id: !c.id.is_empty() && c.id == t.id.text(),
+                        message: c.message == t.message.text(),
+                        source: c.source == t.source.text(),
+                    };
+                    assert_eq!(
+                        format!("{:?}", f.match_caution(&c)),
+                        format!("{simple:?}"),
+                        "{id}"
+                    );
+                }
+            }
+        }
+    }
+
     /// Sections and flags as the cells and keys they stand for, written with `format!`.
     #[test]
     fn section_and_flags_match_the_formatted_texts() {
@@ -667,7 +732,7 @@ mod tests {
         for &section in SectionKind::ALL.iter() {
             for bits in 0..16 {
                 let mut csv = format!(",{}", section.as_str());
-                let mut json = format!(",\"section\":\"{}\"", section.as_str());
+                let mut json = format!("\",\"section\":\"{}\"", section.as_str());
                 for (i, name) in names.iter().enumerate() {
                     let set = bits & (1 << i) != 0;
                     csv.push_str(&format!(",{set}"));

@@ -16,7 +16,7 @@ use super::fixed::FixedTexts;
 #[cfg(test)]
 use super::render::Parts;
 use super::shared::{EvidenceOf, Shared};
-use super::tables::{flag_text, triggers, Tables};
+use super::tables::{flag_bits, flag_text, has_attribute_extras, Tables};
 use crate::model::*;
 
 /// Appends `"name"`, a stable name (a status, a severity, a strength ...): a plain lowercase
@@ -32,7 +32,7 @@ fn name(out: &mut Vec<u8>, name: &'static str) {
 
 /// Appends `key` (the comma, the quoted key and the colon: `,"key":`) and the quoted name,
 /// unless `None`.
-#[inline]
+#[inline(always)]
 fn opt_name(out: &mut Vec<u8>, key: &[u8], value: Option<&'static str>) {
     if let Some(v) = value {
         out.extend_from_slice(key);
@@ -90,7 +90,7 @@ fn str_field(out: &mut Vec<u8>, key: &[u8], value: &str, plain: bool) {
 #[inline]
 fn levels(out: &mut Vec<u8>, levels: Levels) {
     out.push(b'[');
-    enc::levels(out, levels, b',', Some(b'"'));
+    enc::levels(out, levels, enc::LevelFormat::Json);
     out.push(b']');
 }
 
@@ -136,6 +136,21 @@ fn evidence_of(out: &mut Vec<u8>, cx: &Shared, of: EvidenceOf, i: usize, idx: &[
         Some(json) => out.extend_from_slice(json),
         None => evidence(out, idx, n),
     }
+}
+
+/// Appends the keys of a mention's region, grades, measures and direction that it has.
+fn attribute_extras(out: &mut Vec<u8>, at: &Attributes) {
+    opt_name(out, b",\"region\":", at.region.map(Region::as_str));
+    opt_uint(out, b",\"genant_grade\":", at.genant_grade.map(u64::from));
+    opt_f32(out, b",\"height_loss_pct\":", at.height_loss_pct);
+    opt_uint(
+        out,
+        b",\"meyerding_grade\":",
+        at.meyerding_grade.map(u64::from),
+    );
+    opt_f32(out, b",\"slip_mm\":", at.slip_mm);
+    opt_f32(out, b",\"cobb_degrees\":", at.cobb_degrees);
+    opt_name(out, b",\"direction\":", at.direction.map(Direction::as_str));
 }
 
 /// Appends the JSON object of one report (no trailing newline). Every object starts with a key
@@ -222,10 +237,8 @@ pub(crate) fn write_report(
 
     out.extend_from_slice(b",\"mentions\":[");
     for (i, m) in a.mentions.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(fixed.mention_head(m.concept));
+        // The head of every mention but the first starts with the comma before it.
+        out.extend_from_slice(&fixed.mention_head(m.concept)[usize::from(i == 0)..]);
         let share = cx.mention(i);
         enc::uint(out, share.start as u64);
         out.extend_from_slice(b",\"end\":");
@@ -237,7 +250,7 @@ pub(crate) fn write_report(
         } else {
             enc::json_escape(out, mention);
         }
-        out.push(b'"');
+        // The quote that ends the text, the section and the flags.
         out.extend_from_slice(fixed.section_and_flags(m, true));
         if !m.attrs.levels.is_empty() {
             out.extend_from_slice(b",\"levels\":");
@@ -249,72 +262,32 @@ pub(crate) fn write_report(
             m.attrs.severity.map(Severity::as_str),
         );
         opt_name(out, b",\"acuity\":", m.attrs.acuity.map(Acuity::as_str));
-        let mut trigger = false;
-        for s in triggers(text, m) {
-            if trigger {
-                out.push(b';');
-            } else {
-                out.extend_from_slice(b",\"trigger\":\"");
-                trigger = true;
-            }
+        if let Some(trigger) = cx.trigger(i) {
+            out.extend_from_slice(b",\"trigger\":\"");
             if share.triggers_plain {
-                out.extend_from_slice(s.as_bytes());
+                out.extend_from_slice(trigger.as_bytes());
             } else {
-                enc::json_escape(out, s);
+                enc::json_escape(out, trigger);
             }
-        }
-        if trigger {
             out.push(b'"');
         }
-        let term = fixed.term(m);
-        if !term.text().is_empty() {
-            out.extend_from_slice(b",\"term\":");
-            out.extend_from_slice(term.json_bytes());
+        out.extend_from_slice(fixed.term_field(m));
+        if has_attribute_extras(&m.attrs) {
+            attribute_extras(out, &m.attrs);
         }
-        opt_name(out, b",\"region\":", m.attrs.region.map(Region::as_str));
-        opt_uint(
-            out,
-            b",\"genant_grade\":",
-            m.attrs.genant_grade.map(u64::from),
-        );
-        opt_f32(out, b",\"height_loss_pct\":", m.attrs.height_loss_pct);
-        opt_uint(
-            out,
-            b",\"meyerding_grade\":",
-            m.attrs.meyerding_grade.map(u64::from),
-        );
-        opt_f32(out, b",\"slip_mm\":", m.attrs.slip_mm);
-        opt_f32(out, b",\"cobb_degrees\":", m.attrs.cobb_degrees);
-        opt_name(
-            out,
-            b",\"direction\":",
-            m.attrs.direction.map(Direction::as_str),
-        );
-        let plain = share.triggers_plain;
-        str_field(
-            out,
-            b",\"negated_trigger\":",
-            flag_text(text, m.negated),
-            plain,
-        );
-        str_field(
-            out,
-            b",\"uncertain_trigger\":",
-            flag_text(text, m.uncertain),
-            plain,
-        );
-        str_field(
-            out,
-            b",\"historical_trigger\":",
-            flag_text(text, m.historical),
-            plain,
-        );
-        str_field(
-            out,
-            b",\"hypothetical_trigger\":",
-            flag_text(text, m.hypothetical),
-            plain,
-        );
+        if flag_bits(m) != 0 {
+            let plain = share.triggers_plain;
+            let flag = |f| flag_text(text, f);
+            str_field(out, b",\"negated_trigger\":", flag(m.negated), plain);
+            str_field(out, b",\"uncertain_trigger\":", flag(m.uncertain), plain);
+            str_field(out, b",\"historical_trigger\":", flag(m.historical), plain);
+            str_field(
+                out,
+                b",\"hypothetical_trigger\":",
+                flag(m.hypothetical),
+                plain,
+            );
+        }
         out.extend_from_slice(b",\"sentence_index\":");
         enc::uint(out, u64::from(m.sentence));
         out.push(b'}');

@@ -160,9 +160,10 @@ impl<'p> Renderer<'p> {
                 r.end();
             }
             if p.contains(Parts::MENTIONS) {
+                let mut last = None;
                 for (i, m) in a.mentions.iter().enumerate() {
                     let mut r = Row::starting_with(&mut out.mentions, id);
-                    t.mention_row(&mut r, fixed, report, a, cx, i, m);
+                    t.mention_row(&mut r, fixed, report, a, cx, i, m, &mut last);
                     r.end();
                 }
             }

@@ -81,6 +81,17 @@ impl<'o> Row<'o> {
         self.out.extend_from_slice(s.as_bytes());
     }
 
+    /// A text cell, made safe for spreadsheets, where the caller knows whether it may hold a
+    /// byte that forces quotes: when `may_need_quotes` is false, it is not scanned for one.
+    #[inline(always)]
+    pub fn cell_known(&mut self, s: &str, may_need_quotes: bool) {
+        if may_need_quotes {
+            self.cell(s);
+        } else {
+            self.plain_cell(s);
+        }
+    }
+
     /// A cell whose bytes are already encoded as one CSV field (spreadsheet-safe and quoted as
     /// needed).
     #[inline]
@@ -93,6 +104,21 @@ impl<'o> Row<'o> {
     #[inline]
     pub fn encoded_cells(&mut self, cells: &[u8]) {
         self.out.extend_from_slice(cells);
+    }
+
+    /// Where the next byte written goes in the output (to find a cell again with
+    /// [`Row::copy_of`]).
+    #[inline]
+    pub fn position(&self) -> usize {
+        self.out.len()
+    }
+
+    /// A cell whose bytes are those at `range` of the output: a cell written earlier, by this
+    /// row or an earlier one into the same output.
+    #[inline]
+    pub fn copy_of(&mut self, range: std::ops::Range<usize>) {
+        self.open();
+        self.out.extend_from_within(range);
     }
 
     /// A text cell written exactly as given (the mention text).
@@ -148,7 +174,7 @@ impl<'o> Row<'o> {
     pub fn levels(&mut self, levels: Levels) {
         self.open();
         if !levels.is_empty() {
-            enc::levels(self.out, levels, b';', None);
+            enc::levels(self.out, levels, enc::LevelFormat::Csv);
         }
     }
 
@@ -224,7 +250,7 @@ impl<'o> Row<'o> {
 
     /// Ends the row with `\n`. A row of one empty field is written `""`, so that it is not a
     /// blank line (as `csv::Writer` does).
-    #[inline]
+    #[inline(always)]
     pub fn end(self) {
         let len = self.out.len() - self.start;
         if self.lead {

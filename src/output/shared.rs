@@ -5,7 +5,7 @@ use super::fixed::{CautionMatch, FixedTexts, RuleMatch};
 use super::json;
 use super::render::Parts;
 use super::row::Row;
-use super::tables::{evidence_cell_of, flag_bits, flag_text, ReportExtras};
+use super::tables::{evidence_cell_of, flag_bits, triggers, ReportExtras};
 use crate::model::{Analysis, Report};
 use crate::span::CharIndex;
 
@@ -28,6 +28,10 @@ pub(crate) struct MentionOut {
     /// Whether the texts of its flags' triggers are plain (see [`enc::is_plain`]): written as
     /// they are in both formats.
     pub triggers_plain: bool,
+    /// Where its distinct trigger texts, `;`-joined (see [`super::tables::triggers`]), are in
+    /// [`Shared::triggers`], if it has any: the `trigger` cell of `mentions.csv` and of
+    /// `results.jsonl`, joined once for both.
+    pub trigger: Option<(usize, usize)>,
 }
 
 /// Where the two encodings of one evidence list are in [`Shared::evidence_bytes`].
@@ -60,6 +64,8 @@ pub(crate) struct Shared {
     pub mentions: Vec<MentionOut>,
     /// The evidence items of the mentions, back to back.
     pub items: Vec<u8>,
+    /// The joined trigger texts of the mentions, back to back.
+    triggers: String,
     /// The report-level grades.
     pub extras: ReportExtras,
     /// Which texts of each recommendation are its rule's.
@@ -151,12 +157,14 @@ impl Shared {
         let items = parts.intersects(Parts::RECOMMENDATIONS | Parts::CAUTIONS | Parts::AUDIT);
         let csv = items || parts.contains(Parts::MENTIONS);
         let json = parts.contains(Parts::RESULTS);
+        let details = json || parts.contains(Parts::MENTIONS);
         let text = report.text.as_str();
         self.id.clear();
         enc::csv_field(&mut self.id, report.id.as_bytes(), true);
         self.chars.reset(text);
         self.mentions.clear();
         self.items.clear();
+        self.triggers.clear();
         for m in &a.mentions {
             let mut out = MentionOut {
                 start: self.chars.char_offset(m.span.start),
@@ -165,11 +173,23 @@ impl Shared {
             };
             // One scan tells both formats that a text is plain; another only when it is not.
             let plain = |t: &str| enc::is_plain(t.as_bytes());
-            out.triggers_plain = (csv || json)
-                && (flag_bits(m) == 0
-                    || [m.negated, m.uncertain, m.historical, m.hypothetical]
-                        .iter()
-                        .all(|&f| plain(flag_text(text, f))));
+            if details && flag_bits(m) != 0 {
+                // The distinct triggers are the texts of every flag (one that is not a slice of
+                // the text is empty, and plain): plain when their joined text is.
+                let from = self.triggers.len();
+                let mut n = 0;
+                for t in triggers(text, m) {
+                    if n > 0 {
+                        self.triggers.push(';');
+                    }
+                    self.triggers.push_str(t);
+                    n += 1;
+                }
+                out.trigger = (n > 0).then_some((from, self.triggers.len()));
+                out.triggers_plain = plain(&self.triggers[from..]);
+            } else {
+                out.triggers_plain = details;
+            }
             if let Some(t) = text.get(m.span.start..m.span.end) {
                 let plain = plain(t);
                 out.csv_plain = csv && (plain || enc::find_csv_special(t.as_bytes(), 0).is_none());
@@ -284,6 +304,13 @@ impl Shared {
         self.cautions.get(i).copied().unwrap_or_default()
     }
 
+    /// The distinct trigger texts of mention `i`, `;`-joined, if it has any.
+    #[inline]
+    pub fn trigger(&self, i: usize) -> Option<&str> {
+        let (from, to) = self.mention(i).trigger?;
+        self.triggers.get(from..to)
+    }
+
     /// What mention `i` shares (zero offsets when there is no such mention).
     #[inline]
     pub fn mention(&self, i: usize) -> &MentionOut {
@@ -294,6 +321,7 @@ impl Shared {
             csv_plain: false,
             json_plain: false,
             triggers_plain: false,
+            trigger: None,
         };
         self.mentions.get(i).unwrap_or(NONE)
     }
@@ -310,7 +338,7 @@ pub(crate) fn item_of<'a>(mentions: &[MentionOut], items: &'a [u8], i: u32) -> O
 mod tests {
     use super::*;
     use crate::model::*;
-    use crate::output::tables::Tables;
+    use crate::output::tables::{flag_text, Tables};
     use crate::pipeline::Pipeline;
 
     proptest::proptest! {
@@ -345,9 +373,10 @@ mod tests {
             }
             let write = |cx: &Shared| {
                 let mut csv = Vec::new();
+                let mut last = None;
                 for (i, m) in a.mentions.iter().enumerate() {
                     let mut row = Row::starting_with(&mut csv, b"r");
-                    tables.mention_row(&mut row, &fixed, &report, &a, cx, i, m);
+                    tables.mention_row(&mut row, &fixed, &report, &a, cx, i, m, &mut last);
                     row.end();
                 }
                 let mut json = Vec::new();
@@ -356,6 +385,16 @@ mod tests {
             };
             let mut cx = Shared::default();
             cx.prepare(&fixed, &report, &a, Parts::ALL);
+            // The triggers joined once are those the writers would join, and are plain when
+            // the text of every flag is.
+            for (i, m) in a.mentions.iter().enumerate() {
+                let each: Vec<&str> = triggers(&report.text, m).collect();
+                let joined = (!each.is_empty()).then(|| each.join(";"));
+                proptest::prop_assert_eq!(cx.trigger(i), joined.as_deref());
+                let flags = [m.negated, m.uncertain, m.historical, m.hypothetical];
+                let plain = flags.iter().all(|&f| enc::is_plain(flag_text(&report.text, f).as_bytes()));
+                proptest::prop_assert_eq!(cx.mention(i).triggers_plain, plain);
+            }
             let found = write(&cx);
             for m in &mut cx.mentions {
                 (m.csv_plain, m.json_plain, m.triggers_plain) = (false, false, false);

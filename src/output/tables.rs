@@ -195,6 +195,7 @@ impl<'p> Tables<'p> {
         cx: &Shared,
         i: usize,
         m: &Mention,
+        last: &mut Option<LastSentence>,
     ) {
         let text = report.text.as_str();
         let share = cx.mention(i);
@@ -212,25 +213,10 @@ impl<'p> Tables<'p> {
         row.levels(m.attrs.levels);
         row.opt_name(m.attrs.severity.map(Severity::as_str));
         row.opt_name(m.attrs.acuity.map(Acuity::as_str));
-        if flag_bits(m) == 0 {
-            row.empty();
-        } else {
-            row.joined_known(
-                triggers(text, m),
-                |out, t| out.extend_from_slice(t.as_bytes()),
-                !share.triggers_plain,
-            );
-        }
+        row.cell_known(cx.trigger(i).unwrap_or(""), !share.triggers_plain);
         row.encoded_cells(fixed.term(m).csv_cell());
         let at = &m.attrs;
-        if at.region.is_none()
-            && at.genant_grade.is_none()
-            && at.height_loss_pct.is_none()
-            && at.meyerding_grade.is_none()
-            && at.slip_mm.is_none()
-            && at.cobb_degrees.is_none()
-            && at.direction.is_none()
-        {
+        if !has_attribute_extras(at) {
             // The usual mention: seven empty cells.
             row.encoded_cells(b",,,,,,,");
         } else {
@@ -246,14 +232,23 @@ impl<'p> Tables<'p> {
             row.encoded_cells(b",,,,");
         } else {
             for flag in [m.negated, m.uncertain, m.historical, m.hypothetical] {
-                match share.triggers_plain {
-                    true => row.plain_cell(flag_text(text, flag)),
-                    false => row.cell(flag_text(text, flag)),
-                }
+                row.cell_known(flag_text(text, flag), !share.triggers_plain);
             }
         }
         row.uint(u64::from(m.sentence));
-        row.cell(sentence_text(text, a, m));
+        // Mentions of one sentence come one after another: all but the first copy its cell.
+        match last {
+            Some(l) if l.sentence == m.sentence => row.copy_of(l.cell.clone()),
+            _ => {
+                // The cell starts after its separator.
+                let from = row.position() + 1;
+                row.cell(sentence_text(text, a, m));
+                *last = Some(LastSentence {
+                    sentence: m.sentence,
+                    cell: from..row.position(),
+                });
+            }
+        }
     }
 
     pub(crate) fn recommendation_row(
@@ -362,6 +357,14 @@ pub(crate) fn evidence_cell_of(row: &mut Row, mentions: &[MentionOut], items: &[
     );
 }
 
+/// The sentence of the last mention row written into an output, and where its cell is there
+/// (see [`Tables::mention_row`]).
+#[derive(Debug, Clone)]
+pub(crate) struct LastSentence {
+    sentence: u32,
+    cell: std::ops::Range<usize>,
+}
+
 /// Report-level grades read from the affirmed mentions of a present concept (the highest one).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct ReportExtras {
@@ -396,6 +399,19 @@ fn highest<T: PartialOrd + Copy>(
             Some(b) if b >= v => Some(b),
             _ => Some(v),
         })
+}
+
+/// Whether a mention has a region, a grade, a measure or a direction (most have none: their
+/// cells are all empty, and their keys left out).
+#[inline]
+pub(crate) fn has_attribute_extras(at: &Attributes) -> bool {
+    at.region.is_some()
+        || at.genant_grade.is_some()
+        || at.height_loss_pct.is_some()
+        || at.meyerding_grade.is_some()
+        || at.slip_mm.is_some()
+        || at.cobb_degrees.is_some()
+        || at.direction.is_some()
 }
 
 /// The text a flag's trigger covers ("" when the flag is not set).
@@ -593,6 +609,44 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Sentence cells copied from the row before are the cells written for each mention.
+        #[test]
+        fn sentence_cells_copied_match_sentence_cells_written_each_time(
+            text in "(?s)[a-z ,\"\n=-]{0,40}",
+            cuts in proptest::collection::vec(0usize..40, 0..6),
+            sentences in proptest::collection::vec(0u32..8, 0..10),
+        ) {
+            let p = Pipeline::builtin();
+            let (fixed, tables) = (FixedTexts::new(&p), Tables::new(&p));
+            let report = Report::new("r", text);
+            let mut a = Analysis::default();
+            let mut cuts = cuts;
+            cuts.sort_unstable();
+            let mut from = 0;
+            for to in cuts {
+                a.sentences.push(Sentence { span: Span::new(from, to), section: 0 });
+                from = to;
+            }
+            for (k, &sentence) in sentences.iter().enumerate() {
+                let mut m = mention(ConceptId::VERTEBRAL_FRACTURE, Span::new(k, k + 1));
+                m.sentence = sentence;
+                a.mentions.push(m);
+            }
+            let mut cx = Shared::default();
+            cx.prepare(&fixed, &report, &a, Parts::ALL);
+            let (mut copied, mut each) = (Vec::new(), Vec::new());
+            let mut last = None;
+            for (i, m) in a.mentions.iter().enumerate() {
+                let mut row = Row::starting_with(&mut copied, b"r");
+                tables.mention_row(&mut row, &fixed, &report, &a, &cx, i, m, &mut last);
+                row.end();
+                let mut row = Row::starting_with(&mut each, b"r");
+                tables.mention_row(&mut row, &fixed, &report, &a, &cx, i, m, &mut None);
+                row.end();
+            }
+            proptest::prop_assert_eq!(String::from_utf8(copied), String::from_utf8(each));
+        }
+
         /// Evidence cells worked out once per report and list are the cells written for each
         /// recommendation, caution and flag as it comes.
         #[test]
