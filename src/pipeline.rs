@@ -31,6 +31,9 @@ pub struct Pipeline {
     payloads: Vec<Vec<Payload>>,
     /// What each pattern's payloads come to, read once here rather than at every hit.
     info: Vec<PatternInfo>,
+    /// For each lexicon term, whether its text speaks of height ("loss of height"), which a
+    /// disc word just before claims for the disc (see [`Pipeline::anchored`]).
+    height_terms: Vec<bool>,
     rules: RuleSet,
 }
 
@@ -46,6 +49,8 @@ struct PatternInfo {
     anatomy: Option<ModifierKind>,
     /// Some payload is a hardware term.
     hardware: bool,
+    /// Some payload is a degenerative-changes term that names the disc ("disc desiccation").
+    disc_term: bool,
     /// The value of the first acuity modifier among the payloads.
     acuity: Option<Acuity>,
     /// How many payloads are spine anatomy modifiers (spine, region or disc), and how many
@@ -368,6 +373,14 @@ impl Pipeline {
                     Payload::Term(t) => lex.terms[t as usize].concept == ConceptId::HARDWARE,
                     _ => false,
                 }),
+                disc_term: ps.iter().any(|p| match *p {
+                    Payload::Term(t) => {
+                        let t = &lex.terms[t as usize];
+                        t.concept == ConceptId::DEGENERATIVE_CHANGES
+                            && (t.text.contains("disc") || t.text.contains("disk"))
+                    }
+                    _ => false,
+                }),
                 acuity: ps.iter().find_map(|p| match *p {
                     Payload::Modifier(m) => match lex.modifiers[m as usize].value {
                         ModifierValue::Acuity(a) => Some(a),
@@ -384,6 +397,11 @@ impl Pipeline {
                 other_words: anatomy_count(&lex, ps, |k| k == ModifierKind::Other),
             })
             .collect();
+        let height_terms = lex
+            .terms
+            .iter()
+            .map(|t| t.text.contains("height"))
+            .collect();
         Ok(Pipeline {
             lex,
             ac,
@@ -391,6 +409,7 @@ impl Pipeline {
             user_offset,
             payloads,
             info,
+            height_terms,
             rules: RuleSet::builtin(),
         })
     }
@@ -456,11 +475,18 @@ impl Pipeline {
         if hits.is_empty() {
             return;
         }
-        let spine_exam = self.is_spine_exam(text, a, &s.hits);
+        // At most one mention per matched term: room for them all at once.
+        let terms = hits
+            .iter()
+            .filter(|x| self.info[x.pat as usize].term)
+            .count();
+        a.mentions.reserve(terms);
+        // The end of the first line.
+        let title_end = find_any(text.as_bytes(), 0, [b'\n']).unwrap_or(text.len());
+        let spine_exam = self.is_spine_exam(a, &s.hits, title_end);
         let has_headers = a.sections.iter().any(|x| x.kind != SectionKind::Preamble);
         let mut label: Option<(BodyPart, u32)> = None;
         s.maybe_labels.clear();
-        let title_end = text.find('\n').unwrap_or(text.len());
         let mut h = 0usize;
         for (si, sent) in a.sentences.iter().enumerate() {
             while h < s.hits.len() && s.hits[h].span.start < sent.span.start {
@@ -586,8 +612,9 @@ impl Pipeline {
     /// not under a header), in a header or in a technique/exam section; or, failing such
     /// evidence, spine words at least as many as words naming other anatomy (a chest film names
     /// lungs, heart and ribs far more often than the spine; a bare snippet names neither).
-    fn is_spine_exam(&self, text: &str, a: &Analysis, hits: &[Hit]) -> bool {
-        let first_line_end = text.find('\n').unwrap_or(text.len()).min(160);
+    /// `title_end` is the end of the report's first line.
+    fn is_spine_exam(&self, a: &Analysis, hits: &[Hit], title_end: usize) -> bool {
+        let first_line_end = title_end.min(160);
         // Sections are in text order, each header before its body: the one section that can
         // hold a span is the last one starting at or before it.
         let in_scope = |sp: Span| {
@@ -1050,24 +1077,13 @@ impl Pipeline {
         };
         // Height loss right after a disc word is the disc's ("disc desiccation and loss of
         // height at L4-L5").
-        if concept == ConceptId::VERTEBRAL_FRACTURE
-            && self.lex.terms[term as usize].text.contains("height")
-        {
+        if concept == ConceptId::VERTEBRAL_FRACTURE && self.height_terms[term as usize] {
             // A disc word, or a disc finding ("disc desiccation and loss of height").
-            let disc_term = |y: &Hit| {
-                self.payloads[y.pat as usize].iter().any(|p| match *p {
-                    Payload::Term(t) => {
-                        let t = &self.lex.terms[t as usize];
-                        t.concept == ConceptId::DEGENERATIVE_CHANGES
-                            && (t.text.contains("disc") || t.text.contains("disk"))
-                    }
-                    _ => false,
-                })
-            };
             let disc_before = hits.iter().any(|y| {
                 y.fe <= x.fs
                     && gap(y.fe, y.se, x.fs, x.ss) <= 3
-                    && (kind_of(y) == Some(ModifierKind::Disc) || disc_term(y))
+                    && (kind_of(y) == Some(ModifierKind::Disc)
+                        || self.info[y.pat as usize].disc_term)
             });
             if disc_before {
                 return Anchoring::No;
@@ -1504,6 +1520,10 @@ mod tests {
     fn pattern_summaries_agree_with_their_payloads() {
         let p = Pipeline::builtin();
         assert_eq!(p.info.len(), p.payloads.len());
+        assert_eq!(p.height_terms.len(), p.lex.terms.len());
+        for (t, &height) in p.lex.terms.iter().zip(&p.height_terms) {
+            assert_eq!(height, t.text.contains("height"), "{}", t.text);
+        }
         for (info, ps) in p.info.iter().zip(&p.payloads) {
             let modifiers = ps.iter().filter_map(|x| match *x {
                 Payload::Modifier(m) => Some(p.lex.modifiers[m as usize].kind),
@@ -1530,6 +1550,11 @@ mod tests {
             assert_eq!(
                 info.hardware,
                 terms().any(|t| t.concept == ConceptId::HARDWARE)
+            );
+            assert_eq!(
+                info.disc_term,
+                terms().any(|t| t.concept == ConceptId::DEGENERATIVE_CHANGES
+                    && (t.text.contains("disc") || t.text.contains("disk")))
             );
             let values = ps.iter().filter_map(|x| match *x {
                 Payload::Modifier(m) => Some(p.lex.modifiers[m as usize].value),
