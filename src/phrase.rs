@@ -25,6 +25,10 @@ pub struct PhraseSet {
     shift: u32,
     /// Distinct first tokens.
     keys: Vec<Key>,
+    /// A bit for each byte that begins a first token, and for the space: a one-byte token
+    /// whose byte has none (most are punctuation, "." or ":") begins no phrase and is
+    /// stepped over without a lookup.
+    leads: [u64; 4],
     /// Phrases grouped by first token, longest phrase first.
     order: Vec<Cand>,
     /// The phrases of each first token again, in buckets by the first byte of their second
@@ -246,6 +250,7 @@ impl PhraseSet {
             let mut word = [0u8; 8];
             let k = token.len().min(8);
             word[..k].copy_from_slice(&token[..k]);
+            set.leads[usize::from(token[0] >> 6)] |= 1 << (token[0] & 63);
             set.keys.push(Key {
                 word: u64::from_le_bytes(word),
                 start,
@@ -279,6 +284,7 @@ impl PhraseSet {
                 bits &= bits - 1;
             }
         }
+        set.leads[usize::from(b' ' >> 6)] |= 1 << (b' ' & 63);
         let size = (set.keys.len() * 4).next_power_of_two().max(16);
         set.shift = 64 - size.trailing_zeros();
         set.slots = vec![u32::MAX; size];
@@ -372,6 +378,14 @@ impl PhraseSet {
         let mut spaces = 0u32;
         while p + 1 < n {
             let t = p + 1;
+            if hay.get(t + 1) == Some(&b' ')
+                && self.leads[usize::from(hay[t] >> 6)] >> (hay[t] & 63) & 1 == 0
+            {
+                // A one-byte token that begins no phrase.
+                p = t + 1;
+                spaces += 1;
+                continue;
+            }
             let (e, word) = token(hay, t);
             if e == t {
                 // Two spaces in a row (not made by folding): step over one.
