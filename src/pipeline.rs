@@ -709,7 +709,7 @@ impl Pipeline {
             comma_breaks(&folded.bytes, first.fs, last.fe, breaks);
         }
         // Candidates that pass anchoring.
-        for x in hits {
+        for x in hits.iter().filter(|x| self.info[x.pat as usize].term) {
             for p in &self.payloads[x.pat as usize] {
                 let Payload::Term(t) = *p else { continue };
                 let term = &self.lex.terms[t as usize];
@@ -1350,11 +1350,10 @@ fn opens_clause(bytes: &[u8], fs: usize) -> bool {
 
 /// Folded end of the last word before folded position `end`, skipping punctuation tokens.
 fn last_word_end(bytes: &[u8], end: usize) -> usize {
-    let mut e = end.min(bytes.len());
-    while e > 0 && !bytes[e - 1].is_ascii_alphanumeric() && bytes[e - 1] < 0x80 {
-        e -= 1;
-    }
-    e
+    bytes[..end.min(bytes.len())]
+        .iter()
+        .rposition(|&c| c.is_ascii_alphanumeric() || c >= 0x80)
+        .map_or(0, |k| k + 1)
 }
 
 /// The folded token that starts just after folded position `fe` (a space).
@@ -1480,6 +1479,28 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// [`last_word_end`] stepping back one byte at a time with explicit indices.
+    fn last_word_end_simple(bytes: &[u8], end: usize) -> usize {
+        let mut e = end.min(bytes.len());
+        while e > 0 && !bytes[e - 1].is_ascii_alphanumeric() && bytes[e - 1] < 0x80 {
+            e -= 1;
+        }
+        e
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn last_word_end_agrees_with_the_stepwise_walk(
+            bytes in proptest::collection::vec(
+                proptest::sample::select(vec![b' ', b'.', b',', b'a', b'7', 0xc3, 0xa9, b':']),
+                0..24,
+            ),
+            end in 0usize..30,
+        ) {
+            proptest::prop_assert_eq!(last_word_end(&bytes, end), last_word_end_simple(&bytes, end));
         }
     }
 
