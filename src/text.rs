@@ -172,8 +172,8 @@ impl Folded {
                         if !alnum {
                             space!(i);
                         }
-                        for k in i..end {
-                            put!(b[k], k);
+                        for (k, &c) in b[i..end].iter().enumerate() {
+                            put!(c, i + k);
                         }
                         if !alnum {
                             space!(end - 1);
@@ -568,8 +568,8 @@ mod tests {
                             if !alnum {
                                 space!(i);
                             }
-                            for k in i..end {
-                                put!(b[k], k);
+                            for (k, &c) in b[i..end].iter().enumerate() {
+                                put!(c, i + k);
                             }
                             if !alnum {
                                 space!(end - 1);
