@@ -172,8 +172,10 @@ impl Folded {
                         if !alnum {
                             space!(i);
                         }
-                        for (k, &c) in b[i..end].iter().enumerate() {
-                            put!(c, i + k);
+                        // By index: an iterator here compiles to more instructions.
+                        #[allow(clippy::needless_range_loop)]
+                        for k in i..end {
+                            put!(b[k], k);
                         }
                         if !alnum {
                             space!(end - 1);
