@@ -25,8 +25,16 @@ pub struct PhraseSet {
     shift: u32,
     /// Distinct first tokens.
     keys: Vec<Key>,
+    /// A bit for each byte that begins a first token, and for the space: a one-byte token
+    /// whose byte has none (most are punctuation, "." or ":") begins no phrase and is
+    /// stepped over without a lookup.
+    leads: [u64; 4],
     /// Phrases grouped by first token, longest phrase first.
     order: Vec<Cand>,
+    /// The phrases of each first token again, in buckets by the first byte of their second
+    /// token (see [`Key::buckets`]): start and length in `bucketed`.
+    buckets: Vec<(u32, u32)>,
+    bucketed: Vec<Cand>,
     /// Each phrase's bytes (with the leading space): start and length in `bytes`.
     phrases: Vec<(u32, u32)>,
     bytes: Vec<u8>,
@@ -50,6 +58,13 @@ struct Key {
     /// ends the token (the first byte of its second token): when the text's byte there has
     /// no bit, none of them can match and only the phrases of the token alone are tried.
     seconds: u64,
+    /// Where this token's buckets start in [`PhraseSet::buckets`]: one for each bit of
+    /// `seconds`, in the order of the bits. The bucket of bit `k` holds, in the order of
+    /// `order`, the phrases that go on past the token and may have a byte with bit `k` there,
+    /// then the phrases of the token alone: only those can match when the text's byte has
+    /// bit `k`. A frequent first token ("no", "is") begins dozens of phrases, and its bucket
+    /// holds a few.
+    buckets: u32,
 }
 
 /// A phrase among those that begin with one first token.
@@ -235,6 +250,7 @@ impl PhraseSet {
             let mut word = [0u8; 8];
             let k = token.len().min(8);
             word[..k].copy_from_slice(&token[..k]);
+            set.leads[usize::from(token[0] >> 6)] |= 1 << (token[0] & 63);
             set.keys.push(Key {
                 word: u64::from_le_bytes(word),
                 start,
@@ -243,9 +259,32 @@ impl PhraseSet {
                 count: (j - i) as u32,
                 multi,
                 seconds,
+                buckets: 0,
             });
             i = j;
         }
+        for key in &mut set.keys {
+            key.buckets = set.buckets.len() as u32;
+            let phrases = &set.order[key.first as usize..(key.first + key.count) as usize];
+            let (multi, alone) = phrases.split_at(key.multi as usize);
+            let mut bits = key.seconds;
+            while bits != 0 {
+                let bit = bits.trailing_zeros();
+                let start = set.bucketed.len() as u32;
+                for c in multi {
+                    // The byte after the token's space, as `seconds` was made: a phrase
+                    // without one (it ends in a space) set every bit and is in every bucket.
+                    let second = (c.rest >= 2).then(|| set.bytes[c.at as usize + 1]);
+                    if second.map_or(true, |b| u32::from(b & 63) == bit) {
+                        set.bucketed.push(*c);
+                    }
+                }
+                set.bucketed.extend_from_slice(alone);
+                set.buckets.push((start, set.bucketed.len() as u32 - start));
+                bits &= bits - 1;
+            }
+        }
+        set.leads[usize::from(b' ' >> 6)] |= 1 << (b' ' & 63);
         let size = (set.keys.len() * 4).next_power_of_two().max(16);
         set.shift = 64 - size.trailing_zeros();
         set.slots = vec![u32::MAX; size];
@@ -339,6 +378,14 @@ impl PhraseSet {
         let mut spaces = 0u32;
         while p + 1 < n {
             let t = p + 1;
+            if hay.get(t + 1) == Some(&b' ')
+                && self.leads[usize::from(hay[t] >> 6)] >> (hay[t] & 63) & 1 == 0
+            {
+                // A one-byte token that begins no phrase.
+                p = t + 1;
+                spaces += 1;
+                continue;
+            }
             let (e, word) = token(hay, t);
             if e == t {
                 // Two spaces in a row (not made by folding): step over one.
@@ -354,13 +401,14 @@ impl PhraseSet {
                 // and the space after it.
                 let after = crate::text::load8(hay, e);
                 let second = (after >> 8) & 63;
-                let skip = if key.seconds >> second & 1 == 0 {
-                    key.multi
+                let cands = if key.seconds >> second & 1 == 0 {
+                    // Only the phrases of the token alone can match.
+                    &self.order[(key.first + key.multi) as usize..(key.first + key.count) as usize]
                 } else {
-                    0
+                    let rank = (key.seconds & ((1u64 << second) - 1)).count_ones();
+                    let (start, len) = self.buckets[(key.buckets + rank) as usize];
+                    &self.bucketed[start as usize..(start + len) as usize]
                 };
-                let cands =
-                    &self.order[(key.first + skip) as usize..(key.first + key.count) as usize];
                 for c in cands {
                     let rest = c.rest as usize;
                     let end = e + rest;
@@ -554,6 +602,40 @@ mod tests {
     /// Words of one to twelve bytes, half of them sharing their first eight bytes.
     const WORD: &str = "(aaaaaaaa)?[ab]{1,4}";
 
+    /// Words of bytes that fall in the same bucket two by two (`a` and `!`, `b` and `"`
+    /// have the same low six bits).
+    const COLLIDING: &str = "[a!b\"]{1,3}";
+
+    /// Every bucket holds the phrases of its first token that may match when the byte after
+    /// the token's space has its bit, in order: those that go on past the token with that
+    /// bit there or with no byte there, then those of the token alone.
+    fn buckets_agree(set: &PhraseSet) -> Result<(), proptest::test_runner::TestCaseError> {
+        for key in &set.keys {
+            let phrases = &set.order[key.first as usize..(key.first + key.count) as usize];
+            for bit in 0..64u32 {
+                if key.seconds >> bit & 1 == 0 {
+                    continue;
+                }
+                let rank = (key.seconds & ((1u64 << bit) - 1)).count_ones();
+                let (start, len) = set.buckets[(key.buckets + rank) as usize];
+                let got: Vec<u32> = set.bucketed[start as usize..(start + len) as usize]
+                    .iter()
+                    .map(|c| c.id)
+                    .collect();
+                let want: Vec<u32> = phrases
+                    .iter()
+                    .filter(|c| {
+                        let rest = &set.bytes[c.at as usize..(c.at + c.rest) as usize];
+                        rest.is_empty() || rest.get(1).map_or(true, |&b| u32::from(b & 63) == bit)
+                    })
+                    .map(|c| c.id)
+                    .collect();
+                proptest::prop_assert_eq!(got, want);
+            }
+        }
+        Ok(())
+    }
+
     proptest::proptest! {
         #[test]
         fn token_reads_as_bytewise(
@@ -579,6 +661,44 @@ mod tests {
         ) {
             let phrases: Vec<String> = phrases.into_iter().collect();
             let set = PhraseSet::new(&phrases).unwrap();
+            let ac = AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostLongest)
+                .kind(Some(AhoCorasickKind::DFA))
+                .build(&phrases)
+                .unwrap();
+            let mut hay = b" ".to_vec();
+            for (w, spaces) in &text {
+                hay.extend_from_slice(w.as_bytes());
+                hay.extend(std::iter::repeat(b' ').take(*spaces));
+            }
+            agrees_with(&set, &ac, &hay)?;
+        }
+
+        /// Phrases whose second tokens begin with bytes of the same bucket, and phrases with
+        /// doubled or trailing spaces: the buckets hold what the scan must try, and it finds
+        /// what the automaton finds.
+        #[test]
+        fn agrees_with_the_automaton_on_colliding_second_bytes(
+            phrases in proptest::collection::btree_set(
+                (proptest::collection::vec((COLLIDING, 1..3usize), 1..4), proptest::bool::ANY)
+                    .prop_map(|(words, trailing)| {
+                        let mut p = String::new();
+                        for (i, (w, spaces)) in words.iter().enumerate() {
+                            p.push_str(&" ".repeat(if i == 0 { 1 } else { *spaces }));
+                            p.push_str(w);
+                        }
+                        if trailing {
+                            p.push(' ');
+                        }
+                        p
+                    }),
+                1..16,
+            ),
+            text in proptest::collection::vec((COLLIDING, 1..3usize), 0..30),
+        ) {
+            let phrases: Vec<String> = phrases.into_iter().collect();
+            let set = PhraseSet::new(&phrases).unwrap();
+            buckets_agree(&set)?;
             let ac = AhoCorasick::builder()
                 .match_kind(MatchKind::LeftmostLongest)
                 .kind(Some(AhoCorasickKind::DFA))

@@ -31,6 +31,9 @@ pub struct Pipeline {
     payloads: Vec<Vec<Payload>>,
     /// What each pattern's payloads come to, read once here rather than at every hit.
     info: Vec<PatternInfo>,
+    /// For each lexicon term, whether its text speaks of height ("loss of height"), which a
+    /// disc word just before claims for the disc (see [`Pipeline::anchored`]).
+    height_terms: Vec<bool>,
     rules: RuleSet,
 }
 
@@ -46,6 +49,8 @@ struct PatternInfo {
     anatomy: Option<ModifierKind>,
     /// Some payload is a hardware term.
     hardware: bool,
+    /// Some payload is a degenerative-changes term that names the disc ("disc desiccation").
+    disc_term: bool,
     /// The value of the first acuity modifier among the payloads.
     acuity: Option<Acuity>,
     /// How many payloads are spine anatomy modifiers (spine, region or disc), and how many
@@ -368,6 +373,14 @@ impl Pipeline {
                     Payload::Term(t) => lex.terms[t as usize].concept == ConceptId::HARDWARE,
                     _ => false,
                 }),
+                disc_term: ps.iter().any(|p| match *p {
+                    Payload::Term(t) => {
+                        let t = &lex.terms[t as usize];
+                        t.concept == ConceptId::DEGENERATIVE_CHANGES
+                            && (t.text.contains("disc") || t.text.contains("disk"))
+                    }
+                    _ => false,
+                }),
                 acuity: ps.iter().find_map(|p| match *p {
                     Payload::Modifier(m) => match lex.modifiers[m as usize].value {
                         ModifierValue::Acuity(a) => Some(a),
@@ -384,6 +397,11 @@ impl Pipeline {
                 other_words: anatomy_count(&lex, ps, |k| k == ModifierKind::Other),
             })
             .collect();
+        let height_terms = lex
+            .terms
+            .iter()
+            .map(|t| t.text.contains("height"))
+            .collect();
         Ok(Pipeline {
             lex,
             ac,
@@ -391,6 +409,7 @@ impl Pipeline {
             user_offset,
             payloads,
             info,
+            height_terms,
             rules: RuleSet::builtin(),
         })
     }
@@ -462,11 +481,18 @@ impl Pipeline {
         if hits.is_empty() {
             return;
         }
-        let spine_exam = self.is_spine_exam(text, a, &s.hits);
+        // At most one mention per matched term: room for them all at once.
+        let terms = hits
+            .iter()
+            .filter(|x| self.info[x.pat as usize].term)
+            .count();
+        a.mentions.reserve(terms);
+        // The end of the first line.
+        let title_end = find_any(text.as_bytes(), 0, [b'\n']).unwrap_or(text.len());
+        let spine_exam = self.is_spine_exam(a, &s.hits, title_end);
         let has_headers = a.sections.iter().any(|x| x.kind != SectionKind::Preamble);
         let mut label: Option<(BodyPart, u32)> = None;
         s.maybe_labels.clear();
-        let title_end = text.find('\n').unwrap_or(text.len());
         let mut h = 0usize;
         for (si, sent) in a.sentences.iter().enumerate() {
             while h < s.hits.len() && s.hits[h].span.start < sent.span.start {
@@ -592,8 +618,9 @@ impl Pipeline {
     /// not under a header), in a header or in a technique/exam section; or, failing such
     /// evidence, spine words at least as many as words naming other anatomy (a chest film names
     /// lungs, heart and ribs far more often than the spine; a bare snippet names neither).
-    fn is_spine_exam(&self, text: &str, a: &Analysis, hits: &[Hit]) -> bool {
-        let first_line_end = text.find('\n').unwrap_or(text.len()).min(160);
+    /// `title_end` is the end of the report's first line.
+    fn is_spine_exam(&self, a: &Analysis, hits: &[Hit], title_end: usize) -> bool {
+        let first_line_end = title_end.min(160);
         // Sections are in text order, each header before its body: the one section that can
         // hold a span is the last one starting at or before it.
         let in_scope = |sp: Span| {
@@ -688,7 +715,7 @@ impl Pipeline {
             comma_breaks(&folded.bytes, first.fs, last.fe, breaks);
         }
         // Candidates that pass anchoring.
-        for x in hits {
+        for x in hits.iter().filter(|x| self.info[x.pat as usize].term) {
             for p in &self.payloads[x.pat as usize] {
                 let Payload::Term(t) = *p else { continue };
                 let term = &self.lex.terms[t as usize];
@@ -1056,24 +1083,13 @@ impl Pipeline {
         };
         // Height loss right after a disc word is the disc's ("disc desiccation and loss of
         // height at L4-L5").
-        if concept == ConceptId::VERTEBRAL_FRACTURE
-            && self.lex.terms[term as usize].text.contains("height")
-        {
+        if concept == ConceptId::VERTEBRAL_FRACTURE && self.height_terms[term as usize] {
             // A disc word, or a disc finding ("disc desiccation and loss of height").
-            let disc_term = |y: &Hit| {
-                self.payloads[y.pat as usize].iter().any(|p| match *p {
-                    Payload::Term(t) => {
-                        let t = &self.lex.terms[t as usize];
-                        t.concept == ConceptId::DEGENERATIVE_CHANGES
-                            && (t.text.contains("disc") || t.text.contains("disk"))
-                    }
-                    _ => false,
-                })
-            };
             let disc_before = hits.iter().any(|y| {
                 y.fe <= x.fs
                     && gap(y.fe, y.se, x.fs, x.ss) <= 3
-                    && (kind_of(y) == Some(ModifierKind::Disc) || disc_term(y))
+                    && (kind_of(y) == Some(ModifierKind::Disc)
+                        || self.info[y.pat as usize].disc_term)
             });
             if disc_before {
                 return Anchoring::No;
@@ -1340,11 +1356,10 @@ fn opens_clause(bytes: &[u8], fs: usize) -> bool {
 
 /// Folded end of the last word before folded position `end`, skipping punctuation tokens.
 fn last_word_end(bytes: &[u8], end: usize) -> usize {
-    let mut e = end.min(bytes.len());
-    while e > 0 && !bytes[e - 1].is_ascii_alphanumeric() && bytes[e - 1] < 0x80 {
-        e -= 1;
-    }
-    e
+    bytes[..end.min(bytes.len())]
+        .iter()
+        .rposition(|&c| c.is_ascii_alphanumeric() || c >= 0x80)
+        .map_or(0, |k| k + 1)
 }
 
 /// The folded token that starts just after folded position `fe` (a space).
@@ -1473,6 +1488,28 @@ mod tests {
         }
     }
 
+    /// [`last_word_end`] stepping back one byte at a time with explicit indices.
+    fn last_word_end_simple(bytes: &[u8], end: usize) -> usize {
+        let mut e = end.min(bytes.len());
+        while e > 0 && !bytes[e - 1].is_ascii_alphanumeric() && bytes[e - 1] < 0x80 {
+            e -= 1;
+        }
+        e
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn last_word_end_agrees_with_the_stepwise_walk(
+            bytes in proptest::collection::vec(
+                proptest::sample::select(vec![b' ', b'.', b',', b'a', b'7', 0xc3, 0xa9, b':']),
+                0..24,
+            ),
+            end in 0usize..30,
+        ) {
+            proptest::prop_assert_eq!(last_word_end(&bytes, end), last_word_end_simple(&bytes, end));
+        }
+    }
+
     /// [`comma_breaks`] one byte at a time.
     fn comma_breaks_simple(bytes: &[u8], lo: usize, hi: usize, breaks: &mut Vec<usize>) {
         let hi = hi.min(bytes.len());
@@ -1510,6 +1547,10 @@ mod tests {
     fn pattern_summaries_agree_with_their_payloads() {
         let p = Pipeline::builtin();
         assert_eq!(p.info.len(), p.payloads.len());
+        assert_eq!(p.height_terms.len(), p.lex.terms.len());
+        for (t, &height) in p.lex.terms.iter().zip(&p.height_terms) {
+            assert_eq!(height, t.text.contains("height"), "{}", t.text);
+        }
         for (info, ps) in p.info.iter().zip(&p.payloads) {
             let modifiers = ps.iter().filter_map(|x| match *x {
                 Payload::Modifier(m) => Some(p.lex.modifiers[m as usize].kind),
@@ -1536,6 +1577,11 @@ mod tests {
             assert_eq!(
                 info.hardware,
                 terms().any(|t| t.concept == ConceptId::HARDWARE)
+            );
+            assert_eq!(
+                info.disc_term,
+                terms().any(|t| t.concept == ConceptId::DEGENERATIVE_CHANGES
+                    && (t.text.contains("disc") || t.text.contains("disk")))
             );
             let values = ps.iter().filter_map(|x| match *x {
                 Payload::Modifier(m) => Some(p.lex.modifiers[m as usize].value),
