@@ -678,8 +678,8 @@ impl Analysis {
         sentences.clear();
         mentions.clear();
         concepts.clear();
-        recommendations.clear();
-        cautions.clear();
+        // The rows go to a pool that the next report's rows are written over.
+        crate::recommend::keep_rows(recommendations, cautions);
         flags.clear();
         warnings.clear();
     }
