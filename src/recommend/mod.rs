@@ -324,13 +324,16 @@ impl Firing {
     /// Whether this firing of `rule` and firing `other` of `other_rule` have the same
     /// condition text (both conditional, or both without a condition).
     fn same_condition(&self, rule: &Rule, other: &Firing, other_rule: &Rule) -> bool {
-        let both_conditional = self.strength == Strength::Conditional
-            && other.strength == Strength::Conditional;
+        let both_conditional =
+            self.strength == Strength::Conditional && other.strength == Strength::Conditional;
         if both_conditional && self.missing.is_empty() && other.missing.is_empty() {
             // The rules' own conditions, as they are.
             return rule.condition == other_rule.condition;
         }
-        let (a, b) = match (self.condition_pieces(rule), other.condition_pieces(other_rule)) {
+        let (a, b) = match (
+            self.condition_pieces(rule),
+            other.condition_pieces(other_rule),
+        ) {
             (Some(a), Some(b)) => (a, b),
             (a, b) => return a.is_none() && b.is_none(),
         };
@@ -722,7 +725,12 @@ impl RuleSet {
             }
             let rule = &self.rules[firings[row.winner].rule];
             if n == recs.len() {
-                recs.push(spare.recommendations.pop().unwrap_or_else(blank_recommendation));
+                recs.push(
+                    spare
+                        .recommendations
+                        .pop()
+                        .unwrap_or_else(blank_recommendation),
+                );
             }
             let r = &mut recs[n];
             n += 1;
@@ -824,7 +832,11 @@ impl RuleSet {
                 out.push_str("; or: ");
             }
             let f = &firings[k];
-            out.extend(f.condition_pieces(&self.rules[f.rule]).into_iter().flatten());
+            out.extend(
+                f.condition_pieces(&self.rules[f.rule])
+                    .into_iter()
+                    .flatten(),
+            );
         }
         true
     }
@@ -852,7 +864,6 @@ impl RuleSet {
             _ => Some(format!("either: {}", conditions.join("; or: "))),
         }
     }
-
 
     /// Human-readable text for one rule (`spinex rules ID`): its conditions, what it emits,
     /// its rationale and its source. `None` when no rule has that id.
@@ -1119,6 +1130,121 @@ mod tests {
             assert_eq!(rows(&x), rows(&y), "{}", report.id);
         }
         assert!(with_rows > 100, "{with_rows}");
+    }
+
+    /// Patient contexts to apply the rules with, besides a report's own: none known (most
+    /// rules conditional, their conditions saying what to obtain) and a few values known.
+    fn other_patients() -> [PatientContext; 2] {
+        [
+            PatientContext::default(),
+            PatientContext {
+                age: Some(71.0),
+                t_score: Some(-2.7),
+                cancer_history: Some(false),
+                ..PatientContext::default()
+            },
+        ]
+    }
+
+    #[test]
+    fn rows_written_over_earlier_rows_equal_fresh_rows() {
+        let p = crate::pipeline::Pipeline::builtin();
+        let rs = RuleSet::builtin();
+        // One analysis refilled for every report, as the batch driver does; its rows go to
+        // this thread's pool when it is cleared and come back for the next report.
+        let mut reused = Analysis::default();
+        let (mut more, mut fewer, mut lost_condition) = (0, 0, 0);
+        let mut before: Option<Analysis> = None;
+        for mut report in crate::gen::generate(5, 250) {
+            let own = report.patient.clone();
+            for patient in std::iter::once(own).chain(other_patients()) {
+                report.patient = patient;
+                p.analyze_into(&report, &mut reused);
+                // The same rows into new vectors, from new buffers.
+                let mut fresh = reused.clone();
+                fresh.recommendations = Vec::new();
+                fresh.cautions = Vec::new();
+                let mut s = Scratch::default();
+                rs.apply_in(&mut fresh, &report.patient, &report.text, &mut s);
+                assert_eq!(rows(&reused), rows(&fresh), "{}", report.id);
+                if let Some(b) = &before {
+                    let (n, m) = (b.recommendations.len(), reused.recommendations.len());
+                    more += usize::from(m > n);
+                    fewer += usize::from(m < n);
+                    lost_condition += usize::from(
+                        b.recommendations
+                            .iter()
+                            .zip(&reused.recommendations)
+                            .any(|(x, y)| x.condition.is_some() && y.condition.is_none()),
+                    );
+                }
+                before = Some(reused.clone());
+                reused.recycle(1 << 16);
+            }
+        }
+        assert!(more > 50 && fewer > 50, "{more} {fewer}");
+        assert!(lost_condition > 20, "{lost_condition}");
+    }
+
+    #[test]
+    fn rows_written_into_a_cleared_analysis_on_another_thread_equal_fresh_rows() {
+        // Rows handed to one thread's pool are not seen by another: its rows are built anew.
+        let p = crate::pipeline::Pipeline::builtin();
+        let reports: Vec<_> = crate::gen::generate(6, 40).collect();
+        let mut a = Analysis::default();
+        for report in &reports {
+            p.analyze_into(report, &mut a);
+            let want = rows(&p.analyze(report));
+            std::thread::scope(|t| {
+                t.spawn(|| {
+                    a.clear();
+                    p.analyze_into(report, &mut a);
+                });
+            });
+            assert_eq!(rows(&a), want, "{}", report.id);
+            a.clear();
+            assert_eq!(a, Analysis::default());
+        }
+    }
+
+    #[test]
+    fn merged_condition_written_in_pieces_equals_the_built_one() {
+        let p = crate::pipeline::Pipeline::builtin();
+        let rs = RuleSet::builtin();
+        let mut s = Scratch::default();
+        let mut out = String::from("left over from an earlier row");
+        let mut several = 0;
+        for mut report in crate::gen::generate(7, 200) {
+            let own = report.patient.clone();
+            for patient in std::iter::once(own).chain(other_patients()) {
+                report.patient = patient;
+                let a = p.analyze(&report);
+                let hits = CueHits::find_with(&rs.cue_reader, &a, &report.text, Default::default());
+                rs.fire_into(&a, &report.patient, &hits, &mut s);
+                let firings = std::mem::take(&mut s.firings);
+                for f in &firings {
+                    let rule = &rs.rules[f.rule];
+                    let pieces = f.condition_pieces(rule).map(|p| p.collect::<String>());
+                    assert_eq!(pieces.as_deref(), f.condition(rule).as_deref());
+                }
+                for act in 0..rs.actions.len() {
+                    for f in firings
+                        .iter()
+                        .filter(|f| rs.rules[f.rule].actions.contains(&act))
+                    {
+                        let winner = &rs.rules[f.rule];
+                        let want = rs.merged_condition(act, &firings, winner);
+                        let got = rs
+                            .merged_condition_into(act, &firings, winner, &mut s.distinct, &mut out)
+                            .then(|| out.clone());
+                        assert_eq!(got, want, "{} {act}", report.id);
+                        several += usize::from(want.is_some_and(|c| c.starts_with("either: ")));
+                    }
+                }
+                s.firings = firings;
+            }
+        }
+        assert!(several > 0, "{several}");
     }
 
     proptest::proptest! {
