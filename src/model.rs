@@ -659,7 +659,9 @@ impl Analysis {
     }
 
     /// Empties every part, keeping the capacity of each for the next report: afterwards the
-    /// analysis equals [`Analysis::default`].
+    /// analysis equals [`Analysis::default`]. The recommendation and caution rows are kept
+    /// for this thread's next application of the rules, which writes its rows over them
+    /// instead of allocating new strings.
     pub fn clear(&mut self) {
         // Every field by name, so that a new field cannot be forgotten here.
         let Analysis {
@@ -678,8 +680,8 @@ impl Analysis {
         sentences.clear();
         mentions.clear();
         concepts.clear();
-        recommendations.clear();
-        cautions.clear();
+        // The rows go to a pool that the next report's rows are written over.
+        crate::recommend::keep_rows(recommendations, cautions);
         flags.clear();
         warnings.clear();
     }

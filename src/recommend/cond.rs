@@ -434,19 +434,28 @@ impl MentionSet {
             .flat_map(|(k, w)| Bits(w).map(move |bit| (64 * k) as u32 + bit))
     }
 
-    /// The indices, in increasing order (as [`MentionSet::iter`] gives them; the tests compare
-    /// them). Most sets hold only the first 64 mentions: those are read from one word.
+    /// The indices, in a new vector ([`MentionSet::write_to`]).
+    #[cfg(test)]
     pub fn to_vec(&self) -> Vec<u32> {
+        let mut v = Vec::new();
+        self.write_to(&mut v);
+        v
+    }
+
+    /// Writes the indices, in increasing order (as [`MentionSet::iter`] gives them; the tests
+    /// compare them), into `v` (emptied first), reusing its memory. Most sets hold only the
+    /// first 64 mentions: those are read from one word.
+    pub fn write_to(&self, v: &mut Vec<u32>) {
         let mut n = self.low.count_ones() as usize;
         for w in &self.high {
             n += w.count_ones() as usize;
         }
-        let mut v = Vec::with_capacity(n);
-        push_bits(&mut v, self.low, 0);
+        v.clear();
+        v.reserve_exact(n);
+        push_bits(v, self.low, 0);
         for (k, &w) in self.high.iter().enumerate() {
-            push_bits(&mut v, w, 64 * (k as u32 + 1));
+            push_bits(v, w, 64 * (k as u32 + 1));
         }
-        v
     }
 }
 
@@ -674,18 +683,23 @@ impl Fields {
             .filter(move |&f| self.0 & Fields::of(f).0 != 0)
     }
     /// What to obtain, in words: "obtain a DXA T-score and the cancer history".
+    #[cfg(test)]
     pub fn obtain(self) -> String {
+        self.obtain_pieces().collect()
+    }
+    /// What to obtain, in words, as the pieces of text that make it up ("obtain ", "a DXA
+    /// T-score", " and ", "the cancer history", maybe with empty pieces), so that it can be
+    /// compared or written out without building a string.
+    pub fn obtain_pieces(self) -> impl Iterator<Item = &'static str> {
         let n = self.0.count_ones() as usize;
-        let len: usize = self.iter().map(|f| f.obtain().len() + 5).sum();
-        let mut s = String::with_capacity("obtain ".len() + len);
-        s.push_str("obtain ");
-        for (k, f) in self.iter().enumerate() {
-            if k > 0 {
-                s.push_str(if k + 1 == n { " and " } else { ", " });
-            }
-            s.push_str(f.obtain());
-        }
-        s
+        std::iter::once("obtain ").chain(self.iter().enumerate().flat_map(move |(k, f)| {
+            let sep = match k {
+                0 => "",
+                _ if k + 1 == n => " and ",
+                _ => ", ",
+            };
+            [sep, f.obtain()]
+        }))
     }
 }
 
@@ -864,16 +878,44 @@ mod tests {
         );
     }
 
+    /// What to obtain, built as one string piece by piece ([`Fields::obtain_pieces`] is
+    /// checked against it).
+    fn obtain_built(set: Fields) -> String {
+        let n = set.0.count_ones() as usize;
+        let mut s = String::from("obtain ");
+        for (k, f) in set.iter().enumerate() {
+            if k > 0 {
+                s.push_str(if k + 1 == n { " and " } else { ", " });
+            }
+            s.push_str(f.obtain());
+        }
+        s
+    }
+
+    #[test]
+    fn what_to_obtain_in_pieces_reads_as_built_for_every_set_of_fields() {
+        for bits in 1..(1u16 << Field::ALL.len()) {
+            let set = Fields(bits);
+            assert_eq!(set.obtain(), obtain_built(set), "{bits:#b}");
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn mention_set_to_vec_agrees_with_iter(
             indices in proptest::collection::vec(0u32..300, 0..40),
+            before in proptest::collection::vec(0u32..300, 0..40),
         ) {
             let mut s = MentionSet::default();
             for &i in &indices {
                 s.insert(i);
             }
-            proptest::prop_assert_eq!(s.to_vec(), s.iter().collect::<Vec<u32>>());
+            let want = s.iter().collect::<Vec<u32>>();
+            proptest::prop_assert_eq!(&s.to_vec(), &want);
+            // Into a vector that held something else.
+            let mut v = before;
+            s.write_to(&mut v);
+            proptest::prop_assert_eq!(v, want);
         }
     }
 

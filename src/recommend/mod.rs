@@ -38,6 +38,7 @@ use crate::model::*;
 use cond::{Fields, FindingCond, Findings, MentionSet, PatientCond, StatusGate, StatusMasks, Tri};
 pub use cue::CueDef;
 use cue::{CueBuffers, CueHits};
+#[cfg(test)]
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt::Write as _;
@@ -277,7 +278,9 @@ struct Firing {
 
 impl Firing {
     /// The condition in words of a conditional firing of `rule` (its own): what to obtain
-    /// when values are missing, then the rule's condition.
+    /// when values are missing, then the rule's condition. [`Firing::condition_pieces`]
+    /// gives the same text in pieces (the tests compare them).
+    #[cfg(test)]
     fn condition<'r>(&self, rule: &'r Rule) -> Option<Cow<'r, str>> {
         if self.strength != Strength::Conditional {
             return None;
@@ -291,6 +294,56 @@ impl Firing {
             c.push_str(rest);
         }
         Some(Cow::Owned(c))
+    }
+
+    /// The condition in words of a conditional firing of `rule` (its own), as the pieces of
+    /// text that make it up (some maybe empty), so that it can be compared or written out
+    /// without building a string: what to obtain when values are missing, then the rule's
+    /// condition. `None` when there is no condition.
+    fn condition_pieces<'r>(&self, rule: &'r Rule) -> Option<impl Iterator<Item = &'r str>> {
+        if self.strength != Strength::Conditional {
+            return None;
+        }
+        let missing = (!self.missing.is_empty()).then_some(self.missing);
+        let rest = rule.condition.as_deref();
+        if missing.is_none() && rest.is_none() {
+            return None;
+        }
+        let sep = if missing.is_some() && rest.is_some() {
+            "; "
+        } else {
+            ""
+        };
+        let obtain = missing
+            .into_iter()
+            .flat_map(Fields::obtain_pieces)
+            .map(|p| -> &'r str { p });
+        Some(obtain.chain([sep, rest.unwrap_or("")]))
+    }
+
+    /// Whether this firing of `rule` and firing `other` of `other_rule` have the same
+    /// condition text (both conditional, or both without a condition).
+    fn same_condition(&self, rule: &Rule, other: &Firing, other_rule: &Rule) -> bool {
+        let both_conditional =
+            self.strength == Strength::Conditional && other.strength == Strength::Conditional;
+        if both_conditional && self.missing.is_empty() && other.missing.is_empty() {
+            // The rules' own conditions, as they are.
+            return rule.condition == other_rule.condition;
+        }
+        let (a, b) = match (
+            self.condition_pieces(rule),
+            other.condition_pieces(other_rule),
+        ) {
+            (Some(a), Some(b)) => (a, b),
+            (a, b) => return a.is_none() && b.is_none(),
+        };
+        // The lengths first: texts that differ mostly differ in length.
+        if a.map(str::len).sum::<usize>() != b.map(str::len).sum::<usize>() {
+            return false;
+        }
+        let a = self.condition_pieces(rule).into_iter().flatten();
+        let b = other.condition_pieces(other_rule).into_iter().flatten();
+        a.flat_map(str::bytes).eq(b.flat_map(str::bytes))
     }
 }
 
@@ -317,10 +370,137 @@ struct Scratch {
     /// Per caution: the first rule that raised it and the merged evidence.
     cautions: Vec<Option<(usize, MentionSet)>>,
     cues: CueBuffers,
+    /// For [`RuleSet::merged_condition_into`].
+    distinct: Vec<usize>,
+    /// Rows of earlier reports, handed back by [`keep_rows`] (when an [`Analysis`] is
+    /// cleared) or left over by [`RuleSet::apply_firings`]: their strings and evidence vectors
+    /// are refilled for the next report's rows instead of allocating new ones.
+    spare: SpareRows,
+}
+
+/// Emptied rows kept for reuse ([`Scratch::spare`]).
+#[derive(Debug, Default)]
+struct SpareRows {
+    recommendations: Pool<Recommendation>,
+    cautions: Pool<Caution>,
+    /// The strings of conditions, from rows whose condition went away.
+    conditions: Vec<String>,
+}
+
+impl SpareRows {
+    /// The most loose rows (and condition strings) of each kind kept: more than one report
+    /// produces with the shipped rules, few enough that the memory kept stays small.
+    const MAX: usize = 64;
+
+    /// Takes the rows of `recs` and `cautions`, leaving both empty with their capacity.
+    fn keep(&mut self, recs: &mut Vec<Recommendation>, cautions: &mut Vec<Caution>) {
+        self.recommendations.keep(recs);
+        self.cautions.keep(cautions);
+    }
+}
+
+/// Rows of one kind kept for reuse. Moving a row costs a copy of it, so rows move as little
+/// as possible: the rows of a cleared analysis stay in their vector ([`Pool::last`]), which
+/// goes back whole to the next analysis the rules fill ([`Pool::restore`]); only the rows
+/// one report has more or fewer than the one before move to and from [`Pool::loose`].
+#[derive(Debug)]
+struct Pool<T> {
+    /// The rows of the last analysis cleared, in their vector (empty when none).
+    last: Vec<T>,
+    /// Single rows, at most [`SpareRows::MAX`].
+    loose: Vec<T>,
+}
+
+impl<T> Default for Pool<T> {
+    fn default() -> Pool<T> {
+        Pool {
+            last: Vec::new(),
+            loose: Vec::new(),
+        }
+    }
+}
+
+impl<T> Pool<T> {
+    /// Takes the rows of `from`, leaving it empty with capacity (that of [`Pool::last`]'s
+    /// vector, when the two trade).
+    fn keep(&mut self, from: &mut Vec<T>) {
+        if self.last.is_empty() {
+            from.truncate(SpareRows::MAX);
+            std::mem::swap(&mut self.last, from);
+        } else {
+            self.keep_tail(from, 0);
+        }
+    }
+
+    /// Gives `to`, when it is empty, the rows of [`Pool::last`] (trading vectors).
+    fn restore(&mut self, to: &mut Vec<T>) {
+        if to.is_empty() {
+            std::mem::swap(&mut self.last, to);
+        }
+    }
+
+    /// A loose row.
+    fn pop(&mut self) -> Option<T> {
+        self.loose.pop()
+    }
+
+    /// Moves the rows of `v` from `n` on to [`Pool::loose`] (up to [`SpareRows::MAX`] there;
+    /// the rest are dropped): `v` ends up with its first `n`.
+    fn keep_tail(&mut self, v: &mut Vec<T>, n: usize) {
+        let room = SpareRows::MAX.saturating_sub(self.loose.len());
+        v.truncate(n.saturating_add(room));
+        if v.len() > n {
+            self.loose.extend(v.drain(n..));
+        }
+    }
+}
+
+/// A row to be filled in ([`RuleSet::apply_firings`] sets every field).
+fn blank_recommendation() -> Recommendation {
+    Recommendation {
+        action: String::new(),
+        rule: String::new(),
+        strength: Strength::Recommended,
+        condition: None,
+        urgency: Urgency::Routine,
+        rationale: String::new(),
+        evidence: Vec::new(),
+        source: String::new(),
+    }
+}
+
+/// A caution to be filled in ([`RuleSet::apply_firings`] sets every field).
+fn blank_caution() -> Caution {
+    Caution {
+        id: String::new(),
+        rule: String::new(),
+        message: String::new(),
+        evidence: Vec::new(),
+        source: String::new(),
+    }
 }
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Empties `recs` and `cautions` (keeping their capacity), handing their rows to this thread's
+/// pool so that the next [`RuleSet::apply_with_text`] on this thread refills them instead of
+/// allocating new strings ([`Analysis::clear`] calls it). Dropping the rows instead is
+/// equivalent, only slower.
+pub(crate) fn keep_rows(recs: &mut Vec<Recommendation>, cautions: &mut Vec<Caution>) {
+    if recs.is_empty() && cautions.is_empty() {
+        return;
+    }
+    // When the pool is in use (not reached: no analysis is cleared while rules are applied) or
+    // the thread is ending, the rows are dropped.
+    let _ = SCRATCH.try_with(|s| {
+        if let Ok(mut s) = s.try_borrow_mut() {
+            s.spare.keep(recs, cautions);
+        }
+    });
+    recs.clear();
+    cautions.clear();
 }
 
 /// A validated set of rules, built once and then only read (`Send + Sync`).
@@ -497,6 +677,8 @@ impl RuleSet {
             firings,
             rows,
             cautions,
+            distinct,
+            spare,
             ..
         } = s;
         let firings = &firings[..];
@@ -523,9 +705,13 @@ impl RuleSet {
             }
         }
 
-        // Exclusions, decided on the merged set before anything is dropped.
+        // Exclusions, decided on the merged set before anything is dropped. The rows are
+        // written over those already in `analysis` (of an earlier call), then over spare ones,
+        // so that their strings and vectors are reused.
         let emitted = |j: usize| rows[j].as_ref().map(|r| r.strength);
-        let mut recs = Vec::with_capacity(rows.iter().flatten().count());
+        let recs = &mut analysis.recommendations;
+        spare.recommendations.restore(recs);
+        let mut n = 0;
         for (act, row) in rows.iter().enumerate() {
             let Some(row) = row else { continue };
             let def = &self.actions[act];
@@ -538,21 +724,38 @@ impl RuleSet {
                 continue;
             }
             let rule = &self.rules[firings[row.winner].rule];
-            let condition = match row.strength {
-                Strength::Recommended => None,
-                Strength::Conditional => self.merged_condition(act, firings, rule),
+            if n == recs.len() {
+                recs.push(
+                    spare
+                        .recommendations
+                        .pop()
+                        .unwrap_or_else(blank_recommendation),
+                );
+            }
+            let r = &mut recs[n];
+            n += 1;
+            r.action.clone_from(&def.id);
+            r.rule.clone_from(&rule.id);
+            r.strength = row.strength;
+            // The condition's string comes from the row, else from the spare ones.
+            let mut condition = r.condition.take().or_else(|| spare.conditions.pop());
+            let holds = row.strength == Strength::Conditional && {
+                let c = condition.get_or_insert_with(String::new);
+                self.merged_condition_into(act, firings, rule, distinct, c)
             };
-            recs.push(Recommendation {
-                action: def.id.clone(),
-                rule: rule.id.clone(),
-                strength: row.strength,
-                condition,
-                urgency: row.urgency,
-                rationale: rule.rationale.clone(),
-                evidence: row.evidence.to_vec(),
-                source: rule.source.clone(),
-            });
+            if holds {
+                r.condition = condition;
+            } else if let Some(c) = condition {
+                if spare.conditions.len() < SpareRows::MAX {
+                    spare.conditions.push(c);
+                }
+            }
+            r.urgency = row.urgency;
+            r.rationale.clone_from(&rule.rationale);
+            row.evidence.write_to(&mut r.evidence);
+            r.source.clone_from(&rule.source);
         }
+        spare.recommendations.keep_tail(recs, n);
 
         // Cautions: raised by every rule that fired, outright or conditionally.
         cautions.clear();
@@ -563,27 +766,85 @@ impl RuleSet {
                 entry.1.union_with(&f.evidence);
             }
         }
-        analysis.recommendations = recs;
-        analysis.cautions = cautions
-            .iter()
-            .enumerate()
-            .filter_map(|(c, e)| {
-                let (rule, evidence) = e.as_ref()?;
-                let def = &self.cautions[c];
-                Some(Caution {
-                    id: def.id.clone(),
-                    rule: self.rules[*rule].id.clone(),
-                    message: def.message.clone(),
-                    evidence: evidence.to_vec(),
-                    source: def.source.clone(),
-                })
-            })
-            .collect();
+        let out = &mut analysis.cautions;
+        spare.cautions.restore(out);
+        let mut n = 0;
+        for (c, e) in cautions.iter().enumerate() {
+            let Some((rule, evidence)) = e else { continue };
+            let def = &self.cautions[c];
+            if n == out.len() {
+                out.push(spare.cautions.pop().unwrap_or_else(blank_caution));
+            }
+            let x = &mut out[n];
+            n += 1;
+            x.id.clone_from(&def.id);
+            x.rule.clone_from(&self.rules[*rule].id);
+            x.message.clone_from(&def.message);
+            evidence.write_to(&mut x.evidence);
+            x.source.clone_from(&def.source);
+        }
+        spare.cautions.keep_tail(out, n);
+    }
+
+    /// Writes into `out` (emptied first) the condition of a conditional row for action
+    /// `act`: the distinct conditions of the conditional firings that emitted it, in rule
+    /// order ("either: ...; or: ..." when there are several), else the condition of `winner`,
+    /// the rule that names the row. Returns whether there is one. `distinct` is a buffer (the
+    /// indices in `firings` of the first firing with each condition); [`RuleSet::merged_condition`]
+    /// in the tests builds the same text as strings.
+    fn merged_condition_into(
+        &self,
+        act: usize,
+        firings: &[Firing],
+        winner: &Rule,
+        distinct: &mut Vec<usize>,
+        out: &mut String,
+    ) -> bool {
+        distinct.clear();
+        for (k, f) in firings.iter().enumerate() {
+            let rule = &self.rules[f.rule];
+            if !rule.actions.contains(&act) || f.condition_pieces(rule).is_none() {
+                continue;
+            }
+            let seen = distinct.iter().any(|&j| {
+                let g = &firings[j];
+                f.same_condition(rule, g, &self.rules[g.rule])
+            });
+            if !seen {
+                distinct.push(k);
+            }
+        }
+        out.clear();
+        if distinct.is_empty() {
+            return match &winner.condition {
+                Some(c) => {
+                    out.push_str(c);
+                    true
+                }
+                None => false,
+            };
+        }
+        if distinct.len() > 1 {
+            out.push_str("either: ");
+        }
+        for (n, &k) in distinct.iter().enumerate() {
+            if n > 0 {
+                out.push_str("; or: ");
+            }
+            let f = &firings[k];
+            out.extend(
+                f.condition_pieces(&self.rules[f.rule])
+                    .into_iter()
+                    .flatten(),
+            );
+        }
+        true
     }
 
     /// The condition of a conditional row for action `act`: the distinct conditions of the
     /// conditional firings that emitted it, in rule order ("either: ...; or: ..." when there
     /// are several), else the condition of `winner`, the rule that names the row.
+    #[cfg(test)]
     fn merged_condition(&self, act: usize, firings: &[Firing], winner: &Rule) -> Option<String> {
         let mut conditions: Vec<Cow<str>> = Vec::new();
         for f in firings {
@@ -869,6 +1130,121 @@ mod tests {
             assert_eq!(rows(&x), rows(&y), "{}", report.id);
         }
         assert!(with_rows > 100, "{with_rows}");
+    }
+
+    /// Patient contexts to apply the rules with, besides a report's own: none known (most
+    /// rules conditional, their conditions saying what to obtain) and a few values known.
+    fn other_patients() -> [PatientContext; 2] {
+        [
+            PatientContext::default(),
+            PatientContext {
+                age: Some(71.0),
+                t_score: Some(-2.7),
+                cancer_history: Some(false),
+                ..PatientContext::default()
+            },
+        ]
+    }
+
+    #[test]
+    fn rows_written_over_earlier_rows_equal_fresh_rows() {
+        let p = crate::pipeline::Pipeline::builtin();
+        let rs = RuleSet::builtin();
+        // One analysis refilled for every report, as the batch driver does; its rows go to
+        // this thread's pool when it is cleared and come back for the next report.
+        let mut reused = Analysis::default();
+        let (mut more, mut fewer, mut lost_condition) = (0, 0, 0);
+        let mut before: Option<Analysis> = None;
+        for mut report in crate::gen::generate(5, 250) {
+            let own = report.patient.clone();
+            for patient in std::iter::once(own).chain(other_patients()) {
+                report.patient = patient;
+                p.analyze_into(&report, &mut reused);
+                // The same rows into new vectors, from new buffers.
+                let mut fresh = reused.clone();
+                fresh.recommendations = Vec::new();
+                fresh.cautions = Vec::new();
+                let mut s = Scratch::default();
+                rs.apply_in(&mut fresh, &report.patient, &report.text, &mut s);
+                assert_eq!(rows(&reused), rows(&fresh), "{}", report.id);
+                if let Some(b) = &before {
+                    let (n, m) = (b.recommendations.len(), reused.recommendations.len());
+                    more += usize::from(m > n);
+                    fewer += usize::from(m < n);
+                    lost_condition += usize::from(
+                        b.recommendations
+                            .iter()
+                            .zip(&reused.recommendations)
+                            .any(|(x, y)| x.condition.is_some() && y.condition.is_none()),
+                    );
+                }
+                before = Some(reused.clone());
+                reused.recycle(1 << 16);
+            }
+        }
+        assert!(more > 50 && fewer > 50, "{more} {fewer}");
+        assert!(lost_condition > 20, "{lost_condition}");
+    }
+
+    #[test]
+    fn rows_written_into_a_cleared_analysis_on_another_thread_equal_fresh_rows() {
+        // Rows handed to one thread's pool are not seen by another: its rows are built anew.
+        let p = crate::pipeline::Pipeline::builtin();
+        let reports: Vec<_> = crate::gen::generate(6, 40).collect();
+        let mut a = Analysis::default();
+        for report in &reports {
+            p.analyze_into(report, &mut a);
+            let want = rows(&p.analyze(report));
+            std::thread::scope(|t| {
+                t.spawn(|| {
+                    a.clear();
+                    p.analyze_into(report, &mut a);
+                });
+            });
+            assert_eq!(rows(&a), want, "{}", report.id);
+            a.clear();
+            assert_eq!(a, Analysis::default());
+        }
+    }
+
+    #[test]
+    fn merged_condition_written_in_pieces_equals_the_built_one() {
+        let p = crate::pipeline::Pipeline::builtin();
+        let rs = RuleSet::builtin();
+        let mut s = Scratch::default();
+        let mut out = String::from("left over from an earlier row");
+        let mut several = 0;
+        for mut report in crate::gen::generate(7, 200) {
+            let own = report.patient.clone();
+            for patient in std::iter::once(own).chain(other_patients()) {
+                report.patient = patient;
+                let a = p.analyze(&report);
+                let hits = CueHits::find_with(&rs.cue_reader, &a, &report.text, Default::default());
+                rs.fire_into(&a, &report.patient, &hits, &mut s);
+                let firings = std::mem::take(&mut s.firings);
+                for f in &firings {
+                    let rule = &rs.rules[f.rule];
+                    let pieces = f.condition_pieces(rule).map(|p| p.collect::<String>());
+                    assert_eq!(pieces.as_deref(), f.condition(rule).as_deref());
+                }
+                for act in 0..rs.actions.len() {
+                    for f in firings
+                        .iter()
+                        .filter(|f| rs.rules[f.rule].actions.contains(&act))
+                    {
+                        let winner = &rs.rules[f.rule];
+                        let want = rs.merged_condition(act, &firings, winner);
+                        let got = rs
+                            .merged_condition_into(act, &firings, winner, &mut s.distinct, &mut out)
+                            .then(|| out.clone());
+                        assert_eq!(got, want, "{} {act}", report.id);
+                        several += usize::from(want.is_some_and(|c| c.starts_with("either: ")));
+                    }
+                }
+                s.firings = firings;
+            }
+        }
+        assert!(several > 0, "{several}");
     }
 
     proptest::proptest! {
