@@ -228,6 +228,9 @@ impl SentenceSet {
 struct Scratch {
     folded: Folded,
     hits: Vec<PhraseHit>,
+    /// Whether `hits` are in order of their start (so that the hits inside a stretch of text
+    /// are found by binary search).
+    in_order: bool,
     /// The sentences that hold a recommending word, and those that decline.
     cue: SentenceSet,
     decline: SentenceSet,
@@ -438,6 +441,7 @@ impl Auditor {
                 p: pipeline,
                 unscanned: Cell::new(Some(&mut s)),
                 scanned: OnceCell::new(),
+                covers: OnceCell::new(),
                 has_findings: a.sections.iter().any(|x| x.kind == SectionKind::Findings),
                 treated: Levels::EMPTY,
             };
@@ -461,10 +465,12 @@ impl Auditor {
         let Scratch {
             folded: own,
             hits,
+            in_order,
             cue,
             decline,
         } = s;
         hits.clear();
+        *in_order = true;
         cue.clear();
         decline.clear();
         let Some(ac) = &self.ac else { return };
@@ -518,7 +524,25 @@ impl Auditor {
                 section,
             });
         });
+        *in_order = hits.windows(2).all(|w| w[0].span.start <= w[1].span.start);
     }
+}
+
+/// The impression's mentions of one concept that share a level set ([`Ctx::impression_groups`]).
+struct ImpressionGroup {
+    levels: Levels,
+    /// One of them is affirmed: it states the finding.
+    affirmed: bool,
+    /// The denials, by the age they deny (none: any age).
+    denials: Vec<Denials>,
+}
+
+/// Impression mentions denying a finding of one age.
+struct Denials {
+    age: Option<Acuity>,
+    ids: Vec<u32>,
+    /// Whether `ids` are in the flag's evidence already.
+    added: Cell<bool>,
 }
 
 /// One report being audited.
@@ -532,6 +556,9 @@ struct Ctx<'a> {
     /// The scratch buffers, until the text is scanned ([`Ctx::s`]).
     unscanned: Cell<Option<&'a mut Scratch>>,
     scanned: OnceCell<&'a Scratch>,
+    /// The mentions' spans in order of start, each with the furthest end of any span up to it
+    /// ([`Ctx::inside_mention`]); made on the first question.
+    covers: OnceCell<Vec<(usize, usize)>>,
     /// The report has a Findings section, so text before the first header is a title.
     has_findings: bool,
     /// Vertebrae treated by augmentation (kyphoplasty, vertebroplasty, cement).
@@ -591,12 +618,26 @@ impl Ctx<'_> {
         !m.attrs.levels.is_empty() && m.attrs.levels.0 & !self.treated.0 == 0
     }
 
+    /// The hits that may lie inside `span`: all of them, or (hits in order) those that start
+    /// in it. Looking a stretch up this way keeps a report with many mentions linear.
+    fn hits_from(&self, span: Span) -> &[PhraseHit] {
+        let s = self.s();
+        if !s.in_order {
+            return &s.hits;
+        }
+        let lo = s.hits.partition_point(|h| h.span.start < span.start);
+        let n = s.hits[lo..].partition_point(|h| h.span.start < span.end.max(span.start + 1));
+        &s.hits[lo..lo + n]
+    }
+
     /// Whether phrases of `mask`'s kinds sit in sentence `si`.
     fn in_sentence(&self, mask: u32, si: u32) -> bool {
-        self.s()
-            .hits
-            .iter()
-            .any(|h| h.kinds & mask != 0 && h.sentence == si)
+        // A hit of sentence `si` lies inside its span.
+        let hits = match self.a.sentences.get(si as usize) {
+            Some(x) => self.hits_from(x.span),
+            None => &self.s().hits,
+        };
+        hits.iter().any(|h| h.kinds & mask != 0 && h.sentence == si)
     }
 
     /// The affirmed mentions of `c` the audit considers.
@@ -617,8 +658,26 @@ impl Ctx<'_> {
             .map_or("finding", |s| s.as_str())
     }
 
+    /// Whether some mention's span holds `span`.
     fn inside_mention(&self, span: Span) -> bool {
-        self.a.mentions.iter().any(|m| m.span.contains(span))
+        let covers = self.covers.get_or_init(|| {
+            let mut v: Vec<(usize, usize)> = self
+                .a
+                .mentions
+                .iter()
+                .map(|m| (m.span.start, m.span.end))
+                .collect();
+            v.sort_unstable();
+            let mut furthest = 0;
+            for x in &mut v {
+                furthest = furthest.max(x.1);
+                x.1 = furthest;
+            }
+            v
+        });
+        // Of the spans starting at or before `span`, the one reaching furthest decides.
+        let n = covers.partition_point(|&(start, _)| start <= span.start);
+        n > 0 && covers[n - 1].1 >= span.end
     }
 
     /// Whether the report recommends a step of one of `mask`'s kinds: the phrase sits in a
@@ -647,8 +706,7 @@ impl Ctx<'_> {
 
     /// Whether phrases of `mask`'s kinds lie within `span`.
     fn says_within(&self, mask: u32, span: Span) -> bool {
-        self.s()
-            .hits
+        self.hits_from(span)
             .iter()
             .any(|h| h.kinds & mask != 0 && span.contains(h.span))
     }
@@ -709,16 +767,40 @@ impl Ctx<'_> {
         });
     }
 
-    /// Whether the impression mention `i` (negated) only denies part of what the findings
-    /// mention `f` affirms: an age that differs ("no acute fracture" beside a chronic or undated
-    /// one) or a narrowing word ("no new", "no significant", "no pathologic").
-    fn partial_denial(&self, i: &Mention, f: &Mention) -> bool {
-        if let Some(ac) = i.attrs.acuity {
-            if f.attrs.acuity != Some(ac) {
-                return true;
+    /// The impression's mentions of `c` the audit considers, grouped by their levels: whether
+    /// one of a group is affirmed, and the denials that are not narrowed by a word ("no new",
+    /// "no significant"), by their age.
+    fn impression_groups(&self, c: ConceptId) -> Vec<ImpressionGroup> {
+        let mut groups: Vec<ImpressionGroup> = Vec::new();
+        let mut index: HashMap<u32, usize> = HashMap::new();
+        for (ii, i) in self.mentions() {
+            if i.concept != c || i.section != SectionKind::Impression {
+                continue;
+            }
+            let k = *index.entry(i.attrs.levels.0).or_insert_with(|| {
+                groups.push(ImpressionGroup {
+                    levels: i.attrs.levels,
+                    affirmed: false,
+                    denials: Vec::new(),
+                });
+                groups.len() - 1
+            });
+            let g = &mut groups[k];
+            if i.negated.is_none() {
+                g.affirmed = true;
+            } else if i.counts() && !self.says_within(PhraseKind::Partial.bit(), denial_scope(i)) {
+                let age = i.attrs.acuity;
+                match g.denials.iter_mut().find(|d| d.age == age) {
+                    Some(d) => d.ids.push(ii),
+                    None => g.denials.push(Denials {
+                        age,
+                        ids: vec![ii],
+                        added: Cell::new(false),
+                    }),
+                }
             }
         }
-        self.says_within(PhraseKind::Partial.bit(), denial_scope(i))
+        groups
     }
 
     fn rules(&self, out: &mut Vec<AuditFlag>) {
@@ -772,6 +854,11 @@ impl Ctx<'_> {
                     continue;
                 }
                 let (mut miss, mut con) = (Vec::new(), Vec::new());
+                // The impression's mentions of `c`, grouped by their levels (made when a
+                // findings mention first needs them): a findings mention is compared with each
+                // group once, not with each mention, so that a report with thousands of
+                // mentions stays linear.
+                let mut groups: Option<Vec<ImpressionGroup>> = None;
                 for (fi, f) in self.mentions() {
                     if f.concept != c
                         || !f.affirmed()
@@ -782,26 +869,28 @@ impl Ctx<'_> {
                     {
                         continue;
                     }
-                    let in_imp = self.mentions().filter(|(_, m)| {
-                        m.concept == c
-                            && m.section == SectionKind::Impression
-                            && levels_compatible(m.attrs.levels, f.attrs.levels)
-                    });
-                    let mut addressed = false;
-                    let mut denied = Vec::new();
-                    for (ii, i) in in_imp {
-                        if i.negated.is_none() {
-                            addressed = true;
-                        } else if i.counts() && !self.partial_denial(i, f) {
-                            denied.push(ii);
-                        }
-                    }
-                    if addressed {
+                    let groups = groups.get_or_insert_with(|| self.impression_groups(c));
+                    let compatible = || {
+                        groups
+                            .iter()
+                            .filter(|g| levels_compatible(g.levels, f.attrs.levels))
+                    };
+                    if compatible().any(|g| g.affirmed) {
                         continue;
                     }
-                    if !denied.is_empty() {
+                    // A denial of another age than `f`'s only denies part of it.
+                    let mut denied = false;
+                    for d in compatible().flat_map(|g| &g.denials) {
+                        if d.age.is_none() || d.age == f.attrs.acuity {
+                            denied = true;
+                            // The evidence is a set: each denial goes in once.
+                            if !d.added.replace(true) {
+                                con.extend_from_slice(&d.ids);
+                            }
+                        }
+                    }
+                    if denied {
                         con.push(fi);
-                        con.extend(denied);
                     } else if SIGNIFICANT.contains(&c) {
                         miss.push(fi);
                     }
