@@ -19,6 +19,9 @@ enum Payload {
     Modifier(u32),
 }
 
+/// The longest first line that is read as the exam's title ("LUMBAR SPINE 2 VIEWS").
+const MAX_TITLE: usize = crate::sentence::MAX_SENTENCE;
+
 /// A compiled, immutable pipeline (`Send + Sync`).
 #[derive(Debug)]
 pub struct Pipeline {
@@ -1007,10 +1010,14 @@ impl Pipeline {
             }
             // The exam's title names the study, not a finding ("SCOLIOSIS SERIES",
             // "VERTEBRAL FRACTURE ASSESSMENT"): a technique line, or the first line of a report
-            // whose findings sit under headers (`title_end`: the end of the first line).
+            // whose findings sit under headers (`title_end`: the end of the first line). A
+            // first line longer than a sentence may be is text run together, not a title: it
+            // would make every mention before its end carry all of it as a trigger.
             match section.kind {
                 SectionKind::Technique => f.hypothetical = f.hypothetical.or(Some(section.header)),
-                SectionKind::Preamble if has_headers && c.span.end <= title_end => {
+                SectionKind::Preamble
+                    if has_headers && c.span.end <= title_end && title_end <= MAX_TITLE =>
+                {
                     f.hypothetical = f.hypothetical.or(Some(Span::new(0, title_end)))
                 }
                 SectionKind::Indication => {
@@ -1689,6 +1696,24 @@ mod tests {
             status(t, ConceptId::DEGENERATIVE_CHANGES),
             Some(Status::Present)
         );
+    }
+
+    #[test]
+    fn a_first_line_longer_than_a_sentence_is_no_title() {
+        // A short first line names the exam; a mention in it is not a finding.
+        let short = "VERTEBRAL FRACTURE ASSESSMENT\nFINDINGS: Normal alignment.";
+        assert_eq!(status(short, ConceptId::VERTEBRAL_FRACTURE), None);
+        // Text run together on one line is read as text, and no mention carries the whole
+        // line as its trigger.
+        let filler = "The patient reports chronic back pain for several years. ".repeat(30);
+        let long = format!("{filler}Compression fracture of L1. FINDINGS: Normal alignment.");
+        assert!(long.find('\n').is_none() && long.len() > crate::sentence::MAX_SENTENCE);
+        assert_eq!(
+            status(&long, ConceptId::VERTEBRAL_FRACTURE),
+            Some(Status::Present)
+        );
+        let a = Pipeline::builtin().analyze(&Report::new("r", long.as_str()));
+        assert!(a.mentions.iter().all(|m| m.hypothetical.is_none()));
     }
 
     #[test]
