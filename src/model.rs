@@ -663,6 +663,25 @@ impl Analysis {
     /// for this thread's next application of the rules, which writes its rows over them
     /// instead of allocating new strings.
     pub fn clear(&mut self) {
+        self.empty(usize::MAX);
+    }
+
+    /// Empties the analysis as [`Analysis::clear`] does, and gives back the memory of every
+    /// part whose capacity is over `bytes` (after a long report), so that an analysis kept for
+    /// reuse holds about what a typical report needs, not what the longest one seen needed.
+    pub fn recycle(&mut self, bytes: usize) {
+        self.empty(bytes);
+    }
+
+    /// [`Analysis::clear`], keeping at most `bytes` of capacity per part.
+    fn empty(&mut self, bytes: usize) {
+        fn empty<T>(v: &mut Vec<T>, bytes: usize) {
+            v.clear();
+            let size = std::mem::size_of::<T>().max(1);
+            if v.capacity().saturating_mul(size) > bytes {
+                v.shrink_to(bytes / size);
+            }
+        }
         // Every field by name, so that a new field cannot be forgotten here.
         let Analysis {
             report_id,
@@ -676,49 +695,19 @@ impl Analysis {
             warnings,
         } = self;
         report_id.clear();
-        sections.clear();
-        sentences.clear();
-        mentions.clear();
-        concepts.clear();
-        // The rows go to a pool that the next report's rows are written over.
-        crate::recommend::keep_rows(recommendations, cautions);
-        flags.clear();
-        warnings.clear();
-    }
-
-    /// Empties the analysis as [`Analysis::clear`] does, and gives back the memory of every
-    /// part whose capacity is over `bytes` (after a long report), so that an analysis kept for
-    /// reuse holds about what a typical report needs, not what the longest one seen needed.
-    pub fn recycle(&mut self, bytes: usize) {
-        fn shrink<T>(v: &mut Vec<T>, bytes: usize) {
-            let size = std::mem::size_of::<T>().max(1);
-            if v.capacity() * size > bytes {
-                v.shrink_to(bytes / size);
-            }
-        }
-        self.clear();
-        let Analysis {
-            report_id,
-            sections,
-            sentences,
-            mentions,
-            concepts,
-            recommendations,
-            cautions,
-            flags,
-            warnings,
-        } = self;
         if report_id.capacity() > bytes {
             report_id.shrink_to(bytes);
         }
-        shrink(sections, bytes);
-        shrink(sentences, bytes);
-        shrink(mentions, bytes);
-        shrink(concepts, bytes);
-        shrink(recommendations, bytes);
-        shrink(cautions, bytes);
-        shrink(flags, bytes);
-        shrink(warnings, bytes);
+        // The rows go to a pool that the next report's rows are written over.
+        crate::recommend::keep_rows(recommendations, cautions);
+        empty(recommendations, bytes);
+        empty(cautions, bytes);
+        empty(sections, bytes);
+        empty(sentences, bytes);
+        empty(mentions, bytes);
+        empty(concepts, bytes);
+        empty(flags, bytes);
+        empty(warnings, bytes);
     }
 }
 

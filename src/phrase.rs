@@ -587,6 +587,26 @@ mod tests {
         Ok(())
     }
 
+    /// [`agrees_with`] a leftmost-longest automaton of `phrases`, on the text of `words`
+    /// (each followed by its count of spaces) after a leading space.
+    fn agrees_on_words(
+        set: &PhraseSet,
+        phrases: &[String],
+        words: &[(String, usize)],
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        let ac = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(phrases)
+            .unwrap();
+        let mut hay = b" ".to_vec();
+        for (w, spaces) in words {
+            hay.extend_from_slice(w.as_bytes());
+            hay.extend(std::iter::repeat_n(b' ', *spaces));
+        }
+        agrees_with(set, &ac, &hay)
+    }
+
     /// [`token`] read one byte at a time.
     fn token_bytewise(hay: &[u8], t: usize) -> (usize, u64) {
         let e = hay[t..]
@@ -661,17 +681,7 @@ mod tests {
         ) {
             let phrases: Vec<String> = phrases.into_iter().collect();
             let set = PhraseSet::new(&phrases).unwrap();
-            let ac = AhoCorasick::builder()
-                .match_kind(MatchKind::LeftmostLongest)
-                .kind(Some(AhoCorasickKind::DFA))
-                .build(&phrases)
-                .unwrap();
-            let mut hay = b" ".to_vec();
-            for (w, spaces) in &text {
-                hay.extend_from_slice(w.as_bytes());
-                hay.extend(std::iter::repeat(b' ').take(*spaces));
-            }
-            agrees_with(&set, &ac, &hay)?;
+            agrees_on_words(&set, &phrases, &text)?;
         }
 
         /// Phrases whose second tokens begin with bytes of the same bucket, and phrases with
@@ -699,17 +709,7 @@ mod tests {
             let phrases: Vec<String> = phrases.into_iter().collect();
             let set = PhraseSet::new(&phrases).unwrap();
             buckets_agree(&set)?;
-            let ac = AhoCorasick::builder()
-                .match_kind(MatchKind::LeftmostLongest)
-                .kind(Some(AhoCorasickKind::DFA))
-                .build(&phrases)
-                .unwrap();
-            let mut hay = b" ".to_vec();
-            for (w, spaces) in &text {
-                hay.extend_from_slice(w.as_bytes());
-                hay.extend(std::iter::repeat(b' ').take(*spaces));
-            }
-            agrees_with(&set, &ac, &hay)?;
+            agrees_on_words(&set, &phrases, &text)?;
         }
 
         #[test]
