@@ -119,11 +119,21 @@ const TAKE_BYTES: usize = 2 << 10;
 const COPY_BYTES: usize = 64 << 10;
 /// A written buffer with more room than this is dropped rather than kept for reuse.
 const KEEP_BYTES: usize = 1 << 20;
+/// Disk space is reserved for a file ahead of its writes, at least this much at a time, and
+/// then as much again as the file already holds, up to [`MAX_RESERVE`].
+const MIN_RESERVE: u64 = 1 << 20;
+const MAX_RESERVE: u64 = 64 << 20;
 
 /// One file of an output directory and the bytes waiting to be written to it. A long rendered
 /// part is not copied: its buffer is taken (an empty one from earlier writes given back in its
 /// place) and queued, short parts are copied into the last queued buffer, and the queue goes
 /// to the file in one vectored write once it holds [`FLUSH_BYTES`].
+///
+/// Where the file system can, the file's blocks are reserved ahead of the writes, megabytes at
+/// a time, without changing its length ([`FileOut::reserve`]): a write into reserved blocks
+/// costs the kernel much less than one that must reserve them page by page, and an archive
+/// run writes about seventeen bytes for each byte it reads. [`FileOut::finish`] gives back
+/// what was reserved past the end.
 struct FileOut {
     file: File,
     /// Buffers to write, in order.
@@ -132,6 +142,11 @@ struct FileOut {
     bytes: usize,
     /// Written buffers, emptied, to be given back for parts taken or filled with copies.
     spare: Vec<Vec<u8>>,
+    /// Bytes written to the file.
+    written: u64,
+    /// Bytes of the file whose blocks are reserved; `u64::MAX` once reserving has failed (the
+    /// file system cannot), so that it is not tried again.
+    reserved: u64,
 }
 
 impl FileOut {
@@ -141,6 +156,8 @@ impl FileOut {
             queued: Vec::new(),
             bytes: 0,
             spare: Vec::new(),
+            written: 0,
+            reserved: 0,
         }
     }
 
@@ -191,7 +208,12 @@ impl FileOut {
 
     /// Writes every queued byte, and keeps the buffers for reuse.
     fn flush(&mut self) -> std::io::Result<()> {
+        let end = self.written + self.bytes as u64;
+        if end > self.reserved {
+            self.reserve(end);
+        }
         write_all_vectored(&mut self.file, &self.queued)?;
+        self.written = end;
         for mut buf in self.queued.drain(..) {
             if buf.capacity() <= KEEP_BYTES {
                 buf.clear();
@@ -199,6 +221,53 @@ impl FileOut {
             }
         }
         self.bytes = 0;
+        Ok(())
+    }
+}
+
+impl FileOut {
+    /// Reserves the file's blocks up to at least `end` bytes, and ahead of it, without changing
+    /// its length. Only an optimization: where the file system cannot, nothing is reserved
+    /// and the writes reserve their own blocks as usual.
+    #[cfg(target_os = "linux")]
+    fn reserve(&mut self, end: u64) {
+        use std::os::fd::AsRawFd;
+        let ahead = self.reserved.clamp(MIN_RESERVE, MAX_RESERVE);
+        let want = end.max(self.reserved + ahead);
+        let (Ok(offset), Ok(len)) = (
+            libc::off_t::try_from(self.reserved),
+            libc::off_t::try_from(want - self.reserved),
+        ) else {
+            self.reserved = u64::MAX;
+            return;
+        };
+        // SAFETY: `fallocate` only reads its integer arguments; the descriptor is the open
+        // file's own, and with `FALLOC_FL_KEEP_SIZE` the file's length and contents are left
+        // as they are.
+        let done = unsafe {
+            libc::fallocate(
+                self.file.as_raw_fd(),
+                libc::FALLOC_FL_KEEP_SIZE,
+                offset,
+                len,
+            )
+        };
+        self.reserved = if done == 0 { want } else { u64::MAX };
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn reserve(&mut self, _end: u64) {
+        self.reserved = u64::MAX;
+    }
+
+    /// Writes every queued byte and gives back the blocks reserved past the end of the file.
+    fn finish(&mut self) -> std::io::Result<()> {
+        self.flush()?;
+        if self.reserved != u64::MAX && self.reserved > self.written {
+            // Cutting the file to its own length frees the blocks reserved past it.
+            self.file.set_len(self.written)?;
+            self.reserved = self.written;
+        }
         Ok(())
     }
 }
@@ -268,7 +337,7 @@ impl Sink for OutDir<'_> {
 
     fn finish(&mut self, summary: &Summary) -> Result<(), OutputError> {
         for i in 0..self.files.len() {
-            if let Err(e) = self.files[i].flush() {
+            if let Err(e) = self.files[i].finish() {
                 return Err(self.io_err(i, e));
             }
         }
@@ -332,9 +401,10 @@ mod tests {
                 }
             }
         }
-        out.flush().unwrap();
+        out.finish().unwrap();
         drop(out);
         let written = std::fs::read(&path).unwrap();
+        let blocks = block_bytes(&path);
         let _ = std::fs::remove_file(&path);
         assert!(
             written == expected,
@@ -342,5 +412,44 @@ mod tests {
             written.len(),
             expected.len()
         );
+        // Nothing reserved ahead is kept past the end (a file system block or two of slack).
+        assert!(
+            blocks <= written.len() as u64 + (64 << 10),
+            "{blocks} bytes of blocks for {} bytes",
+            written.len()
+        );
+    }
+
+    /// Bytes of disk blocks the file holds, where the platform tells.
+    fn block_bytes(path: &Path) -> u64 {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(path).unwrap().blocks() * 512
+        }
+        #[cfg(not(unix))]
+        {
+            std::fs::metadata(path).unwrap().len()
+        }
+    }
+
+    /// Blocks are reserved ahead of the writes and given back at the end, and a file that is
+    /// flushed many times over comes out whole.
+    #[test]
+    fn reserved_blocks_are_given_back() {
+        let path = std::env::temp_dir().join(format!("spinex-reserve-{}", std::process::id()));
+        let mut out = FileOut::new(File::create(&path).unwrap());
+        let mut part = vec![b'x'; 3 << 20];
+        out.take(&mut part).unwrap();
+        out.flush().unwrap();
+        assert_eq!(out.written, 3 << 20);
+        assert!(out.reserved >= out.written);
+        out.copy(b"tail").unwrap();
+        out.finish().unwrap();
+        let len = std::fs::metadata(&path).unwrap().len();
+        let blocks = block_bytes(&path);
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(len, (3 << 20) + 4);
+        assert!(blocks <= len + (64 << 10), "{blocks} bytes of blocks for {len}");
     }
 }
