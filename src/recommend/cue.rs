@@ -147,15 +147,9 @@ fn alnum_bytes(x: u64) -> u64 {
     (digit | letter) & !x & HIGH
 }
 
-/// Bit `i` set where byte `i` of `block` (at most 64 bytes) is an ASCII letter or digit.
-fn alnum_mask(block: &[u8]) -> u64 {
-    let mut padded = [0u8; 64];
-    let block = if block.len() >= 64 {
-        &block[..64]
-    } else {
-        padded[..block.len()].copy_from_slice(block);
-        &padded[..]
-    };
+/// Bit `i` set where byte `i` of `block` is an ASCII letter or digit.
+#[inline(always)]
+fn alnum_mask(block: &[u8; 64]) -> u64 {
     let mut mask = 0;
     for (k, chunk) in block.chunks_exact(8).enumerate() {
         let flags = alnum_bytes(u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])));
@@ -165,6 +159,17 @@ fn alnum_mask(block: &[u8]) -> u64 {
     }
     mask
 }
+
+/// Per length `n` from 0 to 16: the bits of the first `n` bytes of a packed word.
+const KEEP: [u128; 17] = {
+    let mut t = [0u128; 17];
+    let mut n = 1;
+    while n <= 16 {
+        t[n] = u128::MAX >> (128 - 8 * n);
+        n += 1;
+    }
+    t
+};
 
 /// The word `b[start..end]` packed as [`pack`] packs it, read as one 16-byte load when the
 /// bytes after it are there to read (the word is a slice of a longer text most of the time).
@@ -176,9 +181,8 @@ fn pack_at(b: &[u8], start: usize, end: usize) -> Option<u128> {
     let Some(Ok(bytes)) = b.get(start..start + 16).map(<[u8; 16]>::try_from) else {
         return pack(b.get(start..end)?);
     };
-    let lower = u128::from_le_bytes([0x20; 16]) >> (128 - 8 * n);
-    let keep = u128::MAX >> (128 - 8 * n);
-    Some(u128::from_le_bytes(bytes) & keep | lower)
+    // Setting bit 5 of each byte lowercases an ASCII letter and leaves a digit as it is.
+    Some((u128::from_le_bytes(bytes) | u128::from_le_bytes([0x20; 16])) & KEEP[n])
 }
 
 /// A word of ASCII letters and digits, of 1 to 16 bytes, lowercased and packed into one
@@ -267,8 +271,8 @@ impl WordTable {
 /// lets a few more words through to the lookup).
 #[derive(Debug, Clone)]
 struct WordShapes {
-    /// Per first and last byte (modulo 32): bit `min(length, 31)` of each word of that shape.
-    lengths: Box<[u32; 1024]>,
+    /// Per first and last byte (modulo 32): bit `min(length, 63)` of each word of that shape.
+    lengths: Box<[u64; 1024]>,
 }
 
 impl WordShapes {
@@ -278,7 +282,7 @@ impl WordShapes {
         };
         for w in words {
             if let (Some(&first), Some(&last)) = (w.as_bytes().first(), w.as_bytes().last()) {
-                s.lengths[WordShapes::slot(first, last)] |= 1 << w.len().min(31);
+                s.lengths[WordShapes::slot(first, last)] |= 1 << w.len().min(63);
             }
         }
         s
@@ -290,7 +294,12 @@ impl WordShapes {
 
     /// Whether a word of these first and last bytes and this length may be a word of the set.
     fn fit_shape(&self, first: u8, last: u8, len: usize) -> bool {
-        self.lengths[WordShapes::slot(first, last)] & 1 << len.min(31) != 0
+        self.fit_short(first, last, len.min(63))
+    }
+
+    /// As [`WordShapes::fit_shape`], for a word shorter than 64 bytes.
+    fn fit_short(&self, first: u8, last: u8, len: usize) -> bool {
+        self.lengths[WordShapes::slot(first, last)] >> (len & 63) & 1 != 0
     }
 }
 
@@ -505,51 +514,89 @@ impl CueReader {
     /// in text order, with the cues it is the key word of and its sieve bit.
     ///
     /// The text is classified 64 bytes at a time into a bit mask of letters and digits; the
-    /// first and last bytes of words are the edges of its runs of set bits, taken in pairs
-    /// (see `each_key_bytewise` in the tests for the plain reading it must agree with).
+    /// first and last bytes of words are the edges of its runs of set bits, taken in pairs, and
+    /// a word is tested by its shape with two reads from the block (see `each_key_bytewise` in
+    /// the tests for the plain reading it must agree with). A word that reaches the last byte
+    /// of a block may run on into the next one: it is kept open, and tested in full once its
+    /// end is known.
     fn each_key(&self, s: &str, mut f: impl FnMut(usize, u64, Sieve)) {
         let b = s.as_bytes();
-        let mut base = 0;
-        let mut mask = alnum_mask(b);
-        // Whether the byte before the block is a letter or digit, and then where its word began.
-        let mut carry = 0u64;
-        let mut open = None;
-        while base < b.len() {
-            let next = b.get(base + 64..).map_or(0, alnum_mask);
-            let mut starts = mask & !(mask << 1 | carry);
-            let mut ends = mask & !(mask >> 1 | next << 63);
-            while ends != 0 {
-                let last = base + ends.trailing_zeros() as usize;
-                ends &= ends - 1;
-                // The first end closes a word begun in an earlier block, if any.
-                let start = open.take().unwrap_or_else(|| {
-                    let first = base + starts.trailing_zeros() as usize;
-                    starts &= starts.wrapping_sub(1);
-                    first
-                });
-                self.key_word(b, start, last + 1, &mut f);
+        // Where the word that reached the end of the block before began, if one did.
+        let mut open: Option<usize> = None;
+        let mut tail = [0u8; 64];
+        for base in (0..b.len()).step_by(64) {
+            let block: &[u8; 64] = match b.get(base..base + 64).map(<&[u8; 64]>::try_from) {
+                Some(Ok(block)) => block,
+                _ => {
+                    // The last, short block, padded with bytes that are no letters.
+                    let rest = &b[base..];
+                    tail[..rest.len()].copy_from_slice(rest);
+                    &tail
+                }
+            };
+            let mask = alnum_mask(block);
+            let mut starts = mask & !(mask << 1);
+            // Ends of words before the last byte: a word that reaches it is open.
+            let mut ends = mask & !(mask >> 1) & !(1 << 63);
+            if let Some(start) = open.take() {
+                if mask & 1 == 0 {
+                    // It ended with the block before.
+                    self.key_word(b, start, base, &mut f);
+                } else if ends == 0 {
+                    // Every byte of the block is a letter or digit: it runs on.
+                    open = Some(start);
+                    continue;
+                } else {
+                    // Byte 0 goes on with it, and the first end closes it.
+                    starts &= !1;
+                    let last = ends.trailing_zeros() as usize;
+                    ends &= ends - 1;
+                    self.key_word(b, start, base + last + 1, &mut f);
+                }
             }
-            // A word begun here and not ended runs on into the next block.
+            while ends != 0 {
+                let first = starts.trailing_zeros() as usize & 63;
+                let last = ends.trailing_zeros() as usize & 63;
+                starts &= starts.wrapping_sub(1);
+                ends &= ends - 1;
+                // Most words have no key word's shape: only their two bytes are read.
+                if self.key_shapes.fit_short(
+                    block[first],
+                    block[last],
+                    last.wrapping_sub(first) + 1,
+                ) {
+                    self.known_word(b, base + first, base + last + 1, &mut f);
+                }
+            }
             if starts != 0 {
                 open = Some(base + starts.trailing_zeros() as usize);
             }
-            carry = mask >> 63;
-            mask = next;
-            base += 64;
+        }
+        if let Some(start) = open {
+            self.key_word(b, start, b.len(), &mut f);
         }
     }
 
     /// Calls `f(start, cues, sieve)` when the word `b[start..end]` (not empty) is a key word or
     /// a sieve word.
     fn key_word(&self, b: &[u8], start: usize, end: usize, f: &mut impl FnMut(usize, u64, Sieve)) {
-        // Most words have no key word's shape: their two bytes are read, and the word is taken
-        // as a slice only when it may be one.
         if self.key_shapes.fit_shape(b[start], b[end - 1], end - start) {
-            let id = self.table.get_at(b, start, end) as usize;
-            let (cues, sieve) = (self.keys[id], self.sieve[id]);
-            if cues != 0 || sieve != 0 {
-                f(start, cues, sieve);
-            }
+            self.known_word(b, start, end, f);
+        }
+    }
+
+    /// As [`CueReader::key_word`], for a word of a key word's shape.
+    fn known_word(
+        &self,
+        b: &[u8],
+        start: usize,
+        end: usize,
+        f: &mut impl FnMut(usize, u64, Sieve),
+    ) {
+        let id = self.table.get_at(b, start, end) as usize;
+        let (cues, sieve) = (self.keys[id], self.sieve[id]);
+        if cues != 0 || sieve != 0 {
+            f(start, cues, sieve);
         }
     }
 
