@@ -78,20 +78,17 @@ fn count16(v: &mut [u32], at: usize, start: usize) {
 /// folded length. `out` and `origin` hold `2 * text.len() + 2 + RUN` entries, `position`
 /// `text.len() + 1 + RUN`. The buffers are taken as slices, so that their places and lengths
 /// stay in registers while bytes are written.
+///
+/// The entry of each original offset in `position` is written when its byte is reached: no
+/// byte folded before it comes from it or after it (a space folded for a symbol comes from
+/// the symbol's own offset), so the entry is the length folded so far.
 fn fold_maps(text: &str, out: &mut [u8], origin: &mut [u32], position: &mut [u32]) -> usize {
     let b = text.as_bytes();
     let mut o = 0usize;
-    // Original offsets below `mapped` have their entry in `position`.
-    let mut mapped = 0usize;
     // Writes byte `c`, from original offset `at`, at `o`.
     macro_rules! put {
         ($c:expr, $at:expr) => {{
-            let at = $at;
-            while mapped <= at {
-                position[mapped] = o as u32;
-                mapped += 1;
-            }
-            origin[o] = at as u32;
+            origin[o] = $at as u32;
             out[o] = $c;
             o += 1;
         }};
@@ -111,12 +108,8 @@ fn fold_maps(text: &str, out: &mut [u8], origin: &mut [u32], position: &mut [u32
         match CLASS[c as usize] {
             WORD => {
                 // A run of letters, digits and single spaces, copied lowercased sixteen
-                // bytes at a time. It starts on a letter or digit, so a space at its start
-                // never follows another.
-                while mapped < i {
-                    position[mapped] = o as u32;
-                    mapped += 1;
-                }
+                // bytes at a time, with the offsets of both maps. It starts on a letter or
+                // digit, so a space at its start never follows another.
                 let mut after_space = 0;
                 loop {
                     let (lower, n, last_space) = word_run16(load16(b, i), after_space);
@@ -130,16 +123,19 @@ fn fold_maps(text: &str, out: &mut [u8], origin: &mut [u32], position: &mut [u32
                     }
                     after_space = last_space;
                 }
-                mapped = i;
             }
             SPACE => {
+                position[i] = o as u32;
                 space!(i);
                 i += 1;
             }
             PUNCT => {
+                position[i] = o as u32;
                 space!(i);
-                put!(c, i);
-                space!(i);
+                // The symbol and the space after it.
+                out[o..o + 2].copy_from_slice(&[c, b' ']);
+                origin[o..o + 2].copy_from_slice(&[i as u32; 2]);
+                o += 2;
                 i += 1;
             }
             _ => {
@@ -148,6 +144,7 @@ fn fold_maps(text: &str, out: &mut [u8], origin: &mut [u32], position: &mut [u32
                 let end = (i + len).min(b.len());
                 let ch = text[i..end].chars().next().unwrap_or(' ');
                 let alnum = ch.is_alphanumeric();
+                position[i] = o as u32;
                 if alnum || !is_dash_or_space(ch) {
                     if !alnum {
                         space!(i);
@@ -155,6 +152,11 @@ fn fold_maps(text: &str, out: &mut [u8], origin: &mut [u32], position: &mut [u32
                     // By index: an iterator here compiles to more instructions.
                     #[allow(clippy::needless_range_loop)]
                     for k in i..end {
+                        // The first byte's entry is set above: the space before the
+                        // character comes from its offset.
+                        if k > i {
+                            position[k] = o as u32;
+                        }
                         put!(b[k], k);
                     }
                     if !alnum {
@@ -162,17 +164,17 @@ fn fold_maps(text: &str, out: &mut [u8], origin: &mut [u32], position: &mut [u32
                     }
                 } else {
                     space!(i);
+                    for p in &mut position[i + 1..end] {
+                        *p = o as u32;
+                    }
                 }
                 i = end;
             }
         }
     }
+    // The end of the text: no folded byte comes from it but the trailing space.
+    position[b.len()] = o as u32;
     space!(b.len());
-    // Offsets after the last folded byte's: no folded position reaches them.
-    while mapped <= b.len() {
-        position[mapped] = o as u32;
-        mapped += 1;
-    }
     // Offset 0 is the leading space's, also when a run that starts the text wrote its own
     // first byte's position there.
     position[0] = 0;
