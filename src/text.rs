@@ -60,14 +60,125 @@ const CLASS: [u8; 256] = {
     t
 };
 
-/// Writes `start + k` at `v[at + k]` for `k` in `0..8` (the compiler makes two vector
-/// stores of it).
+/// Bytes a word run copies at a time ([`word_run16`]); the buffers of a view keep this many
+/// bytes (and offsets) of room past its end.
+const RUN: usize = 16;
+
+/// Writes `start + k` at `v[at + k]` for `k` in `0..RUN` (the compiler makes vector stores
+/// of it).
 #[inline(always)]
-fn count8(v: &mut [u32], at: usize, start: usize) {
+fn count16(v: &mut [u32], at: usize, start: usize) {
     let start = start as u32;
-    for (k, x) in v[at..at + 8].iter_mut().enumerate() {
+    for (k, x) in v[at..at + RUN].iter_mut().enumerate() {
         *x = start + k as u32;
     }
+}
+
+/// Folds `text` into `out`, writing the offset maps of [`Folded`] as it goes; returns the
+/// folded length. `out` and `origin` hold `2 * text.len() + 2 + RUN` entries, `position`
+/// `text.len() + 1 + RUN`. The buffers are taken as slices, so that their places and lengths
+/// stay in registers while bytes are written.
+///
+/// The entry of each original offset in `position` is written when its byte is reached: no
+/// byte folded before it comes from it or after it (a space folded for a symbol comes from
+/// the symbol's own offset), so the entry is the length folded so far.
+fn fold_maps(text: &str, out: &mut [u8], origin: &mut [u32], position: &mut [u32]) -> usize {
+    let b = text.as_bytes();
+    let mut o = 0usize;
+    // Writes byte `c`, from original offset `at`, at `o`.
+    macro_rules! put {
+        ($c:expr, $at:expr) => {{
+            origin[o] = $at as u32;
+            out[o] = $c;
+            o += 1;
+        }};
+    }
+    // A space from `at` unless the last output byte is one.
+    macro_rules! space {
+        ($at:expr) => {
+            if out[o - 1] != b' ' {
+                put!(b' ', $at);
+            }
+        };
+    }
+    put!(b' ', 0);
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match CLASS[c as usize] {
+            WORD => {
+                // A run of letters, digits and single spaces, copied lowercased sixteen
+                // bytes at a time, with the offsets of both maps. It starts on a letter or
+                // digit, so a space at its start never follows another.
+                let mut after_space = 0;
+                loop {
+                    let (lower, n, last_space) = word_run16(load16(b, i), after_space);
+                    out[o..o + RUN].copy_from_slice(&lower);
+                    count16(origin, o, i);
+                    count16(position, i, o);
+                    o += n;
+                    i += n;
+                    if n < RUN {
+                        break;
+                    }
+                    after_space = last_space;
+                }
+            }
+            SPACE => {
+                position[i] = o as u32;
+                space!(i);
+                i += 1;
+            }
+            PUNCT => {
+                position[i] = o as u32;
+                space!(i);
+                // The symbol and the space after it.
+                out[o..o + 2].copy_from_slice(&[c, b' ']);
+                origin[o..o + 2].copy_from_slice(&[i as u32; 2]);
+                o += 2;
+                i += 1;
+            }
+            _ => {
+                // Multi-byte character: decode just this one.
+                let len = utf8_len(c);
+                let end = (i + len).min(b.len());
+                let ch = text[i..end].chars().next().unwrap_or(' ');
+                let alnum = ch.is_alphanumeric();
+                position[i] = o as u32;
+                if alnum || !is_dash_or_space(ch) {
+                    if !alnum {
+                        space!(i);
+                    }
+                    // By index: an iterator here compiles to more instructions.
+                    #[allow(clippy::needless_range_loop)]
+                    for k in i..end {
+                        // The first byte's entry is set above: the space before the
+                        // character comes from its offset.
+                        if k > i {
+                            position[k] = o as u32;
+                        }
+                        put!(b[k], k);
+                    }
+                    if !alnum {
+                        space!(end - 1);
+                    }
+                } else {
+                    space!(i);
+                    for p in &mut position[i + 1..end] {
+                        *p = o as u32;
+                    }
+                }
+                i = end;
+            }
+        }
+    }
+    // The end of the text: no folded byte comes from it but the trailing space.
+    position[b.len()] = o as u32;
+    space!(b.len());
+    // Offset 0 is the leading space's, also when a run that starts the text wrote its own
+    // first byte's position there.
+    position[0] = 0;
+    o
 }
 
 impl Folded {
@@ -75,9 +186,9 @@ impl Folded {
     ///
     /// Most of a report is runs of letters and digits with single spaces between them
     /// (`mild disc space narrowing`). Such a run folds to itself, lowercased, one byte per
-    /// byte with contiguous offsets, so it is copied eight bytes at a time ([`word_run`]),
-    /// and its offsets in both maps are written eight at a time too. The space counts are
-    /// taken in one pass at the end.
+    /// byte with contiguous offsets, so it is copied sixteen bytes at a time ([`word_run16`]),
+    /// and its offsets in both maps are written sixteen at a time too ([`count16`]). The
+    /// space counts are taken in one pass at the end.
     pub fn fold(&mut self, text: &str) {
         let b = text.as_bytes();
         let Folded {
@@ -88,114 +199,19 @@ impl Folded {
             blocks,
         } = self;
         // Every input byte gives at most two output bytes (a symbol and the space after it),
-        // plus the leading space; a run copy may write up to eight bytes (and offsets) past
+        // plus the leading space; a run copy may write up to `RUN` bytes (and offsets) past
         // its end. Bytes are written at `o` and the buffer is cut to length at the end; the
         // maps keep their length.
-        let most = 2 * b.len() + 2 + 8;
+        let most = 2 * b.len() + 2 + RUN;
         out.resize(most, 0);
         if origin.len() < most {
             origin.resize(most, 0);
         }
-        if position.len() < b.len() + 1 + 8 {
-            position.resize(b.len() + 1 + 8, 0);
+        if position.len() < b.len() + 1 + RUN {
+            position.resize(b.len() + 1 + RUN, 0);
         }
         *text_len = b.len();
-        let mut o = 0usize;
-        // Original offsets below `mapped` have their entry in `position`.
-        let mut mapped = 0usize;
-        // Writes byte `c`, from original offset `at`, at `o`.
-        macro_rules! put {
-            ($c:expr, $at:expr) => {{
-                let at = $at;
-                while mapped <= at {
-                    position[mapped] = o as u32;
-                    mapped += 1;
-                }
-                origin[o] = at as u32;
-                out[o] = $c;
-                o += 1;
-            }};
-        }
-        // A space from `at` unless the last output byte is one.
-        macro_rules! space {
-            ($at:expr) => {
-                if out[o - 1] != b' ' {
-                    put!(b' ', $at);
-                }
-            };
-        }
-        put!(b' ', 0);
-        let mut i = 0;
-        while i < b.len() {
-            let c = b[i];
-            match CLASS[c as usize] {
-                WORD => {
-                    // A run of letters, digits and single spaces, copied lowercased eight
-                    // bytes at a time. It starts on a letter or digit, so a space at its
-                    // start never follows another.
-                    while mapped < i {
-                        position[mapped] = o as u32;
-                        mapped += 1;
-                    }
-                    let mut after_space = 0;
-                    loop {
-                        let (lower, n, spaces) = word_run(load8(b, i), after_space);
-                        out[o..o + 8].copy_from_slice(&lower.to_le_bytes());
-                        count8(origin, o, i);
-                        count8(position, i, o);
-                        o += n;
-                        i += n;
-                        if n < 8 {
-                            break;
-                        }
-                        after_space = spaces >> 56;
-                    }
-                    mapped = i;
-                }
-                SPACE => {
-                    space!(i);
-                    i += 1;
-                }
-                PUNCT => {
-                    space!(i);
-                    put!(c, i);
-                    space!(i);
-                    i += 1;
-                }
-                _ => {
-                    // Multi-byte character: decode just this one.
-                    let len = utf8_len(c);
-                    let end = (i + len).min(b.len());
-                    let ch = text[i..end].chars().next().unwrap_or(' ');
-                    let alnum = ch.is_alphanumeric();
-                    if alnum || !is_dash_or_space(ch) {
-                        if !alnum {
-                            space!(i);
-                        }
-                        // By index: an iterator here compiles to more instructions.
-                        #[allow(clippy::needless_range_loop)]
-                        for k in i..end {
-                            put!(b[k], k);
-                        }
-                        if !alnum {
-                            space!(end - 1);
-                        }
-                    } else {
-                        space!(i);
-                    }
-                    i = end;
-                }
-            }
-        }
-        space!(b.len());
-        // Offsets after the last folded byte's: no folded position reaches them.
-        while mapped <= b.len() {
-            position[mapped] = o as u32;
-            mapped += 1;
-        }
-        // Offset 0 is the leading space's, also when a run that starts the text wrote its
-        // own first byte's position there.
-        position[0] = 0;
+        let o = fold_maps(text, out, origin, position);
         out.truncate(o);
         blocks.clear();
         blocks.reserve(o / BLOCK + 2);
@@ -374,6 +390,61 @@ fn word_run(x: u64, after_space: u64) -> (u64, usize, u64) {
     (x | (letter >> 2), n, space)
 }
 
+/// The sixteen bytes of `b` from `i`, zero past the end.
+#[inline(always)]
+fn load16(b: &[u8], i: usize) -> [u8; RUN] {
+    match b.get(i..i + RUN) {
+        Some(s) => <[u8; RUN]>::try_from(s).unwrap_or_default(),
+        None => load16_end(b, i),
+    }
+}
+
+/// [`load16`] near the end of `b` (kept apart, so that the usual load is one move).
+#[cold]
+fn load16_end(b: &[u8], i: usize) -> [u8; RUN] {
+    let mut w = [0u8; RUN];
+    let rest = &b[i.min(b.len())..];
+    w[..rest.len()].copy_from_slice(rest);
+    w
+}
+
+/// [`word_run`] for sixteen bytes: `x` with ASCII capitals lowercased, how many of its bytes
+/// from the first on are letters, digits or single spaces (`after_space` is `0x80` when the
+/// byte before `x` is a space), and `0x80` when its last byte is a space, else 0. Each byte
+/// is classed by a test written without branches, which the compiler makes of a few vector
+/// compares; the flags are then read as two words.
+#[inline(always)]
+fn word_run16(x: [u8; RUN], after_space: u64) -> ([u8; RUN], usize, u64) {
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut lower = [0u8; RUN];
+    let mut other = [0u8; RUN];
+    let mut space = [0u8; RUN];
+    for k in 0..RUN {
+        let c = x[k];
+        let letter = (c | 0x20).wrapping_sub(b'a') < 26;
+        let digit = c.wrapping_sub(b'0') < 10;
+        let sp = c == b' ';
+        lower[k] = c | (u8::from(letter) << 5);
+        other[k] = 0u8.wrapping_sub(u8::from(!(letter | digit | sp)));
+        space[k] = 0u8.wrapping_sub(u8::from(sp));
+    }
+    let word = |v: &[u8; RUN], h: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&v[8 * h..8 * h + 8]);
+        u64::from_le_bytes(w) & HI
+    };
+    let (s0, s1) = (word(&space, 0), word(&space, 1));
+    // A space right after a space ends the run.
+    let stop0 = word(&other, 0) | (s0 & ((s0 << 8) | after_space));
+    let stop1 = word(&other, 1) | (s1 & ((s1 << 8) | (s0 >> 56)));
+    let n = if stop0 != 0 {
+        stop0.trailing_zeros() / 8
+    } else {
+        8 + stop1.trailing_zeros() / 8
+    };
+    (lower, n as usize, s1 >> 56)
+}
+
 /// The spaces in `bytes`, eight bytes at a time: the exact zero test of each byte of
 /// `word ^ "        "` adds one to that byte's lane of a sum, and a multiply adds up the
 /// lanes. Up to 31 words go into one sum, so that its total (at most 248) fits in a byte.
@@ -493,12 +564,13 @@ pub(crate) fn fold_into(s: &str, out: &mut [u8]) -> usize {
     o
 }
 
-/// Folds a lexicon literal: the folded view without the leading and trailing space.
+/// Folds a lexicon literal: the folded view without the leading and trailing space (made by
+/// [`fold_into`], which builds no offset maps).
 pub fn fold_str(s: &str) -> String {
-    let mut f = Folded::default();
-    f.fold(s);
-    let v = String::from_utf8(f.bytes).unwrap_or_default();
-    v.trim().to_string()
+    let mut buf = vec![0u8; 2 * s.len()];
+    let n = fold_into(s, &mut buf);
+    buf.truncate(n);
+    String::from_utf8(buf).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -736,7 +808,12 @@ mod tests {
         fn folding_into_a_buffer_matches_fold_str(s in "[ -~\t\n]{0,40}|[ -~\t\n\u{e9}\u{c9}\u{2013}\u{b0}\u{a0}\u{feff}\u{3b1}\u{1f600}]{0,40}|\\PC{0,20}") {
             let mut buf = vec![0u8; 2 * s.len()];
             let n = fold_into(&s, &mut buf);
-            proptest::prop_assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), fold_str(&s));
+            // The folded view without its leading and trailing space.
+            let mut f = Folded::default();
+            f.fold(&s);
+            let view = std::str::from_utf8(&f.bytes).unwrap().trim();
+            proptest::prop_assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), view);
+            proptest::prop_assert_eq!(fold_str(&s), view);
         }
     }
 
@@ -759,6 +836,40 @@ mod tests {
             }
         }
         assert_eq!(find_any(b"ab", 5, [b'a']), None);
+    }
+
+    proptest::proptest! {
+        /// Sixteen bytes at a time, a run is what two eight-byte steps make of it.
+        #[test]
+        fn sixteen_byte_runs_agree_with_two_word_runs(
+            v in proptest::collection::vec(proptest::sample::select(vec![
+                b' ', b'a', b'z', b'A', b'Z', b'0', b'9', b'@', b'[', b'`', b'{', b'/', b':',
+                b'.', b'-', b'\n', 0, 0x7f, 0x80, 0xc3, 0xe1, 0xff,
+            ]), 16),
+            after in proptest::sample::select(vec![0u64, 0x80]),
+        ) {
+            let x: [u8; RUN] = v.as_slice().try_into().unwrap();
+            let (lower, n, last_space) = word_run16(x, after);
+            let lo = load8(&x, 0);
+            let hi = load8(&x, 8);
+            let (lower0, n0, spaces0) = word_run(lo, after);
+            let (lower1, n1, spaces1) = word_run(hi, spaces0 >> 56);
+            let mut want = [0u8; RUN];
+            want[..8].copy_from_slice(&lower0.to_le_bytes());
+            want[8..].copy_from_slice(&lower1.to_le_bytes());
+            proptest::prop_assert_eq!(lower, want);
+            proptest::prop_assert_eq!(n, if n0 < 8 { n0 } else { 8 + n1 });
+            proptest::prop_assert_eq!(last_space, spaces1 >> 56);
+        }
+    }
+
+    #[test]
+    fn sixteen_bytes_load_zero_past_the_end() {
+        let b: Vec<u8> = (1..=40).collect();
+        for i in 0..=45 {
+            let want: Vec<u8> = (0..RUN).map(|k| b.get(i + k).copied().unwrap_or(0)).collect();
+            assert_eq!(load16(&b, i).to_vec(), want, "{i}");
+        }
     }
 
     proptest::proptest! {

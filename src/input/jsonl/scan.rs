@@ -268,7 +268,7 @@ impl<'a> Scan<'a, '_> {
         let mut i = start;
         let mut escaped = false;
         loop {
-            i = find_special(self.bytes, i);
+            i = plain_end(self.bytes, i);
             match *self.bytes.get(i)? {
                 b'"' => break,
                 b'\\' => i += escape(&self.bytes[i..])?.1,
@@ -283,47 +283,98 @@ impl<'a> Scan<'a, '_> {
 
     /// Reads a kept string: borrowed from the line when it has no escapes, else copied out with
     /// its escapes replaced.
+    ///
+    /// The copy is made in the scratch buffer, which is kept at a length that holds the rest
+    /// of the bytes and a block more (a string never grows when its escapes are replaced): the
+    /// plain runs between escapes are copied a whole block at a time while they are searched,
+    /// the part of a block past the run being written over next. The result is checked to be
+    /// UTF-8 once, and copied once into the string handed on.
     fn kept_string(&mut self) -> Option<Cow<'a, str>> {
         let bytes = self.bytes;
         let start = self.pos + 1;
-        let mut i = find_special(bytes, start);
+        let mut i = plain_end(bytes, start);
         if *bytes.get(i)? == b'"' {
             self.pos = i + 1;
             return std::str::from_utf8(&bytes[start..i])
                 .ok()
                 .map(Cow::Borrowed);
         }
-        let out = &mut *self.unescaped;
-        out.clear();
-        out.extend_from_slice(&bytes[start..i]);
+        let room = bytes.len() - start + BLOCK;
+        if self.unescaped.len() < room {
+            self.unescaped.resize(room, 0);
+        }
+        // A slice, so that its place and length stay in registers while bytes are written.
+        let out = &mut self.unescaped[..];
+        // Bytes are written at `o`, which never passes `i - start`.
+        let mut o = i - start;
+        out[..o].copy_from_slice(&bytes[start..i]);
         loop {
             match *bytes.get(i)? {
                 b'"' => break,
-                b'\\' => {
-                    let (ch, len) = escape(&bytes[i..])?;
-                    if ch.is_ascii() {
-                        out.push(ch as u8);
-                    } else {
-                        out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());
+                b'\\' => match SHORT_ESCAPES[usize::from(*bytes.get(i + 1)?)] {
+                    0 => {
+                        let (ch, len) = escape(&bytes[i..])?;
+                        o += ch.encode_utf8(&mut out[o..o + 4]).len();
+                        i += len;
                     }
-                    i += len;
-                }
+                    b => {
+                        out[o] = b;
+                        o += 1;
+                        i += 2;
+                    }
+                },
                 // A control character.
                 _ => return None,
             }
-            let end = find_special(bytes, i);
-            out.extend_from_slice(&bytes[i..end]);
-            i = end;
+            (i, o) = copy_plain(bytes, i, out, o);
         }
         self.pos = i + 1;
         // The escapes stand for whole characters and sit between ASCII bytes: the copy is UTF-8
         // exactly when the raw string is.
-        Some(Cow::Owned(std::str::from_utf8(out).ok()?.to_owned()))
+        Some(Cow::Owned(std::str::from_utf8(&out[..o]).ok()?.to_owned()))
     }
 }
 
+/// Copies the plain run of a string that starts at `bytes[i]` to `out` from `o` (which holds
+/// `BLOCK` bytes more than the run), a block at a time as it is searched; returns where the
+/// run ends in both. The part of the last block past the run is written over next.
+#[inline(always)]
+fn copy_plain(bytes: &[u8], mut i: usize, out: &mut [u8], mut o: usize) -> (usize, usize) {
+    for (block, to) in bytes[i..]
+        .chunks_exact(BLOCK)
+        .zip(out[o..].chunks_exact_mut(BLOCK))
+    {
+        to.copy_from_slice(block);
+        let n = plain_in_block(block);
+        i += n;
+        o += n;
+        if n < BLOCK {
+            return (i, o);
+        }
+    }
+    let end = find_special(bytes, i);
+    out[o..o + (end - i)].copy_from_slice(&bytes[i..end]);
+    (end, o + (end - i))
+}
+
+/// For each byte that can follow a backslash in a two-byte escape (`\n`, `\"`...), the byte
+/// the escape stands for; 0 for any other (`\u` escapes are read by [`escape`]).
+const SHORT_ESCAPES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t[b'/' as usize] = b'/';
+    t[b'b' as usize] = 0x08;
+    t[b'f' as usize] = 0x0c;
+    t[b'n' as usize] = b'\n';
+    t[b'r' as usize] = b'\r';
+    t[b't' as usize] = b'\t';
+    t
+};
+
 /// The character the escape at the start of `bytes` (a backslash) stands for, and its length.
 /// A `\u` escape of a surrogate must be the first of a pair.
+#[inline]
 fn escape(bytes: &[u8]) -> Option<(char, usize)> {
     let ch = match bytes.get(1)? {
         b'"' => '"',
@@ -370,6 +421,62 @@ fn find_special(bytes: &[u8], from: usize) -> usize {
     crate::output::find_json_special(bytes, from).unwrap_or(bytes.len())
 }
 
+/// Bytes [`plain_in_block`] tests at a time.
+const BLOCK: usize = 16;
+
+/// Whether `b` ends the plain run of a JSON string: a quote, a backslash or a control
+/// character. Written without branches, for vector compares.
+#[inline(always)]
+fn special(b: u8) -> bool {
+    (b ^ b'"').min(b ^ b'\\').min(b & 0xe0) == 0
+}
+
+/// The high bit of each byte of the word `x` that ends a plain run ([`special`]), and maybe of
+/// bytes above one that does: the lowest flagged byte is always a true one.
+#[inline(always)]
+fn special_flags(x: u64) -> u64 {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let zeros = |v: u64| v.wrapping_sub(LO) & !v;
+    let below_space = x.wrapping_sub(LO * 0x20) & !x;
+    (zeros(x ^ (LO * u64::from(b'"'))) | zeros(x ^ (LO * u64::from(b'\\'))) | below_space) & HI
+}
+
+/// How many bytes of `block` (at least `BLOCK` long) come before the first one that ends a
+/// plain run ([`special`]), or `BLOCK` when none does. The block is tested at once (vector
+/// compares), and the place of the first such byte found a word at a time.
+#[inline(always)]
+fn plain_in_block(block: &[u8]) -> usize {
+    let block = &block[..BLOCK];
+    if block.iter().fold(0u8, |any, &b| any | u8::from(special(b))) == 0 {
+        return BLOCK;
+    }
+    let word = |h: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&block[8 * h..8 * h + 8]);
+        special_flags(u64::from_le_bytes(w))
+    };
+    let lo = word(0);
+    (if lo != 0 {
+        lo.trailing_zeros() / 8
+    } else {
+        8 + word(1).trailing_zeros() / 8
+    }) as usize
+}
+
+/// [`find_special`] for the short runs of keys, ids and values: the first block is tested in
+/// place, the rest left to the search.
+#[inline(always)]
+fn plain_end(bytes: &[u8], from: usize) -> usize {
+    match bytes.get(from..from + BLOCK) {
+        Some(block) => match plain_in_block(block) {
+            BLOCK => find_special(bytes, from + BLOCK),
+            n => from + n,
+        },
+        None => find_special(bytes, from),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,6 +499,64 @@ mod tests {
                         }
                     }
                     assert_eq!(find_special(&bytes, 0), at, "{bytes:?}");
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The block test and the plain search find the same end of a run, from any place.
+        #[test]
+        fn block_tests_agree_with_the_plain_search(
+            v in proptest::collection::vec(proptest::sample::select(vec![
+                b'a', b' ', b'"', b'\\', b'\n', 0, 0x1f, 0x20, 0x21, 0x5b, 0x5d, 0x7f, 0x80, 0xdc,
+                0xff,
+            ]), 0..60),
+            from in 0usize..60,
+        ) {
+            let from = from.min(v.len());
+            let plain = v[from..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .map_or(v.len(), |p| from + p);
+            proptest::prop_assert_eq!(plain_end(&v, from), plain);
+            if let Some(block) = v.get(from..from + BLOCK) {
+                proptest::prop_assert_eq!(plain_in_block(block), (plain - from).min(BLOCK));
+            }
+        }
+    }
+
+    #[test]
+    fn short_escapes_agree_with_the_escape_reader() {
+        for b in 0..=255u8 {
+            let short = SHORT_ESCAPES[usize::from(b)];
+            let read = escape(&[b'\\', b, b'0', b'0', b'4', b'1']);
+            match read {
+                Some((ch, 2)) => assert_eq!(char::from(short), ch, "{b}"),
+                _ => assert_eq!(short, 0, "{b}"),
+            }
+        }
+    }
+
+    #[test]
+    fn long_strings_with_escapes_read_as_serde_json_has_them() {
+        let mut unescaped = Vec::new();
+        for len in [0, 1, 15, 16, 17, 31, 33, 100] {
+            for at in [0, 1, 7, 15, 16, 17] {
+                let mut s = "x".repeat(len);
+                s.insert_str(at.min(len), r#"\n\"\u00e9"#);
+                s.push_str(r"\t");
+                s.push_str(&"é".repeat(len / 3));
+                let quoted = format!("\"{s}\"");
+                let expected: String = serde_json::from_str(&quoted).unwrap();
+                // The string alone, and followed by more of a line.
+                for tail in ["", ",\"k\":1}\n{\"id\":\"aaaaaaaaaaaaaaaaaaaaa\"}"] {
+                    let bytes = format!("{quoted}{tail}");
+                    let mut scan = Scan {
+                        bytes: bytes.as_bytes(),
+                        pos: 0,
+                        unescaped: &mut unescaped,
+                    };
+                    assert_eq!(scan.kept_string().unwrap(), expected, "{quoted}");
+                    assert_eq!(scan.pos, quoted.len());
                 }
             }
         }
