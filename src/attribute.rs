@@ -50,7 +50,10 @@ fn read_vertebra(b: &[u8], i: usize, default_letter: Option<u8>) -> Option<(u8, 
     if j == ds || (j < b.len() && (b[j].is_ascii_alphanumeric())) {
         return None;
     }
-    let n: u32 = std::str::from_utf8(&b[ds..j]).ok()?.parse().ok()?;
+    // One or two ASCII digits: their value needs no parser.
+    let n = b[ds..j]
+        .iter()
+        .fold(0u32, |n, &d| n * 10 + u32::from(d - b'0'));
     Some((letter, n, j))
 }
 
@@ -703,7 +706,43 @@ mod tests {
         }
     }
 
+    /// [`read_vertebra`] as first written, reading the number with the standard parser.
+    fn read_vertebra_parsed(
+        b: &[u8],
+        i: usize,
+        default_letter: Option<u8>,
+    ) -> Option<(u8, u32, usize)> {
+        let mut j = i;
+        let letter =
+            if j < b.len() && matches!(b[j].to_ascii_uppercase(), b'C' | b'T' | b'L' | b'S') {
+                j += 1;
+                b[j - 1].to_ascii_uppercase()
+            } else {
+                default_letter?
+            };
+        let ds = j;
+        while j < b.len() && b[j].is_ascii_digit() && j - ds < 2 {
+            j += 1;
+        }
+        if j == ds || (j < b.len() && (b[j].is_ascii_alphanumeric())) {
+            return None;
+        }
+        let n: u32 = std::str::from_utf8(&b[ds..j]).ok()?.parse().ok()?;
+        Some((letter, n, j))
+    }
+
     proptest::proptest! {
+        #[test]
+        fn vertebra_numbers_agree_with_the_parser(
+            s in "[CTLStlx0-9 \\-]{0,6}",
+            i in 0usize..6,
+            default in proptest::option::of(proptest::sample::select(vec![b'C', b'T', b'L', b'S'])),
+        ) {
+            let b = s.as_bytes();
+            let i = i.min(b.len());
+            proptest::prop_assert_eq!(read_vertebra(b, i, default), read_vertebra_parsed(b, i, default));
+        }
+
         #[test]
         fn readers_agree_with_the_bytewise_ones(
             parts in proptest::collection::vec(
