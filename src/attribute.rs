@@ -50,7 +50,10 @@ fn read_vertebra(b: &[u8], i: usize, default_letter: Option<u8>) -> Option<(u8, 
     if j == ds || (j < b.len() && (b[j].is_ascii_alphanumeric())) {
         return None;
     }
-    let n: u32 = std::str::from_utf8(&b[ds..j]).ok()?.parse().ok()?;
+    // One or two ASCII digits: their value needs no parser.
+    let n = b[ds..j]
+        .iter()
+        .fold(0u32, |n, &d| n * 10 + u32::from(d - b'0'));
     Some((letter, n, j))
 }
 
@@ -341,21 +344,14 @@ fn ends_with_ignore_case(b: &[u8], suffix: &[u8]) -> bool {
 pub fn quantities(text: &str, start: usize, end: usize, out: &mut Vec<(usize, usize, Quantity)>) {
     let b = text.as_bytes();
     let mut i = start;
-    while i < end {
-        let c = b[i];
+    loop {
         // Every quantity begins a word: a number, "grade"/"gr", or a fraction word ("one
-        // third", "a quarter", "two thirds"). Anything else is passed over at once.
-        let word_start = i == 0 || !b[i - 1].is_ascii_alphanumeric();
-        if !word_start
-            || !(c.is_ascii_digit() || matches!(c.to_ascii_lowercase(), b'g' | b'o' | b'a' | b't'))
-        {
-            i += 1;
-            if c.is_ascii_alphanumeric() {
-                // Nothing inside a word begins a quantity: go to its end.
-                i = alnum_end(b, i, end);
-            }
-            continue;
+        // third", "a quarter", "two thirds"). Nothing else is looked at.
+        i = next_quantity_start(b, i, end);
+        if i >= end {
+            break;
         }
+        let c = b[i];
         if c.is_ascii_digit() {
             let s = i;
             let mut j = i;
@@ -442,6 +438,56 @@ pub fn quantities(text: &str, start: usize, end: usize, out: &mut Vec<(usize, us
         }
         i += 1;
     }
+}
+
+/// The first position from `from` in `b[..end]` where a quantity may begin ([`may_begin`]),
+/// or `end`. Sixteen positions are tested at a time, each with the byte before it and the two
+/// after it, by a test the compiler makes vector compares of: a window of nineteen bytes, read
+/// from `b` or, at the start of the text and near `end`, copied into zeros (a zero byte begins
+/// nothing, and a sentence's last bytes are tested with zeros after them).
+fn next_quantity_start(b: &[u8], from: usize, end: usize) -> usize {
+    let mut at = from;
+    while at < end {
+        let mut w = [0u8; 19];
+        if at >= 1 && at + 18 <= end {
+            w.copy_from_slice(&b[at - 1..at + 18]);
+        } else {
+            // Before the text: a space.
+            w[0] = at.checked_sub(1).map_or(b' ', |k| b[k]);
+            let n = (end - at).min(18);
+            w[1..1 + n].copy_from_slice(&b[at..at + n]);
+        }
+        let mut flags = [0u8; 16];
+        for (k, f) in flags.iter_mut().enumerate() {
+            *f = u8::from(may_begin(w[k], w[k + 1], w[k + 2], w[k + 3]));
+        }
+        let flags = u128::from_le_bytes(flags);
+        if flags != 0 {
+            return at + (flags.trailing_zeros() / 8) as usize;
+        }
+        at += 16;
+    }
+    end
+}
+
+/// Whether a quantity may begin at byte `c`, with `prev` the byte before it and `n1`, `n2`
+/// the two after it (zero past the sentence end): `c` begins a word (`prev` is no ASCII letter
+/// or digit) and is a digit, or begins "gr" (a grade), "one", "two", "thr" or "a " (a
+/// fraction), in any case. A superset of what [`quantities`] reads at a word start, so that
+/// nothing else needs reading. Written with `&` and `|` on bytes, without branches.
+#[inline(always)]
+fn may_begin(prev: u8, c: u8, n1: u8, n2: u8) -> bool {
+    let is = |x: u8, y: u8| u8::from(x == y);
+    let p = prev | 0x20;
+    let prev_alnum =
+        u8::from(p.wrapping_sub(b'a') < 26) | u8::from(prev.wrapping_sub(b'0') < 10);
+    let (l0, l1, l2) = (c | 0x20, n1 | 0x20, n2 | 0x20);
+    let digit = u8::from(c.wrapping_sub(b'0') < 10);
+    let word = (is(l0, b'g') & is(l1, b'r'))
+        | (is(l0, b'o') & is(l1, b'n') & is(l2, b'e'))
+        | (is(l0, b'a') & is(n1, b' '))
+        | (is(l0, b't') & ((is(l1, b'w') & is(l2, b'o')) | (is(l1, b'h') & is(l2, b'r'))));
+    (!prev_alnum & 1 & (digit | word)) != 0
 }
 
 /// A grade at `b[i..end]`: "grade" or "gr" (with "gr." and "gr1"), then an Arabic 1-5 or a
@@ -660,7 +706,43 @@ mod tests {
         }
     }
 
+    /// [`read_vertebra`] as first written, reading the number with the standard parser.
+    fn read_vertebra_parsed(
+        b: &[u8],
+        i: usize,
+        default_letter: Option<u8>,
+    ) -> Option<(u8, u32, usize)> {
+        let mut j = i;
+        let letter =
+            if j < b.len() && matches!(b[j].to_ascii_uppercase(), b'C' | b'T' | b'L' | b'S') {
+                j += 1;
+                b[j - 1].to_ascii_uppercase()
+            } else {
+                default_letter?
+            };
+        let ds = j;
+        while j < b.len() && b[j].is_ascii_digit() && j - ds < 2 {
+            j += 1;
+        }
+        if j == ds || (j < b.len() && (b[j].is_ascii_alphanumeric())) {
+            return None;
+        }
+        let n: u32 = std::str::from_utf8(&b[ds..j]).ok()?.parse().ok()?;
+        Some((letter, n, j))
+    }
+
     proptest::proptest! {
+        #[test]
+        fn vertebra_numbers_agree_with_the_parser(
+            s in "[CTLStlx0-9 \\-]{0,6}",
+            i in 0usize..6,
+            default in proptest::option::of(proptest::sample::select(vec![b'C', b'T', b'L', b'S'])),
+        ) {
+            let b = s.as_bytes();
+            let i = i.min(b.len());
+            proptest::prop_assert_eq!(read_vertebra(b, i, default), read_vertebra_parsed(b, i, default));
+        }
+
         #[test]
         fn readers_agree_with_the_bytewise_ones(
             parts in proptest::collection::vec(
@@ -671,7 +753,8 @@ mod tests {
                     "°", "degrees", "deg", "one third", "a quarter", "two thirds", "half",
                     "<", "less than ", "under ", "x", "AT", "8.5", ".", ",", "é", "\n", "L",
                     "One Half", "three quarters", "A third", "a", "one", "two", "anterolisthesis",
-                    "fracture", "Grade", "12mm", "a-", "one_",
+                    "fracture", "Grade", "12mm", "a-", "one_", "thr", "Two", "GR", "gr1", "tw",
+                    "A ", "the", "9",
                 ]),
                 0..40,
             ),

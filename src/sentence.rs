@@ -13,7 +13,7 @@
 //! report is analyzed in time linear in its length.
 
 use crate::model::*;
-use crate::text::find_any;
+use crate::text::{find_any, load8};
 
 const ABBREVIATIONS: &[&str] = &[
     "approx", "dr", "e.g", "eg", "etc", "fig", "i.e", "ie", "mr", "mrs", "ms", "pt", "st", "vs",
@@ -146,7 +146,12 @@ fn is_abbreviation(b: &[u8], start: usize, dot: usize) -> bool {
     if w.is_empty() || w.len() > MAX_ABBREVIATION {
         return false;
     }
-    let key = pack_lowercase(w);
+    // The word is the top bytes of the eight before `dot`, when there are eight: lowercased
+    // as `pack_lowercase` does, and shifted down.
+    let key = match dot.checked_sub(8) {
+        Some(k) => (load8(b, k) | 0x2020_2020_2020_2020) >> (8 * (8 - w.len())),
+        None => pack_lowercase(w),
+    };
     PACKED_ABBREVIATIONS.contains(&key)
 }
 
