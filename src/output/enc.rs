@@ -229,13 +229,12 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 pub(crate) fn json_str(out: &mut Vec<u8>, s: &str) {
     out.reserve(s.len() + 2);
     out.push(b'"');
-    json_escape(out, s);
+    json_escape(out, s.as_bytes());
     out.push(b'"');
 }
 
-/// Appends the content of `s` as a JSON string, escaped, without the quotes.
-pub(crate) fn json_escape(out: &mut Vec<u8>, s: &str) {
-    let b = s.as_bytes();
+/// Appends the content of `b` (UTF-8 text) as a JSON string, escaped, without the quotes.
+pub(crate) fn json_escape(out: &mut Vec<u8>, b: &[u8]) {
     let mut run = 0;
     while let Some(i) = find_json_special(b, run) {
         out.extend_from_slice(&b[run..i]);

@@ -340,7 +340,7 @@ impl FixedTexts {
         let rules = pipeline.rules();
         let key = |name: &str, suffix: &str| {
             let mut k = b",\"".to_vec();
-            enc::json_escape(&mut k, name);
+            enc::json_escape(&mut k, name.as_bytes());
             k.extend_from_slice(suffix.as_bytes());
             k.extend_from_slice(b"\":");
             k
