@@ -68,7 +68,7 @@ pub(crate) enum EvidenceOf {
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     /// The report id as a CSV field.
-    pub id: Vec<u8>,
+    pub id: enc::Field,
     chars: CharIndex,
     /// One per mention of the analysis, in order.
     pub mentions: Vec<MentionOut>,
@@ -169,8 +169,7 @@ impl Shared {
         let json = parts.contains(Parts::RESULTS);
         let details = json || parts.contains(Parts::MENTIONS);
         let text = report.text.as_str();
-        self.id.clear();
-        enc::csv_field(&mut self.id, report.id.as_bytes(), true);
+        self.id.set_csv(report.id.as_bytes());
         if !a.mentions.is_empty() {
             self.chars.reset(text);
         }
