@@ -328,6 +328,10 @@ pub(crate) struct CautionMatch {
     pub message: bool,
     /// Whether the source is the caution's.
     pub source: bool,
+    /// The rule its rule id names (see [`FixedTexts::rule_at`]).
+    pub rule: u32,
+    /// Whether its rule id is that rule's (a non-empty one).
+    pub rule_id: bool,
 }
 
 /// The texts that repeat on every row a rule or caution emits, encoded once per run: each
@@ -500,11 +504,14 @@ impl FixedTexts {
         let found = self.caution_ids.get(&c.id);
         let caution = found.unwrap_or(self.cautions.len() as u32 - 1);
         let t = self.caution_at(caution);
+        let rule = self.rule_ids.get(&c.rule);
         CautionMatch {
             caution,
             id: found.is_some() && !c.id.is_empty(),
             message: c.message == t.message.text(),
             source: c.source == t.source.text(),
+            rule: rule.unwrap_or(self.rules.len() as u32 - 1),
+            rule_id: rule.is_some() && !c.rule.is_empty(),
         }
     }
 
@@ -743,26 +750,32 @@ mod tests {
         let f = FixedTexts::new(&p);
         let defined = p.rules().cautions();
         let ids = (defined.iter().map(|c| c.id.as_str())).chain(["", "no.such.caution"]);
+        let rules = p.rules().rules();
         for (k, id) in ids.enumerate() {
             let own = defined.get(k);
             let texts =
                 |t: fn(&crate::recommend::CautionDef) -> &str| [own.map_or("", t), "", "other"];
-            for message in texts(|c| &c.message) {
+            // A rule id that names a rule, one that names none, and none.
+            let rule_ids = [rules[k % rules.len()].id(), "r", ""];
+            for (n, message) in texts(|c| &c.message).into_iter().enumerate() {
                 for source in texts(|c| &c.source) {
                     let c = Caution {
                         id: id.into(),
-                        rule: "r".into(),
+                        rule: rule_ids[n].into(),
                         message: message.into(),
                         evidence: Vec::new(),
                         source: source.into(),
                     };
                     let caution = f.find(&f.caution_ids, &c.id, f.cautions.len());
                     let t = f.caution_at(caution);
+                    let rule = f.find(&f.rule_ids, &c.rule, f.rules.len());
                     let simple = CautionMatch {
                         caution,
                         id: !c.id.is_empty() && c.id == t.id.text(),
                         message: c.message == t.message.text(),
                         source: c.source == t.source.text(),
+                        rule,
+                        rule_id: !c.rule.is_empty() && c.rule == f.rule_at(rule).id.text(),
                     };
                     assert_eq!(
                         format!("{:?}", f.match_caution(&c)),

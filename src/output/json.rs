@@ -361,7 +361,7 @@ pub(crate) fn write_report(
         });
         caution.id.json_if(out, &c.id, same.id);
         out.extend_from_slice(b",\"rule\":");
-        enc::json_str(out, &c.rule);
+        (fixed.rule_at(same.rule).id).json_if(out, &c.rule, same.rule_id);
         if !c.message.is_empty() {
             out.extend_from_slice(b",\"message\":");
             caution.message.json_if(out, &c.message, same.message);

@@ -309,7 +309,7 @@ impl<'p> Tables<'p> {
         let same = cx.caution(i);
         let caution = fixed.caution_at(same.caution);
         caution.id.csv_if(row, &c.id, same.id);
-        row.cell(&c.rule);
+        (fixed.rule_at(same.rule).id).csv_if(row, &c.rule, same.rule_id);
         caution.message.csv_if(row, &c.message, same.message);
         evidence(row, cx, EvidenceOf::Caution, i, &c.evidence);
         caution.source.csv_if(row, &c.source, same.source);
