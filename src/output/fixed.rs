@@ -9,8 +9,6 @@ use super::row::Row;
 use super::tables::flag_bits;
 use crate::model::{Caution, ConceptId, Mention, Recommendation, SectionKind, Strength, Urgency};
 use crate::pipeline::Pipeline;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 /// A text that repeats on many rows (a rule's rationale and source, a caution's message and
 /// source, a concept name, a lexicon term), encoded once as a CSV cell and as a JSON string.
@@ -86,48 +84,85 @@ impl Fixed {
     }
 }
 
-/// A hasher for the ids of rules, actions and cautions (a multiply-rotate over eight-byte
-/// words): much cheaper than SipHash for these short keys, which come from the rule file, not
-/// from report text.
-#[derive(Debug, Clone, Copy, Default)]
-struct IdHasher(u64);
-
-impl IdHasher {
-    #[inline]
-    fn mix(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
+/// Indices keyed by rule, action or caution id: an open-addressing table (linear probing, at
+/// most half full) whose hash reads only an id's length and its first and last eight bytes, a
+/// few instructions without a loop or a copy. Ids that share these only probe one slot more:
+/// every look-up compares the whole id. The ids come from the rule file, not from report text.
+#[derive(Debug, Clone, Default)]
+struct ById {
+    /// Per slot, the entry there plus one (0: an empty slot). Its length is a power of two.
+    slots: Vec<u32>,
+    /// Each distinct id with its index.
+    entries: Vec<(Box<str>, u32)>,
 }
 
-impl Hasher for IdHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut words = bytes.chunks_exact(8);
-        for w in &mut words {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(w);
-            self.mix(u64::from_le_bytes(word));
+impl ById {
+    /// The table of `ids`, each keyed to its position; an id given twice keeps its last one
+    /// (as collecting the pairs into a map does).
+    fn new<'a>(ids: impl IntoIterator<Item = &'a str>) -> ById {
+        let ids: Vec<&str> = ids.into_iter().collect();
+        let mut table = ById {
+            slots: vec![0; (2 * ids.len()).next_power_of_two().max(8)],
+            entries: Vec::with_capacity(ids.len()),
+        };
+        for (i, id) in (0u32..).zip(ids) {
+            match table.slot(id) {
+                Ok(slot) => {
+                    let entry = table.slots[slot] as usize - 1;
+                    table.entries[entry].1 = i;
+                }
+                Err(slot) => {
+                    table.entries.push((id.into(), i));
+                    table.slots[slot] = table.entries.len() as u32;
+                }
+            }
         }
-        let rest = words.remainder();
-        let mut word = [0u8; 8];
-        word[..rest.len()].copy_from_slice(rest);
-        self.mix(u64::from_le_bytes(word) ^ bytes.len() as u64);
+        table
     }
 
+    /// The hash of an id: its length, and its first and last eight bytes (all of them when it
+    /// is shorter), mixed by multiplication.
     #[inline]
-    fn write_u8(&mut self, b: u8) {
-        self.mix(u64::from(b));
+    fn hash(id: &[u8]) -> u64 {
+        let n = id.len();
+        let word = |w: &[u8]| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(w);
+            u64::from_le_bytes(b)
+        };
+        let (first, last) = match n.checked_sub(8) {
+            Some(from) => (word(&id[..8]), word(&id[from..])),
+            None => (id.iter().rev().fold(0, |w, &b| w << 8 | u64::from(b)), 0),
+        };
+        let h = (first ^ (n as u64).rotate_left(56)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ^ last.wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        h ^ (h >> 29)
     }
 
+    /// The slot of `id`: `Ok` where it is, or `Err` with the empty slot where it would go.
     #[inline]
-    fn finish(&self) -> u64 {
-        // The table picks buckets with the low bits: fold the well-mixed high bits into them.
-        self.0 ^ (self.0 >> 32)
+    fn slot(&self, id: &str) -> Result<usize, usize> {
+        let mask = self.slots.len() - 1;
+        let mut at = ById::hash(id.as_bytes()) as usize & mask;
+        loop {
+            let entry = match self.slots[at] {
+                0 => return Err(at),
+                e => e as usize - 1,
+            };
+            if *self.entries[entry].0 == *id {
+                return Ok(at);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// The index of `id`, if it is in the table.
+    #[inline]
+    fn get(&self, id: &str) -> Option<u32> {
+        let slot = self.slot(id).ok()?;
+        Some(self.entries[self.slots[slot] as usize - 1].1)
     }
 }
-
-/// Indices keyed by rule, action or caution id.
-type ById = HashMap<Box<str>, u32, BuildHasherDefault<IdHasher>>;
 
 /// The texts of one rule, encoded once.
 #[derive(Debug, Clone)]
@@ -293,6 +328,10 @@ pub(crate) struct CautionMatch {
     pub message: bool,
     /// Whether the source is the caution's.
     pub source: bool,
+    /// The rule its rule id names (see [`FixedTexts::rule_at`]).
+    pub rule: u32,
+    /// Whether its rule id is that rule's (a non-empty one).
+    pub rule_id: bool,
 }
 
 /// The texts that repeat on every row a rule or caution emits, encoded once per run: each
@@ -340,7 +379,7 @@ impl FixedTexts {
         let rules = pipeline.rules();
         let key = |name: &str, suffix: &str| {
             let mut k = b",\"".to_vec();
-            enc::json_escape(&mut k, name);
+            enc::json_escape(&mut k, name.as_bytes());
             k.extend_from_slice(suffix.as_bytes());
             k.extend_from_slice(b"\":");
             k
@@ -375,13 +414,12 @@ impl FixedTexts {
             message: Fixed::new(""),
             source: Fixed::new(""),
         });
-        let ids =
-            |ids: Vec<&str>| -> ById { (0u32..).zip(ids).map(|(i, id)| (id.into(), i)).collect() };
+        let ids = |ids: Vec<&str>| ById::new(ids);
         let action_ids = ids(rules.actions().iter().map(|a| a.id.as_str()).collect());
         let rule_actions: Vec<Vec<u32>> = (rules.rules().iter())
             .map(|r| {
                 (rules.actions_of(r).into_iter())
-                    .filter_map(|a| action_ids.get(a).copied())
+                    .filter_map(|a| action_ids.get(a))
                     .collect()
             })
             .collect();
@@ -442,7 +480,7 @@ impl FixedTexts {
     /// Finds the rule of a recommendation and which of its texts are the rule's. An id found in
     /// its table is that entry's text: it is not compared again.
     pub fn match_rule(&self, r: &Recommendation) -> RuleMatch {
-        let found = self.rule_ids.get(r.rule.as_str()).copied();
+        let found = self.rule_ids.get(&r.rule);
         let rule = found.unwrap_or(self.rules.len() as u32 - 1);
         let t = self.rule_at(rule);
         let (action, action_found, of_rule) = self.find_action(rule, &r.action);
@@ -463,14 +501,17 @@ impl FixedTexts {
 
     /// Finds the definition of a caution and which of its texts are the definition's.
     pub fn match_caution(&self, c: &Caution) -> CautionMatch {
-        let found = self.caution_ids.get(c.id.as_str()).copied();
+        let found = self.caution_ids.get(&c.id);
         let caution = found.unwrap_or(self.cautions.len() as u32 - 1);
         let t = self.caution_at(caution);
+        let rule = self.rule_ids.get(&c.rule);
         CautionMatch {
             caution,
             id: found.is_some() && !c.id.is_empty(),
             message: c.message == t.message.text(),
             source: c.source == t.source.text(),
+            rule: rule.unwrap_or(self.rules.len() as u32 - 1),
+            rule_id: rule.is_some() && !c.rule.is_empty(),
         }
     }
 
@@ -486,7 +527,7 @@ impl FixedTexts {
         match (of_rule.iter()).position(|&a| self.action_at(a).text() == id) {
             Some(k) => (of_rule[k], true, Some(k as u32)),
             None => match self.action_ids.get(id) {
-                Some(&a) => (a, true, None),
+                Some(a) => (a, true, None),
                 None => (self.actions.len() as u32 - 1, false, None),
             },
         }
@@ -496,7 +537,7 @@ impl FixedTexts {
     /// simple look-up, for tests.
     #[cfg(test)]
     fn find(&self, ids: &ById, id: &str, len: usize) -> u32 {
-        ids.get(id).copied().unwrap_or(len as u32 - 1)
+        ids.get(id).unwrap_or(len as u32 - 1)
     }
 
     /// The same texts without the parts of recommendations: every recommendation is written
@@ -650,6 +691,21 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Ids found in the table are those a map of the same pairs finds, however their
+        /// lengths, first and last bytes and repeats collide.
+        #[test]
+        fn ids_found_in_the_table_match_ids_found_in_a_map(
+            ids in proptest::collection::vec("(fracture|fr)[._a]{0,12}(_dxa|x)?", 0..40),
+            others in proptest::collection::vec("(fracture|fr)[._a]{0,12}(_dxa|x)?", 0..20),
+        ) {
+            let table = ById::new(ids.iter().map(String::as_str));
+            let map: std::collections::HashMap<&str, u32> =
+                (0u32..).zip(&ids).map(|(i, id)| (id.as_str(), i)).collect();
+            for id in ids.iter().chain(&others) {
+                proptest::prop_assert_eq!(table.get(id), map.get(id.as_str()).copied(), "{}", id);
+            }
+        }
+
         /// Actions looked for among their rule's first are the actions their ids name.
         #[test]
         fn actions_found_by_rule_match_actions_found_by_id(
@@ -694,26 +750,32 @@ mod tests {
         let f = FixedTexts::new(&p);
         let defined = p.rules().cautions();
         let ids = (defined.iter().map(|c| c.id.as_str())).chain(["", "no.such.caution"]);
+        let rules = p.rules().rules();
         for (k, id) in ids.enumerate() {
             let own = defined.get(k);
             let texts =
                 |t: fn(&crate::recommend::CautionDef) -> &str| [own.map_or("", t), "", "other"];
-            for message in texts(|c| &c.message) {
+            // A rule id that names a rule, one that names none, and none.
+            let rule_ids = [rules[k % rules.len()].id(), "r", ""];
+            for (n, message) in texts(|c| &c.message).into_iter().enumerate() {
                 for source in texts(|c| &c.source) {
                     let c = Caution {
                         id: id.into(),
-                        rule: "r".into(),
+                        rule: rule_ids[n].into(),
                         message: message.into(),
                         evidence: Vec::new(),
                         source: source.into(),
                     };
                     let caution = f.find(&f.caution_ids, &c.id, f.cautions.len());
                     let t = f.caution_at(caution);
+                    let rule = f.find(&f.rule_ids, &c.rule, f.rules.len());
                     let simple = CautionMatch {
                         caution,
                         id: !c.id.is_empty() && c.id == t.id.text(),
                         message: c.message == t.message.text(),
                         source: c.source == t.source.text(),
+                        rule,
+                        rule_id: !c.rule.is_empty() && c.rule == f.rule_at(rule).id.text(),
                     };
                     assert_eq!(
                         format!("{:?}", f.match_caution(&c)),

@@ -16,7 +16,7 @@ use super::fixed::FixedTexts;
 #[cfg(test)]
 use super::render::Parts;
 use super::shared::{EvidenceOf, Shared};
-use super::tables::{flag_bits, flag_text, has_attribute_extras, Tables};
+use super::tables::{flag_bits, has_attribute_extras, Tables};
 use crate::model::*;
 
 /// Appends `"name"`, a stable name (a status, a severity, a strength ...): a plain lowercase
@@ -73,16 +73,16 @@ fn f32_field(out: &mut Vec<u8>, key: &[u8], v: f32) {
 /// Appends `key` and the string, unless it is empty; `plain` when it is known to need no
 /// escapes.
 #[inline(always)]
-fn str_field(out: &mut Vec<u8>, key: &[u8], value: &str, plain: bool) {
+fn str_field(out: &mut Vec<u8>, key: &[u8], value: &[u8], plain: bool) {
     if !value.is_empty() {
         out.extend_from_slice(key);
+        out.push(b'"');
         if plain {
-            out.push(b'"');
-            out.extend_from_slice(value.as_bytes());
-            out.push(b'"');
+            out.extend_from_slice(value);
         } else {
-            enc::json_str(out, value);
+            enc::json_escape(out, value);
         }
+        out.push(b'"');
     }
 }
 
@@ -163,7 +163,7 @@ pub(crate) fn write_report(
     a: &Analysis,
     cx: &Shared,
 ) {
-    let text = report.text.as_str();
+    let bytes = report.text.as_bytes();
     let result = |i: usize| a.concepts.get(i).copied().unwrap_or_default();
     out.extend_from_slice(b"{\"report_id\":");
     enc::json_str(out, &report.id);
@@ -244,9 +244,9 @@ pub(crate) fn write_report(
         out.extend_from_slice(b",\"end\":");
         enc::uint(out, share.end as u64);
         out.extend_from_slice(b",\"text\":\"");
-        let mention = text.get(m.span.start..m.span.end).unwrap_or("");
+        let mention = &bytes[share.text.0..share.text.1];
         if share.json_plain {
-            out.extend_from_slice(mention.as_bytes());
+            out.extend_from_slice(mention);
         } else {
             enc::json_escape(out, mention);
         }
@@ -267,7 +267,7 @@ pub(crate) fn write_report(
             if share.triggers_plain {
                 out.extend_from_slice(trigger.as_bytes());
             } else {
-                enc::json_escape(out, trigger);
+                enc::json_escape(out, trigger.as_bytes());
             }
             out.push(b'"');
         }
@@ -277,16 +277,12 @@ pub(crate) fn write_report(
         }
         if flag_bits(m) != 0 {
             let plain = share.triggers_plain;
-            let flag = |f| flag_text(text, f);
-            str_field(out, b",\"negated_trigger\":", flag(m.negated), plain);
-            str_field(out, b",\"uncertain_trigger\":", flag(m.uncertain), plain);
-            str_field(out, b",\"historical_trigger\":", flag(m.historical), plain);
-            str_field(
-                out,
-                b",\"hypothetical_trigger\":",
-                flag(m.hypothetical),
-                plain,
-            );
+            let [negated, uncertain, historical, hypothetical] =
+                share.flags.map(|(from, to)| &bytes[from..to]);
+            str_field(out, b",\"negated_trigger\":", negated, plain);
+            str_field(out, b",\"uncertain_trigger\":", uncertain, plain);
+            str_field(out, b",\"historical_trigger\":", historical, plain);
+            str_field(out, b",\"hypothetical_trigger\":", hypothetical, plain);
         }
         out.extend_from_slice(b",\"sentence_index\":");
         enc::uint(out, u64::from(m.sentence));
@@ -365,7 +361,7 @@ pub(crate) fn write_report(
         });
         caution.id.json_if(out, &c.id, same.id);
         out.extend_from_slice(b",\"rule\":");
-        enc::json_str(out, &c.rule);
+        (fixed.rule_at(same.rule).id).json_if(out, &c.rule, same.rule_id);
         if !c.message.is_empty() {
             out.extend_from_slice(b",\"message\":");
             caution.message.json_if(out, &c.message, same.message);
@@ -388,7 +384,7 @@ pub(crate) fn write_report(
         enc::json_str(out, &f.flag);
         out.extend_from_slice(b",\"severity\":");
         name(out, f.severity.as_str());
-        str_field(out, b",\"message\":", &f.message, false);
+        str_field(out, b",\"message\":", f.message.as_bytes(), false);
         evidence_of(out, cx, EvidenceOf::Flag, i, &f.evidence, n);
         out.push(b'}');
     }

@@ -153,37 +153,37 @@ impl<'p> Renderer<'p> {
             let cx = &*cx;
             let (t, fixed) = (&self.tables, &self.fixed);
             // The id starts every row: encoded once.
-            let id = cx.id.as_slice();
+            let id = &cx.id;
             if p.contains(Parts::REPORTS) {
-                let mut r = Row::starting_with(&mut out.reports, id);
+                let mut r = Row::starting_with_field(&mut out.reports, id);
                 t.report_row(&mut r, fixed, a, cx);
                 r.end();
             }
             if p.contains(Parts::MENTIONS) {
                 let mut last = None;
                 for (i, m) in a.mentions.iter().enumerate() {
-                    let mut r = Row::starting_with(&mut out.mentions, id);
+                    let mut r = Row::starting_with_field(&mut out.mentions, id);
                     t.mention_row(&mut r, fixed, report, a, cx, i, m, &mut last);
                     r.end();
                 }
             }
             if p.contains(Parts::RECOMMENDATIONS) {
                 for (i, rec) in a.recommendations.iter().enumerate() {
-                    let mut r = Row::starting_with(&mut out.recommendations, id);
+                    let mut r = Row::starting_with_field(&mut out.recommendations, id);
                     t.recommendation_row(&mut r, fixed, cx, i, rec);
                     r.end();
                 }
             }
             if p.contains(Parts::CAUTIONS) {
                 for (i, c) in a.cautions.iter().enumerate() {
-                    let mut r = Row::starting_with(&mut out.cautions, id);
+                    let mut r = Row::starting_with_field(&mut out.cautions, id);
                     t.caution_row(&mut r, fixed, cx, i, c);
                     r.end();
                 }
             }
             if p.contains(Parts::AUDIT) {
                 for (i, f) in a.flags.iter().enumerate() {
-                    let mut r = Row::starting_with(&mut out.audit, id);
+                    let mut r = Row::starting_with_field(&mut out.audit, id);
                     t.audit_row(&mut r, cx, i, f);
                     r.end();
                 }

@@ -43,6 +43,18 @@ impl<'o> Row<'o> {
         }
     }
 
+    /// Starts a row at the end of `out` with its first field, already encoded.
+    #[inline(always)]
+    pub fn starting_with_field(out: &'o mut Vec<u8>, first: &enc::Field) -> Row<'o> {
+        let start = out.len();
+        first.write(out);
+        Row {
+            out,
+            start,
+            lead: false,
+        }
+    }
+
     /// Opens a field: the separator, and where the field starts.
     #[inline]
     fn open(&mut self) -> usize {
@@ -62,29 +74,31 @@ impl<'o> Row<'o> {
 
     /// A text cell, made safe for spreadsheets.
     #[inline]
-    pub fn cell(&mut self, s: &str) {
+    pub fn cell(&mut self, s: impl AsRef<[u8]>) {
+        let s = s.as_ref();
         self.open();
         if !s.is_empty() {
-            enc::csv_field(self.out, s.as_bytes(), true);
+            enc::csv_field(self.out, s, true);
         }
     }
 
     /// A text cell known to need no quotes (no comma, quote, CR or LF), made safe for
     /// spreadsheets.
     #[inline]
-    pub fn plain_cell(&mut self, s: &str) {
-        debug_assert!(enc::find_csv_special(s.as_bytes(), 0).is_none());
+    pub fn plain_cell(&mut self, s: impl AsRef<[u8]>) {
+        let s = s.as_ref();
+        debug_assert!(enc::find_csv_special(s, 0).is_none());
         self.open();
-        if needs_quote_mark(s.as_bytes()) {
+        if needs_quote_mark(s) {
             self.out.push(b'\'');
         }
-        self.out.extend_from_slice(s.as_bytes());
+        self.out.extend_from_slice(s);
     }
 
     /// A text cell, made safe for spreadsheets, where the caller knows whether it may hold a
     /// byte that forces quotes: when `may_need_quotes` is false, it is not scanned for one.
     #[inline(always)]
-    pub fn cell_known(&mut self, s: &str, may_need_quotes: bool) {
+    pub fn cell_known(&mut self, s: impl AsRef<[u8]>, may_need_quotes: bool) {
         if may_need_quotes {
             self.cell(s);
         } else {
@@ -123,9 +137,9 @@ impl<'o> Row<'o> {
 
     /// A text cell written exactly as given (the mention text).
     #[inline]
-    pub fn verbatim(&mut self, s: &str) {
+    pub fn verbatim(&mut self, s: impl AsRef<[u8]>) {
         self.open();
-        enc::csv_field(self.out, s.as_bytes(), false);
+        enc::csv_field(self.out, s.as_ref(), false);
     }
 
     /// An empty cell.

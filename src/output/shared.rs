@@ -17,8 +17,18 @@ pub(crate) struct MentionOut {
     pub start: usize,
     /// Character offset of its end.
     pub end: usize,
-    /// Where its evidence item (`text@start-end`) is in [`Shared::items`]; `None` when its span
-    /// is not a slice of the text (evidence leaves it out), or no table needs evidence.
+    /// Where its text is in the report text (byte offsets): its span, checked once to be a
+    /// slice of the text; an empty range when it is not (its text is written empty).
+    pub text: (usize, usize),
+    /// Whether its span is a slice of the text.
+    pub sliced: bool,
+    /// The texts of its flags' triggers as [`MentionOut::text`] is its own (negated,
+    /// uncertain, historical, hypothetical; an empty range for a flag not set), when a table
+    /// writes them.
+    pub flags: [(usize, usize); 4],
+    /// Where its evidence item (`text@start-end`) is in [`Shared::items`], once an evidence
+    /// cell that lists it was written (see [`Shared::add_items`]); `None` before, and when its
+    /// span is not a slice of the text (evidence leaves it out).
     pub item: Option<(usize, usize)>,
     /// Whether its text is a slice of the report text that a CSV cell holds as it is (no
     /// comma, quote, CR or LF).
@@ -58,7 +68,7 @@ pub(crate) enum EvidenceOf {
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     /// The report id as a CSV field.
-    pub id: Vec<u8>,
+    pub id: enc::Field,
     chars: CharIndex,
     /// One per mention of the analysis, in order.
     pub mentions: Vec<MentionOut>,
@@ -159,17 +169,22 @@ impl Shared {
         let json = parts.contains(Parts::RESULTS);
         let details = json || parts.contains(Parts::MENTIONS);
         let text = report.text.as_str();
-        self.id.clear();
-        enc::csv_field(&mut self.id, report.id.as_bytes(), true);
-        self.chars.reset(text);
+        self.id.set_csv(report.id.as_bytes());
+        if !a.mentions.is_empty() {
+            self.chars.reset(text);
+        }
         self.mentions.clear();
         self.items.clear();
         self.triggers.clear();
         for m in &a.mentions {
-            let mut out = MentionOut {
+            // Written in place: the vector's last entry is this mention's.
+            self.mentions.push(MentionOut {
                 start: self.chars.char_offset(m.span.start),
                 end: self.chars.char_offset(m.span.end),
                 ..MentionOut::default()
+            });
+            let Some(out) = self.mentions.last_mut() else {
+                continue;
             };
             // One scan tells both formats that a text is plain; another only when it is not.
             let plain = |t: &str| enc::is_plain(t.as_bytes());
@@ -187,25 +202,23 @@ impl Shared {
                 }
                 out.trigger = (n > 0).then_some((from, self.triggers.len()));
                 out.triggers_plain = plain(&self.triggers[from..]);
+                let flags = [m.negated, m.uncertain, m.historical, m.hypothetical];
+                for (range, flag) in out.flags.iter_mut().zip(flags) {
+                    if let Some(s) = flag.filter(|s| text.get(s.start..s.end).is_some()) {
+                        *range = (s.start, s.end);
+                    }
+                }
             } else {
                 out.triggers_plain = details;
             }
             if let Some(t) = text.get(m.span.start..m.span.end) {
+                out.text = (m.span.start, m.span.end);
+                out.sliced = true;
                 let plain = plain(t);
                 out.csv_plain = csv && (plain || enc::find_csv_special(t.as_bytes(), 0).is_none());
                 out.json_plain =
                     json && (plain || enc::find_json_special(t.as_bytes(), 0).is_none());
-                if items {
-                    let from = self.items.len();
-                    self.items.extend_from_slice(t.as_bytes());
-                    self.items.push(b'@');
-                    enc::uint(&mut self.items, out.start as u64);
-                    self.items.push(b'-');
-                    enc::uint(&mut self.items, out.end as u64);
-                    out.item = Some((from, self.items.len()));
-                }
             }
-            self.mentions.push(out);
         }
         self.extras = ReportExtras::of(a);
         self.recommendations.clear();
@@ -232,15 +245,44 @@ impl Shared {
                 .chain(a.cautions.iter().map(|c| &c.evidence))
                 .chain(a.flags.iter().map(|f| &f.evidence));
             for idx in lists {
-                let cells = self.evidence_cells(idx, items, json, a.mentions.len());
+                let cells = self.evidence_cells(text, idx, items, json, a.mentions.len());
                 self.evidence.push(cells);
             }
         }
     }
 
-    /// The cells of evidence list `idx` (into `n` mentions), encoded now unless an earlier
-    /// recommendation, caution or flag of the report has the same list.
-    fn evidence_cells(&mut self, idx: &[u32], csv: bool, json: bool, n: usize) -> EvidenceCells {
+    /// Writes the evidence items (`text@start-end`) of the mentions of `idx` that are slices
+    /// of `text` (the report text) and do not have theirs yet. Only the mentions that some
+    /// evidence lists get one: about half of them.
+    pub(crate) fn add_items(&mut self, text: &str, idx: &[u32]) {
+        for &i in idx {
+            let Some(m) = self.mentions.get_mut(i as usize) else {
+                continue;
+            };
+            if m.item.is_some() || !m.sliced {
+                continue;
+            }
+            let from = self.items.len();
+            self.items
+                .extend_from_slice(&text.as_bytes()[m.text.0..m.text.1]);
+            self.items.push(b'@');
+            enc::uint(&mut self.items, m.start as u64);
+            self.items.push(b'-');
+            enc::uint(&mut self.items, m.end as u64);
+            m.item = Some((from, self.items.len()));
+        }
+    }
+
+    /// The cells of evidence list `idx` (into `n` mentions of report text `text`), encoded now
+    /// unless an earlier recommendation, caution or flag of the report has the same list.
+    fn evidence_cells(
+        &mut self,
+        text: &str,
+        idx: &[u32],
+        csv: bool,
+        json: bool,
+        n: usize,
+    ) -> EvidenceCells {
         let known = (self.evidence_lists.iter())
             .find(|((from, to), _)| self.evidence_idx[*from..*to] == *idx);
         if let Some(&(_, cells)) = known {
@@ -248,6 +290,7 @@ impl Shared {
         }
         let start = self.evidence_bytes.len();
         if csv {
+            self.add_items(text, idx);
             let mut row = Row::starting_with(&mut self.evidence_bytes, &[]);
             evidence_cell_of(&mut row, &self.mentions, &self.items, idx);
         }
@@ -317,6 +360,9 @@ impl Shared {
         const NONE: &MentionOut = &MentionOut {
             start: 0,
             end: 0,
+            text: (0, 0),
+            sliced: false,
+            flags: [(0, 0); 4],
             item: None,
             csv_plain: false,
             json_plain: false,
@@ -394,6 +440,15 @@ mod tests {
                 let flags = [m.negated, m.uncertain, m.historical, m.hypothetical];
                 let plain = flags.iter().all(|&f| enc::is_plain(flag_text(&report.text, f).as_bytes()));
                 proptest::prop_assert_eq!(cx.mention(i).triggers_plain, plain);
+                // The ranges checked once are the texts sliced as they come.
+                let share = cx.mention(i);
+                let slice = |(from, to): (usize, usize)| &report.text[from..to];
+                for (k, &f) in flags.iter().enumerate() {
+                    proptest::prop_assert_eq!(slice(share.flags[k]), flag_text(&report.text, f));
+                }
+                let own = report.text.get(m.span.start..m.span.end);
+                proptest::prop_assert_eq!(slice(share.text), own.unwrap_or(""));
+                proptest::prop_assert_eq!(share.sliced, own.is_some());
             }
             let found = write(&cx);
             for m in &mut cx.mentions {

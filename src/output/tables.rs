@@ -198,14 +198,15 @@ impl<'p> Tables<'p> {
         last: &mut Option<LastSentence>,
     ) {
         let text = report.text.as_str();
+        let bytes = text.as_bytes();
         let share = cx.mention(i);
         row.encoded_cells(fixed.concept(m.concept).csv_cell());
         row.uint(share.start as u64);
         row.uint(share.end as u64);
-        let mention = text.get(m.span.start..m.span.end).unwrap_or("");
+        let mention = &bytes[share.text.0..share.text.1];
         if share.csv_plain {
             // Known to need no quotes (and written verbatim: no quote mark).
-            row.encoded(mention.as_bytes());
+            row.encoded(mention);
         } else {
             row.verbatim(mention);
         }
@@ -231,8 +232,8 @@ impl<'p> Tables<'p> {
         if flag_bits(m) == 0 {
             row.encoded_cells(b",,,,");
         } else {
-            for flag in [m.negated, m.uncertain, m.historical, m.hypothetical] {
-                row.cell_known(flag_text(text, flag), !share.triggers_plain);
+            for (from, to) in share.flags {
+                row.cell_known(&bytes[from..to], !share.triggers_plain);
             }
         }
         row.uint(u64::from(m.sentence));
@@ -308,7 +309,7 @@ impl<'p> Tables<'p> {
         let same = cx.caution(i);
         let caution = fixed.caution_at(same.caution);
         caution.id.csv_if(row, &c.id, same.id);
-        row.cell(&c.rule);
+        (fixed.rule_at(same.rule).id).csv_if(row, &c.rule, same.rule_id);
         caution.message.csv_if(row, &c.message, same.message);
         evidence(row, cx, EvidenceOf::Caution, i, &c.evidence);
         caution.source.csv_if(row, &c.source, same.source);
@@ -414,7 +415,9 @@ pub(crate) fn has_attribute_extras(at: &Attributes) -> bool {
         || at.direction.is_some()
 }
 
-/// The text a flag's trigger covers ("" when the flag is not set).
+/// The text a flag's trigger covers ("" when the flag is not set): the simple way, for tests
+/// (rows read the ranges [`Shared::prepare`] checked once).
+#[cfg(test)]
 pub(crate) fn flag_text(text: &str, flag: Flag) -> &str {
     flag.and_then(|s| text.get(s.start..s.end)).unwrap_or("")
 }
@@ -573,6 +576,7 @@ mod tests {
         );
         let mut out = Vec::new();
         let mut row = Row::new(&mut out);
+        cx.add_items(&report.text, &[0, 5]);
         evidence_cell(&mut row, &cx, &[0, 5, 0]);
         row.end();
         assert_eq!(out, b"fracture@19-27;fracture@19-27\n");
@@ -598,6 +602,7 @@ mod tests {
             Parts::ALL,
         );
         let mut out = Vec::new();
+        cx.add_items(&report.text, &[1, 0]);
         let mut row = Row::new(&mut out);
         evidence_cell(&mut row, &cx, &[1]);
         evidence_cell(&mut row, &cx, &[1, 0]);

@@ -444,14 +444,11 @@ impl MentionSet {
 
     /// Writes the indices, in increasing order (as [`MentionSet::iter`] gives them; the tests
     /// compare them), into `v` (emptied first), reusing its memory. Most sets hold only the
-    /// first 64 mentions: those are read from one word.
+    /// first 64 mentions: those are read from one word. The indices are pushed as they come,
+    /// without counting them first: a set holds a few, and `v` (a row's evidence, reused from
+    /// report to report) nearly always has the room.
     pub fn write_to(&self, v: &mut Vec<u32>) {
-        let mut n = self.low.count_ones() as usize;
-        for w in &self.high {
-            n += w.count_ones() as usize;
-        }
         v.clear();
-        v.reserve_exact(n);
         push_bits(v, self.low, 0);
         for (k, &w) in self.high.iter().enumerate() {
             push_bits(v, w, 64 * (k as u32 + 1));
