@@ -75,6 +75,15 @@ impl PhraseKind {
     const fn bit(self) -> u32 {
         1 << self as u32
     }
+    /// The place of a term-word kind in [`Auditor::words_of`]; `None` for the other kinds.
+    const fn term_slot(self) -> Option<usize> {
+        match self {
+            PhraseKind::Explicit => Some(0),
+            PhraseKind::NotFragility => Some(1),
+            PhraseKind::Augmentation => Some(2),
+            _ => None,
+        }
+    }
     /// Kinds matched against the words of a matched concept term, not against the text.
     const fn is_term_word(self) -> bool {
         matches!(
@@ -184,8 +193,12 @@ pub fn flag_info(id: &str) -> Option<&'static FlagInfo> {
 pub struct Auditor {
     ac: Option<PhraseSet>,
     kinds: Vec<u32>,
-    /// Term words (lowercase) with their kinds.
+    /// Term words (lowercase) with their kinds: what [`Auditor::words_of`] is checked against.
+    #[cfg(test)]
     words: Vec<(String, u32)>,
+    /// The same words apart for each term-word kind ([`PhraseKind::term_slot`]), so that a
+    /// check compares only with the words of its kind.
+    words_of: [Vec<Box<[u8]>>; 3],
     /// Folded starts of a Comparison section that mean "nothing to compare with".
     no_comparison: Vec<String>,
 }
@@ -385,21 +398,35 @@ impl Auditor {
                     LexiconError::new(path, 0, format!("cannot compile phrases: {e}"))
                 })?)
             };
+        let words_of = [
+            PhraseKind::Explicit,
+            PhraseKind::NotFragility,
+            PhraseKind::Augmentation,
+        ]
+        .map(|k| {
+            words
+                .iter()
+                .filter(|(_, m)| m & k.bit() != 0)
+                .map(|(w, _)| w.as_bytes().into())
+                .collect()
+        });
         Ok(Auditor {
             ac,
             kinds,
+            #[cfg(test)]
             words,
+            words_of,
             no_comparison,
         })
     }
 
     /// Whether a matched concept term holds a word of `kind` (`explicit`, `not_fragility`).
     fn term_has(&self, term: &str, kind: PhraseKind) -> bool {
-        let is_word = |w: &[u8]| {
-            self.words
-                .iter()
-                .any(|(x, m)| m & kind.bit() != 0 && x.as_bytes().eq_ignore_ascii_case(w))
+        let Some(slot) = kind.term_slot() else {
+            return false;
         };
+        let words = &self.words_of[slot];
+        let is_word = |w: &[u8]| words.iter().any(|x| x.eq_ignore_ascii_case(w));
         // An ASCII term splits into the same words byte by byte.
         if term.is_ascii() {
             return term

@@ -425,8 +425,7 @@ impl PatientContext {
                 return Ok(None);
             }
             let t = v.trim_end_matches('%').trim();
-            t.parse::<f32>()
-                .ok()
+            parse_f32(t)
                 .filter(|x| x.is_finite())
                 .map(Some)
                 .ok_or_else(|| format!("{field}: expected a number, got {:?}", clip(v)))
@@ -455,6 +454,17 @@ impl PatientContext {
         }
         Ok(true)
     }
+}
+
+/// `t` read as an `f32`, as `str::parse` reads it. A string of at most seven ASCII digits
+/// (an age, most often) is read directly: its value is below 2^24, so the `f32` is exact.
+fn parse_f32(t: &str) -> Option<f32> {
+    let b = t.as_bytes();
+    if !b.is_empty() && b.len() <= 7 && b.iter().all(u8::is_ascii_digit) {
+        let n = b.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0'));
+        return Some(n as f32);
+    }
+    t.parse::<f32>().ok()
 }
 
 /// A boolean patient value, in any ASCII case: `Some(None)` when blank, `None` when it is not
@@ -772,6 +782,32 @@ mod tests {
             ).prop_map(|c| c.into_iter().collect::<String>()),
         ) {
             proptest::prop_assert_eq!(read_bool(&v), read_bool_lowercased(&v), "{:?}", v);
+        }
+    }
+
+    proptest::proptest! {
+        /// Short digit strings read directly give what `str::parse` gives, to the bit.
+        #[test]
+        fn numbers_read_as_str_parse_reads_them(
+            v in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    '0', '1', '2', '5', '7', '9', '.', '-', '+', 'e', ' ', 'x',
+                ]),
+                0..10,
+            ).prop_map(|c| c.into_iter().collect::<String>()),
+            n in 0u32..100_000_000,
+        ) {
+            let bits = |x: Option<f32>| x.map(f32::to_bits);
+            proptest::prop_assert_eq!(bits(parse_f32(&v)), bits(v.parse::<f32>().ok()), "{:?}", v);
+            let n = n.to_string();
+            proptest::prop_assert_eq!(bits(parse_f32(&n)), bits(n.parse::<f32>().ok()), "{:?}", n);
+            let padded = format!("{n:0>7}");
+            proptest::prop_assert_eq!(
+                bits(parse_f32(&padded)),
+                bits(padded.parse::<f32>().ok()),
+                "{:?}",
+                padded
+            );
         }
     }
 
