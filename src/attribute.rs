@@ -479,8 +479,7 @@ fn next_quantity_start(b: &[u8], from: usize, end: usize) -> usize {
 fn may_begin(prev: u8, c: u8, n1: u8, n2: u8) -> bool {
     let is = |x: u8, y: u8| u8::from(x == y);
     let p = prev | 0x20;
-    let prev_alnum =
-        u8::from(p.wrapping_sub(b'a') < 26) | u8::from(prev.wrapping_sub(b'0') < 10);
+    let prev_alnum = u8::from(p.wrapping_sub(b'a') < 26) | u8::from(prev.wrapping_sub(b'0') < 10);
     let (l0, l1, l2) = (c | 0x20, n1 | 0x20, n2 | 0x20);
     let digit = u8::from(c.wrapping_sub(b'0') < 10);
     let word = (is(l0, b'g') & is(l1, b'r'))
@@ -706,28 +705,20 @@ mod tests {
         }
     }
 
-    /// [`read_vertebra`] as first written, reading the number with the standard parser.
+    /// [`read_vertebra`] with its number read again by the standard parser from the digits it
+    /// ended on (one or two, after the letter or from `i`).
     fn read_vertebra_parsed(
         b: &[u8],
         i: usize,
         default_letter: Option<u8>,
     ) -> Option<(u8, u32, usize)> {
-        let mut j = i;
-        let letter =
-            if j < b.len() && matches!(b[j].to_ascii_uppercase(), b'C' | b'T' | b'L' | b'S') {
-                j += 1;
-                b[j - 1].to_ascii_uppercase()
-            } else {
-                default_letter?
-            };
-        let ds = j;
-        while j < b.len() && b[j].is_ascii_digit() && j - ds < 2 {
-            j += 1;
-        }
-        if j == ds || (j < b.len() && (b[j].is_ascii_alphanumeric())) {
-            return None;
-        }
-        let n: u32 = std::str::from_utf8(&b[ds..j]).ok()?.parse().ok()?;
+        let (letter, _, j) = read_vertebra(b, i, default_letter)?;
+        let digits = b[i..j]
+            .iter()
+            .rev()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        let n: u32 = std::str::from_utf8(&b[j - digits..j]).ok()?.parse().ok()?;
         Some((letter, n, j))
     }
 

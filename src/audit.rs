@@ -86,10 +86,7 @@ impl PhraseKind {
     }
     /// Kinds matched against the words of a matched concept term, not against the text.
     const fn is_term_word(self) -> bool {
-        matches!(
-            self,
-            PhraseKind::Explicit | PhraseKind::NotFragility | PhraseKind::Augmentation
-        )
+        self.term_slot().is_some()
     }
 }
 
@@ -193,11 +190,8 @@ pub fn flag_info(id: &str) -> Option<&'static FlagInfo> {
 pub struct Auditor {
     ac: Option<PhraseSet>,
     kinds: Vec<u32>,
-    /// Term words (lowercase) with their kinds: what [`Auditor::words_of`] is checked against.
-    #[cfg(test)]
-    words: Vec<(String, u32)>,
-    /// The same words apart for each term-word kind ([`PhraseKind::term_slot`]), so that a
-    /// check compares only with the words of its kind.
+    /// Term words (lowercase), apart for each term-word kind ([`PhraseKind::term_slot`]), so
+    /// that a check compares only with the words of its kind.
     words_of: [Vec<Box<[u8]>>; 3],
     /// Folded starts of a Comparison section that mean "nothing to compare with".
     no_comparison: Vec<String>,
@@ -314,7 +308,7 @@ impl Auditor {
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut patterns: Vec<String> = Vec::new();
         let mut kinds: Vec<u32> = Vec::new();
-        let mut words: Vec<(String, u32)> = Vec::new();
+        let mut words_of: [Vec<Box<[u8]>>; 3] = Default::default();
         let mut no_comparison = Vec::new();
         let mut rows_seen: HashMap<String, usize> = HashMap::new();
         for (i, raw) in text.lines().enumerate() {
@@ -365,11 +359,11 @@ impl Auditor {
                 }
                 mask |= kind.bit();
             }
-            for &k in PhraseKind::ALL.iter().filter(|k| k.is_term_word()) {
-                if mask & k.bit() != 0 {
-                    match words.iter_mut().find(|(w, _)| *w == folded) {
-                        Some((_, m)) => *m |= k.bit(),
-                        None => words.push((folded.clone(), k.bit())),
+            for k in PhraseKind::ALL {
+                if let Some(slot) = k.term_slot().filter(|_| mask & k.bit() != 0) {
+                    let words = &mut words_of[slot];
+                    if !words.iter().any(|w| **w == *folded.as_bytes()) {
+                        words.push(folded.as_bytes().into());
                     }
                 }
             }
@@ -398,23 +392,9 @@ impl Auditor {
                     LexiconError::new(path, 0, format!("cannot compile phrases: {e}"))
                 })?)
             };
-        let words_of = [
-            PhraseKind::Explicit,
-            PhraseKind::NotFragility,
-            PhraseKind::Augmentation,
-        ]
-        .map(|k| {
-            words
-                .iter()
-                .filter(|(_, m)| m & k.bit() != 0)
-                .map(|(w, _)| w.as_bytes().into())
-                .collect()
-        });
         Ok(Auditor {
             ac,
             kinds,
-            #[cfg(test)]
-            words,
             words_of,
             no_comparison,
         })
@@ -1152,9 +1132,10 @@ mod tests {
                     .split(|c: char| !c.is_alphanumeric())
                     .filter(|w| !w.is_empty())
                     .any(|w| {
-                        au.words
+                        let slot = kind.term_slot().unwrap_or_default();
+                        au.words_of[slot]
                             .iter()
-                            .any(|(x, m)| m & kind.bit() != 0 && x.eq_ignore_ascii_case(w))
+                            .any(|x| x.eq_ignore_ascii_case(w.as_bytes()))
                     });
                 assert_eq!(au.term_has(term, *kind), by_char, "{term:?} {kind}");
             }

@@ -867,7 +867,9 @@ mod tests {
     fn sixteen_bytes_load_zero_past_the_end() {
         let b: Vec<u8> = (1..=40).collect();
         for i in 0..=45 {
-            let want: Vec<u8> = (0..RUN).map(|k| b.get(i + k).copied().unwrap_or(0)).collect();
+            let want: Vec<u8> = (0..RUN)
+                .map(|k| b.get(i + k).copied().unwrap_or(0))
+                .collect();
             assert_eq!(load16(&b, i).to_vec(), want, "{i}");
         }
     }

@@ -223,9 +223,7 @@ impl FileOut {
         self.bytes = 0;
         Ok(())
     }
-}
 
-impl FileOut {
     /// Reserves the file's blocks up to at least `end` bytes, and ahead of it, without changing
     /// its length. Only an optimization: where the file system cannot, nothing is reserved
     /// and the writes reserve their own blocks as usual.
@@ -450,6 +448,9 @@ mod tests {
         let blocks = block_bytes(&path);
         let _ = std::fs::remove_file(&path);
         assert_eq!(len, (3 << 20) + 4);
-        assert!(blocks <= len + (64 << 10), "{blocks} bytes of blocks for {len}");
+        assert!(
+            blocks <= len + (64 << 10),
+            "{blocks} bytes of blocks for {len}"
+        );
     }
 }

@@ -119,20 +119,23 @@ pub(crate) fn needs_quote_mark(s: &[u8]) -> bool {
 
 /// Whether `b` must be escaped inside a JSON string (a control character, a quote or a
 /// backslash). Written without branches, for vector compares.
-#[inline]
-fn json_special(b: u8) -> bool {
+#[inline(always)]
+pub(crate) fn json_special(b: u8) -> bool {
     (b ^ b'"').min(b ^ b'\\').min(b & 0xe0) == 0
+}
+
+/// The high bit of every byte of the word `x` that must be escaped in a JSON string
+/// ([`json_special`]), and maybe of bytes above one that must: the lowest flagged byte is
+/// always a true one.
+#[inline(always)]
+pub(crate) fn json_special_flags(x: u64) -> u64 {
+    bytes_below(x, 0x20) | bytes_eq(x, b'"') | bytes_eq(x, b'\\')
 }
 
 /// The first byte of `s` at or after `from` that must be escaped in a JSON string.
 #[inline]
 pub(crate) fn find_json_special(s: &[u8], from: usize) -> Option<usize> {
-    find_from(
-        s,
-        from,
-        |x| bytes_below(x, 0x20) | bytes_eq(x, b'"') | bytes_eq(x, b'\\'),
-        json_special,
-    )
+    find_from(s, from, json_special_flags, json_special)
 }
 
 /// Whether `b` must be quoted in a CSV field or escaped in a JSON string. Written without

@@ -414,8 +414,7 @@ impl FixedTexts {
             message: Fixed::new(""),
             source: Fixed::new(""),
         });
-        let ids = |ids: Vec<&str>| ById::new(ids);
-        let action_ids = ids(rules.actions().iter().map(|a| a.id.as_str()).collect());
+        let action_ids = ById::new(rules.actions().iter().map(|a| a.id.as_str()));
         let rule_actions: Vec<Vec<u32>> = (rules.rules().iter())
             .map(|r| {
                 (rules.actions_of(r).into_iter())
@@ -439,13 +438,13 @@ impl FixedTexts {
             .map(|t| Fixed::new(&t.text))
             .collect();
         FixedTexts {
-            rule_ids: ids(rules.rules().iter().map(|r| r.id()).collect()),
+            rule_ids: ById::new(rules.rules().iter().map(|r| r.id())),
             rules: rule_texts,
             rule_parts,
             action_ids,
             rule_actions,
             actions,
-            caution_ids: ids(rules.cautions().iter().map(|c| c.id.as_str()).collect()),
+            caution_ids: ById::new(rules.cautions().iter().map(|c| c.id.as_str())),
             cautions: caution_texts,
             concepts: pipeline
                 .concept_names()
@@ -721,12 +720,7 @@ mod tests {
                 let r = Recommendation {
                     action: action_id.into(),
                     rule: rule_id.into(),
-                    strength: Strength::Recommended,
-                    condition: None,
-                    urgency: Urgency::Routine,
-                    rationale: String::new(),
-                    evidence: Vec::new(),
-                    source: String::new(),
+                    ..crate::recommend::blank_recommendation()
                 };
                 let (fast, simple) = (f.match_rule(&r), match_rule_by_hash(&f, &r));
                 proptest::prop_assert_eq!(format!("{fast:?}"), format!("{simple:?}"));

@@ -46,13 +46,9 @@ impl<'o> Row<'o> {
     /// Starts a row at the end of `out` with its first field, already encoded.
     #[inline(always)]
     pub fn starting_with_field(out: &'o mut Vec<u8>, first: &enc::Field) -> Row<'o> {
-        let start = out.len();
-        first.write(out);
-        Row {
-            out,
-            start,
-            lead: false,
-        }
+        let row = Row::starting_with(out, &[]);
+        first.write(row.out);
+        row
     }
 
     /// Opens a field: the separator, and where the field starts.

@@ -456,7 +456,7 @@ impl<T> Pool<T> {
 }
 
 /// A row to be filled in ([`RuleSet::apply_firings`] sets every field).
-fn blank_recommendation() -> Recommendation {
+pub(crate) fn blank_recommendation() -> Recommendation {
     Recommendation {
         action: String::new(),
         rule: String::new(),

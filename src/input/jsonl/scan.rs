@@ -9,6 +9,7 @@
 //! with `serde_json`, which decides and words the error.
 
 use super::{field_index, Fields, Key, Keys, PatientValues, Val};
+use crate::output::{json_special, json_special_flags};
 use std::borrow::Cow;
 
 /// Nesting beyond this many levels (the line's object is level 1) is left to `serde_json`,
@@ -424,37 +425,24 @@ fn find_special(bytes: &[u8], from: usize) -> usize {
 /// Bytes [`plain_in_block`] tests at a time.
 const BLOCK: usize = 16;
 
-/// Whether `b` ends the plain run of a JSON string: a quote, a backslash or a control
-/// character. Written without branches, for vector compares.
-#[inline(always)]
-fn special(b: u8) -> bool {
-    (b ^ b'"').min(b ^ b'\\').min(b & 0xe0) == 0
-}
-
-/// The high bit of each byte of the word `x` that ends a plain run ([`special`]), and maybe of
-/// bytes above one that does: the lowest flagged byte is always a true one.
-#[inline(always)]
-fn special_flags(x: u64) -> u64 {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let zeros = |v: u64| v.wrapping_sub(LO) & !v;
-    let below_space = x.wrapping_sub(LO * 0x20) & !x;
-    (zeros(x ^ (LO * u64::from(b'"'))) | zeros(x ^ (LO * u64::from(b'\\'))) | below_space) & HI
-}
-
 /// How many bytes of `block` (at least `BLOCK` long) come before the first one that ends a
-/// plain run ([`special`]), or `BLOCK` when none does. The block is tested at once (vector
+/// plain run (a quote, a backslash or a control character: [`json_special`]), or `BLOCK` when
+/// none does. The block is tested at once (vector
 /// compares), and the place of the first such byte found a word at a time.
 #[inline(always)]
 fn plain_in_block(block: &[u8]) -> usize {
     let block = &block[..BLOCK];
-    if block.iter().fold(0u8, |any, &b| any | u8::from(special(b))) == 0 {
+    if block
+        .iter()
+        .fold(0u8, |any, &b| any | u8::from(json_special(b)))
+        == 0
+    {
         return BLOCK;
     }
     let word = |h: usize| {
         let mut w = [0u8; 8];
         w.copy_from_slice(&block[8 * h..8 * h + 8]);
-        special_flags(u64::from_le_bytes(w))
+        json_special_flags(u64::from_le_bytes(w))
     };
     let lo = word(0);
     (if lo != 0 {
