@@ -129,43 +129,72 @@ impl Summary {
 ///
 /// A run counts every action, flag and caution of every report, and there are few distinct
 /// names: they are kept in the order first seen, each with a tag (its first and last eight
-/// bytes and its length) that is compared before the name itself, so that counting a name
-/// costs a short scan of integers and one string comparison. Names are put in order only when
-/// the counts are read.
+/// bytes and its length) that is compared before the name itself, and found through a small
+/// open-addressing table keyed by the tag (linear probing, at most half full), so that counting
+/// a name costs a hash of two integers, a probe or two and, for a long name, one string
+/// comparison. Names are put in order only when the counts are read.
 #[derive(Debug, Clone, Default)]
 pub struct Tally {
     /// Per name, in the order of `counts`: its [`Tally::tag`].
     tags: Vec<(u64, u64)>,
     /// Names and their counts, in the order first seen.
     counts: Vec<(String, u64)>,
-    /// Where the next scan of `tags` begins: after the name counted last.
-    next: usize,
+    /// Per slot, the index in `counts` of the name there plus one (0: an empty slot). Its
+    /// length is a power of two (or zero before the first name).
+    slots: Vec<u32>,
 }
 
 impl Tally {
+    /// Slots of the first table.
+    const FIRST_SLOTS: usize = 64;
+
     /// Counts `name` once more.
     pub fn add(&mut self, name: &str) {
         let tag = Tally::tag(name);
         // A name of at most 16 bytes is all in its tag; a longer one is compared too.
         let long = name.len() > 16;
-        // The scan begins after the name counted last, wrapping round: the names of a report
-        // come in the order of the rules, so the next one is usually close after.
-        let n = self.tags.len();
-        let mut i = self.next;
-        for _ in 0..n {
-            if i >= n {
-                i = 0;
-            }
+        if self.slots.is_empty() {
+            self.slots = vec![0; Tally::FIRST_SLOTS];
+        }
+        let mask = self.slots.len() - 1;
+        let mut at = Tally::hash(tag) & mask;
+        loop {
+            let i = match self.slots[at] {
+                0 => break,
+                e => e as usize - 1,
+            };
             if self.tags[i] == tag && (!long || self.counts[i].0 == name) {
                 self.counts[i].1 += 1;
-                self.next = i + 1;
                 return;
             }
-            i += 1;
+            at = (at + 1) & mask;
         }
         self.tags.push(tag);
         self.counts.push((name.to_string(), 1));
-        self.next = n + 1;
+        self.slots[at] = self.counts.len() as u32;
+        if 2 * self.counts.len() > self.slots.len() {
+            self.grow();
+        }
+    }
+
+    /// Doubles the table and puts every name back in it.
+    fn grow(&mut self) {
+        self.slots = vec![0; 2 * self.slots.len()];
+        let mask = self.slots.len() - 1;
+        for (i, &tag) in self.tags.iter().enumerate() {
+            let mut at = Tally::hash(tag) & mask;
+            while self.slots[at] != 0 {
+                at = (at + 1) & mask;
+            }
+            self.slots[at] = i as u32 + 1;
+        }
+    }
+
+    /// Where a name with tag `tag` is looked for first (before the mask).
+    #[inline]
+    fn hash((first, last): (u64, u64)) -> usize {
+        let h = (first ^ last.rotate_left(29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (h >> 32) as usize
     }
 
     /// A cheap summary of a name: its first eight bytes, and its last eight bytes with its
@@ -273,6 +302,23 @@ mod tests {
                 reversed.add(n);
             }
             proptest::prop_assert!(t == reversed);
+        }
+
+        /// More names than the first table holds: the table grows and finds every one again.
+        #[test]
+        fn tally_agrees_with_a_map_past_its_first_table(
+            picks in proptest::collection::vec((0usize..120, 0usize..3), 0..400),
+        ) {
+            let forms = ["n", "follow_up_imaging_", "x_"];
+            let names: Vec<String> =
+                picks.iter().map(|&(k, f)| format!("{}{k}", forms[f])).collect();
+            let mut t = Tally::default();
+            for n in &names {
+                t.add(n);
+            }
+            let got: Vec<(String, u64)> = t.iter().map(|(n, c)| (n.to_string(), c)).collect();
+            let want: Vec<(String, u64)> = by_map(&names).into_iter().collect();
+            proptest::prop_assert_eq!(got, want);
         }
     }
 }
