@@ -188,8 +188,13 @@ impl FileOut {
                 last.extend_from_slice(bytes)
             }
             _ => {
-                let mut buf = self.spare.pop().unwrap_or_default();
-                buf.reserve(COPY_BYTES.max(bytes.len()));
+                // A spare buffer with too little room is dropped, not grown: growing an empty
+                // buffer would copy all of its old room.
+                let room = COPY_BYTES.max(bytes.len());
+                let mut buf = match self.spare.pop() {
+                    Some(buf) if buf.capacity() >= room => buf,
+                    _ => Vec::with_capacity(room),
+                };
                 buf.extend_from_slice(bytes);
                 self.queued.push(buf);
             }
