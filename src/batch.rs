@@ -179,8 +179,9 @@ fn guarded<T>(
     }
 }
 
-/// Analyzes `report` into `analysis` and renders it into `rendered` (both emptied first),
-/// [`guarded`]: should that panic, the analysis and rows written are those of the failure.
+/// Analyzes `report` into `analysis` (emptied first) and renders it into `rendered`, after
+/// what its parts hold, [`guarded`]: should that panic, the analysis and rows written are
+/// those of the failure (what was rendered of the report is dropped).
 fn analyze_and_render(
     pipeline: &Pipeline,
     renderer: &Renderer,
@@ -188,14 +189,14 @@ fn analyze_and_render(
     analysis: &mut Analysis,
     rendered: &mut Rendered,
 ) {
-    rendered.clear();
+    let before = rendered.lens();
     let work = || {
         pipeline.analyze_into(report, analysis);
         renderer.render_into(report, analysis, rendered);
     };
     if let Err(failed) = guarded(pipeline, report, work) {
         *analysis = *failed;
-        rendered.clear();
+        rendered.truncate(before);
         renderer.render_into(report, analysis, rendered);
     }
 }
@@ -247,8 +248,15 @@ where
     let mut analysis = Analysis::default();
     for item in records {
         let record = item?;
+        rendered.clear();
         if let Ok(r) = &record {
-            analyze_and_render(pipeline, renderer, r, &mut analysis, &mut rendered);
+            // Into the sink's own buffers when it offers them (its part of `rendered` stays
+            // empty), else into the driver's.
+            let into = match sink.render_target() {
+                Some(target) => target,
+                None => &mut rendered,
+            };
+            analyze_and_render(pipeline, renderer, r, &mut analysis, into);
         }
         bytes += record.as_ref().map(|r| r.text.len()).unwrap_or(0);
         let done = record.is_ok().then_some((&analysis, &mut rendered));
@@ -468,6 +476,7 @@ where
             slots.resize_with(records.len(), Slot::default);
             for (r, slot) in records.iter().zip(slots.iter_mut()) {
                 slot.analyzed = r.is_ok();
+                slot.rendered.clear();
                 if let Ok(r) = r {
                     analyze_and_render(
                         pipeline,

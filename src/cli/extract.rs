@@ -77,6 +77,9 @@ impl<S: Sink> Sink for ReportErrors<S> {
     ) -> Result<(), OutputError> {
         self.inner.report(report, a, r)
     }
+    fn render_target(&mut self) -> Option<&mut Rendered> {
+        self.inner.render_target()
+    }
     fn error(&mut self, error: &RecordError) -> Result<(), OutputError> {
         if !self.quiet {
             eprintln!("spinex: {error}");
@@ -116,6 +119,9 @@ impl<S: Sink> Sink for WithReview<'_, S> {
                 .map_err(|e| OutputError::io(self.path.display().to_string(), &e))?;
         }
         Ok(())
+    }
+    fn render_target(&mut self) -> Option<&mut Rendered> {
+        self.inner.render_target()
     }
     fn error(&mut self, error: &RecordError) -> Result<(), OutputError> {
         self.inner.error(error)

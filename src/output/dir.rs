@@ -40,8 +40,15 @@ pub struct OutDir<'p> {
     scratch: Vec<u8>,
     /// One per file of [`FILES`] but `summary.json`.
     files: Vec<FileOut>,
+    /// The buffer each table is being filled in, reports rendered straight into them (see
+    /// [`Sink::render_target`]): the unqueued tail of each file's bytes, queued once it is
+    /// nearly full ([`FileOut::queue_tail`]).
+    tails: Rendered,
     finished: bool,
 }
+
+/// The file of each part of a [`Rendered`], in the order of [`Rendered::parts_mut`].
+const PART_FILES: [usize; 6] = [REPORTS, MENTIONS, RECOMMENDATIONS, CAUTIONS, AUDIT, RESULTS];
 
 fn tmp_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}.tmp"))
@@ -64,6 +71,7 @@ impl<'p> OutDir<'p> {
             tables: Tables::new(pipeline),
             scratch: Vec::new(),
             files: Vec::with_capacity(RESULTS + 1),
+            tails: Rendered::default(),
             finished: false,
         };
         for name in FILES {
@@ -100,12 +108,29 @@ impl<'p> OutDir<'p> {
         OutputError::io(self.dir.join(FILES[file]).display().to_string(), &e)
     }
 
-    /// Queues the bytes of `part` for `file`, taking its buffer when it is long.
-    fn put(&mut self, file: usize, part: &mut Vec<u8>) -> Result<(), OutputError> {
-        match self.files[file].take(part) {
-            Ok(()) => Ok(()),
-            Err(e) => Err(self.io_err(file, e)),
+    /// Adds the parts of `r` (rendered by the driver) after the bytes of each file's tail, and
+    /// queues every tail that is nearly full (every one that holds bytes when `all`).
+    fn put(&mut self, r: &mut Rendered, all: bool) -> Result<(), OutputError> {
+        let (tails, parts) = (self.tails.parts_mut(), r.parts_mut());
+        for k in 0..PART_FILES.len() {
+            let (tail, part) = (&mut *tails[k], &mut *parts[k]);
+            // The usual case, a report rendered into the tails: nothing to add, room left.
+            if part.is_empty() && !all && tail.capacity() - tail.len() >= TAIL_ROOM {
+                continue;
+            }
+            let file = PART_FILES[k];
+            let out = &mut self.files[file];
+            let result = out
+                .append(tail, part)
+                .and_then(|()| out.queue_tail(tail, all));
+            if let Err(e) = result {
+                return Err(OutputError::io(
+                    self.dir.join(FILES[file]).display().to_string(),
+                    &e,
+                ));
+            }
         }
+        Ok(())
     }
 }
 
@@ -119,15 +144,22 @@ const TAKE_BYTES: usize = 2 << 10;
 const COPY_BYTES: usize = 64 << 10;
 /// A written buffer with more room than this is dropped rather than kept for reuse.
 const KEEP_BYTES: usize = 1 << 20;
+/// The room a tail buffer (see [`OutDir::tails`]) is made with.
+const TAIL_BYTES: usize = 64 << 10;
+/// A tail buffer with less room left than this is queued before another report is rendered
+/// into it: a report that does not fit only grows it.
+const TAIL_ROOM: usize = 16 << 10;
 /// Disk space is reserved for a file ahead of its writes, at least this much at a time, and
 /// then as much again as the file already holds, up to [`MAX_RESERVE`].
 const MIN_RESERVE: u64 = 1 << 20;
 const MAX_RESERVE: u64 = 64 << 20;
 
-/// One file of an output directory and the bytes waiting to be written to it. A long rendered
-/// part is not copied: its buffer is taken (an empty one from earlier writes given back in its
-/// place) and queued, short parts are copied into the last queued buffer, and the queue goes
-/// to the file in one vectored write once it holds [`FLUSH_BYTES`].
+/// One file of an output directory and the bytes waiting to be written to it. A table's rows
+/// are mostly rendered straight into its tail buffer (see [`OutDir::tails`]), which is queued
+/// once it is nearly full. Parts rendered elsewhere (by the analysis threads) are not copied
+/// when long: the buffer is taken (an empty one from earlier writes given back in its place)
+/// and queued after the tail; short parts are copied into the tail. The queue goes to the file
+/// in one vectored write once it holds [`FLUSH_BYTES`].
 ///
 /// Where the file system can, the file's blocks are reserved ahead of the writes, megabytes at
 /// a time, without changing its length ([`FileOut::reserve`]): a write into reserved blocks
@@ -175,6 +207,33 @@ impl FileOut {
             _ => Vec::with_capacity(len.next_power_of_two()),
         };
         self.queued.push(std::mem::replace(part, spare));
+        self.queued_bytes(len)
+    }
+
+    /// Adds the bytes of `part` after those of `tail` (the file's buffer being filled, see
+    /// [`OutDir::tails`]): a long part is queued after the tail, taking its buffer; a short one
+    /// is copied into the tail.
+    fn append(&mut self, tail: &mut Vec<u8>, part: &mut Vec<u8>) -> std::io::Result<()> {
+        if part.len() < TAKE_BYTES {
+            tail.extend_from_slice(part);
+            return Ok(());
+        }
+        self.queue_tail(tail, true)?;
+        self.take(part)
+    }
+
+    /// Queues `tail` once it has less than [`TAIL_ROOM`] left (once it holds any byte when
+    /// `all`), leaving an empty buffer in its place.
+    fn queue_tail(&mut self, tail: &mut Vec<u8>, all: bool) -> std::io::Result<()> {
+        let len = tail.len();
+        if len == 0 || (!all && tail.capacity() - len >= TAIL_ROOM) {
+            return Ok(());
+        }
+        let room = match self.spare.pop() {
+            Some(buf) if buf.capacity() >= TAIL_BYTES => buf,
+            _ => Vec::with_capacity(TAIL_BYTES),
+        };
+        self.queued.push(std::mem::replace(tail, room));
         self.queued_bytes(len)
     }
 
@@ -319,12 +378,11 @@ impl Sink for OutDir<'_> {
     }
 
     fn report(&mut self, _: &Report, _: &Analysis, r: &mut Rendered) -> Result<(), OutputError> {
-        self.put(REPORTS, &mut r.reports)?;
-        self.put(MENTIONS, &mut r.mentions)?;
-        self.put(RECOMMENDATIONS, &mut r.recommendations)?;
-        self.put(CAUTIONS, &mut r.cautions)?;
-        self.put(AUDIT, &mut r.audit)?;
-        self.put(RESULTS, &mut r.results)
+        self.put(r, false)
+    }
+
+    fn render_target(&mut self) -> Option<&mut Rendered> {
+        Some(&mut self.tails)
     }
 
     fn error(&mut self, error: &RecordError) -> Result<(), OutputError> {
@@ -339,6 +397,7 @@ impl Sink for OutDir<'_> {
     }
 
     fn finish(&mut self, summary: &Summary) -> Result<(), OutputError> {
+        self.put(&mut Rendered::default(), true)?;
         for i in 0..self.files.len() {
             if let Err(e) = self.files[i].finish() {
                 return Err(self.io_err(i, e));
@@ -421,6 +480,59 @@ mod tests {
             "{blocks} bytes of blocks for {} bytes",
             written.len()
         );
+    }
+
+    /// Reports rendered into the tails of an output directory, given to it rendered by the
+    /// driver, or each way in turn, make the files that the rendered parts of every report,
+    /// one after another, make: reports long enough to outgrow a tail or to be taken whole
+    /// included.
+    #[test]
+    fn reports_rendered_into_the_tails_match_reports_given_rendered() {
+        use crate::output::Renderer;
+        let p = Pipeline::builtin();
+        let renderer = Renderer::new(&p, Parts::ALL);
+        let mut reports: Vec<Report> = crate::gen::generate(7, 300).collect();
+        for k in [5, 120, 121, 250] {
+            let long = reports[k].text.repeat(40 + k % 3 * 20);
+            reports[k] = Report::new(reports[k].id.clone(), long);
+        }
+        let root = std::env::temp_dir().join(format!("spinex-tails-{}", std::process::id()));
+        // 0: into the tails; 1: rendered by the driver; 2: each way in turn.
+        let mut simple = vec![Vec::new(); PART_FILES.len()];
+        for way in 0..3 {
+            let dir = root.join(way.to_string());
+            let mut out = OutDir::create(&dir, &p).unwrap();
+            for (i, report) in reports.iter().enumerate() {
+                let a = p.analyze(report);
+                let mut rendered = renderer.render(report, &a);
+                if way == 0 {
+                    for (all, part) in simple.iter_mut().zip(rendered.parts_mut()) {
+                        all.extend_from_slice(part);
+                    }
+                }
+                if way == 0 || (way == 2 && i % 2 == 0) {
+                    let target = out.render_target().unwrap();
+                    renderer.render_into(report, &a, target);
+                    rendered.clear();
+                }
+                out.report(report, &a, &mut rendered).unwrap();
+            }
+            out.finish(&Summary::default()).unwrap();
+            for (k, &file) in PART_FILES.iter().enumerate() {
+                let bytes = std::fs::read(dir.join(FILES[file])).unwrap();
+                // Every table but results.jsonl starts with its header row.
+                let header = match file {
+                    RESULTS => 0,
+                    _ => bytes.iter().position(|&b| b == b'\n').unwrap() + 1,
+                };
+                assert!(
+                    bytes[header..] == simple[k][..],
+                    "{} written {way}",
+                    FILES[file]
+                );
+            }
+        }
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     /// Bytes of disk blocks the file holds, where the platform tells.

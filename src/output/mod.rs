@@ -54,6 +54,14 @@ pub trait Sink {
         analysis: &Analysis,
         rendered: &mut Rendered,
     ) -> Result<(), OutputError>;
+    /// Buffers to render the next report into, after the bytes they already hold, instead of
+    /// the driver's own: a sink that gathers its output before writing it offers the buffers
+    /// it writes from, so that rendered rows are not copied there. The driver renders the
+    /// report into them and then calls [`Sink::report`] with its own parts empty. `None` (the
+    /// default): the driver renders into its own buffers.
+    fn render_target(&mut self) -> Option<&mut Rendered> {
+        None
+    }
     /// One record that could not be read.
     fn error(&mut self, error: &RecordError) -> Result<(), OutputError>;
     /// A chunk of records is done (a chance to flush).
@@ -75,6 +83,9 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
         rendered: &mut Rendered,
     ) -> Result<(), OutputError> {
         (**self).report(report, analysis, rendered)
+    }
+    fn render_target(&mut self) -> Option<&mut Rendered> {
+        (**self).render_target()
     }
     fn error(&mut self, error: &RecordError) -> Result<(), OutputError> {
         (**self).error(error)

@@ -80,17 +80,43 @@ impl Rendered {
         self.results.clear();
     }
 
-    /// Gives back the memory of every part whose capacity is over `bytes` (after a long
-    /// report), keeping the others for reuse.
-    pub fn trim(&mut self, bytes: usize) {
-        for part in [
+    /// The length of every part, to go back to with [`Rendered::truncate`].
+    pub(crate) fn lens(&self) -> [usize; 6] {
+        [
+            self.reports.len(),
+            self.mentions.len(),
+            self.recommendations.len(),
+            self.cautions.len(),
+            self.audit.len(),
+            self.results.len(),
+        ]
+    }
+
+    /// Cuts every part back to the length [`Rendered::lens`] gave (dropping what was rendered
+    /// since).
+    pub(crate) fn truncate(&mut self, lens: [usize; 6]) {
+        for (part, len) in self.parts_mut().into_iter().zip(lens) {
+            part.truncate(len);
+        }
+    }
+
+    /// Every part, in the order of the files of an output directory: reports, mentions,
+    /// recommendations, cautions, audit, results.
+    pub(crate) fn parts_mut(&mut self) -> [&mut Vec<u8>; 6] {
+        [
             &mut self.reports,
             &mut self.mentions,
             &mut self.recommendations,
             &mut self.cautions,
             &mut self.audit,
             &mut self.results,
-        ] {
+        ]
+    }
+
+    /// Gives back the memory of every part whose capacity is over `bytes` (after a long
+    /// report), keeping the others for reuse.
+    pub fn trim(&mut self, bytes: usize) {
+        for part in self.parts_mut() {
             if part.capacity() > bytes {
                 *part = Vec::new();
             }
