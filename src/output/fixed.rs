@@ -191,16 +191,22 @@ pub(crate) struct RuleParts {
     /// condition cell) or `,source,condition`, and `,"source":"..."}` or
     /// `,"source":"...","condition":"..."}` (the end of the object).
     tails: Vec<[Vec<u8>; 2]>,
+    /// The strength and urgency the rule gives (none for the texts of no known rule).
+    own: Option<(Strength, Urgency)>,
+    /// Per action of the rule, its head and the body of the rule's own strength and urgency,
+    /// back to back: all that comes before the evidence of the usual recommendation, copied
+    /// at once.
+    prefixes: Vec<[Vec<u8>; 2]>,
 }
 
 impl RuleParts {
-    fn new(rule: &RuleTexts, actions: &[&Fixed]) -> RuleParts {
+    fn new(rule: &RuleTexts, actions: &[&Fixed], own: Option<(Strength, Urgency)>) -> RuleParts {
         // A JSON key and its value, left out when the text is empty (as the object leaves it).
         let field = |key: &[u8], text: &Fixed| match text.text().is_empty() {
             true => Vec::new(),
             false => [key, text.json_bytes()].concat(),
         };
-        let heads = (actions.iter())
+        let heads: Vec<[Vec<u8>; 2]> = (actions.iter())
             .map(|action| {
                 [
                     [action.csv_cell(), rule.id.csv_cell()].concat(),
@@ -246,11 +252,33 @@ impl RuleParts {
                 [&source, &condition, &b"}"[..]].concat(),
             ],
         ];
+        let prefixes = match own {
+            Some((s, u)) => (heads.iter())
+                .map(|head| {
+                    let body = &bodies[RuleParts::body_at(s, u)];
+                    [0, 1].map(|f| [&head[f][..], &body[f][..]].concat())
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         RuleParts {
             heads,
             bodies,
             tails,
+            own,
+            prefixes,
         }
+    }
+
+    /// Its head and body at once ([`RuleParts::prefixes`]), when both are its rule's and its
+    /// strength and urgency the rule's own.
+    #[inline]
+    pub fn prefix(&self, m: &RuleMatch, s: Strength, u: Urgency, json: bool) -> Option<&[u8]> {
+        if !m.rationale || self.own != Some((s, u)) {
+            return None;
+        }
+        let both = self.prefixes.get(m.head? as usize)?;
+        Some(&both[usize::from(json)])
     }
 
     /// The action and rule id of a recommendation that matched `m`, when both are its rule's
@@ -431,7 +459,8 @@ impl FixedTexts {
             .map(|(i, texts)| {
                 let of_rule = rule_actions.get(i).map_or(&[][..], Vec::as_slice);
                 let of_rule: Vec<&Fixed> = of_rule.iter().map(|&a| &actions[a as usize]).collect();
-                RuleParts::new(texts, &of_rule)
+                let own = (rules.rules().get(i)).map(|r| (r.strength(), r.urgency()));
+                RuleParts::new(texts, &of_rule, own)
             })
             .collect();
         let terms: Vec<Fixed> = (pipeline.lexicons().terms.iter())

@@ -301,27 +301,31 @@ pub(crate) fn write_report(
         if i > 0 {
             out.push(b',');
         }
-        match parts.head(&same, true) {
-            Some(json) => out.extend_from_slice(json),
-            None => {
-                out.extend_from_slice(b"{\"action\":");
-                fixed
-                    .action_at(same.action)
-                    .json_if(out, &r.action, same.action_id);
-                out.extend_from_slice(b",\"rule\":");
-                rule.id.json_if(out, &r.rule, same.id);
+        if let Some(json) = parts.prefix(&same, r.strength, r.urgency, true) {
+            out.extend_from_slice(json);
+        } else {
+            match parts.head(&same, true) {
+                Some(json) => out.extend_from_slice(json),
+                None => {
+                    out.extend_from_slice(b"{\"action\":");
+                    fixed
+                        .action_at(same.action)
+                        .json_if(out, &r.action, same.action_id);
+                    out.extend_from_slice(b",\"rule\":");
+                    rule.id.json_if(out, &r.rule, same.id);
+                }
             }
-        }
-        match parts.body(&same, r.strength, r.urgency, true) {
-            Some(json) => out.extend_from_slice(json),
-            None => {
-                out.extend_from_slice(b",\"strength\":");
-                name(out, r.strength.as_str());
-                out.extend_from_slice(b",\"urgency\":");
-                name(out, r.urgency.as_str());
-                if !r.rationale.is_empty() {
-                    out.extend_from_slice(b",\"rationale\":");
-                    rule.rationale.json_if(out, &r.rationale, same.rationale);
+            match parts.body(&same, r.strength, r.urgency, true) {
+                Some(json) => out.extend_from_slice(json),
+                None => {
+                    out.extend_from_slice(b",\"strength\":");
+                    name(out, r.strength.as_str());
+                    out.extend_from_slice(b",\"urgency\":");
+                    name(out, r.urgency.as_str());
+                    if !r.rationale.is_empty() {
+                        out.extend_from_slice(b",\"rationale\":");
+                        rule.rationale.json_if(out, &r.rationale, same.rationale);
+                    }
                 }
             }
         }

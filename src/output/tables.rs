@@ -264,21 +264,25 @@ impl<'p> Tables<'p> {
         let rule = fixed.rule_at(same.rule);
         // The parts that are the rule's are copied whole; the others are written cell by cell.
         let parts = fixed.rule_parts(same.rule);
-        match parts.head(&same, false) {
-            Some(cells) => row.encoded_cells(cells),
-            None => {
-                fixed
-                    .action_at(same.action)
-                    .csv_if(row, &r.action, same.action_id);
-                rule.id.csv_if(row, &r.rule, same.id);
+        if let Some(cells) = parts.prefix(&same, r.strength, r.urgency, false) {
+            row.encoded_cells(cells);
+        } else {
+            match parts.head(&same, false) {
+                Some(cells) => row.encoded_cells(cells),
+                None => {
+                    fixed
+                        .action_at(same.action)
+                        .csv_if(row, &r.action, same.action_id);
+                    rule.id.csv_if(row, &r.rule, same.id);
+                }
             }
-        }
-        match parts.body(&same, r.strength, r.urgency, false) {
-            Some(cells) => row.encoded_cells(cells),
-            None => {
-                row.name(r.strength.as_str());
-                row.name(r.urgency.as_str());
-                rule.rationale.csv_if(row, &r.rationale, same.rationale);
+            match parts.body(&same, r.strength, r.urgency, false) {
+                Some(cells) => row.encoded_cells(cells),
+                None => {
+                    row.name(r.strength.as_str());
+                    row.name(r.urgency.as_str());
+                    rule.rationale.csv_if(row, &r.rationale, same.rationale);
+                }
             }
         }
         evidence(row, cx, EvidenceOf::Recommendation, i, &r.evidence);
