@@ -44,13 +44,6 @@ pub(crate) struct MentionOut {
     pub trigger: Option<(usize, usize)>,
 }
 
-/// Whether two evidence lists are the same, compared index by index: they hold a few indices,
-/// fewer than a call to compare memory is worth.
-#[inline]
-fn same_list(a: &[u32], b: &[u32]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
-}
-
 /// Where the two encodings of one evidence list are in [`Shared::evidence_bytes`].
 #[derive(Debug, Clone, Copy, Default)]
 struct EvidenceCells {
@@ -290,9 +283,8 @@ impl Shared {
         json: bool,
         n: usize,
     ) -> EvidenceCells {
-        // Looked for from the last list back: a list is most often the one just before it.
-        let known = (self.evidence_lists.iter().rev())
-            .find(|((from, to), _)| same_list(&self.evidence_idx[*from..*to], idx));
+        let known = (self.evidence_lists.iter())
+            .find(|((from, to), _)| self.evidence_idx[*from..*to] == *idx);
         if let Some(&(_, cells)) = known {
             return cells;
         }
