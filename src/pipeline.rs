@@ -2,7 +2,7 @@
 
 use crate::attribute::{self, genant_from_pct, meyerding_from_pct, LevelExpr, Quantity};
 use crate::context::{self, gap, TriggerHit};
-use crate::lexicon::{Anchor, Lexicons, ModifierKind, ModifierValue};
+use crate::lexicon::{Anchor, Category, Lexicons, ModifierKind, ModifierValue};
 use crate::model::*;
 use crate::phrase::PhraseSet;
 use crate::recommend::RuleSet;
@@ -691,16 +691,7 @@ impl Pipeline {
                         span: x.span,
                         rule: r,
                     }),
-                    Payload::Modifier(m) => {
-                        if matches!(
-                            self.lex.modifiers[m as usize].kind,
-                            ModifierKind::Severity | ModifierKind::Acuity
-                        ) && opens_clause(&folded.bytes, x.fs)
-                        {
-                            breaks.push(x.fs);
-                        }
-                    }
-                    Payload::Term(_) => {}
+                    Payload::Modifier(_) | Payload::Term(_) => {}
                 }
             }
         }
@@ -711,11 +702,6 @@ impl Pipeline {
         for e in levels.iter() {
             let (a, b) = fold_pos(folded, e.start, e.end);
             level_pos.push(Place::near(folded, hits, a, b));
-        }
-        // Descriptive words that open an affirmed item after a comma ("No fracture, stable
-        // grade 1 anterolisthesis").
-        if let (Some(first), Some(last)) = (hits.first(), hits.last()) {
-            comma_breaks(&folded.bytes, first.fs, last.fe, breaks);
         }
         // Candidates that pass anchoring.
         for x in hits.iter().filter(|x| self.info[x.pat as usize].term) {
@@ -774,6 +760,31 @@ impl Pipeline {
         }
         if cands.is_empty() {
             return;
+        }
+        // Words that open an affirmed item after a comma or "and": a severity or acuity word
+        // ("No fracture, mild scoliosis"), or a descriptive word or number after a comma ("No
+        // fracture, stable grade 1 anterolisthesis"). They stop only negations: without a
+        // negation trigger in the sentence they are not looked for.
+        let negation = triggers
+            .iter()
+            .any(|t| self.lex.context[t.rule as usize].category == Category::Negated);
+        if negation {
+            for x in hits.iter().filter(|x| self.info[x.pat as usize].modifier) {
+                for p in &self.payloads[x.pat as usize] {
+                    if let Payload::Modifier(m) = *p {
+                        if matches!(
+                            self.lex.modifiers[m as usize].kind,
+                            ModifierKind::Severity | ModifierKind::Acuity
+                        ) && opens_clause(&folded.bytes, x.fs)
+                        {
+                            breaks.push(x.fs);
+                        }
+                    }
+                }
+            }
+            if let (Some(first), Some(last)) = (hits.first(), hits.last()) {
+                comma_breaks(&folded.bytes, first.fs, last.fe, breaks);
+            }
         }
         // Levels: each expression goes to the nearest candidate.
         for (e, &at) in levels.iter().zip(level_pos.iter()) {
