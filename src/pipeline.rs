@@ -455,10 +455,14 @@ impl Pipeline {
         a.report_id.push_str(&report.id);
         a.warnings.clone_from(&report.warnings);
         let text = report.text.as_str();
-        crate::section::sections(text, &self.lex.sections, &mut a.sections);
-        crate::sentence::sentences(text, &a.sections, &mut a.sentences);
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
+            // The folded view first: folding finds the line breaks, colons and sentence ends
+            // that sections and sentences are split at.
+            s.folded.fold(text);
+            let marks = s.folded.marks();
+            crate::section::sections_marked(text, marks, &self.lex.sections, &mut a.sections);
+            crate::sentence::sentences_marked(text, marks, &a.sections, &mut a.sentences);
             self.detect(text, a, &mut s);
             crate::status::statuses(&a.mentions, self.lex.concepts.len(), &mut a.concepts);
             self.rules.apply_with_text(a, &report.patient, text);
@@ -466,9 +470,9 @@ impl Pipeline {
         });
     }
 
+    /// Finds the mentions of `text`, whose folded view `s.folded` holds.
     fn detect(&self, text: &str, a: &mut Analysis, s: &mut Scratch) {
         let Scratch { folded, hits, .. } = s;
-        folded.fold(text);
         hits.clear();
         // Leftmost-longest, token-bounded: when the longest match at a position ends inside a
         // word ("degenerative spur" in "degenerative spurring"), the longest shorter one that

@@ -214,6 +214,39 @@ fn alnum_slot(c: u8) -> Option<u32> {
 /// Splits `text` into sections. Text before the first header is a preamble section.
 /// `headers` maps folded headers ([`fold_str`]) to their kinds.
 pub fn sections<S: BuildHasher>(text: &str, headers: &HeaderMap<S>, out: &mut Vec<Section>) {
+    let b = text.as_bytes();
+    let mut i = 0;
+    let colons_and_breaks = std::iter::from_fn(|| {
+        let at = find_any(b, i, [b':', b'\n'])?;
+        i = at + 1;
+        Some(at)
+    });
+    split_sections(text, colons_and_breaks, headers, out);
+}
+
+/// As [`sections`], with the offsets of the text's colons, line breaks and sentence-end bytes
+/// known ([`crate::text::Folded::marks`]): its colons and line breaks are not searched for.
+pub fn sections_marked<S: BuildHasher>(
+    text: &str,
+    marks: &[u32],
+    headers: &HeaderMap<S>,
+    out: &mut Vec<Section>,
+) {
+    let b = text.as_bytes();
+    let colons_and_breaks = marks
+        .iter()
+        .map(|&at| at as usize)
+        .filter(|&at| matches!(b[at], b':' | b'\n'));
+    split_sections(text, colons_and_breaks, headers, out);
+}
+
+/// [`sections`], given the offsets of the colons and line breaks of `text` in order.
+fn split_sections<S: BuildHasher>(
+    text: &str,
+    colons_and_breaks: impl Iterator<Item = usize>,
+    headers: &HeaderMap<S>,
+    out: &mut Vec<Section>,
+) {
     out.clear();
     out.reserve(8);
     let b = text.as_bytes();
@@ -222,10 +255,8 @@ pub fn sections<S: BuildHasher>(text: &str, headers: &HeaderMap<S>, out: &mut Ve
     // The folded candidate being looked up.
     let mut key = String::new();
     let mut line_start = 0usize;
-    let mut i = 0usize;
-    while i <= b.len() {
-        // The next colon or line break; the end of the text ends the last line.
-        i = find_any(b, i, [b':', b'\n']).unwrap_or(b.len());
+    // Each colon and line break; the end of the text ends the last line.
+    for i in colons_and_breaks.chain(std::iter::once(b.len())) {
         let c = if i == b.len() { b'\n' } else { b[i] };
         if c == b':' {
             if let Some(h) = header_before(text, line_start, i, headers, &mut key) {
@@ -253,7 +284,6 @@ pub fn sections<S: BuildHasher>(text: &str, headers: &HeaderMap<S>, out: &mut Ve
             }
             line_start = i + 1;
         }
-        i += 1;
     }
     let mut pos = 0usize;
     if found.first().map_or(true, |(s, _)| s.start > 0) {
@@ -600,6 +630,21 @@ mod tests {
                 a.iter().map(|x| (x.kind, x.header, x.body)).collect::<Vec<_>>(),
                 b.iter().map(|x| (x.kind, x.header, x.body)).collect::<Vec<_>>()
             );
+        }
+    }
+
+    proptest::proptest! {
+        /// Sections split at the marks found while folding are those split at the colons and
+        /// line breaks searched for.
+        #[test]
+        fn sections_from_marks_agree_with_the_search(s in "((FINDINGS|Impression|HISTORY|Reason for exam|L4-5|Mild DDD. Stable|caf\u{e9}|x)[:.;!?]?[ \n\r\t]{0,2}){0,12}") {
+            let lx = Lexicons::builtin();
+            let mut f = crate::text::Folded::default();
+            f.fold(&s);
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            sections(&s, &lx.sections, &mut a);
+            sections_marked(&s, f.marks(), &lx.sections, &mut b);
+            proptest::prop_assert_eq!(a, b);
         }
     }
 

@@ -30,6 +30,10 @@ pub struct Folded {
     /// Spaces in `bytes[..64 * k]` for each `k`, so that counting the tokens between two
     /// positions takes constant time however far apart they are.
     blocks: Vec<u32>,
+    /// The original offsets of the [`is_mark`] bytes of the text, in text order: the first
+    /// `marks_len` entries (the vector is kept at its largest length, as `origin` is).
+    marks: Vec<u32>,
+    marks_len: usize,
 }
 /// Bytes per entry of [`Folded::blocks`].
 const BLOCK: usize = 64;
@@ -60,6 +64,37 @@ const CLASS: [u8; 256] = {
     t
 };
 
+/// Whether folding records the offset of byte `c` ([`Folded::marks`]): a line break, or a
+/// colon or a byte that may end a sentence (`: . ! ? ;`). Section and sentence splitting
+/// look at these bytes only.
+#[inline(always)]
+pub fn is_mark(c: u8) -> bool {
+    MARK[c as usize]
+}
+
+/// [`is_mark`] as a table.
+const MARK: [bool; 256] = {
+    let mut t = [false; 256];
+    let marks = *b"\n:.!?;";
+    let mut k = 0;
+    while k < marks.len() {
+        t[marks[k] as usize] = true;
+        k += 1;
+    }
+    t
+};
+
+/// The offsets of the [`is_mark`] bytes of `text`, in order, into `out` (cleared first): what
+/// [`Folded::marks`] holds after folding `text`, for a text that is not folded.
+pub fn marks_of(text: &[u8], out: &mut Vec<u32>) {
+    out.clear();
+    let mut k = 0;
+    while let Some(p) = find_any(text, k, [b'\n', b':', b'.', b'!', b'?', b';']) {
+        out.push(p as u32);
+        k = p + 1;
+    }
+}
+
 /// Bytes a word run copies at a time ([`word_run16`]); the buffers of a view keep this many
 /// bytes (and offsets) of room past its end.
 const RUN: usize = 16;
@@ -74,17 +109,27 @@ fn count16(v: &mut [u32], at: usize, start: usize) {
     }
 }
 
-/// Folds `text` into `out`, writing the offset maps of [`Folded`] as it goes; returns the
-/// folded length. `out` and `origin` hold `2 * text.len() + 2 + RUN` entries, `position`
-/// `text.len() + 1 + RUN`. The buffers are taken as slices, so that their places and lengths
+/// Folds `text` into `out`, writing the offset maps of [`Folded`] and the offsets of the
+/// [`is_mark`] bytes (into `marks`) as it goes; returns the folded length and the number of
+/// marks. `out` and `origin` hold `2 * text.len() + 2 + RUN` entries, `position`
+/// `text.len() + 1 + RUN`, `marks` `text.len() + 1`. Every mark byte is a symbol or a
+/// control byte, which no word run holds: each is reached on its own, and its offset is
+/// written at the next free entry, which only a mark byte takes. The buffers are taken as slices, so that their places and lengths
 /// stay in registers while bytes are written.
 ///
 /// The entry of each original offset in `position` is written when its byte is reached: no
 /// byte folded before it comes from it or after it (a space folded for a symbol comes from
 /// the symbol's own offset), so the entry is the length folded so far.
-fn fold_maps(text: &str, out: &mut [u8], origin: &mut [u32], position: &mut [u32]) -> usize {
+fn fold_maps(
+    text: &str,
+    out: &mut [u8],
+    origin: &mut [u32],
+    position: &mut [u32],
+    marks: &mut [u32],
+) -> (usize, usize) {
     let b = text.as_bytes();
     let mut o = 0usize;
+    let mut m = 0usize;
     // Writes byte `c`, from original offset `at`, at `o`.
     macro_rules! put {
         ($c:expr, $at:expr) => {{
@@ -126,11 +171,15 @@ fn fold_maps(text: &str, out: &mut [u8], origin: &mut [u32], position: &mut [u32
             }
             SPACE => {
                 position[i] = o as u32;
+                marks[m] = i as u32;
+                m += usize::from(c == b'\n');
                 space!(i);
                 i += 1;
             }
             PUNCT => {
                 position[i] = o as u32;
+                marks[m] = i as u32;
+                m += usize::from(is_mark(c));
                 space!(i);
                 // The symbol and the space after it.
                 out[o..o + 2].copy_from_slice(&[c, b' ']);
@@ -178,7 +227,7 @@ fn fold_maps(text: &str, out: &mut [u8], origin: &mut [u32], position: &mut [u32
     // Offset 0 is the leading space's, also when a run that starts the text wrote its own
     // first byte's position there.
     position[0] = 0;
-    o
+    (o, m)
 }
 
 impl Folded {
@@ -197,6 +246,8 @@ impl Folded {
             position,
             text_len,
             blocks,
+            marks,
+            marks_len,
         } = self;
         // Every input byte gives at most two output bytes (a symbol and the space after it),
         // plus the leading space; a run copy may write up to `RUN` bytes (and offsets) past
@@ -210,8 +261,12 @@ impl Folded {
         if position.len() < b.len() + 1 + RUN {
             position.resize(b.len() + 1 + RUN, 0);
         }
+        if marks.len() < b.len() + 1 {
+            marks.resize(b.len() + 1, 0);
+        }
         *text_len = b.len();
-        let o = fold_maps(text, out, origin, position);
+        let (o, m) = fold_maps(text, out, origin, position, marks);
+        *marks_len = m;
         out.truncate(o);
         blocks.clear();
         blocks.reserve(o / BLOCK + 2);
@@ -228,6 +283,14 @@ impl Folded {
             spaces += count_spaces(chunks.remainder());
             blocks.push(spaces);
         }
+    }
+
+    /// The original offsets of the text's line breaks, colons and the bytes that may end a
+    /// sentence ([`is_mark`]), in text order: found while folding, so that section and
+    /// sentence splitting need not search the text for them.
+    #[inline]
+    pub fn marks(&self) -> &[u32] {
+        &self.marks[..self.marks_len]
     }
 
     /// The original byte offset that folded byte `f` came from (`f < bytes.len()`).
@@ -688,11 +751,20 @@ mod tests {
         assert_eq!(f.bytes, g.bytes, "bytes");
         assert_eq!(f.maps(), g.maps(), "offset maps");
         assert_eq!(f.blocks, g.blocks, "space counts");
+        let mut marks = Vec::new();
+        marks_of(text.as_bytes(), &mut marks);
+        let bytewise: Vec<u32> = (0..text.len())
+            .filter(|&k| is_mark(text.as_bytes()[k]))
+            .map(|k| k as u32)
+            .collect();
+        assert_eq!(marks, bytewise, "marks searched");
+        assert_eq!(f.marks(), marks, "marks");
         // Refolding into a used buffer, after a longer text, gives the same again.
         f.fold(&text.replace(' ', "").repeat(2));
         f.fold(text);
         assert_eq!(f.bytes, g.bytes, "refolded");
         assert_eq!(f.maps(), g.maps(), "refolded");
+        assert_eq!(f.marks(), marks, "refolded");
     }
 
     #[test]
