@@ -84,9 +84,29 @@ const MARK: [bool; 256] = {
     t
 };
 
+/// Classes of [`FOLD_CLASS`] besides those of [`CLASS`]: a [`SPACE`] byte and a [`PUNCT`]
+/// byte that are marks ([`is_mark`]).
+const MARK_SPACE: u8 = 4;
+const MARK_PUNCT: u8 = 5;
+
+/// [`CLASS`] with the mark bytes in classes of their own, so that folding records them
+/// without testing each space and symbol.
+const FOLD_CLASS: [u8; 256] = {
+    let mut t = CLASS;
+    let mut c = 0;
+    while c < 256 {
+        if MARK[c] {
+            t[c] = if CLASS[c] == SPACE { MARK_SPACE } else { MARK_PUNCT };
+        }
+        c += 1;
+    }
+    t
+};
+
 /// The offsets of the [`is_mark`] bytes of `text`, in order, into `out` (cleared first): what
-/// [`Folded::marks`] holds after folding `text`, for a text that is not folded.
-pub fn marks_of(text: &[u8], out: &mut Vec<u32>) {
+/// [`Folded::marks`] holds after folding `text`.
+#[cfg(test)]
+fn marks_of(text: &[u8], out: &mut Vec<u32>) {
     out.clear();
     let mut k = 0;
     while let Some(p) = find_any(text, k, [b'\n', b':', b'.', b'!', b'?', b';']) {
@@ -148,9 +168,29 @@ fn fold_maps(
     }
     put!(b' ', 0);
     let mut i = 0;
+    // A space byte at `i`.
+    macro_rules! space_byte {
+        () => {{
+            position[i] = o as u32;
+            space!(i);
+            i += 1;
+        }};
+    }
+    // A symbol at `i`, set apart by spaces.
+    macro_rules! symbol {
+        ($c:expr) => {{
+            position[i] = o as u32;
+            space!(i);
+            // The symbol and the space after it.
+            out[o..o + 2].copy_from_slice(&[$c, b' ']);
+            origin[o..o + 2].copy_from_slice(&[i as u32; 2]);
+            o += 2;
+            i += 1;
+        }};
+    }
     while i < b.len() {
         let c = b[i];
-        match CLASS[c as usize] {
+        match FOLD_CLASS[c as usize] {
             WORD => {
                 // A run of letters, digits and single spaces, copied lowercased sixteen
                 // bytes at a time, with the offsets of both maps. It starts on a letter or
@@ -169,23 +209,17 @@ fn fold_maps(
                     after_space = last_space;
                 }
             }
-            SPACE => {
-                position[i] = o as u32;
+            SPACE => space_byte!(),
+            PUNCT => symbol!(c),
+            MARK_SPACE => {
                 marks[m] = i as u32;
-                m += usize::from(c == b'\n');
-                space!(i);
-                i += 1;
+                m += 1;
+                space_byte!();
             }
-            PUNCT => {
-                position[i] = o as u32;
+            MARK_PUNCT => {
                 marks[m] = i as u32;
-                m += usize::from(is_mark(c));
-                space!(i);
-                // The symbol and the space after it.
-                out[o..o + 2].copy_from_slice(&[c, b' ']);
-                origin[o..o + 2].copy_from_slice(&[i as u32; 2]);
-                o += 2;
-                i += 1;
+                m += 1;
+                symbol!(c);
             }
             _ => {
                 // Multi-byte character: decode just this one.
