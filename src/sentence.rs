@@ -46,8 +46,8 @@ pub fn sentences_marked(text: &str, marks: &[u32], sections: &[Section], out: &m
     out.reserve(sections.len() + text.len() / 60);
     let b = text.as_bytes();
     for (si, sec) in sections.iter().enumerate() {
-        // The marks from the body's start on; those before a position asked for, and the
-        // colons, are passed over.
+        // The marks from the body's start on; those before a position asked for, and those
+        // that end no sentence (colons, brackets), are passed over.
         let mut k = marks.partition_point(|&at| (at as usize) < sec.body.start);
         let find_end = |i: usize, end: usize| {
             while let Some(&at) = marks.get(k) {
@@ -55,7 +55,7 @@ pub fn sentences_marked(text: &str, marks: &[u32], sections: &[Section], out: &m
                 if at >= end {
                     return None;
                 }
-                if at >= i && b[at] != b':' {
+                if at >= i && matches!(b[at], b'.' | b'!' | b'?' | b';' | b'\n') {
                     return Some(at);
                 }
                 k += 1;

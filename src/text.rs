@@ -64,18 +64,22 @@ const CLASS: [u8; 256] = {
     t
 };
 
-/// Whether folding records the offset of byte `c` ([`Folded::marks`]): a line break, or a
-/// colon or a byte that may end a sentence (`: . ! ? ;`). Section and sentence splitting
-/// look at these bytes only.
+/// Whether folding records the offset of byte `c` ([`Folded::marks`]): a line break, a colon,
+/// a byte that may end a sentence (`. ! ? ;`) or a closing bracket (`) ]`, which ends the
+/// words before a colon that may name a header). Section and sentence splitting look at
+/// these bytes only.
 #[inline(always)]
 pub fn is_mark(c: u8) -> bool {
     MARK[c as usize]
 }
 
+/// The [`is_mark`] bytes.
+pub const MARKS: [u8; 8] = *b"\n:.!?;)]";
+
 /// [`is_mark`] as a table.
 const MARK: [bool; 256] = {
     let mut t = [false; 256];
-    let marks = *b"\n:.!?;";
+    let marks = MARKS;
     let mut k = 0;
     while k < marks.len() {
         t[marks[k] as usize] = true;
@@ -109,7 +113,7 @@ const FOLD_CLASS: [u8; 256] = {
 fn marks_of(text: &[u8], out: &mut Vec<u32>) {
     out.clear();
     let mut k = 0;
-    while let Some(p) = find_any(text, k, [b'\n', b':', b'.', b'!', b'?', b';']) {
+    while let Some(p) = find_any(text, k, MARKS) {
         out.push(p as u32);
         k = p + 1;
     }
@@ -319,9 +323,9 @@ impl Folded {
         }
     }
 
-    /// The original offsets of the text's line breaks, colons and the bytes that may end a
-    /// sentence ([`is_mark`]), in text order: found while folding, so that section and
-    /// sentence splitting need not search the text for them.
+    /// The original offsets of the text's line breaks, colons, the bytes that may end a
+    /// sentence and closing brackets ([`is_mark`]), in text order: found while folding, so
+    /// that section and sentence splitting need not search the text for them.
     #[inline]
     pub fn marks(&self) -> &[u32] {
         &self.marks[..self.marks_len]
