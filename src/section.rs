@@ -264,20 +264,23 @@ fn split_sections<S: BuildHasher>(
                 }
             }
         } else if c == b'\n' {
-            // A known header alone on its line, in capitals.
+            // A known header alone on its line, in capitals. No byte of the line around its
+            // trimmed words is a lower-case letter: most lines are turned away by the first
+            // one before they are trimmed.
             let line = &text[line_start..i];
-            let (a, z) = trimmed(line);
-            let t = &line[a..z];
-            if !t.is_empty()
-                && t.len() <= MAX_HEADER
-                && t.bytes().any(|x| x.is_ascii_uppercase())
-                && !t.bytes().any(|x| x.is_ascii_lowercase())
-            {
-                if let Some(kind) = lookup(t, headers, &mut key) {
-                    let s = line_start + a;
-                    let span = Span::new(s, s + t.len());
-                    if found.last().map_or(true, |(p, _)| p.end <= span.start) {
-                        found.push((span, kind));
+            if !line.bytes().any(|x| x.is_ascii_lowercase()) {
+                let (a, z) = trimmed(line);
+                let t = &line[a..z];
+                if !t.is_empty()
+                    && t.len() <= MAX_HEADER
+                    && t.bytes().any(|x| x.is_ascii_uppercase())
+                {
+                    if let Some(kind) = lookup(t, headers, &mut key) {
+                        let s = line_start + a;
+                        let span = Span::new(s, s + t.len());
+                        if found.last().map_or(true, |(p, _)| p.end <= span.start) {
+                            found.push((span, kind));
+                        }
                     }
                 }
             }
