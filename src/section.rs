@@ -357,10 +357,12 @@ fn split_short_sections(text: &str, out: &mut Vec<Section>) {
                 // lower case and the line asked no question.
                 let line = &b[content..j];
                 let next_lower = b.get(j + 1).is_some_and(|c| c.is_ascii_lowercase());
-                let asks = line.contains(&b'?') || line.trim_ascii_end().ends_with(b".");
+                // Whether the line asked a question is read only when the next line starts
+                // in lower case.
+                let asks = || line.contains(&b'?') || line.trim_ascii_end().ends_with(b".");
                 let short_line = j - content < SHORT_LINE
                     && !crate::sentence::ends_open(line, OPEN_LINE_ENDINGS)
-                    && (!next_lower || asks);
+                    && (!next_lower || asks());
                 if short_line || crate::sentence::line_break_ends(b, line_start, j, e) {
                     let rest_has_text = b[j..e].iter().any(|c| !c.is_ascii_whitespace());
                     if rest_has_text {
