@@ -488,12 +488,6 @@ impl Pipeline {
         if hits.is_empty() {
             return;
         }
-        // At most one mention per matched term: room for them all at once.
-        let terms = hits
-            .iter()
-            .filter(|x| self.info[x.pat as usize].term)
-            .count();
-        a.mentions.reserve(terms);
         // The end of the first line.
         let title_end = find_any(text.as_bytes(), 0, [b'\n']).unwrap_or(text.len());
         let spine_exam = self.is_spine_exam(a, &s.hits, title_end);
