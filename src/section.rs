@@ -641,7 +641,11 @@ mod tests {
 
     /// [`sections`] as it was written before the marks: colons and line breaks searched for,
     /// and the words before a colon walked back one byte at a time.
-    fn sections_bytewise<S: BuildHasher>(text: &str, headers: &HeaderMap<S>, out: &mut Vec<Section>) {
+    fn sections_bytewise<S: BuildHasher>(
+        text: &str,
+        headers: &HeaderMap<S>,
+        out: &mut Vec<Section>,
+    ) {
         out.clear();
         out.reserve(8);
         let b = text.as_bytes();

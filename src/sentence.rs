@@ -34,7 +34,9 @@ pub fn sentences(text: &str, sections: &[Section], out: &mut Vec<Sentence>) {
     out.reserve(sections.len() + text.len() / 60);
     let b = text.as_bytes();
     for (si, sec) in sections.iter().enumerate() {
-        split(text, sec.body, si as u32, out, |i, end| find_any(&b[..end], i, ENDS));
+        split(text, sec.body, si as u32, out, |i, end| {
+            find_any(&b[..end], i, ENDS)
+        });
     }
 }
 

@@ -100,7 +100,11 @@ const FOLD_CLASS: [u8; 256] = {
     let mut c = 0;
     while c < 256 {
         if MARK[c] {
-            t[c] = if CLASS[c] == SPACE { MARK_SPACE } else { MARK_PUNCT };
+            t[c] = if CLASS[c] == SPACE {
+                MARK_SPACE
+            } else {
+                MARK_PUNCT
+            };
         }
         c += 1;
     }
