@@ -2,7 +2,7 @@
 
 use crate::attribute::{self, genant_from_pct, meyerding_from_pct, LevelExpr, Quantity};
 use crate::context::{self, gap, TriggerHit};
-use crate::lexicon::{Anchor, Lexicons, ModifierKind, ModifierValue};
+use crate::lexicon::{Anchor, Category, Lexicons, ModifierKind, ModifierValue};
 use crate::model::*;
 use crate::phrase::PhraseSet;
 use crate::recommend::RuleSet;
@@ -455,10 +455,14 @@ impl Pipeline {
         a.report_id.push_str(&report.id);
         a.warnings.clone_from(&report.warnings);
         let text = report.text.as_str();
-        crate::section::sections(text, &self.lex.sections, &mut a.sections);
-        crate::sentence::sentences(text, &a.sections, &mut a.sentences);
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
+            // The folded view first: folding finds the line breaks, colons and sentence ends
+            // that sections and sentences are split at.
+            s.folded.fold(text);
+            let marks = s.folded.marks();
+            crate::section::sections_marked(text, marks, &self.lex.sections, &mut a.sections);
+            crate::sentence::sentences_marked(text, marks, &a.sections, &mut a.sentences);
             self.detect(text, a, &mut s);
             crate::status::statuses(&a.mentions, self.lex.concepts.len(), &mut a.concepts);
             self.rules.apply_with_text(a, &report.patient, text);
@@ -466,9 +470,9 @@ impl Pipeline {
         });
     }
 
+    /// Finds the mentions of `text`, whose folded view `s.folded` holds.
     fn detect(&self, text: &str, a: &mut Analysis, s: &mut Scratch) {
         let Scratch { folded, hits, .. } = s;
-        folded.fold(text);
         hits.clear();
         // Leftmost-longest, token-bounded: when the longest match at a position ends inside a
         // word ("degenerative spur" in "degenerative spurring"), the longest shorter one that
@@ -484,12 +488,6 @@ impl Pipeline {
         if hits.is_empty() {
             return;
         }
-        // At most one mention per matched term: room for them all at once.
-        let terms = hits
-            .iter()
-            .filter(|x| self.info[x.pat as usize].term)
-            .count();
-        a.mentions.reserve(terms);
         // The end of the first line.
         let title_end = find_any(text.as_bytes(), 0, [b'\n']).unwrap_or(text.len());
         let spine_exam = self.is_spine_exam(a, &s.hits, title_end);
@@ -691,16 +689,7 @@ impl Pipeline {
                         span: x.span,
                         rule: r,
                     }),
-                    Payload::Modifier(m) => {
-                        if matches!(
-                            self.lex.modifiers[m as usize].kind,
-                            ModifierKind::Severity | ModifierKind::Acuity
-                        ) && opens_clause(&folded.bytes, x.fs)
-                        {
-                            breaks.push(x.fs);
-                        }
-                    }
-                    Payload::Term(_) => {}
+                    Payload::Modifier(_) | Payload::Term(_) => {}
                 }
             }
         }
@@ -711,11 +700,6 @@ impl Pipeline {
         for e in levels.iter() {
             let (a, b) = fold_pos(folded, e.start, e.end);
             level_pos.push(Place::near(folded, hits, a, b));
-        }
-        // Descriptive words that open an affirmed item after a comma ("No fracture, stable
-        // grade 1 anterolisthesis").
-        if let (Some(first), Some(last)) = (hits.first(), hits.last()) {
-            comma_breaks(&folded.bytes, first.fs, last.fe, breaks);
         }
         // Candidates that pass anchoring.
         for x in hits.iter().filter(|x| self.info[x.pat as usize].term) {
@@ -774,6 +758,31 @@ impl Pipeline {
         }
         if cands.is_empty() {
             return;
+        }
+        // Words that open an affirmed item after a comma or "and": a severity or acuity word
+        // ("No fracture, mild scoliosis"), or a descriptive word or number after a comma ("No
+        // fracture, stable grade 1 anterolisthesis"). They stop only negations: without a
+        // negation trigger in the sentence they are not looked for.
+        let negation = triggers
+            .iter()
+            .any(|t| self.lex.context[t.rule as usize].category == Category::Negated);
+        if negation {
+            for x in hits.iter().filter(|x| self.info[x.pat as usize].modifier) {
+                for p in &self.payloads[x.pat as usize] {
+                    if let Payload::Modifier(m) = *p {
+                        if matches!(
+                            self.lex.modifiers[m as usize].kind,
+                            ModifierKind::Severity | ModifierKind::Acuity
+                        ) && opens_clause(&folded.bytes, x.fs)
+                        {
+                            breaks.push(x.fs);
+                        }
+                    }
+                }
+            }
+            if let (Some(first), Some(last)) = (hits.first(), hits.last()) {
+                comma_breaks(&folded.bytes, first.fs, last.fe, breaks);
+            }
         }
         // Levels: each expression goes to the nearest candidate.
         for (e, &at) in levels.iter().zip(level_pos.iter()) {

@@ -2,7 +2,7 @@
 //! may follow on the same line), or a known header alone on a line in capitals.
 
 use crate::model::*;
-use crate::text::{find_any, fold_into, fold_str, folds_to_lowercase, load8};
+use crate::text::{find_any, fold_into, fold_str, folds_to_lowercase, load8, MARKS};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
@@ -214,6 +214,36 @@ fn alnum_slot(c: u8) -> Option<u32> {
 /// Splits `text` into sections. Text before the first header is a preamble section.
 /// `headers` maps folded headers ([`fold_str`]) to their kinds.
 pub fn sections<S: BuildHasher>(text: &str, headers: &HeaderMap<S>, out: &mut Vec<Section>) {
+    let b = text.as_bytes();
+    let mut i = 0;
+    let marks = std::iter::from_fn(|| {
+        let at = find_any(b, i, MARKS)?;
+        i = at + 1;
+        Some(at)
+    });
+    split_sections(text, marks, headers, out);
+}
+
+/// As [`sections`], with the offsets of the text's marks known ([`crate::text::Folded::marks`]):
+/// its colons, line breaks and the bytes that end the words of a header are not searched for.
+pub fn sections_marked<S: BuildHasher>(
+    text: &str,
+    marks: &[u32],
+    headers: &HeaderMap<S>,
+    out: &mut Vec<Section>,
+) {
+    split_sections(text, marks.iter().map(|&at| at as usize), headers, out);
+}
+
+/// [`sections`], given the offsets of the [`MARKS`] bytes of `text` in order: the colons and
+/// line breaks, and every byte that ends the words before a colon that can name a header
+/// ([`ENDS_HEADER_RUN`]; all of them are marks).
+fn split_sections<S: BuildHasher>(
+    text: &str,
+    marks: impl Iterator<Item = usize>,
+    headers: &HeaderMap<S>,
+    out: &mut Vec<Section>,
+) {
     out.clear();
     out.reserve(8);
     let b = text.as_bytes();
@@ -222,38 +252,43 @@ pub fn sections<S: BuildHasher>(text: &str, headers: &HeaderMap<S>, out: &mut Ve
     // The folded candidate being looked up.
     let mut key = String::new();
     let mut line_start = 0usize;
-    let mut i = 0usize;
-    while i <= b.len() {
-        // The next colon or line break; the end of the text ends the last line.
-        i = find_any(b, i, [b':', b'\n']).unwrap_or(b.len());
+    // Just after the last byte that ends the words of a header ([`ENDS_HEADER_RUN`]).
+    let mut run_start = 0usize;
+    // Each mark; the end of the text ends the last line.
+    for i in marks.chain(std::iter::once(b.len())) {
         let c = if i == b.len() { b'\n' } else { b[i] };
         if c == b':' {
-            if let Some(h) = header_before(text, line_start, i, headers, &mut key) {
+            if let Some(h) = header_before(text, line_start, run_start, i, headers, &mut key) {
                 if found.last().map_or(true, |(s, _)| s.end <= h.0.start) {
                     found.push(h);
                 }
             }
         } else if c == b'\n' {
-            // A known header alone on its line, in capitals.
+            // A known header alone on its line, in capitals. No byte of the line around its
+            // trimmed words is a lower-case letter: most lines are turned away by the first
+            // one before they are trimmed.
             let line = &text[line_start..i];
-            let (a, z) = trimmed(line);
-            let t = &line[a..z];
-            if !t.is_empty()
-                && t.len() <= MAX_HEADER
-                && t.bytes().any(|x| x.is_ascii_uppercase())
-                && !t.bytes().any(|x| x.is_ascii_lowercase())
-            {
-                if let Some(kind) = lookup(t, headers, &mut key) {
-                    let s = line_start + a;
-                    let span = Span::new(s, s + t.len());
-                    if found.last().map_or(true, |(p, _)| p.end <= span.start) {
-                        found.push((span, kind));
+            if !line.bytes().any(|x| x.is_ascii_lowercase()) {
+                let (a, z) = trimmed(line);
+                let t = &line[a..z];
+                if !t.is_empty()
+                    && t.len() <= MAX_HEADER
+                    && t.bytes().any(|x| x.is_ascii_uppercase())
+                {
+                    if let Some(kind) = lookup(t, headers, &mut key) {
+                        let s = line_start + a;
+                        let span = Span::new(s, s + t.len());
+                        if found.last().map_or(true, |(p, _)| p.end <= span.start) {
+                            found.push((span, kind));
+                        }
                     }
                 }
             }
             line_start = i + 1;
         }
-        i += 1;
+        if ENDS_HEADER_RUN[c as usize] {
+            run_start = i + 1;
+        }
     }
     let mut pos = 0usize;
     if found.first().map_or(true, |(s, _)| s.start > 0) {
@@ -322,10 +357,12 @@ fn split_short_sections(text: &str, out: &mut Vec<Section>) {
                 // lower case and the line asked no question.
                 let line = &b[content..j];
                 let next_lower = b.get(j + 1).is_some_and(|c| c.is_ascii_lowercase());
-                let asks = line.contains(&b'?') || line.trim_ascii_end().ends_with(b".");
+                // Whether the line asked a question is read only when the next line starts
+                // in lower case.
+                let asks = || line.contains(&b'?') || line.trim_ascii_end().ends_with(b".");
                 let short_line = j - content < SHORT_LINE
                     && !crate::sentence::ends_open(line, OPEN_LINE_ENDINGS)
-                    && (!next_lower || asks);
+                    && (!next_lower || asks());
                 if short_line || crate::sentence::line_break_ends(b, line_start, j, e) {
                     let rest_has_text = b[j..e].iter().any(|c| !c.is_ascii_whitespace());
                     if rest_has_text {
@@ -350,20 +387,19 @@ fn split_short_sections(text: &str, out: &mut Vec<Section>) {
 }
 
 /// The header ending in the colon at `colon`, if the words before it (back to the start of the
-/// line or the previous sentence end) name a known section.
+/// line or the previous sentence end) name a known section. `run_start` is just after the last
+/// byte before the colon that ends such words ([`ENDS_HEADER_RUN`]; 0 when there is none).
 fn header_before<S: BuildHasher>(
     text: &str,
     line_start: usize,
+    run_start: usize,
     colon: usize,
     headers: &HeaderMap<S>,
     key: &mut String,
 ) -> Option<(Span, SectionKind)> {
-    let b = text.as_bytes();
     let lo = line_start.max(colon.saturating_sub(MAX_HEADER));
-    let mut s = colon;
-    while s > lo && !ENDS_HEADER_RUN[b[s - 1] as usize] {
-        s -= 1;
-    }
+    // The words run from the last byte that ends them, looking back no further than `lo`.
+    let s = run_start.max(lo);
     if s == lo && lo > line_start {
         return None; // too long to be a header
     }
@@ -600,6 +636,144 @@ mod tests {
                 a.iter().map(|x| (x.kind, x.header, x.body)).collect::<Vec<_>>(),
                 b.iter().map(|x| (x.kind, x.header, x.body)).collect::<Vec<_>>()
             );
+        }
+    }
+
+    /// [`sections`] as it was written before the marks: colons and line breaks searched for,
+    /// and the words before a colon walked back one byte at a time.
+    fn sections_bytewise<S: BuildHasher>(
+        text: &str,
+        headers: &HeaderMap<S>,
+        out: &mut Vec<Section>,
+    ) {
+        out.clear();
+        out.reserve(8);
+        let b = text.as_bytes();
+        // (header span, kind)
+        let mut found: Vec<(Span, SectionKind)> = Vec::with_capacity(8);
+        // The folded candidate being looked up.
+        let mut key = String::new();
+        let mut line_start = 0usize;
+        let mut i = 0usize;
+        while i <= b.len() {
+            // The next colon or line break; the end of the text ends the last line.
+            i = find_any(b, i, [b':', b'\n']).unwrap_or(b.len());
+            let c = if i == b.len() { b'\n' } else { b[i] };
+            if c == b':' {
+                if let Some(h) = header_before_bytewise(text, line_start, i, headers, &mut key) {
+                    if found.last().map_or(true, |(s, _)| s.end <= h.0.start) {
+                        found.push(h);
+                    }
+                }
+            } else if c == b'\n' {
+                // A known header alone on its line, in capitals.
+                let line = &text[line_start..i];
+                let (a, z) = trimmed(line);
+                let t = &line[a..z];
+                if !t.is_empty()
+                    && t.len() <= MAX_HEADER
+                    && t.bytes().any(|x| x.is_ascii_uppercase())
+                    && !t.bytes().any(|x| x.is_ascii_lowercase())
+                {
+                    if let Some(kind) = lookup(t, headers, &mut key) {
+                        let s = line_start + a;
+                        let span = Span::new(s, s + t.len());
+                        if found.last().map_or(true, |(p, _)| p.end <= span.start) {
+                            found.push((span, kind));
+                        }
+                    }
+                }
+                line_start = i + 1;
+            }
+            i += 1;
+        }
+        let mut pos = 0usize;
+        if found.first().map_or(true, |(s, _)| s.start > 0) {
+            let end = found.first().map_or(text.len(), |(s, _)| s.start);
+            out.push(Section {
+                kind: SectionKind::Preamble,
+                header: Span::new(0, 0),
+                body: Span::new(0, end),
+            });
+            pos = end;
+        }
+        for (k, (h, kind)) in found.iter().enumerate() {
+            let end = found.get(k + 1).map_or(text.len(), |(n, _)| n.start);
+            debug_assert!(h.start >= pos);
+            out.push(Section {
+                kind: *kind,
+                header: *h,
+                body: Span::new(h.end, end),
+            });
+            pos = end;
+        }
+        let _ = pos;
+        split_short_sections(text, out);
+    }
+
+    /// [`header_before`] walking back from the colon one byte at a time.
+    fn header_before_bytewise<S: BuildHasher>(
+        text: &str,
+        line_start: usize,
+        colon: usize,
+        headers: &HeaderMap<S>,
+        key: &mut String,
+    ) -> Option<(Span, SectionKind)> {
+        let b = text.as_bytes();
+        let lo = line_start.max(colon.saturating_sub(MAX_HEADER));
+        let mut s = colon;
+        while s > lo && !ENDS_HEADER_RUN[b[s - 1] as usize] {
+            s -= 1;
+        }
+        if s == lo && lo > line_start {
+            return None; // too long to be a header
+        }
+        let cand = &text[s..colon];
+        let trimmed = &cand[trimmed(cand).0..];
+        let start = s + (cand.len() - trimmed.len());
+        let first = trimmed.bytes().next()?;
+        if !first.is_ascii_alphabetic() {
+            return None;
+        }
+        lookup(trimmed, headers, key).map(|k| (Span::new(start, colon + 1), k))
+    }
+
+    proptest::proptest! {
+        /// Sections split at the marks, with the words before a colon starting after the last
+        /// mark that ends them, are those found walking back from each colon.
+        #[test]
+        fn sections_from_marks_agree_with_the_bytewise_walk(s in "((FINDINGS|Impression|HISTORY|Reason for exam|see (fig. 2)|[a]|L4-5|Mild DDD. Stable|caf\u{e9}|x|Lumbar spine series for evaluation of back pain)[:.;!?)\\]]?[ \n\r\t]{0,2}){0,12}") {
+            let lx = Lexicons::builtin();
+            let mut f = crate::text::Folded::default();
+            f.fold(&s);
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            sections_bytewise(&s, &lx.sections, &mut a);
+            sections_marked(&s, f.marks(), &lx.sections, &mut b);
+            proptest::prop_assert_eq!(a, b);
+        }
+    }
+
+    #[test]
+    fn header_run_ends_are_marks() {
+        for c in 0..=255u8 {
+            if ENDS_HEADER_RUN[c as usize] {
+                assert!(crate::text::is_mark(c), "{c}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Sections split at the marks found while folding are those split at the colons and
+        /// line breaks searched for.
+        #[test]
+        fn sections_from_marks_agree_with_the_search(s in "((FINDINGS|Impression|HISTORY|Reason for exam|L4-5|Mild DDD. Stable|caf\u{e9}|x)[:.;!?]?[ \n\r\t]{0,2}){0,12}") {
+            let lx = Lexicons::builtin();
+            let mut f = crate::text::Folded::default();
+            f.fold(&s);
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            sections(&s, &lx.sections, &mut a);
+            sections_marked(&s, f.marks(), &lx.sections, &mut b);
+            proptest::prop_assert_eq!(a, b);
         }
     }
 

@@ -24,17 +24,59 @@ const ABBREVIATIONS: &[&str] = &[
 /// most); only text with its sentence ends missing reaches this length.
 pub const MAX_SENTENCE: usize = 1000;
 
+/// The bytes that may end a sentence.
+const ENDS: [u8; 5] = [b'.', b'!', b'?', b';', b'\n'];
+
 /// Splits every section body into sentences.
 pub fn sentences(text: &str, sections: &[Section], out: &mut Vec<Sentence>) {
     out.clear();
     // About one sentence per line or per 60 bytes: one allocation instead of several.
     out.reserve(sections.len() + text.len() / 60);
+    let b = text.as_bytes();
     for (si, sec) in sections.iter().enumerate() {
-        split(text, sec.body, si as u32, out);
+        split(text, sec.body, si as u32, out, |i, end| {
+            find_any(&b[..end], i, ENDS)
+        });
     }
 }
 
-fn split(text: &str, body: Span, section: u32, out: &mut Vec<Sentence>) {
+/// As [`sentences`], with the offsets of the text's line breaks, colons and sentence-end bytes
+/// known, in order ([`crate::text::Folded::marks`]): the bytes that may end a sentence are
+/// taken from them instead of searched for.
+pub fn sentences_marked(text: &str, marks: &[u32], sections: &[Section], out: &mut Vec<Sentence>) {
+    out.clear();
+    out.reserve(sections.len() + text.len() / 60);
+    let b = text.as_bytes();
+    for (si, sec) in sections.iter().enumerate() {
+        // The marks from the body's start on; those before a position asked for, and those
+        // that end no sentence (colons, brackets), are passed over.
+        let mut k = marks.partition_point(|&at| (at as usize) < sec.body.start);
+        let find_end = |i: usize, end: usize| {
+            while let Some(&at) = marks.get(k) {
+                let at = at as usize;
+                if at >= end {
+                    return None;
+                }
+                if at >= i && matches!(b[at], b'.' | b'!' | b'?' | b';' | b'\n') {
+                    return Some(at);
+                }
+                k += 1;
+            }
+            None
+        };
+        split(text, sec.body, si as u32, out, find_end);
+    }
+}
+
+/// Splits `body` into sentences; `find_end(i, end)` is the first position from `i` before `end`
+/// of a byte that may end a sentence ([`ENDS`]), asked for with `i` never going down.
+fn split(
+    text: &str,
+    body: Span,
+    section: u32,
+    out: &mut Vec<Sentence>,
+    mut find_end: impl FnMut(usize, usize) -> Option<usize>,
+) {
     let b = text.as_bytes();
     let mut start = body.start;
     let mut line_start = body.start;
@@ -50,8 +92,8 @@ fn split(text: &str, body: Span, section: u32, out: &mut Vec<Sentence>) {
         }
     };
     while i < end {
-        // Only these bytes can end a sentence: jump to the next one (eight bytes at a time).
-        let next = find_any(&b[..end], i, [b'.', b'!', b'?', b';', b'\n']);
+        // Only these bytes can end a sentence: jump to the next one.
+        let next = find_end(i, end);
         // An over-long sentence is cut at every position up to there where a byte-by-byte walk
         // would cut it: the first position at least MAX_SENTENCE bytes past the start.
         let last = next.unwrap_or(end - 1);
@@ -335,6 +377,38 @@ mod tests {
         let mut v = Vec::new();
         sentences(text, &sec, &mut v);
         v.iter().map(|s| s.span.slice(text)).collect()
+    }
+
+    proptest::proptest! {
+        /// Sentences split at the marks found while folding are those split at the sentence
+        /// ends searched for, in every section.
+        #[test]
+        fn sentences_from_marks_agree_with_the_search(
+            s in "((No fracture|Mild DDD at L4-5|e\\.g|2|Dr|\\? pars|caf\u{e9}|FINDINGS|x)[:.;!?]?[ \n\r\t]{0,3}){0,16}",
+            cuts in proptest::collection::vec(0usize..200, 0..4),
+        ) {
+            // Sections at arbitrary places (character boundaries), headers empty.
+            let mut at: Vec<usize> = cuts.iter().map(|&c| c % (s.len() + 1)).filter(|&c| s.is_char_boundary(c)).collect();
+            at.sort_unstable();
+            at.dedup();
+            let mut bounds = vec![0];
+            bounds.extend(at);
+            bounds.push(s.len());
+            let sections: Vec<Section> = bounds
+                .windows(2)
+                .map(|w| Section {
+                    kind: SectionKind::Findings,
+                    header: Span::new(w[0], w[0]),
+                    body: Span::new(w[0], w[1]),
+                })
+                .collect();
+            let mut f = crate::text::Folded::default();
+            f.fold(&s);
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            sentences(&s, &sections, &mut a);
+            sentences_marked(&s, f.marks(), &sections, &mut b);
+            proptest::prop_assert_eq!(a, b);
+        }
     }
 
     /// The word before the period compared with each abbreviation in turn.

@@ -30,6 +30,10 @@ pub struct Folded {
     /// Spaces in `bytes[..64 * k]` for each `k`, so that counting the tokens between two
     /// positions takes constant time however far apart they are.
     blocks: Vec<u32>,
+    /// The original offsets of the [`is_mark`] bytes of the text, in text order: the first
+    /// `marks_len` entries (the vector is kept at its largest length, as `origin` is).
+    marks: Vec<u32>,
+    marks_len: usize,
 }
 /// Bytes per entry of [`Folded::blocks`].
 const BLOCK: usize = 64;
@@ -60,6 +64,65 @@ const CLASS: [u8; 256] = {
     t
 };
 
+/// Whether folding records the offset of byte `c` ([`Folded::marks`]): a line break, a colon,
+/// a byte that may end a sentence (`. ! ? ;`) or a closing bracket (`) ]`, which ends the
+/// words before a colon that may name a header). Section and sentence splitting look at
+/// these bytes only.
+#[inline(always)]
+pub fn is_mark(c: u8) -> bool {
+    MARK[c as usize]
+}
+
+/// The [`is_mark`] bytes.
+pub const MARKS: [u8; 8] = *b"\n:.!?;)]";
+
+/// [`is_mark`] as a table.
+const MARK: [bool; 256] = {
+    let mut t = [false; 256];
+    let marks = MARKS;
+    let mut k = 0;
+    while k < marks.len() {
+        t[marks[k] as usize] = true;
+        k += 1;
+    }
+    t
+};
+
+/// Classes of [`FOLD_CLASS`] besides those of [`CLASS`]: a [`SPACE`] byte and a [`PUNCT`]
+/// byte that are marks ([`is_mark`]).
+const MARK_SPACE: u8 = 4;
+const MARK_PUNCT: u8 = 5;
+
+/// [`CLASS`] with the mark bytes in classes of their own, so that folding records them
+/// without testing each space and symbol.
+const FOLD_CLASS: [u8; 256] = {
+    let mut t = CLASS;
+    let mut c = 0;
+    while c < 256 {
+        if MARK[c] {
+            t[c] = if CLASS[c] == SPACE {
+                MARK_SPACE
+            } else {
+                MARK_PUNCT
+            };
+        }
+        c += 1;
+    }
+    t
+};
+
+/// The offsets of the [`is_mark`] bytes of `text`, in order, into `out` (cleared first): what
+/// [`Folded::marks`] holds after folding `text`.
+#[cfg(test)]
+fn marks_of(text: &[u8], out: &mut Vec<u32>) {
+    out.clear();
+    let mut k = 0;
+    while let Some(p) = find_any(text, k, MARKS) {
+        out.push(p as u32);
+        k = p + 1;
+    }
+}
+
 /// Bytes a word run copies at a time ([`word_run16`]); the buffers of a view keep this many
 /// bytes (and offsets) of room past its end.
 const RUN: usize = 16;
@@ -74,17 +137,27 @@ fn count16(v: &mut [u32], at: usize, start: usize) {
     }
 }
 
-/// Folds `text` into `out`, writing the offset maps of [`Folded`] as it goes; returns the
-/// folded length. `out` and `origin` hold `2 * text.len() + 2 + RUN` entries, `position`
-/// `text.len() + 1 + RUN`. The buffers are taken as slices, so that their places and lengths
+/// Folds `text` into `out`, writing the offset maps of [`Folded`] and the offsets of the
+/// [`is_mark`] bytes (into `marks`) as it goes; returns the folded length and the number of
+/// marks. `out` and `origin` hold `2 * text.len() + 2 + RUN` entries, `position`
+/// `text.len() + 1 + RUN`, `marks` `text.len() + 1`. Every mark byte is a symbol or a
+/// control byte, which no word run holds: each is reached on its own, and its offset is
+/// written at the next free entry, which only a mark byte takes. The buffers are taken as slices, so that their places and lengths
 /// stay in registers while bytes are written.
 ///
 /// The entry of each original offset in `position` is written when its byte is reached: no
 /// byte folded before it comes from it or after it (a space folded for a symbol comes from
 /// the symbol's own offset), so the entry is the length folded so far.
-fn fold_maps(text: &str, out: &mut [u8], origin: &mut [u32], position: &mut [u32]) -> usize {
+fn fold_maps(
+    text: &str,
+    out: &mut [u8],
+    origin: &mut [u32],
+    position: &mut [u32],
+    marks: &mut [u32],
+) -> (usize, usize) {
     let b = text.as_bytes();
     let mut o = 0usize;
+    let mut m = 0usize;
     // Writes byte `c`, from original offset `at`, at `o`.
     macro_rules! put {
         ($c:expr, $at:expr) => {{
@@ -103,9 +176,29 @@ fn fold_maps(text: &str, out: &mut [u8], origin: &mut [u32], position: &mut [u32
     }
     put!(b' ', 0);
     let mut i = 0;
+    // A space byte at `i`.
+    macro_rules! space_byte {
+        () => {{
+            position[i] = o as u32;
+            space!(i);
+            i += 1;
+        }};
+    }
+    // A symbol at `i`, set apart by spaces.
+    macro_rules! symbol {
+        ($c:expr) => {{
+            position[i] = o as u32;
+            space!(i);
+            // The symbol and the space after it.
+            out[o..o + 2].copy_from_slice(&[$c, b' ']);
+            origin[o..o + 2].copy_from_slice(&[i as u32; 2]);
+            o += 2;
+            i += 1;
+        }};
+    }
     while i < b.len() {
         let c = b[i];
-        match CLASS[c as usize] {
+        match FOLD_CLASS[c as usize] {
             WORD => {
                 // A run of letters, digits and single spaces, copied lowercased sixteen
                 // bytes at a time, with the offsets of both maps. It starts on a letter or
@@ -124,19 +217,17 @@ fn fold_maps(text: &str, out: &mut [u8], origin: &mut [u32], position: &mut [u32
                     after_space = last_space;
                 }
             }
-            SPACE => {
-                position[i] = o as u32;
-                space!(i);
-                i += 1;
+            SPACE => space_byte!(),
+            PUNCT => symbol!(c),
+            MARK_SPACE => {
+                marks[m] = i as u32;
+                m += 1;
+                space_byte!();
             }
-            PUNCT => {
-                position[i] = o as u32;
-                space!(i);
-                // The symbol and the space after it.
-                out[o..o + 2].copy_from_slice(&[c, b' ']);
-                origin[o..o + 2].copy_from_slice(&[i as u32; 2]);
-                o += 2;
-                i += 1;
+            MARK_PUNCT => {
+                marks[m] = i as u32;
+                m += 1;
+                symbol!(c);
             }
             _ => {
                 // Multi-byte character: decode just this one.
@@ -178,7 +269,7 @@ fn fold_maps(text: &str, out: &mut [u8], origin: &mut [u32], position: &mut [u32
     // Offset 0 is the leading space's, also when a run that starts the text wrote its own
     // first byte's position there.
     position[0] = 0;
-    o
+    (o, m)
 }
 
 impl Folded {
@@ -197,6 +288,8 @@ impl Folded {
             position,
             text_len,
             blocks,
+            marks,
+            marks_len,
         } = self;
         // Every input byte gives at most two output bytes (a symbol and the space after it),
         // plus the leading space; a run copy may write up to `RUN` bytes (and offsets) past
@@ -210,8 +303,12 @@ impl Folded {
         if position.len() < b.len() + 1 + RUN {
             position.resize(b.len() + 1 + RUN, 0);
         }
+        if marks.len() < b.len() + 1 {
+            marks.resize(b.len() + 1, 0);
+        }
         *text_len = b.len();
-        let o = fold_maps(text, out, origin, position);
+        let (o, m) = fold_maps(text, out, origin, position, marks);
+        *marks_len = m;
         out.truncate(o);
         blocks.clear();
         blocks.reserve(o / BLOCK + 2);
@@ -228,6 +325,14 @@ impl Folded {
             spaces += count_spaces(chunks.remainder());
             blocks.push(spaces);
         }
+    }
+
+    /// The original offsets of the text's line breaks, colons, the bytes that may end a
+    /// sentence and closing brackets ([`is_mark`]), in text order: found while folding, so
+    /// that section and sentence splitting need not search the text for them.
+    #[inline]
+    pub fn marks(&self) -> &[u32] {
+        &self.marks[..self.marks_len]
     }
 
     /// The original byte offset that folded byte `f` came from (`f < bytes.len()`).
@@ -688,11 +793,20 @@ mod tests {
         assert_eq!(f.bytes, g.bytes, "bytes");
         assert_eq!(f.maps(), g.maps(), "offset maps");
         assert_eq!(f.blocks, g.blocks, "space counts");
+        let mut marks = Vec::new();
+        marks_of(text.as_bytes(), &mut marks);
+        let bytewise: Vec<u32> = (0..text.len())
+            .filter(|&k| is_mark(text.as_bytes()[k]))
+            .map(|k| k as u32)
+            .collect();
+        assert_eq!(marks, bytewise, "marks searched");
+        assert_eq!(f.marks(), marks, "marks");
         // Refolding into a used buffer, after a longer text, gives the same again.
         f.fold(&text.replace(' ', "").repeat(2));
         f.fold(text);
         assert_eq!(f.bytes, g.bytes, "refolded");
         assert_eq!(f.maps(), g.maps(), "refolded");
+        assert_eq!(f.marks(), marks, "refolded");
     }
 
     #[test]
