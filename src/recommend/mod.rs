@@ -650,22 +650,57 @@ impl RuleSet {
     /// report `analysis` was made from.
     pub fn apply_with_text(&self, analysis: &mut Analysis, patient: &PatientContext, text: &str) {
         SCRATCH.with(|s| match s.try_borrow_mut() {
-            Ok(mut s) => self.apply_in(analysis, patient, text, &mut s),
+            Ok(mut s) => self.apply_in(analysis, patient, text, None, &mut s),
             // Not reached (applying rules never applies rules), but fresh buffers are as good.
-            Err(_) => self.apply_in(analysis, patient, text, &mut Scratch::default()),
+            Err(_) => self.apply_in(analysis, patient, text, None, &mut Scratch::default()),
         })
     }
 
-    /// As [`RuleSet::apply_with_text`], in the buffers `s`.
+    /// The words the text cues are found by, lowercase, each with its number: a pass over the
+    /// folded text that reports where they occur as whole tokens lets
+    /// [`RuleSet::apply_with_words`] skip a pass of its own.
+    pub(crate) fn cue_tag_words(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.cue_reader.tag_words()
+    }
+
+    /// As [`RuleSet::apply_with_text`], with the cue words of `text` already found: `words`
+    /// holds, in text order, the original start and number ([`RuleSet::cue_tag_words`]) of
+    /// each whole token of the folded view of `text` that is one of those words, and of any
+    /// such words inside a matched phrase.
+    pub(crate) fn apply_with_words(
+        &self,
+        analysis: &mut Analysis,
+        patient: &PatientContext,
+        text: &str,
+        words: &[(u32, u32)],
+    ) {
+        SCRATCH.with(|s| match s.try_borrow_mut() {
+            Ok(mut s) => self.apply_in(analysis, patient, text, Some(words), &mut s),
+            Err(_) => self.apply_in(
+                analysis,
+                patient,
+                text,
+                Some(words),
+                &mut Scratch::default(),
+            ),
+        })
+    }
+
+    /// As [`RuleSet::apply_with_text`], in the buffers `s`, with the cue words of the text
+    /// when they are known ([`RuleSet::apply_with_words`]).
     fn apply_in(
         &self,
         analysis: &mut Analysis,
         patient: &PatientContext,
         text: &str,
+        words: Option<&[(u32, u32)]>,
         s: &mut Scratch,
     ) {
         let buffers = std::mem::take(&mut s.cues);
-        let hits = CueHits::find_with(&self.cue_reader, analysis, text, buffers);
+        let mut hits = CueHits::find_with(&self.cue_reader, analysis, text, buffers);
+        if let Some(words) = words {
+            hits = hits.with_words(words);
+        }
         self.fire_into(analysis, patient, &hits, s);
         s.cues = hits.into_buffers();
         self.apply_firings(analysis, s);
@@ -1114,18 +1149,19 @@ mod tests {
         for report in crate::gen::generate(11, 400) {
             let a = p.analyze(&report);
             let (mut x, mut y) = (a.clone(), a);
-            rs.apply_in(&mut x, &report.patient, &report.text, &mut kept);
+            rs.apply_in(&mut x, &report.patient, &report.text, None, &mut kept);
             rs.apply_in(
                 &mut y,
                 &report.patient,
                 &report.text,
+                None,
                 &mut Scratch::default(),
             );
             assert_eq!(rows(&x), rows(&y), "{}", report.id);
             with_rows += usize::from(!x.recommendations.is_empty());
             // A report without text leaves buffers behind too.
             let (mut x, mut y) = (x.clone(), x);
-            rs.apply_in(&mut x, &report.patient, "", &mut kept);
+            rs.apply_in(&mut x, &report.patient, "", None, &mut kept);
             rs.apply(&mut y, &report.patient);
             assert_eq!(rows(&x), rows(&y), "{}", report.id);
         }
@@ -1165,7 +1201,7 @@ mod tests {
                 fresh.recommendations = Vec::new();
                 fresh.cautions = Vec::new();
                 let mut s = Scratch::default();
-                rs.apply_in(&mut fresh, &report.patient, &report.text, &mut s);
+                rs.apply_in(&mut fresh, &report.patient, &report.text, None, &mut s);
                 assert_eq!(rows(&reused), rows(&fresh), "{}", report.id);
                 if let Some(b) = &before {
                     let (n, m) = (b.recommendations.len(), reused.recommendations.len());
