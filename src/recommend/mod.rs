@@ -35,7 +35,9 @@ mod cue;
 mod schema;
 
 use crate::model::*;
-use cond::{Fields, FindingCond, Findings, MentionSet, PatientCond, StatusGate, StatusMasks, Tri};
+#[cfg(test)]
+use cond::StatusMasks;
+use cond::{Fields, FindingCond, Findings, GateIndex, MentionSet, PatientCond, StatusGate, Tri};
 pub use cue::CueDef;
 use cue::{CueBuffers, CueHits};
 #[cfg(test)]
@@ -364,6 +366,8 @@ struct Row {
 struct Scratch {
     /// Per concept, for [`Findings::new`].
     setting: Vec<MentionSet>,
+    /// The rules whose status gates pass, one bit each ([`GateIndex::allowed`]).
+    allowed: Vec<u64>,
     firings: Vec<Firing>,
     /// Per action.
     rows: Vec<Option<Row>>,
@@ -513,6 +517,8 @@ pub struct RuleSet {
     cues: Vec<CueDef>,
     /// The cues compiled for reading.
     cue_reader: cue::CueReader,
+    /// The rules' status gates, by concept and status.
+    gates: GateIndex,
     rules: Vec<Rule>,
 }
 
@@ -605,16 +611,19 @@ impl RuleSet {
     /// As [`RuleSet::fire`], into `s.firings` (emptied first).
     fn fire_into(&self, a: &Analysis, p: &PatientContext, hits: &CueHits, s: &mut Scratch) {
         let f = Findings::new(a, std::mem::take(&mut s.setting));
-        let statuses = StatusMasks::of(a);
+        // The cheap test comes first: most rules fail their status gates, before any mention
+        // or text cue is looked at. The rules that pass are found at once, by concept.
+        self.gates.allowed(a, &mut s.allowed);
         let out = &mut s.firings;
         out.clear();
         let mut evidence = MentionSet::default();
-        for (i, rule) in self.rules.iter().enumerate() {
-            // The cheap test comes first: most rules fail it, before any mention or text cue
-            // is looked at.
-            if !rule.gate.allows(&statuses) {
-                continue;
-            }
+        let rules = s
+            .allowed
+            .iter()
+            .enumerate()
+            .flat_map(|(w, &bits)| cond::Bits(bits).map(move |b| 64 * w + b as usize));
+        for i in rules {
+            let rule = &self.rules[i];
             let (strength, missing) = match rule.patient_truth(p) {
                 Tri::False => continue,
                 Tri::True => (rule.strength, Fields::default()),
@@ -1303,8 +1312,11 @@ mod tests {
             };
             let masks = StatusMasks::of(&a);
             let f = Findings::new(&a, Vec::new());
-            for r in rs.rules() {
+            let mut allowed = Vec::new();
+            rs.gates.allowed(&a, &mut allowed);
+            for (i, r) in rs.rules().iter().enumerate() {
                 proptest::prop_assert_eq!(r.gate.allows(&masks), r.statuses_allow(&f), "{}", r.id);
+                proptest::prop_assert_eq!(allowed[i / 64] >> (i % 64) & 1 == 1, r.gate.allows(&masks), "{}", r.id);
             }
         }
     }
