@@ -37,6 +37,9 @@ pub struct Pipeline {
     /// For each lexicon term, whether its text speaks of height ("loss of height"), which a
     /// disc word just before claims for the disc (see [`Pipeline::anchored`]).
     height_terms: Vec<bool>,
+    /// For each lexicon term, the audit's term-word kinds it holds, by the shipped audit
+    /// phrases ([`crate::audit::Auditor::term_kinds`]).
+    audit_terms: Vec<u8>,
     rules: RuleSet,
 }
 
@@ -416,7 +419,13 @@ impl Pipeline {
             .iter()
             .map(|t| t.text.contains("height"))
             .collect();
+        let audit_terms = crate::audit::Auditor::builtin().term_kinds(lex.terms.iter().map(|t| {
+            crate::audit::TERM_WORD_CONCEPTS
+                .contains(&t.concept)
+                .then_some(t.text.as_str())
+        }));
         Ok(Pipeline {
+            audit_terms,
             lex,
             ac,
             user_ac,
@@ -441,6 +450,11 @@ impl Pipeline {
     /// The recommendation rules.
     pub fn rules(&self) -> &RuleSet {
         &self.rules
+    }
+
+    /// Per lexicon term, the audit's term-word kinds it holds.
+    pub(crate) fn audit_term_kinds(&self) -> &[u8] {
+        &self.audit_terms
     }
 
     /// The lexicon term that matched a mention.
