@@ -1361,12 +1361,16 @@ mod tests {
     fn findings_hold_agrees_with_every_condition_in_turn() {
         let p = crate::pipeline::Pipeline::builtin();
         let rs = RuleSet::builtin();
-        let mut held = 0;
+        let (mut held, mut conditions) = (0, 0);
         for report in crate::gen::generate(13, 600) {
             let a = p.analyze(&report);
             let hits = CueHits::find(&rs.cue_reader, &a, &report.text);
             let f = Findings::new(&a, Vec::new());
             for r in rs.rules() {
+                for c in r.all.iter().chain(&r.any).chain(&r.none) {
+                    assert_eq!(c.holds(&f, &hits), c.holds_plain(&f, &hits), "{}", r.id);
+                    conditions += usize::from(c.holds_plain(&f, &hits));
+                }
                 let (mut fast, mut plain) = (MentionSet::default(), MentionSet::default());
                 let holds = r.findings_hold(&f, &hits, &mut fast);
                 assert_eq!(
@@ -1383,6 +1387,7 @@ mod tests {
             }
         }
         assert!(held > 500, "{held}");
+        assert!(conditions > 500, "{conditions}");
     }
 
     #[test]
