@@ -90,6 +90,14 @@ impl PhraseKind {
     }
 }
 
+/// In [`Auditor::term_kinds`], the bit of a term whose kinds were worked out.
+pub(crate) const KINDS_KNOWN: u8 = 0x80;
+
+/// The concepts whose terms the audit asks for term words (fractures: explicit or not a
+/// fragility pattern; hardware: augmentation).
+pub(crate) const TERM_WORD_CONCEPTS: [ConceptId; 2] =
+    [ConceptId::VERTEBRAL_FRACTURE, ConceptId::HARDWARE];
+
 const TEXT_KINDS: u32 = PhraseKind::BoneHealth.bit()
     | PhraseKind::Imaging.bit()
     | PhraseKind::Workup.bit()
@@ -400,6 +408,23 @@ impl Auditor {
         })
     }
 
+    /// Per term of `terms`, the term-word kinds it holds ([`Auditor::term_has`]), one bit each
+    /// at its [`PhraseKind::term_slot`], with [`KINDS_KNOWN`]; 0 for a term given as `None`
+    /// (not worked out). What a pipeline keeps per lexicon term of the concepts the audit asks
+    /// this of, so that a mention's term is not split into words again on every report.
+    pub(crate) fn term_kinds<'t>(&self, terms: impl Iterator<Item = Option<&'t str>>) -> Vec<u8> {
+        terms
+            .map(|t| {
+                t.map_or(0, |t| {
+                    PhraseKind::ALL
+                        .iter()
+                        .filter_map(|&k| k.term_slot().filter(|_| self.term_has(t, k)))
+                        .fold(KINDS_KNOWN, |m, slot| m | 1 << slot)
+                })
+            })
+            .collect()
+    }
+
     /// Whether a matched concept term holds a word of `kind` (`explicit`, `not_fragility`).
     fn term_has(&self, term: &str, kind: PhraseKind) -> bool {
         let Some(slot) = kind.term_slot() else {
@@ -458,7 +483,7 @@ impl Auditor {
                     m.concept == ConceptId::HARDWARE
                         && m.negated.is_none()
                         && m.hypothetical.is_none()
-                        && self.term_has(pipeline.term_text(m), PhraseKind::Augmentation)
+                        && cx.term_is(m, PhraseKind::Augmentation)
                 })
                 .fold(Levels::EMPTY, |acc, (_, m)| acc.union(m.attrs.levels));
             cx.treated = treated;
@@ -752,7 +777,24 @@ impl Ctx<'_> {
     }
 
     fn explicit(&self, m: &Mention) -> bool {
-        self.au.term_has(self.p.term_text(m), PhraseKind::Explicit)
+        self.term_is(m, PhraseKind::Explicit)
+    }
+
+    /// Whether the term that matched `m` holds a word of `kind`: read from the kinds the
+    /// pipeline keeps per term when this is the shipped auditor (they were worked out with
+    /// it), else from the term's words.
+    fn term_is(&self, m: &Mention, kind: PhraseKind) -> bool {
+        if std::ptr::eq(self.au, Auditor::builtin()) {
+            if let (Some(slot), Some(&kinds)) = (
+                kind.term_slot(),
+                self.p.audit_term_kinds().get(m.term as usize),
+            ) {
+                if kinds & KINDS_KNOWN != 0 {
+                    return kinds >> slot & 1 != 0;
+                }
+            }
+        }
+        self.au.term_has(self.p.term_text(m), kind)
     }
 
     fn flag(
@@ -931,10 +973,7 @@ impl Ctx<'_> {
         let non_fragility: Vec<Levels> = vf
             .iter()
             .map(|&i| self.m(i))
-            .filter(|m| {
-                self.au
-                    .term_has(self.p.term_text(m), PhraseKind::NotFragility)
-            })
+            .filter(|m| self.term_is(m, PhraseKind::NotFragility))
             .map(|m| m.attrs.levels)
             .collect();
         let fragility: Vec<u32> = if vf.is_empty() || self.says(PhraseKind::HighEnergy.bit()) {
@@ -1140,6 +1179,33 @@ mod tests {
                 assert_eq!(au.term_has(term, *kind), by_char, "{term:?} {kind}");
             }
         }
+    }
+
+    #[test]
+    fn term_kinds_kept_by_the_pipeline_agree_with_the_term_words() {
+        let au = Auditor::builtin();
+        let p = Pipeline::builtin();
+        let terms = &p.lexicons().terms;
+        assert_eq!(p.audit_term_kinds().len(), terms.len());
+        let mut held = 0;
+        for (i, t) in terms.iter().enumerate() {
+            for &kind in PhraseKind::ALL.iter().filter(|k| k.is_term_word()) {
+                let want = au.term_has(&t.text, kind);
+                let kinds = p.audit_term_kinds()[i];
+                assert_eq!(
+                    kinds & KINDS_KNOWN != 0,
+                    TERM_WORD_CONCEPTS.contains(&t.concept),
+                    "{:?}",
+                    t.text
+                );
+                if kinds & KINDS_KNOWN != 0 {
+                    let bit = kind.term_slot().map(|slot| kinds >> slot & 1);
+                    assert_eq!(bit == Some(1), want, "{:?} {kind}", t.text);
+                    held += usize::from(want);
+                }
+            }
+        }
+        assert!(held > 10, "{held}");
     }
 
     #[test]

@@ -38,6 +38,11 @@ pub struct PhraseSet {
     /// Each phrase's bytes (with the leading space): start and length in `bytes`.
     phrases: Vec<(u32, u32)>,
     bytes: Vec<u8>,
+    /// Per phrase, when the set has tags ([`PhraseSet::with_tags`]): start and length in
+    /// `inner` of the tagged words inside it that a match passes over without a lookup.
+    tagged: Vec<(u32, u32)>,
+    /// Tagged words inside phrases: offset from the phrase's leading space, and tag.
+    inner: Vec<(u32, u32)>,
 }
 
 /// One distinct first token and the phrases that begin with it.
@@ -65,6 +70,9 @@ struct Key {
     /// bit `k`. A frequent first token ("no", "is") begins dozens of phrases, and its bucket
     /// holds a few.
     buckets: u32,
+    /// The token's tag ([`PhraseSet::with_tags`]), 0 when it has none. A tagged word that
+    /// begins no phrase has an entry of its own, with no phrases.
+    tag: u32,
 }
 
 /// A phrase among those that begin with one first token.
@@ -181,6 +189,19 @@ impl PhraseSet {
     /// Phrase ids are indices into `phrases`. An error names the first phrase that holds no
     /// token.
     pub fn new<S: AsRef<str>>(phrases: &[S]) -> Result<PhraseSet, String> {
+        PhraseSet::with_tags(phrases, &[])
+    }
+
+    /// As [`PhraseSet::new`], with tagged words: [`PhraseSet::for_each_match_tagged`] reports,
+    /// besides the matches, every token of the text that is one of `tags` (a word of ASCII
+    /// lowercase letters and digits, with its tag, not 0), and every run of ASCII letters and
+    /// digits equal to one inside a matched phrase. A token that holds other bytes is never
+    /// a tagged word, though a run of it may be one (see
+    /// [`PhraseSet::for_each_match_tagged`]). Tags do not change the matches.
+    pub fn with_tags<S: AsRef<str>>(
+        phrases: &[S],
+        tags: &[(&str, u32)],
+    ) -> Result<PhraseSet, String> {
         let mut set = PhraseSet::default();
         // (first token, phrase length, phrase id) for grouping.
         let mut firsts: Vec<(&[u8], usize, u32)> = Vec::with_capacity(phrases.len());
@@ -260,6 +281,7 @@ impl PhraseSet {
                 multi,
                 seconds,
                 buckets: 0,
+                tag: 0,
             });
             i = j;
         }
@@ -284,6 +306,7 @@ impl PhraseSet {
                 bits &= bits - 1;
             }
         }
+        set.add_tags(tags);
         set.leads[usize::from(b' ' >> 6)] |= 1 << (b' ' & 63);
         let size = (set.keys.len() * 4).next_power_of_two().max(16);
         set.shift = 64 - size.trailing_zeros();
@@ -296,6 +319,88 @@ impl PhraseSet {
             set.slots[at] = k as u32;
         }
         Ok(set)
+    }
+
+    /// Gives the first tokens that are tagged words their tags, adds an entry without
+    /// phrases for each other tagged word, and lists the tagged words inside each phrase
+    /// (every run of ASCII letters and digits but the first token's, when that token is all
+    /// such bytes: its entry reports it).
+    fn add_tags(&mut self, tags: &[(&str, u32)]) {
+        let tags: Vec<(&[u8], u32)> = tags
+            .iter()
+            .filter(|&&(w, tag)| {
+                tag != 0
+                    && !w.is_empty()
+                    && w.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            })
+            .map(|&(w, tag)| (w.as_bytes(), tag))
+            .collect();
+        if tags.is_empty() {
+            return;
+        }
+        let mut keys: std::collections::HashMap<Vec<u8>, usize> = self
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(k, key)| {
+                let at = key.start as usize;
+                (self.bytes[at..at + key.len as usize].to_vec(), k)
+            })
+            .collect();
+        for &(w, tag) in &tags {
+            if let Some(&k) = keys.get(w) {
+                self.keys[k].tag = tag;
+                continue;
+            }
+            let start = self.bytes.len() as u32;
+            self.bytes.extend_from_slice(w);
+            let mut word = [0u8; 8];
+            let k = w.len().min(8);
+            word[..k].copy_from_slice(&w[..k]);
+            if w.len() == 1 {
+                // A one-byte token is looked up only when its byte begins an entry.
+                self.leads[usize::from(w[0] >> 6)] |= 1 << (w[0] & 63);
+            }
+            keys.insert(w.to_vec(), self.keys.len());
+            self.keys.push(Key {
+                word: u64::from_le_bytes(word),
+                start,
+                len: w.len() as u32,
+                first: 0,
+                count: 0,
+                multi: 0,
+                seconds: 0,
+                buckets: self.buckets.len() as u32,
+                tag,
+            });
+        }
+        let tag_of: std::collections::HashMap<&[u8], u32> = tags.iter().copied().collect();
+        for &(start, len) in &self.phrases {
+            let p = &self.bytes[start as usize..(start + len) as usize];
+            let from = self.inner.len() as u32;
+            // The first token (after the leading space).
+            let first_end = p[1..]
+                .iter()
+                .position(|&c| c == b' ')
+                .map_or(p.len(), |k| k + 1);
+            let first_plain = p[1..first_end].iter().all(u8::is_ascii_alphanumeric);
+            let mut i = if first_plain { first_end } else { 1 };
+            while i < p.len() {
+                if !p[i].is_ascii_alphanumeric() {
+                    i += 1;
+                    continue;
+                }
+                let run = i;
+                while i < p.len() && p[i].is_ascii_alphanumeric() {
+                    i += 1;
+                }
+                if let Some(&tag) = tag_of.get(&p[run..i]) {
+                    self.inner.push((run as u32, tag));
+                }
+            }
+            self.tagged.push((from, self.inner.len() as u32 - from));
+        }
     }
 
     /// Number of phrases.
@@ -342,31 +447,46 @@ impl PhraseSet {
     /// ("degenerative spur" in "degenerative spurring"), the longest shorter one that ends on
     /// a token is taken.
     pub fn for_each_match(&self, hay: &[u8], mut f: impl FnMut(usize, usize, u32)) {
-        self.scan::<true>(hay, |s, e, id, _, _| f(s, e, id))
+        self.scan::<true>(hay, |s, e, id, _, _| f(s, e, id), |_, _| {})
     }
 
     /// As [`PhraseSet::for_each_match`], calling `f(start, end, id, spaces_start, spaces_end)`
     /// with the number of spaces in `hay[..start]` and in `hay[..end]` too (counted as the scan
     /// goes), so that the tokens between two matches are a subtraction.
     pub fn for_each_match_counted(&self, hay: &[u8], f: impl FnMut(usize, usize, u32, u32, u32)) {
-        self.scan::<true>(hay, f)
+        self.scan::<true>(hay, f, |_, _| {})
+    }
+
+    /// As [`PhraseSet::for_each_match_counted`], calling `g(at, tag)` too, in text order, for
+    /// every tagged word ([`PhraseSet::with_tags`]) at `hay[at..]`: each token that is one,
+    /// and each run of ASCII letters and digits that is one inside a match. Runs of ASCII
+    /// letters and digits inside a token that holds other bytes (`café`) and is not inside a
+    /// match are not reported: a caller that needs them reads such tokens itself.
+    pub fn for_each_match_tagged(
+        &self,
+        hay: &[u8],
+        f: impl FnMut(usize, usize, u32, u32, u32),
+        g: impl FnMut(usize, u32),
+    ) {
+        self.scan::<true>(hay, f, g)
     }
 
     /// As [`PhraseSet::for_each_match`], except that when the longest phrase at a token ends
     /// inside a word, nothing is taken there and the scan goes on after that word, as a
     /// non-overlapping leftmost-longest automaton search that drops such matches does.
     pub fn for_each_longest(&self, hay: &[u8], mut f: impl FnMut(usize, usize, u32)) {
-        self.scan::<false>(hay, |s, e, id, _, _| f(s, e, id))
+        self.scan::<false>(hay, |s, e, id, _, _| f(s, e, id), |_, _| {})
     }
 
     /// The scan behind the `for_each_*` methods; `SHORTER` tells whether a shorter phrase is
-    /// tried when a longer one ends inside a word.
+    /// tried when a longer one ends inside a word; `g` is told of tagged words.
     fn scan<const SHORTER: bool>(
         &self,
         hay: &[u8],
         mut f: impl FnMut(usize, usize, u32, u32, u32),
+        mut g: impl FnMut(usize, u32),
     ) {
-        if self.phrases.is_empty() {
+        if self.keys.is_empty() {
             return;
         }
         let n = hay.len();
@@ -397,6 +517,9 @@ impl PhraseSet {
             // Spaces in `hay[p..next]`: the one at `p` unless a phrase is taken or skipped.
             let mut passed = 1;
             if let Some(key) = self.lookup(hay, t, e, word) {
+                if key.tag != 0 {
+                    g(t, key.tag);
+                }
                 // Eight bytes from the end of the token: for most phrases, all of the rest
                 // and the space after it.
                 let after = crate::text::load8(hay, e);
@@ -425,6 +548,11 @@ impl PhraseSet {
                     };
                     if taken {
                         f(p, end, c.id, spaces, spaces + c.spaces);
+                        if let Some(&(from, n)) = self.tagged.get(c.id as usize) {
+                            for &(at, tag) in &self.inner[from as usize..(from + n) as usize] {
+                                g(p + at as usize, tag);
+                            }
+                        }
                         next = end;
                         passed = c.spaces;
                         break;
@@ -656,7 +784,66 @@ mod tests {
         Ok(())
     }
 
+    /// The tagged words a tagged scan must report: every run of ASCII letters and digits of
+    /// `hay` equal to a tagged word that is a whole token or lies inside a match, in order.
+    fn tags_plain(set: &PhraseSet, tags: &[(&str, u32)], hay: &[u8]) -> Vec<(usize, u32)> {
+        let found = matches(set, hay);
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < hay.len() {
+            if !hay[i].is_ascii_alphanumeric() {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < hay.len() && hay[i].is_ascii_alphanumeric() {
+                i += 1;
+            }
+            let whole = hay.get(start.wrapping_sub(1)) == Some(&b' ') && hay.get(i) == Some(&b' ');
+            let inside = found.iter().any(|&(s, e, _)| s < start && i <= e);
+            if let Some(&(_, tag)) = tags.iter().find(|(w, _)| w.as_bytes() == &hay[start..i]) {
+                if whole || inside {
+                    out.push((start, tag));
+                }
+            }
+        }
+        out
+    }
+
     proptest::proptest! {
+        /// Tags change no match, and the tagged scan reports the tagged words that are whole
+        /// tokens or inside matches, also beside bytes outside ASCII.
+        #[test]
+        fn tagged_scan_reports_whole_tokens_and_words_inside_matches(
+            phrases in proptest::collection::btree_set(
+                proptest::collection::vec("(aaaaaaaa)?[ab]{1,3}|a\u{e9}b?|[.]", 1..4)
+                    .prop_map(|w| format!(" {}", w.join(" "))),
+                1..12,
+            ),
+            tags in proptest::collection::btree_set("(aaaaaaaa)?[ab]{1,3}", 0..8),
+            text in proptest::collection::vec("(aaaaaaaa)?[ab]{1,3}|a\u{e9}b?|\u{e9}|[.,-]", 0..40),
+        ) {
+            let phrases: Vec<String> = phrases.into_iter().collect();
+            let tags: Vec<(&str, u32)> = tags
+                .iter()
+                .enumerate()
+                .map(|(i, w)| (w.as_str(), i as u32 + 1))
+                .collect();
+            let plain = PhraseSet::new(&phrases).unwrap();
+            let tagged = PhraseSet::with_tags(&phrases, &tags).unwrap();
+            let hay = folded(&text.join(" "));
+            let (mut got, mut reported) = (Vec::new(), Vec::new());
+            tagged.for_each_match_tagged(
+                &hay,
+                |s, e, id, ss, se| got.push((s, e, id, ss, se)),
+                |at, tag| reported.push((at, tag)),
+            );
+            let mut want = Vec::new();
+            plain.for_each_match_counted(&hay, |s, e, id, ss, se| want.push((s, e, id, ss, se)));
+            proptest::prop_assert_eq!(got, want);
+            proptest::prop_assert_eq!(reported, tags_plain(&plain, &tags, &hay));
+        }
+
         #[test]
         fn token_reads_as_bytewise(
             hay in proptest::collection::vec(

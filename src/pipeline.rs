@@ -37,6 +37,9 @@ pub struct Pipeline {
     /// For each lexicon term, whether its text speaks of height ("loss of height"), which a
     /// disc word just before claims for the disc (see [`Pipeline::anchored`]).
     height_terms: Vec<bool>,
+    /// For each lexicon term, the audit's term-word kinds it holds, by the shipped audit
+    /// phrases ([`crate::audit::Auditor::term_kinds`]).
+    audit_terms: Vec<u8>,
     rules: RuleSet,
 }
 
@@ -107,9 +110,7 @@ impl PipelineBuilder {
                 .map_err(|_| LexiconError::new(&shown, 0, "not valid UTF-8"))?;
             lex.add_targets(&shown, &text)?;
         }
-        let mut p = Pipeline::from_lexicons(lex)?;
-        p.rules = rules;
-        Ok(p)
+        Pipeline::from_parts(lex, rules)
     }
 }
 
@@ -152,6 +153,9 @@ struct Scratch {
     cands: Vec<Cand>,
     /// Sentences without a term that may label a body part, since the last sentence with one.
     maybe_labels: Vec<MaybeLabel>,
+    /// Where the words of the rules' text cues occur: original start and word number
+    /// ([`RuleSet::apply_with_words`]).
+    cue_words: Vec<(u32, u32)>,
 }
 
 /// A sentence without a term that names some anatomy, and so may be a body-part label: it is
@@ -327,6 +331,13 @@ impl Pipeline {
 
     /// Compiles validated lexicons.
     pub fn from_lexicons(lex: Lexicons) -> Result<Pipeline, LexiconError> {
+        Pipeline::from_parts(lex, RuleSet::builtin())
+    }
+
+    /// Compiles validated lexicons with recommendation rules. The main phrase table also
+    /// tags the words the rules' text cues are found by, so that the scan that finds the
+    /// patterns finds those words too.
+    fn from_parts(lex: Lexicons, rules: RuleSet) -> Result<Pipeline, LexiconError> {
         // Two pattern sets: the shipped lexicons (terms, triggers, modifiers) in one phrase
         // table, and user targets in a second one, so that no shipped pattern can swallow a user term.
         // Pattern ids of the second set follow those of the first in `payloads`.
@@ -348,7 +359,10 @@ impl Pipeline {
                 LexiconError::new("lexicons", 0, format!("cannot compile patterns: {e}"))
             })
         };
-        let ac = compile(&main.patterns)?;
+        let tags: Vec<(&str, u32)> = rules.cue_tag_words().collect();
+        let ac = PhraseSet::with_tags(&main.patterns, &tags).map_err(|e| {
+            LexiconError::new("lexicons", 0, format!("cannot compile patterns: {e}"))
+        })?;
         let user_ac = if user.patterns.is_empty() {
             None
         } else {
@@ -405,7 +419,13 @@ impl Pipeline {
             .iter()
             .map(|t| t.text.contains("height"))
             .collect();
+        let audit_terms = crate::audit::Auditor::builtin().term_kinds(lex.terms.iter().map(|t| {
+            crate::audit::TERM_WORD_CONCEPTS
+                .contains(&t.concept)
+                .then_some(t.text.as_str())
+        }));
         Ok(Pipeline {
+            audit_terms,
             lex,
             ac,
             user_ac,
@@ -413,7 +433,7 @@ impl Pipeline {
             payloads,
             info,
             height_terms,
-            rules: RuleSet::builtin(),
+            rules,
         })
     }
 
@@ -430,6 +450,11 @@ impl Pipeline {
     /// The recommendation rules.
     pub fn rules(&self) -> &RuleSet {
         &self.rules
+    }
+
+    /// Per lexicon term, the audit's term-word kinds it holds.
+    pub(crate) fn audit_term_kinds(&self) -> &[u8] {
+        &self.audit_terms
     }
 
     /// The lexicon term that matched a mention.
@@ -465,22 +490,29 @@ impl Pipeline {
             crate::sentence::sentences_marked(text, marks, &a.sections, &mut a.sentences);
             self.detect(text, a, &mut s);
             crate::status::statuses(&a.mentions, self.lex.concepts.len(), &mut a.concepts);
-            self.rules.apply_with_text(a, &report.patient, text);
+            self.rules
+                .apply_with_words(a, &report.patient, text, &s.cue_words);
             a.flags = crate::audit::audit_folded(text, &s.folded, a, self);
         });
     }
 
     /// Finds the mentions of `text`, whose folded view `s.folded` holds.
     fn detect(&self, text: &str, a: &mut Analysis, s: &mut Scratch) {
-        let Scratch { folded, hits, .. } = s;
+        let Scratch {
+            folded,
+            hits,
+            cue_words,
+            ..
+        } = s;
         hits.clear();
+        cue_words.clear();
         // Leftmost-longest, token-bounded: when the longest match at a position ends inside a
         // word ("degenerative spur" in "degenerative spurring"), the longest shorter one that
         // ends on a token boundary is taken instead.
-        scan(&self.ac, folded, 0, hits);
+        scan(&self.ac, folded, 0, hits, cue_words);
         if let Some(user) = &self.user_ac {
             let before = hits.len();
-            scan(user, folded, self.user_offset, hits);
+            scan(user, folded, self.user_offset, hits, cue_words);
             if hits.len() > before {
                 hits.sort_by_key(|h| (h.fs, h.fe));
             }
@@ -1189,9 +1221,16 @@ impl Pipeline {
 }
 
 /// One token-bounded, leftmost-longest pass of `set` over the folded text; pattern ids are
-/// shifted by `offset`.
-fn scan(set: &PhraseSet, folded: &Folded, offset: u32, hits: &mut Vec<Hit>) {
-    set.for_each_match_counted(&folded.bytes, |start, end, id, ss, se| {
+/// shifted by `offset`. The tagged words of `set` (the rules' cue words) go to `words`, with
+/// their original starts.
+fn scan(
+    set: &PhraseSet,
+    folded: &Folded,
+    offset: u32,
+    hits: &mut Vec<Hit>,
+    words: &mut Vec<(u32, u32)>,
+) {
+    let hit = |start: usize, end: usize, id: u32, ss: u32, se: u32| {
         let (fs, fe) = (start + 1, end);
         let (os, oe) = folded.original(fs, fe);
         hits.push(Hit {
@@ -1203,6 +1242,9 @@ fn scan(set: &PhraseSet, folded: &Folded, offset: u32, hits: &mut Vec<Hit>) {
             span: Span::new(os, oe),
             pat: id + offset,
         });
+    };
+    set.for_each_match_tagged(&folded.bytes, hit, |at, tag| {
+        words.push((folded.map_at(at) as u32, tag));
     });
 }
 
@@ -1474,7 +1516,7 @@ mod tests {
             let mut folded = Folded::default();
             folded.fold(&text);
             let mut hits = Vec::new();
-            scan(&p.ac, &folded, 0, &mut hits);
+            scan(&p.ac, &folded, 0, &mut hits, &mut Vec::new());
             for x in &hits {
                 proptest::prop_assert_eq!(x.place(), Place::of(&folded, x.fs, x.fe));
             }

@@ -113,13 +113,16 @@ impl StatusSet {
 
 /// The report-level statuses of the builtin concepts (the only ones rules name), as one bit per
 /// concept for each status, in [`StatusSet::NAMES`] order; a concept the analysis has no
-/// result for is blank.
+/// result for is blank. Rules are sorted by [`GateIndex`]; the tests compare it with the gates
+/// tested one by one on these masks.
+#[cfg(test)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct StatusMasks([u64; 4]);
 
 // One bit per builtin concept.
 const _: () = assert!(BUILTIN_CONCEPTS.len() <= 64);
 
+#[cfg(test)]
 impl StatusMasks {
     pub fn of(a: &Analysis) -> StatusMasks {
         let mut m = StatusMasks::default();
@@ -132,8 +135,8 @@ impl StatusMasks {
 }
 
 /// What the `all` and `any` conditions of a rule ask of the report-level statuses alone, as
-/// masks over [`StatusMasks`]: the cheap first test of every rule on every report, which most
-/// rules fail.
+/// masks over concepts by status: the cheap first test of every rule on every report, which
+/// most rules fail ([`GateIndex`] holds the gates of a rule set by concept).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct StatusGate {
     /// The concepts of the `all` conditions.
@@ -178,10 +181,83 @@ impl StatusGate {
     }
 
     /// Whether the statuses allow every `all` condition and at least one `any` condition
-    /// (when there are any).
+    /// (when there are any): what [`GateIndex::allowed`] computes for every rule at once.
+    #[cfg(test)]
     pub fn allows(&self, m: &StatusMasks) -> bool {
         let held = |by: &[u64; 4]| (0..4).fold(0, |h, s| h | by[s] & m.0[s]);
         held(&self.all_by) == self.all && (!self.has_any || held(&self.any_by) != 0)
+    }
+}
+
+/// The status gates of every rule of a set, by concept and status, so that the rules whose
+/// gates a report's statuses pass ([`StatusGate::allows`]) are found with a few mask
+/// operations per concept instead of a test per rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct GateIndex {
+    /// Words of rule bits per entry (rule `r` is bit `r % 64` of word `r / 64`).
+    words: usize,
+    /// Per concept and status (entry `4 * concept + status`, [`StatusSet::NAMES`] order):
+    /// the rules whose `all` conditions allow that status of that concept (every rule with no
+    /// `all` condition on it).
+    all_ok: Vec<u64>,
+    /// Per concept and status: the rules with an `any` condition on that concept that allows
+    /// that status.
+    any_ok: Vec<u64>,
+    /// The rules without `any` conditions.
+    no_any: Vec<u64>,
+}
+
+impl GateIndex {
+    pub fn new<'g>(gates: impl ExactSizeIterator<Item = &'g StatusGate>) -> GateIndex {
+        let words = gates.len().div_ceil(64);
+        let entries = 4 * BUILTIN_CONCEPTS.len() * words;
+        let mut x = GateIndex {
+            words,
+            all_ok: vec![0; entries],
+            any_ok: vec![0; entries],
+            no_any: vec![0; words],
+        };
+        for (r, g) in gates.enumerate() {
+            let (w, bit) = (r / 64, 1u64 << (r % 64));
+            for c in 0..BUILTIN_CONCEPTS.len() {
+                for s in 0..4 {
+                    let at = (4 * c + s) * words + w;
+                    if g.all & 1 << c == 0 || g.all_by[s] & 1 << c != 0 {
+                        x.all_ok[at] |= bit;
+                    }
+                    if g.any_by[s] & 1 << c != 0 {
+                        x.any_ok[at] |= bit;
+                    }
+                }
+            }
+            if !g.has_any {
+                x.no_any[w] |= bit;
+            }
+        }
+        x
+    }
+
+    /// Writes into `out` (one bit per rule, as in [`GateIndex`]) the rules whose status
+    /// gates the statuses of `a` pass.
+    pub fn allowed(&self, a: &Analysis, out: &mut Vec<u64>) {
+        let words = self.words;
+        out.clear();
+        out.resize(2 * words, 0);
+        let (all, any) = out.split_at_mut(words);
+        all.fill(u64::MAX);
+        for c in 0..BUILTIN_CONCEPTS.len() {
+            let status = a.concepts.get(c).and_then(|r| r.status);
+            let s = StatusSet::bit(status).trailing_zeros() as usize;
+            let at = (4 * c + s) * words;
+            for w in 0..words {
+                all[w] &= self.all_ok[at + w];
+                any[w] |= self.any_ok[at + w];
+            }
+        }
+        for w in 0..words {
+            all[w] &= self.no_any[w] | any[w];
+        }
+        out.truncate(words);
     }
 }
 
@@ -302,8 +378,28 @@ impl FindingCond {
         true
     }
 
-    /// Whether the condition holds, its evidence left aside.
+    /// Whether the condition holds, its evidence left aside: what [`FindingCond::eval`]
+    /// returns, without gathering the evidence when no level count needs it (the first
+    /// mention that passes the filters settles it).
     pub fn holds(&self, f: &Findings, hits: &CueHits) -> bool {
+        if self.min_levels.is_some() {
+            return self.eval(f, hits, &mut MentionSet::default());
+        }
+        let result = f.result(self.concept);
+        if !self.statuses.contains(result.status) {
+            return false;
+        }
+        if !self.has_filters() {
+            return true;
+        }
+        f.setting(self.concept).iter().any(|i| {
+            self.passes(&f.a.mentions[i as usize].attrs, &result) && self.passes_cues(i, hits)
+        })
+    }
+
+    /// [`FindingCond::holds`] as [`FindingCond::eval`] tells it: the tests compare them.
+    #[cfg(test)]
+    pub fn holds_plain(&self, f: &Findings, hits: &CueHits) -> bool {
         self.eval(f, hits, &mut MentionSet::default())
     }
 
@@ -465,7 +561,7 @@ fn push_bits(v: &mut Vec<u32>, mut w: u64, from: u32) {
 }
 
 /// The set bits of a word, lowest first.
-struct Bits(u64);
+pub(crate) struct Bits(pub u64);
 
 impl Iterator for Bits {
     type Item = u32;
@@ -936,6 +1032,52 @@ mod tests {
     fn field_order_matches_contract() {
         for (f, name) in Field::ALL.iter().zip(PATIENT_FIELDS) {
             assert_eq!(f.name(), name);
+        }
+    }
+
+    proptest::proptest! {
+        /// Past 64 rules too, the index finds the rules whose gates pass.
+        #[test]
+        fn gate_index_agrees_with_each_gate(
+            gates in proptest::collection::vec(
+                (0u64..1 << 11, proptest::collection::vec(0u8..16, 4), proptest::collection::vec(0u64..1 << 11, 4)),
+                0..150,
+            ),
+            statuses in proptest::collection::vec(0usize..4, BUILTIN_CONCEPTS.len()),
+        ) {
+            let gates: Vec<StatusGate> = gates
+                .iter()
+                .enumerate()
+                .map(|(r, (all, allowed, any))| {
+                    let mut g = StatusGate { all: *all, has_any: r % 3 == 0, ..StatusGate::default() };
+                    for s in 0..4 {
+                        // Each concept of `all` allows the statuses of a bit pattern.
+                        g.all_by[s] = (0..11).filter(|c| all & 1 << c != 0 && allowed[s] >> (c % 4) & 1 != 0).fold(0, |m, c| m | 1 << c);
+                        if g.has_any {
+                            g.any_by[s] = 1 << (any[s] % 11);
+                        }
+                    }
+                    g
+                })
+                .collect();
+            let a = Analysis {
+                concepts: statuses
+                    .iter()
+                    .map(|&k| ConceptResult {
+                        status: [Some(Status::Present), Some(Status::Uncertain), Some(Status::Absent), None][k],
+                        ..ConceptResult::default()
+                    })
+                    .collect(),
+                ..Analysis::default()
+            };
+            let index = GateIndex::new(gates.iter());
+            let mut allowed = vec![7; 3];
+            index.allowed(&a, &mut allowed);
+            proptest::prop_assert_eq!(allowed.len(), gates.len().div_ceil(64));
+            let masks = StatusMasks::of(&a);
+            for (r, g) in gates.iter().enumerate() {
+                proptest::prop_assert_eq!(allowed[r / 64] >> (r % 64) & 1 == 1, g.allows(&masks), "{}", r);
+            }
         }
     }
 }

@@ -379,6 +379,9 @@ pub(crate) struct CueReader {
     needs: Vec<Needs>,
     /// The shapes of the key and sieve words: a word of another shape is not looked up.
     key_shapes: WordShapes,
+    /// The key and sieve words (lowercase) with their numbers, for a pass over the text made
+    /// elsewhere ([`CueReader::tag_words`]).
+    key_words: Vec<(String, WordId)>,
     /// The shapes of the words of `table`: a word of another shape is [`OTHER`].
     word_shapes: WordShapes,
     cues: Vec<CompiledCue>,
@@ -497,7 +500,14 @@ impl CueReader {
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
             })
             .collect();
+        let mut tagged: Vec<(String, WordId)> = readable
+            .iter()
+            .filter(|&&(_, id)| keys[id as usize] != 0 || sieve[id as usize] != 0)
+            .map(|&(w, id)| (w.to_string(), id))
+            .collect();
+        tagged.sort();
         CueReader {
+            key_words: tagged,
             word_shapes: WordShapes::new(readable.iter().map(|&(w, _)| w)),
             table: WordTable::new(&readable),
             roles: n.roles,
@@ -600,6 +610,45 @@ impl CueReader {
         }
     }
 
+    /// The key and sieve words, lowercase, with their numbers: a pass over the text made
+    /// elsewhere (the pipeline's phrase scan) reports where they occur, so that
+    /// [`CueHits::find_with`] need not read the text for them ([`CueHits::with_words`]).
+    pub(crate) fn tag_words(&self) -> impl Iterator<Item = (&str, WordId)> {
+        self.key_words.iter().map(|(w, id)| (w.as_str(), *id))
+    }
+
+    /// As [`CueReader::each_key`], for the words of `s` only that touch a byte outside ASCII
+    /// ("é" in "fracturé"): those a pass over whole tokens of the folded view does not see
+    /// (see [`CueHits::with_words`]). Other words may be reported too.
+    fn each_key_beside_non_ascii(&self, s: &str, mut f: impl FnMut(usize, u64, Sieve)) {
+        let b = s.as_bytes();
+        let mut at = 0;
+        while let Some(high) = next_non_ascii(b, at) {
+            // The stretch of letters, digits and other bytes around it, and its ASCII words.
+            let mut start = high;
+            while start > at && is_alnum(b[start - 1]) {
+                start -= 1;
+            }
+            let mut end = high;
+            while end < b.len() && (b[end] >= 0x80 || is_alnum(b[end])) {
+                end += 1;
+            }
+            let mut i = start;
+            while i < end {
+                if is_alnum(b[i]) {
+                    let word = i;
+                    while i < end && is_alnum(b[i]) {
+                        i += 1;
+                    }
+                    self.key_word(b, word, i, &mut f);
+                } else {
+                    i += 1;
+                }
+            }
+            at = end;
+        }
+    }
+
     /// The cues whose key word occurs in `s`.
     fn cues_in(&self, s: &str) -> u64 {
         let mut mask = 0;
@@ -687,6 +736,20 @@ impl CueReader {
             .enumerate()
             .filter(move |(i, _)| mask & (1 << i) != 0)
     }
+}
+
+/// The index of the first byte of `b` from `from` on that is not ASCII, eight bytes tested at
+/// a time.
+fn next_non_ascii(b: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while let Some(Ok(chunk)) = b.get(i..i + 8).map(<[u8; 8]>::try_from) {
+        let high = u64::from_le_bytes(chunk) & 0x8080_8080_8080_8080;
+        if high != 0 {
+            return Some(i + high.trailing_zeros() as usize / 8);
+        }
+        i += 8;
+    }
+    b.get(i..)?.iter().position(|&c| c >= 0x80).map(|k| i + k)
 }
 
 /// A set of sieve words, one bit each ([`CueReader::may_occur`]).
@@ -803,8 +866,9 @@ fn words(s: &str) -> Vec<&str> {
 }
 
 /// Which cues occur where in one report, read lazily. Nothing is read before a rule asks (rules
-/// ask only once their findings hold); then one pass over the text notes, per sentence, the
-/// cues whose longest word it holds. A sentence is read word by word the first time a rule asks
+/// ask only once their findings hold); then the cues whose longest word each sentence holds are
+/// noted, from the cue words the pipeline's phrase scan found ([`CueHits::with_words`]) or else
+/// from one pass over the text. A sentence is read word by word the first time a rule asks
 /// about one of those cues (if the cue is read in its section), and only that cue is looked for
 /// there; the words read are kept until another sentence is read. A cue is looked for in the
 /// whole report only when a rule asks, sentence by sentence until it is found. Every answer is
@@ -812,6 +876,9 @@ fn words(s: &str) -> Vec<&str> {
 #[derive(Debug, Default)]
 pub(crate) struct CueHits<'a> {
     src: Option<(&'a CueReader, &'a Analysis, &'a str)>,
+    /// Where the key and sieve words occur, from a pass made elsewhere, if one was
+    /// ([`CueHits::with_words`]).
+    words: Option<&'a [(u32, u32)]>,
     /// Per sentence of the analysis, from the pass made on the first question.
     sentences: OnceCell<Vec<SentenceCues>>,
     /// The cues looked for in the whole report, and those found.
@@ -869,6 +936,17 @@ impl<'a> CueHits<'a> {
         }
     }
 
+    /// As [`CueHits::find_with`], with the key and sieve words of the text already found:
+    /// `words` holds, in order of their start, the original start and the number
+    /// ([`CueReader::tag_words`]) of every word of the text that is a whole token of its
+    /// folded view and one of those words, and maybe some others of them (words inside a
+    /// token that holds bytes outside ASCII, which such a pass does not see, are looked for
+    /// here). The sentences' candidate cues are then read from `words`, not from the text.
+    pub fn with_words(mut self, words: &'a [(u32, u32)]) -> CueHits<'a> {
+        self.words = Some(words);
+        self
+    }
+
     /// The buffers, for the next report's [`CueHits::find_with`].
     pub fn into_buffers(self) -> CueBuffers {
         let CueHits {
@@ -893,18 +971,39 @@ impl<'a> CueHits<'a> {
             };
             out.resize_with(a.sentences.len(), SentenceCues::default);
             // Key words come in text order, as the sentences do.
-            let mut k = 0;
-            reader.each_key(text, |start, mask, words| {
-                while k < a.sentences.len() && a.sentences[k].span.end <= start {
-                    k += 1;
+            // `k` is the sentence of the word before.
+            let note = |k: &mut usize, out: &mut [SentenceCues], start: usize, mask, words| {
+                while *k < a.sentences.len() && a.sentences[*k].span.end <= start {
+                    *k += 1;
                 }
-                if let Some(s) = a.sentences.get(k) {
+                if let Some(s) = a.sentences.get(*k) {
                     if s.span.start <= start {
-                        out[k].candidates |= mask;
-                        out[k].words |= words;
+                        out[*k].candidates |= mask;
+                        out[*k].words |= words;
                     }
                 }
-            });
+            };
+            let mut k = 0;
+            match self.words {
+                None => reader.each_key(text, |start, mask, words| {
+                    note(&mut k, &mut out, start, mask, words)
+                }),
+                Some(found) => {
+                    for &(start, id) in found {
+                        let id = id as usize;
+                        let mask = reader.keys.get(id).copied().unwrap_or(0);
+                        let words = reader.sieve.get(id).copied().unwrap_or(0);
+                        note(&mut k, &mut out, start as usize, mask, words);
+                    }
+                    if !text.is_ascii() {
+                        // Words beside other bytes, in text order again.
+                        k = 0;
+                        reader.each_key_beside_non_ascii(text, |start, mask, words| {
+                            note(&mut k, &mut out, start, mask, words)
+                        });
+                    }
+                }
+            }
             out
         })
     }
@@ -1242,6 +1341,100 @@ mod tests {
             reader.each_key(&s, |start, m, w| fast.push((start, m, w)));
             proptest::prop_assert_eq!(fast, each_key_bytewise(&reader, &s));
         }
+    }
+
+    /// Per sentence of `hits`, its candidate cues and sieve words.
+    fn candidates(hits: &CueHits) -> Vec<(u64, Sieve)> {
+        hits.sentences()
+            .iter()
+            .map(|s| (s.candidates, s.words))
+            .collect()
+    }
+
+    /// The cue words of `text` as a tagged phrase scan of its folded view finds them, with
+    /// `phrases` (folded, with a leading space) as the phrases.
+    fn scanned_words(reader: &CueReader, phrases: &[&str], text: &str) -> Vec<(u32, u32)> {
+        let tags: Vec<(&str, u32)> = reader.tag_words().collect();
+        let set = crate::phrase::PhraseSet::with_tags(phrases, &tags).unwrap();
+        let mut folded = crate::text::Folded::default();
+        folded.fold(text);
+        let mut words = Vec::new();
+        set.for_each_match_tagged(
+            &folded.bytes,
+            |_, _, _, _, _| {},
+            |at, tag| words.push((folded.map_at(at) as u32, tag)),
+        );
+        words
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn scanned_words_agree_with_reading_the_text(
+            parts in proptest::collection::vec(0usize..4000, 1..80),
+            seps in proptest::collection::vec(0usize..9, 0..80),
+        ) {
+            static RULES: std::sync::OnceLock<crate::recommend::RuleSet> = std::sync::OnceLock::new();
+            let rs = RULES.get_or_init(crate::recommend::RuleSet::builtin);
+            let reader = &rs.cue_reader;
+            // Cue words, others, and words with bytes outside ASCII beside them.
+            let mut words: Vec<String> = reader.tag_words().map(|(w, _)| w.to_string()).collect();
+            for w in words.clone().iter().take(40) {
+                words.push(format!("{w}é"));
+                words.push(format!("ü{w}"));
+                words.push(w.to_ascii_uppercase());
+            }
+            words.extend(["fracture", "of", "the", "L4", "café", "°", "×", "²", "naïve"].map(String::from));
+            // Phrases that hold cue words (matched, so their words are not looked up), and one
+            // with a byte outside ASCII.
+            let phrases = [" cord compression", " compression fracture", " l4", " mri of the", " spinal canal", " no", " café spine", " x ray"];
+            let separators = [" ", " ", "-", ", ", ". ", "; ", "", "’", "–"];
+            let mut text = String::new();
+            let mut sentences = Vec::new();
+            let mut from = 0;
+            for (k, &p) in parts.iter().enumerate() {
+                text.push_str(&words[p % words.len()]);
+                let sep = separators[seps.get(k).copied().unwrap_or(0)];
+                if sep == ". " {
+                    sentences.push(Sentence { span: Span::new(from, text.len()), section: 0 });
+                    from = text.len() + 2;
+                }
+                text.push_str(sep);
+            }
+            if from < text.len() {
+                sentences.push(Sentence { span: Span::new(from, text.len()), section: 0 });
+            }
+            let a = Analysis { sentences, ..Analysis::default() };
+            let found = scanned_words(reader, &phrases, &text);
+            proptest::prop_assert!(found.windows(2).all(|w| w[0].0 <= w[1].0));
+            let read = CueHits::find(reader, &a, &text);
+            let scanned = CueHits::find(reader, &a, &text).with_words(&found);
+            proptest::prop_assert_eq!(candidates(&scanned), candidates(&read));
+        }
+    }
+
+    #[test]
+    fn scanned_words_of_generated_reports_agree_with_reading_the_text() {
+        let p = crate::pipeline::Pipeline::builtin();
+        let rs = crate::recommend::RuleSet::builtin();
+        let reader = &rs.cue_reader;
+        let phrases: Vec<String> = p
+            .lexicons()
+            .terms
+            .iter()
+            .map(|t| format!(" {}", crate::text::fold_str(&t.text)))
+            .collect();
+        let phrases: Vec<&str> = phrases.iter().map(String::as_str).collect();
+        let mut seen = 0;
+        for report in crate::gen::generate(17, 300) {
+            let a = p.analyze(&report);
+            let text = report.text.as_str();
+            let found = scanned_words(reader, &phrases, text);
+            let read = CueHits::find(reader, &a, text);
+            let scanned = CueHits::find(reader, &a, text).with_words(&found);
+            assert_eq!(candidates(&scanned), candidates(&read), "{}", report.id);
+            seen += candidates(&read).iter().filter(|c| c.0 != 0).count();
+        }
+        assert!(seen > 100, "{seen}");
     }
 
     #[test]

@@ -35,7 +35,9 @@ mod cue;
 mod schema;
 
 use crate::model::*;
-use cond::{Fields, FindingCond, Findings, MentionSet, PatientCond, StatusGate, StatusMasks, Tri};
+#[cfg(test)]
+use cond::StatusMasks;
+use cond::{Fields, FindingCond, Findings, GateIndex, MentionSet, PatientCond, StatusGate, Tri};
 pub use cue::CueDef;
 use cue::{CueBuffers, CueHits};
 #[cfg(test)]
@@ -364,6 +366,8 @@ struct Row {
 struct Scratch {
     /// Per concept, for [`Findings::new`].
     setting: Vec<MentionSet>,
+    /// The rules whose status gates pass, one bit each ([`GateIndex::allowed`]).
+    allowed: Vec<u64>,
     firings: Vec<Firing>,
     /// Per action.
     rows: Vec<Option<Row>>,
@@ -513,6 +517,8 @@ pub struct RuleSet {
     cues: Vec<CueDef>,
     /// The cues compiled for reading.
     cue_reader: cue::CueReader,
+    /// The rules' status gates, by concept and status.
+    gates: GateIndex,
     rules: Vec<Rule>,
 }
 
@@ -605,16 +611,19 @@ impl RuleSet {
     /// As [`RuleSet::fire`], into `s.firings` (emptied first).
     fn fire_into(&self, a: &Analysis, p: &PatientContext, hits: &CueHits, s: &mut Scratch) {
         let f = Findings::new(a, std::mem::take(&mut s.setting));
-        let statuses = StatusMasks::of(a);
+        // The cheap test comes first: most rules fail their status gates, before any mention
+        // or text cue is looked at. The rules that pass are found at once, by concept.
+        self.gates.allowed(a, &mut s.allowed);
         let out = &mut s.firings;
         out.clear();
         let mut evidence = MentionSet::default();
-        for (i, rule) in self.rules.iter().enumerate() {
-            // The cheap test comes first: most rules fail it, before any mention or text cue
-            // is looked at.
-            if !rule.gate.allows(&statuses) {
-                continue;
-            }
+        let rules = s
+            .allowed
+            .iter()
+            .enumerate()
+            .flat_map(|(w, &bits)| cond::Bits(bits).map(move |b| 64 * w + b as usize));
+        for i in rules {
+            let rule = &self.rules[i];
             let (strength, missing) = match rule.patient_truth(p) {
                 Tri::False => continue,
                 Tri::True => (rule.strength, Fields::default()),
@@ -650,22 +659,57 @@ impl RuleSet {
     /// report `analysis` was made from.
     pub fn apply_with_text(&self, analysis: &mut Analysis, patient: &PatientContext, text: &str) {
         SCRATCH.with(|s| match s.try_borrow_mut() {
-            Ok(mut s) => self.apply_in(analysis, patient, text, &mut s),
+            Ok(mut s) => self.apply_in(analysis, patient, text, None, &mut s),
             // Not reached (applying rules never applies rules), but fresh buffers are as good.
-            Err(_) => self.apply_in(analysis, patient, text, &mut Scratch::default()),
+            Err(_) => self.apply_in(analysis, patient, text, None, &mut Scratch::default()),
         })
     }
 
-    /// As [`RuleSet::apply_with_text`], in the buffers `s`.
+    /// The words the text cues are found by, lowercase, each with its number: a pass over the
+    /// folded text that reports where they occur as whole tokens lets
+    /// [`RuleSet::apply_with_words`] skip a pass of its own.
+    pub(crate) fn cue_tag_words(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.cue_reader.tag_words()
+    }
+
+    /// As [`RuleSet::apply_with_text`], with the cue words of `text` already found: `words`
+    /// holds, in text order, the original start and number ([`RuleSet::cue_tag_words`]) of
+    /// each whole token of the folded view of `text` that is one of those words, and of any
+    /// such words inside a matched phrase.
+    pub(crate) fn apply_with_words(
+        &self,
+        analysis: &mut Analysis,
+        patient: &PatientContext,
+        text: &str,
+        words: &[(u32, u32)],
+    ) {
+        SCRATCH.with(|s| match s.try_borrow_mut() {
+            Ok(mut s) => self.apply_in(analysis, patient, text, Some(words), &mut s),
+            Err(_) => self.apply_in(
+                analysis,
+                patient,
+                text,
+                Some(words),
+                &mut Scratch::default(),
+            ),
+        })
+    }
+
+    /// As [`RuleSet::apply_with_text`], in the buffers `s`, with the cue words of the text
+    /// when they are known ([`RuleSet::apply_with_words`]).
     fn apply_in(
         &self,
         analysis: &mut Analysis,
         patient: &PatientContext,
         text: &str,
+        words: Option<&[(u32, u32)]>,
         s: &mut Scratch,
     ) {
         let buffers = std::mem::take(&mut s.cues);
-        let hits = CueHits::find_with(&self.cue_reader, analysis, text, buffers);
+        let mut hits = CueHits::find_with(&self.cue_reader, analysis, text, buffers);
+        if let Some(words) = words {
+            hits = hits.with_words(words);
+        }
         self.fire_into(analysis, patient, &hits, s);
         s.cues = hits.into_buffers();
         self.apply_firings(analysis, s);
@@ -1114,18 +1158,19 @@ mod tests {
         for report in crate::gen::generate(11, 400) {
             let a = p.analyze(&report);
             let (mut x, mut y) = (a.clone(), a);
-            rs.apply_in(&mut x, &report.patient, &report.text, &mut kept);
+            rs.apply_in(&mut x, &report.patient, &report.text, None, &mut kept);
             rs.apply_in(
                 &mut y,
                 &report.patient,
                 &report.text,
+                None,
                 &mut Scratch::default(),
             );
             assert_eq!(rows(&x), rows(&y), "{}", report.id);
             with_rows += usize::from(!x.recommendations.is_empty());
             // A report without text leaves buffers behind too.
             let (mut x, mut y) = (x.clone(), x);
-            rs.apply_in(&mut x, &report.patient, "", &mut kept);
+            rs.apply_in(&mut x, &report.patient, "", None, &mut kept);
             rs.apply(&mut y, &report.patient);
             assert_eq!(rows(&x), rows(&y), "{}", report.id);
         }
@@ -1165,7 +1210,7 @@ mod tests {
                 fresh.recommendations = Vec::new();
                 fresh.cautions = Vec::new();
                 let mut s = Scratch::default();
-                rs.apply_in(&mut fresh, &report.patient, &report.text, &mut s);
+                rs.apply_in(&mut fresh, &report.patient, &report.text, None, &mut s);
                 assert_eq!(rows(&reused), rows(&fresh), "{}", report.id);
                 if let Some(b) = &before {
                     let (n, m) = (b.recommendations.len(), reused.recommendations.len());
@@ -1267,8 +1312,11 @@ mod tests {
             };
             let masks = StatusMasks::of(&a);
             let f = Findings::new(&a, Vec::new());
-            for r in rs.rules() {
+            let mut allowed = Vec::new();
+            rs.gates.allowed(&a, &mut allowed);
+            for (i, r) in rs.rules().iter().enumerate() {
                 proptest::prop_assert_eq!(r.gate.allows(&masks), r.statuses_allow(&f), "{}", r.id);
+                proptest::prop_assert_eq!(allowed[i / 64] >> (i % 64) & 1 == 1, r.gate.allows(&masks), "{}", r.id);
             }
         }
     }
@@ -1313,12 +1361,16 @@ mod tests {
     fn findings_hold_agrees_with_every_condition_in_turn() {
         let p = crate::pipeline::Pipeline::builtin();
         let rs = RuleSet::builtin();
-        let mut held = 0;
+        let (mut held, mut conditions) = (0, 0);
         for report in crate::gen::generate(13, 600) {
             let a = p.analyze(&report);
             let hits = CueHits::find(&rs.cue_reader, &a, &report.text);
             let f = Findings::new(&a, Vec::new());
             for r in rs.rules() {
+                for c in r.all.iter().chain(&r.any).chain(&r.none) {
+                    assert_eq!(c.holds(&f, &hits), c.holds_plain(&f, &hits), "{}", r.id);
+                    conditions += usize::from(c.holds_plain(&f, &hits));
+                }
                 let (mut fast, mut plain) = (MentionSet::default(), MentionSet::default());
                 let holds = r.findings_hold(&f, &hits, &mut fast);
                 assert_eq!(
@@ -1335,6 +1387,7 @@ mod tests {
             }
         }
         assert!(held > 500, "{held}");
+        assert!(conditions > 500, "{conditions}");
     }
 
     #[test]

@@ -648,6 +648,7 @@ pub(super) fn parse(text: &str, path: &str) -> Result<RuleSet, LexiconError> {
         cautions,
         cue_reader,
         cues,
+        gates: GateIndex::new(rules.iter().map(|r| &r.gate)),
         rules,
     })
 }
