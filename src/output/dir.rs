@@ -211,14 +211,23 @@ impl FileOut {
     }
 
     /// Adds the bytes of `part` after those of `tail` (the file's buffer being filled, see
-    /// [`OutDir::tails`]): a long part is queued after the tail, taking its buffer; a short one
-    /// is copied into the tail.
+    /// [`OutDir::tails`]). A short part is copied into a tail that holds bytes. Otherwise the
+    /// tail's bytes are copied to the queue (the tail keeps its room) and the part goes after
+    /// them as [`FileOut::take`] queues it: so parts that all come rendered elsewhere (with
+    /// more than one thread) are copied or taken as they come, and no tail buffer is swapped
+    /// in and out for each.
     fn append(&mut self, tail: &mut Vec<u8>, part: &mut Vec<u8>) -> std::io::Result<()> {
-        if part.len() < TAKE_BYTES {
+        if part.is_empty() {
+            return Ok(());
+        }
+        if part.len() < TAKE_BYTES && !tail.is_empty() {
             tail.extend_from_slice(part);
             return Ok(());
         }
-        self.queue_tail(tail, true)?;
+        if !tail.is_empty() {
+            self.copy(tail)?;
+            tail.clear();
+        }
         self.take(part)
     }
 
