@@ -290,27 +290,30 @@ fn split_sections<S: BuildHasher>(
             run_start = i + 1;
         }
     }
-    let mut pos = 0usize;
-    if found.first().map_or(true, |(s, _)| s.start > 0) {
-        let end = found.first().map_or(text.len(), |(s, _)| s.start);
+    sections_at(text, &found, out);
+}
+
+/// The sections of `text` given its headers `found`, in order and not overlapping: a preamble
+/// before the first one (when it does not start the text), then each header with the body up
+/// to the next; short sections then split off unheaded findings.
+fn sections_at(text: &str, found: &[(Span, SectionKind)], out: &mut Vec<Section>) {
+    let first = found.first().map_or(text.len(), |(s, _)| s.start);
+    if found.is_empty() || first > 0 {
         out.push(Section {
             kind: SectionKind::Preamble,
             header: Span::new(0, 0),
-            body: Span::new(0, end),
+            body: Span::new(0, first),
         });
-        pos = end;
     }
     for (k, (h, kind)) in found.iter().enumerate() {
         let end = found.get(k + 1).map_or(text.len(), |(n, _)| n.start);
-        debug_assert!(h.start >= pos);
+        debug_assert!(end >= h.end);
         out.push(Section {
             kind: *kind,
             header: *h,
             body: Span::new(h.end, end),
         });
-        pos = end;
     }
-    let _ = pos;
     split_short_sections(text, out);
 }
 
@@ -687,28 +690,7 @@ mod tests {
             }
             i += 1;
         }
-        let mut pos = 0usize;
-        if found.first().map_or(true, |(s, _)| s.start > 0) {
-            let end = found.first().map_or(text.len(), |(s, _)| s.start);
-            out.push(Section {
-                kind: SectionKind::Preamble,
-                header: Span::new(0, 0),
-                body: Span::new(0, end),
-            });
-            pos = end;
-        }
-        for (k, (h, kind)) in found.iter().enumerate() {
-            let end = found.get(k + 1).map_or(text.len(), |(n, _)| n.start);
-            debug_assert!(h.start >= pos);
-            out.push(Section {
-                kind: *kind,
-                header: *h,
-                body: Span::new(h.end, end),
-            });
-            pos = end;
-        }
-        let _ = pos;
-        split_short_sections(text, out);
+        sections_at(text, &found, out);
     }
 
     /// [`header_before`] walking back from the colon one byte at a time.

@@ -1060,16 +1060,7 @@ mod tests {
                     g
                 })
                 .collect();
-            let a = Analysis {
-                concepts: statuses
-                    .iter()
-                    .map(|&k| ConceptResult {
-                        status: [Some(Status::Present), Some(Status::Uncertain), Some(Status::Absent), None][k],
-                        ..ConceptResult::default()
-                    })
-                    .collect(),
-                ..Analysis::default()
-            };
+            let a = crate::recommend::analysis_with_statuses(&statuses);
             let index = GateIndex::new(gates.iter());
             let mut allowed = vec![7; 3];
             index.allowed(&a, &mut allowed);

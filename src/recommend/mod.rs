@@ -1110,6 +1110,27 @@ fn wrap_into(out: &mut String, text: &str, indent: &str, width: usize) {
     }
 }
 
+/// An analysis whose concepts have the statuses picked by `kinds` (0 present, 1 uncertain,
+/// 2 absent, 3 none), in concept order.
+#[cfg(test)]
+pub(crate) fn analysis_with_statuses(kinds: &[usize]) -> Analysis {
+    Analysis {
+        concepts: kinds
+            .iter()
+            .map(|&k| ConceptResult {
+                status: [
+                    Some(Status::Present),
+                    Some(Status::Uncertain),
+                    Some(Status::Absent),
+                    None,
+                ][k],
+                ..ConceptResult::default()
+            })
+            .collect(),
+        ..Analysis::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1300,16 +1321,7 @@ mod tests {
             // Read once: a case takes a fraction of the time the rule file does.
             static RULES: std::sync::OnceLock<RuleSet> = std::sync::OnceLock::new();
             let rs = RULES.get_or_init(RuleSet::builtin);
-            let a = Analysis {
-                concepts: statuses
-                    .iter()
-                    .map(|&k| ConceptResult {
-                        status: [Some(Status::Present), Some(Status::Uncertain), Some(Status::Absent), None][k],
-                        ..ConceptResult::default()
-                    })
-                    .collect(),
-                ..Analysis::default()
-            };
+            let a = analysis_with_statuses(&statuses);
             let masks = StatusMasks::of(&a);
             let f = Findings::new(&a, Vec::new());
             let mut allowed = Vec::new();
