@@ -268,7 +268,7 @@ fn split_sections<S: BuildHasher>(
             // trimmed words is a lower-case letter: most lines are turned away by the first
             // one before they are trimmed.
             let line = &text[line_start..i];
-            if !line.bytes().any(|x| x.is_ascii_lowercase()) {
+            if !has_lowercase(line.as_bytes()) {
                 let (a, z) = trimmed(line);
                 let t = &line[a..z];
                 if !t.is_empty()
@@ -416,6 +416,30 @@ fn header_before<S: BuildHasher>(
     lookup(trimmed, headers, key).map(|k| (Span::new(start, colon + 1), k))
 }
 
+/// Whether `b` holds an ASCII lower-case letter, tested eight bytes at a time: the top bit of
+/// each byte of `a..=z` is set by two per-byte range checks that cannot carry into the next
+/// byte (as in `text::word_run`). Most lines hold one within their first word, and a header
+/// line in capitals is read a word, not a byte, at a time.
+fn has_lowercase(b: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut words = b.chunks_exact(8);
+    for w in &mut words {
+        let mut x = [0u8; 8];
+        x.copy_from_slice(w);
+        let x = u64::from_le_bytes(x);
+        let h = x & !HI;
+        let lower = (LO * (0x7f + b'z' as u64 + 1)).wrapping_sub(h)
+            & h.wrapping_add(LO * (0x7f - (b'a' as u64 - 1)))
+            & !x
+            & HI;
+        if lower != 0 {
+            return true;
+        }
+    }
+    words.remainder().iter().any(u8::is_ascii_lowercase)
+}
+
 /// Where [`str::trim`] would cut `s`: the start and end of what it keeps. Whitespace at the
 /// ends is nearly always ASCII and is skipped byte by byte; only when a kept end is a
 /// multi-byte character, which may be whitespace itself, does `str::trim` decide.
@@ -493,6 +517,21 @@ mod tests {
             let (a, z) = trimmed(&s);
             proptest::prop_assert_eq!(&s[a..z], s.trim());
             proptest::prop_assert_eq!(&s[a..], s.trim_start());
+        }
+
+        /// The word-at-a-time test finds a lower-case letter where a byte-by-byte one does,
+        /// next to the bytes just outside `a..=z` and bytes with the top bit set.
+        #[test]
+        fn lowercase_test_agrees_with_a_bytewise_one(
+            v in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    b'a', b'z', b'`', b'{', b'A', b'Z', b'@', b'[', b' ', b':', b'0', 0x7f, 0x80,
+                    0xe1, 0xfa, 0xfb, 0xff, 0,
+                ]),
+                0..40,
+            ),
+        ) {
+            proptest::prop_assert_eq!(has_lowercase(&v), v.iter().any(u8::is_ascii_lowercase));
         }
     }
     use crate::lexicon::Lexicons;

@@ -27,17 +27,11 @@ pub struct Folded {
     position: Vec<u32>,
     /// The length of the text folded.
     text_len: usize,
-    /// Spaces in `bytes[..64 * k]` for each `k`, so that counting the tokens between two
-    /// positions takes constant time however far apart they are.
-    blocks: Vec<u32>,
     /// The original offsets of the [`is_mark`] bytes of the text, in text order: the first
     /// `marks_len` entries (the vector is kept at its largest length, as `origin` is).
     marks: Vec<u32>,
     marks_len: usize,
 }
-/// Bytes per entry of [`Folded::blocks`].
-const BLOCK: usize = 64;
-
 /// How folding treats an ASCII byte.
 const WORD: u8 = 0;
 const SPACE: u8 = 1;
@@ -278,8 +272,7 @@ impl Folded {
     /// Most of a report is runs of letters and digits with single spaces between them
     /// (`mild disc space narrowing`). Such a run folds to itself, lowercased, one byte per
     /// byte with contiguous offsets, so it is copied sixteen bytes at a time ([`word_run16`]),
-    /// and its offsets in both maps are written sixteen at a time too ([`count16`]). The
-    /// space counts are taken in one pass at the end.
+    /// and its offsets in both maps are written sixteen at a time too ([`count16`]).
     pub fn fold(&mut self, text: &str) {
         let b = text.as_bytes();
         let Folded {
@@ -287,7 +280,6 @@ impl Folded {
             origin,
             position,
             text_len,
-            blocks,
             marks,
             marks_len,
         } = self;
@@ -310,21 +302,6 @@ impl Folded {
         let (o, m) = fold_maps(text, out, origin, position, marks);
         *marks_len = m;
         out.truncate(o);
-        blocks.clear();
-        blocks.reserve(o / BLOCK + 2);
-        let mut spaces = 0u32;
-        let mut chunks = out.chunks_exact(BLOCK);
-        for chunk in &mut chunks {
-            blocks.push(spaces);
-            // Counted in bytes, which the compiler turns into vector compares and adds; a
-            // block's count fits in a byte.
-            spaces += u32::from(chunk.iter().fold(0u8, |n, &c| n + u8::from(c == b' ')));
-        }
-        blocks.push(spaces);
-        if !chunks.remainder().is_empty() {
-            spaces += count_spaces(chunks.remainder());
-            blocks.push(spaces);
-        }
     }
 
     /// The original offsets of the text's line breaks, colons, the bytes that may end a
@@ -359,13 +336,6 @@ impl Folded {
         self.origin[..self.bytes.len()].partition_point(|&m| (m as usize) < orig)
     }
 
-    /// Spaces in `bytes[..k]`.
-    #[inline]
-    fn spaces_before(&self, k: usize) -> usize {
-        let base = k / BLOCK * BLOCK;
-        self.blocks[k / BLOCK] as usize + count_spaces(&self.bytes[base..k]) as usize
-    }
-
     /// The original byte span of folded bytes `[fs, fe)`, which must start and end on token
     /// bytes (not spaces).
     #[inline]
@@ -373,15 +343,17 @@ impl Folded {
         (self.map_at(fs), self.map_at(fe - 1) + 1)
     }
 
-    /// Number of tokens in folded bytes `[a, b)` (spaces between them).
+    /// Number of tokens in folded bytes `[a, b)` (spaces between them), counted eight bytes
+    /// at a time. The pipeline counts the tokens between its matches from the spaces the
+    /// phrase scan counts as it goes ([`crate::phrase::PhraseSet::for_each_match_counted`]),
+    /// so no table of space counts is built for every view.
     #[inline]
     pub fn tokens_between(&self, a: usize, b: usize) -> usize {
         if a >= b {
             return 0;
         }
-        let spaces = self.spaces_before(b) - self.spaces_before(a);
         // A gap " x y " between two tokens holds two tokens and three spaces.
-        spaces.saturating_sub(1)
+        (count_spaces(&self.bytes[a..b]) as usize).saturating_sub(1)
     }
 }
 
@@ -695,8 +667,8 @@ mod tests {
 
     impl Folded {
         /// Folding one byte at a time, with each folded byte's original offset pushed as it
-        /// is written, the map of positions found by halving that map, and the space counts
-        /// taken in a separate pass: what [`Folded::fold`] must agree with, field for field.
+        /// is written, and the map of positions found by halving that map: what
+        /// [`Folded::fold`] must agree with, field for field.
         fn fold_bytewise(&mut self, text: &str) {
             let b = text.as_bytes();
             let out = &mut self.bytes;
@@ -765,13 +737,6 @@ mod tests {
             self.position = (0..=b.len())
                 .map(|x| self.position_of_plain(x) as u32)
                 .collect();
-            self.blocks.clear();
-            let mut spaces = 0u32;
-            for chunk in self.bytes.chunks(BLOCK) {
-                self.blocks.push(spaces);
-                spaces += chunk.iter().filter(|&&c| c == b' ').count() as u32;
-            }
-            self.blocks.push(spaces);
         }
 
         /// The view's part of the two offset maps.
@@ -783,8 +748,8 @@ mod tests {
         }
     }
 
-    /// [`Folded::fold`] and [`Folded::fold_bytewise`] build the same view: bytes, offset maps
-    /// and space counts.
+    /// [`Folded::fold`] and [`Folded::fold_bytewise`] build the same view: bytes and offset
+    /// maps.
     fn assert_folds_agree(text: &str) {
         let mut f = Folded::default();
         f.fold(text);
@@ -792,7 +757,6 @@ mod tests {
         g.fold_bytewise(text);
         assert_eq!(f.bytes, g.bytes, "bytes");
         assert_eq!(f.maps(), g.maps(), "offset maps");
-        assert_eq!(f.blocks, g.blocks, "space counts");
         let mut marks = Vec::new();
         marks_of(text.as_bytes(), &mut marks);
         let bytewise: Vec<u32> = (0..text.len())
@@ -1015,7 +979,7 @@ mod tests {
     }
 
     #[test]
-    fn token_counts_agree_with_a_plain_count_across_blocks() {
+    fn token_counts_agree_with_a_plain_count_over_long_spans() {
         let mut f = Folded::default();
         f.fold(&"No acute T12 fracture, mild  L4-5 DDD. ".repeat(9));
         for a in 0..=f.bytes.len() {
