@@ -35,6 +35,10 @@ pub struct PhraseSet {
     /// token (see [`Key::buckets`]): start and length in `bucketed`.
     buckets: Vec<(u32, u32)>,
     bucketed: Vec<Cand>,
+    /// For each first token with buckets, sixty-four entries: for each bit `k`, how many bits
+    /// of its `seconds` are below `k` (the rank of bit `k`'s bucket among its buckets). Read
+    /// from a table because this target counts bits with a dozen instructions.
+    ranks: Vec<u8>,
     /// Each phrase's bytes (with the leading space): start and length in `bytes`.
     phrases: Vec<(u32, u32)>,
     bytes: Vec<u8>,
@@ -70,6 +74,9 @@ struct Key {
     /// bit `k`. A frequent first token ("no", "is") begins dozens of phrases, and its bucket
     /// holds a few.
     buckets: u32,
+    /// Where this token's sixty-four entries start in [`PhraseSet::ranks`], when it has
+    /// buckets.
+    ranks: u32,
     /// The token's tag ([`PhraseSet::with_tags`]), 0 when it has none. A tagged word that
     /// begins no phrase has an entry of its own, with no phrases.
     tag: u32,
@@ -281,12 +288,22 @@ impl PhraseSet {
                 multi,
                 seconds,
                 buckets: 0,
+                ranks: 0,
                 tag: 0,
             });
             i = j;
         }
         for key in &mut set.keys {
             key.buckets = set.buckets.len() as u32;
+            if key.seconds != 0 {
+                key.ranks = set.ranks.len() as u32;
+                // Bit `k`'s rank is that of bit `k - 1`, plus one when bit `k - 1` is set.
+                let mut ranks = [0u8; 64];
+                for k in 1..64 {
+                    ranks[k] = ranks[k - 1] + (key.seconds >> (k - 1) & 1) as u8;
+                }
+                set.ranks.extend_from_slice(&ranks);
+            }
             let phrases = &set.order[key.first as usize..(key.first + key.count) as usize];
             let (multi, alone) = phrases.split_at(key.multi as usize);
             let mut bits = key.seconds;
@@ -372,6 +389,7 @@ impl PhraseSet {
                 multi: 0,
                 seconds: 0,
                 buckets: self.buckets.len() as u32,
+                ranks: 0,
                 tag,
             });
         }
@@ -528,7 +546,7 @@ impl PhraseSet {
                     // Only the phrases of the token alone can match.
                     &self.order[(key.first + key.multi) as usize..(key.first + key.count) as usize]
                 } else {
-                    let rank = (key.seconds & ((1u64 << second) - 1)).count_ones();
+                    let rank = u32::from(self.ranks[(key.ranks + second as u32) as usize]);
                     let (start, len) = self.buckets[(key.buckets + rank) as usize];
                     &self.bucketed[start as usize..(start + len) as usize]
                 };
@@ -765,6 +783,8 @@ mod tests {
                     continue;
                 }
                 let rank = (key.seconds & ((1u64 << bit) - 1)).count_ones();
+                // The table the scan reads the rank from holds the count of the bits below.
+                proptest::prop_assert_eq!(u32::from(set.ranks[(key.ranks + bit) as usize]), rank);
                 let (start, len) = set.buckets[(key.buckets + rank) as usize];
                 let got: Vec<u32> = set.bucketed[start as usize..(start + len) as usize]
                     .iter()

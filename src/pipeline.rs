@@ -1230,9 +1230,12 @@ fn scan(
     hits: &mut Vec<Hit>,
     words: &mut Vec<(u32, u32)>,
 ) {
+    // The offsets of the folded bytes, read for every match and tagged word.
+    let origins = folded.origins();
     let hit = |start: usize, end: usize, id: u32, ss: u32, se: u32| {
         let (fs, fe) = (start + 1, end);
-        let (os, oe) = folded.original(fs, fe);
+        // As `folded.original(fs, fe)`.
+        let (os, oe) = (origins[fs] as usize, origins[fe - 1] as usize + 1);
         hits.push(Hit {
             fs,
             fe,
@@ -1244,7 +1247,7 @@ fn scan(
         });
     };
     set.for_each_match_tagged(&folded.bytes, hit, |at, tag| {
-        words.push((folded.map_at(at) as u32, tag));
+        words.push((origins[at], tag));
     });
 }
 

@@ -315,7 +315,14 @@ impl Folded {
     /// The original byte offset that folded byte `f` came from (`f < bytes.len()`).
     #[inline]
     pub fn map_at(&self, f: usize) -> usize {
-        self.origin[..self.bytes.len()][f] as usize
+        self.origins()[f] as usize
+    }
+
+    /// For each folded byte, the original byte offset it came from ([`Folded::map_at`] of
+    /// each): for a caller that reads many, so that the view's length is checked once.
+    #[inline]
+    pub fn origins(&self) -> &[u32] {
+        &self.origin[..self.bytes.len()]
     }
 
     /// The first folded position whose original offset is at least `orig` (the number of
