@@ -293,9 +293,15 @@ impl PhraseSet {
             });
             i = j;
         }
+        // The ranks of every token with one bucket.
+        set.ranks.resize(64, 0);
         for key in &mut set.keys {
             key.buckets = set.buckets.len() as u32;
-            if key.seconds != 0 {
+            // A token with one bucket reads rank 0 for its one bit: the block of zeros at the
+            // start of the table serves all of them.
+            if key.seconds.count_ones() == 1 {
+                key.ranks = 0;
+            } else if key.seconds != 0 {
                 key.ranks = set.ranks.len() as u32;
                 // Bit `k`'s rank is that of bit `k - 1`, plus one when bit `k - 1` is set.
                 let mut ranks = [0u8; 64];
