@@ -16,7 +16,10 @@
 //! demineralization, listhesis, pars defect or bone lesion mention is not scanned at all; other
 //! reports are scanned by one whole-token phrase pass over the folded text when a flag's test
 //! first needs the text (many are settled by the mentions alone), with per-thread scratch
-//! buffers reused across reports.
+//! buffers reused across reports. That pass does not walk the text itself when the pipeline
+//! analyzed it: the pipeline's phrase table tags the first words of the audit's phrases
+//! ([`Auditor::tag_words`]), so its scan tells where they occur, and the audit's phrases are
+//! tried there only ([`PhraseSet::for_each_longest_from`]).
 
 use crate::model::{str_enum, *};
 use crate::phrase::PhraseSet;
@@ -89,6 +92,10 @@ impl PhraseKind {
         self.term_slot().is_some()
     }
 }
+
+/// In the tags of [`Auditor::tag_words`], the bit of a word that begins an audit phrase (the
+/// other bits are those of the words it was given).
+pub(crate) const AUDIT_TAG: u32 = 1 << 31;
 
 /// In [`Auditor::term_kinds`], the bit of a term whose kinds were worked out.
 pub(crate) const KINDS_KNOWN: u8 = 0x80;
@@ -203,10 +210,14 @@ pub struct Auditor {
     words_of: [Vec<Box<[u8]>>; 3],
     /// Folded starts of a Comparison section that mean "nothing to compare with".
     no_comparison: Vec<String>,
+    /// The distinct first words of the phrases of `ac`, when all of them are words a phrase
+    /// table can tag (ASCII lowercase letters and digits; [`PhraseSet::with_tags`]); else
+    /// `None`, and the text is always walked.
+    first_words: Option<Vec<String>>,
 }
 
 /// One phrase found in the text.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct PhraseHit {
     kinds: u32,
     span: Span,
@@ -271,14 +282,17 @@ pub fn audit(text: &str, analysis: &Analysis, pipeline: &Pipeline) -> Vec<AuditF
 }
 
 /// [`audit`] with the folded view of `text` already made (the pipeline's own), so the text is
-/// not folded a second time.
+/// not folded a second time, and with the folded starts of the tokens that begin the audit's
+/// phrases, as the pipeline's phrase scan found them ([`Auditor::tag_words`]), so that it is
+/// not walked a second time either.
 pub(crate) fn audit_folded(
     text: &str,
     folded: &Folded,
+    words: &[u32],
     analysis: &Analysis,
     pipeline: &Pipeline,
 ) -> Vec<AuditFlag> {
-    Auditor::builtin().audit_with(text, Some(folded), analysis, pipeline)
+    Auditor::builtin().audit_with(text, Some((folded, words)), analysis, pipeline)
 }
 
 /// Concepts whose denial in the impression contradicts an affirmed finding.
@@ -392,6 +406,18 @@ impl Auditor {
         if !seen_header {
             return Err(LexiconError::new(path, 0, "empty file: no header row"));
         }
+        let mut first_words: Vec<String> = Vec::new();
+        let mut taggable = true;
+        for p in &patterns {
+            let first = p[1..].split(' ').next().unwrap_or_default();
+            taggable &= !first.is_empty()
+                && first
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+            if !first_words.iter().any(|w| w == first) {
+                first_words.push(first.to_string());
+            }
+        }
         let ac =
             if patterns.is_empty() {
                 None
@@ -405,7 +431,30 @@ impl Auditor {
             kinds,
             words_of,
             no_comparison,
+            first_words: taggable.then_some(first_words),
         })
+    }
+
+    /// The tagged words for a phrase table whose scan finds where this auditor's phrases may
+    /// begin: `words` (word and tag, the tag below [`AUDIT_TAG`]) with [`AUDIT_TAG`] added to
+    /// the tag of each first word of a phrase, given with that tag alone when `words` lacks
+    /// it. A scan of the folded text with such a table reports, among its tagged words, every
+    /// token that begins an audit phrase; their folded starts are what
+    /// [`Auditor::audit_with`] takes as `words`. Nothing is added when a first word cannot be
+    /// tagged.
+    pub(crate) fn tag_words<'a>(
+        &'a self,
+        words: impl Iterator<Item = (&'a str, u32)>,
+    ) -> Vec<(&'a str, u32)> {
+        let mut tags: Vec<(&str, u32)> = words.collect();
+        debug_assert!(tags.iter().all(|&(_, tag)| tag & AUDIT_TAG == 0));
+        for w in self.first_words.iter().flatten() {
+            match tags.iter_mut().find(|(x, _)| *x == w.as_str()) {
+                Some((_, tag)) => *tag |= AUDIT_TAG,
+                None => tags.push((w.as_str(), AUDIT_TAG)),
+            }
+        }
+        tags
     }
 
     /// Per term of `terms`, the term-word kinds it holds ([`Auditor::term_has`]), one bit each
@@ -448,11 +497,13 @@ impl Auditor {
         self.audit_with(text, None, a, pipeline)
     }
 
-    /// Audits one report, reading the folded view `folded` of `text` when given.
+    /// Audits one report, reading the folded view of `text` when given, with the folded
+    /// starts of the tokens that begin this auditor's phrases (all of them, in text order;
+    /// [`Auditor::tag_words`]).
     fn audit_with(
         &self,
         text: &str,
-        folded: Option<&Folded>,
+        folded: Option<(&Folded, &[u32])>,
         a: &Analysis,
         pipeline: &Pipeline,
     ) -> Vec<AuditFlag> {
@@ -492,8 +543,9 @@ impl Auditor {
         out
     }
 
-    /// Finds the audit phrases and the sentences that recommend or decline.
-    fn scan(&self, text: &str, given: Option<&Folded>, a: &Analysis, s: &mut Scratch) {
+    /// Finds the audit phrases and the sentences that recommend or decline, in the folded
+    /// view and at the word starts when given ([`Auditor::audit_with`]).
+    fn scan(&self, text: &str, given: Option<(&Folded, &[u32])>, a: &Analysis, s: &mut Scratch) {
         let Scratch {
             folded: own,
             hits,
@@ -506,17 +558,17 @@ impl Auditor {
         cue.clear();
         decline.clear();
         let Some(ac) = &self.ac else { return };
-        let folded = match given {
-            Some(f) => f,
+        let (folded, words) = match given {
+            Some((f, words)) => (f, self.first_words.as_ref().map(|_| words)),
             None => {
                 own.fold(text);
-                &*own
+                (&*own, None)
             }
         };
         // Hits come in text order: the sentence of one is found by going on from the sentence
         // of the one before (by binary search should a hit start before the one before).
         let (mut k, mut last_start) = (0, 0);
-        ac.for_each_longest(&folded.bytes, |start, end, pattern| {
+        let hit = |start: usize, end: usize, pattern: u32| {
             let (fs, fe) = (start + 1, end);
             let (os, oe) = folded.original(fs, fe);
             let span = Span::new(os, oe);
@@ -555,7 +607,11 @@ impl Auditor {
                 sentence,
                 section,
             });
-        });
+        };
+        match words {
+            Some(words) => ac.for_each_longest_from(&folded.bytes, words, hit),
+            None => ac.for_each_longest(&folded.bytes, hit),
+        }
         *in_order = hits.windows(2).all(|w| w[0].span.start <= w[1].span.start);
     }
 }
@@ -581,8 +637,9 @@ struct Denials {
 struct Ctx<'a> {
     au: &'a Auditor,
     text: &'a str,
-    /// The folded view of `text`, when the pipeline made one.
-    folded: Option<&'a Folded>,
+    /// The folded view of `text`, when the pipeline made one, with the starts of the tokens
+    /// that begin audit phrases ([`Auditor::audit_with`]).
+    folded: Option<(&'a Folded, &'a [u32])>,
     a: &'a Analysis,
     p: &'a Pipeline,
     /// The scratch buffers, until the text is scanned ([`Ctx::s`]).
@@ -1150,6 +1207,43 @@ mod tests {
             }
         }
         assert!(placed > 500, "{placed}");
+    }
+
+    #[test]
+    fn hits_found_at_the_pipeline_words_are_those_of_a_walk_over_the_text() {
+        let p = Pipeline::builtin();
+        let au = Auditor::builtin();
+        assert!(
+            au.first_words.is_some(),
+            "the shipped first words can be tagged"
+        );
+        let tricky = [
+            "FINDINGS: Compression fracture of T12. No new fracture. Bone island in L2.\n\
+             IMPRESSION: Fracture, age indeterminate. Recommend DXA and follow-up MRI. \
+             Comparison: N/A.",
+            "Findings: bone-health follow-up; x-ray of the spine. Prior fractures café fracture \
+             FRACTURE fracturé. DXA is not indicated. No acute fracture. Motor vehicle \
+             collision. Further imaging could be considered, recommendation: CT.",
+            "IMPRESSION: T12 wedge deformity.  Is  stable since prior,,previous study: none. \
+             Recommend endocrinology referral for osteoporosis evaluation.",
+            "bone",
+            "",
+        ];
+        let reports =
+            crate::gen::generate(7, 400).chain(tricky.iter().map(|&t| Report::new("t", t)));
+        let (mut walked, mut found) = (Scratch::default(), Scratch::default());
+        let mut hits = 0;
+        for report in reports {
+            let (a, folded, words) = p.analyze_with_audit_words(&report);
+            au.scan(&report.text, None, &a, &mut walked);
+            au.scan(&report.text, Some((&folded, &words)), &a, &mut found);
+            assert_eq!(found.hits, walked.hits, "{}", report.id);
+            assert_eq!(found.in_order, walked.in_order);
+            assert_eq!(found.cue.0, walked.cue.0);
+            assert_eq!(found.decline.0, walked.decline.0);
+            hits += walked.hits.len();
+        }
+        assert!(hits > 1000, "{hits}");
     }
 
     #[test]
