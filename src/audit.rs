@@ -262,8 +262,74 @@ struct Scratch {
     decline: SentenceSet,
 }
 
+/// The mentions the audit considers, of the concepts its flags look at, by concept, in text
+/// order: read in one pass over the mentions, so that each flag reads only those of its
+/// concepts. The audit considers all mentions but those in a title (text before the first
+/// header of a report that has a Findings section, such as "VERTEBRAL FRACTURE ASSESSMENT"
+/// or "SKELETAL SURVEY FOR MYELOMA").
+#[derive(Default)]
+struct ByConcept {
+    /// At `c.index()`, the indices of the mentions of built-in concept `c` (empty for the
+    /// concepts no flag looks at, see [`LISTED`]).
+    of: [Vec<u32>; ByConcept::BUILTINS],
+    /// The vertebral fracture mentions that are not denied and state an age, also those of a
+    /// title ([`ByConcept::dated`]): whether there is one, whether one names no level, and the
+    /// union of their levels.
+    dated: bool,
+    dated_anywhere: bool,
+    dated_levels: Levels,
+}
+
+/// The concepts [`ByConcept`] lists, one bit each at [`ConceptId::index`].
+const LISTED: u32 = 1 << ConceptId::VERTEBRAL_FRACTURE.0
+    | 1 << ConceptId::RETROPULSION.0
+    | 1 << ConceptId::DEMINERALIZATION.0
+    | 1 << ConceptId::SPONDYLOLISTHESIS.0
+    | 1 << ConceptId::SPONDYLOLYSIS.0
+    | 1 << ConceptId::HARDWARE.0
+    | 1 << ConceptId::OSSEOUS_LESION.0;
+
+impl ByConcept {
+    const BUILTINS: usize = BUILTIN_CONCEPTS.len();
+
+    /// Lists the mentions of `a` that the audit considers: all but those before the first
+    /// header when `title` (the report has a Findings section).
+    fn fill(&mut self, a: &Analysis, title: bool) {
+        for list in &mut self.of {
+            list.clear();
+        }
+        (self.dated, self.dated_anywhere, self.dated_levels) = (false, false, Levels::EMPTY);
+        for (i, m) in a.mentions.iter().enumerate() {
+            let c = m.concept.index();
+            if c >= Self::BUILTINS || LISTED >> c & 1 == 0 {
+                continue;
+            }
+            if m.concept == ConceptId::VERTEBRAL_FRACTURE
+                && m.counts()
+                && m.negated.is_none()
+                && m.attrs.acuity.is_some()
+            {
+                self.dated = true;
+                self.dated_anywhere |= m.attrs.levels.is_empty();
+                self.dated_levels = self.dated_levels.union(m.attrs.levels);
+            }
+            if !(title && m.section == SectionKind::Preamble) {
+                self.of[c].push(i as u32);
+            }
+        }
+    }
+
+    /// Whether a vertebral fracture mention of the report that is not denied states an age
+    /// and may be a vertebra of `levels` ([`levels_compatible`]): one names no level, or
+    /// `levels` is empty, or they share one.
+    fn dated(&self, levels: Levels) -> bool {
+        self.dated
+            && (self.dated_anywhere || levels.is_empty() || self.dated_levels.0 & levels.0 != 0)
+    }
+}
+
 thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    static SCRATCH: RefCell<(Scratch, ByConcept)> = RefCell::default();
 }
 
 /// Audits one report with the shipped audit phrases.
@@ -516,23 +582,27 @@ impl Auditor {
         }
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
+            let (s, by) = &mut *s;
+            by.fill(
+                a,
+                a.sections.iter().any(|x| x.kind == SectionKind::Findings),
+            );
             let mut cx = Ctx {
                 au: self,
                 text,
                 folded,
                 a,
                 p: pipeline,
-                unscanned: Cell::new(Some(&mut s)),
+                unscanned: Cell::new(Some(s)),
                 scanned: OnceCell::new(),
                 covers: OnceCell::new(),
-                has_findings: a.sections.iter().any(|x| x.kind == SectionKind::Findings),
+                by,
                 treated: Levels::EMPTY,
             };
             let treated = cx
-                .mentions()
+                .of(ConceptId::HARDWARE)
                 .filter(|(_, m)| {
-                    m.concept == ConceptId::HARDWARE
-                        && m.negated.is_none()
+                    m.negated.is_none()
                         && m.hypothetical.is_none()
                         && cx.term_is(m, PhraseKind::Augmentation)
                 })
@@ -648,15 +718,10 @@ struct Ctx<'a> {
     /// The mentions' spans in order of start, each with the furthest end of any span up to it
     /// ([`Ctx::inside_mention`]); made on the first question.
     covers: OnceCell<Vec<(usize, usize)>>,
-    /// The report has a Findings section, so text before the first header is a title.
-    has_findings: bool,
+    /// The mentions considered, by concept.
+    by: &'a ByConcept,
     /// Vertebrae treated by augmentation (kyphoplasty, vertebroplasty, cement).
     treated: Levels,
-}
-
-/// A bit for concept `c` in a set of concepts; concepts past the 64th share the last bit.
-fn concept_bit(c: ConceptId) -> u64 {
-    1 << c.0.min(63)
 }
 
 /// Whether two level sets may name the same vertebrae (either unknown, or they overlap).
@@ -674,7 +739,7 @@ fn denial_scope(m: &Mention) -> Span {
     Span::new(t.start.min(m.span.start), t.end.max(m.span.end))
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
     /// The audit phrases found in the text. The text is scanned on the first question: about
     /// half the reports audited never ask (their flags are settled by the mentions alone).
     fn s(&self) -> &Scratch {
@@ -688,17 +753,14 @@ impl Ctx<'_> {
         })
     }
 
-    /// The mentions the audit considers, with their indices: all but those in a title (text
-    /// before the first header of a report that has a Findings section, such as "VERTEBRAL
-    /// FRACTURE ASSESSMENT" or "SKELETAL SURVEY FOR MYELOMA").
-    fn mentions(&self) -> impl Iterator<Item = (u32, &Mention)> {
-        let title = self.has_findings;
-        self.a
-            .mentions
+    /// The mentions the audit considers of `c`, one of the concepts [`ByConcept`] lists,
+    /// with their indices, in text order.
+    fn of(&self, c: ConceptId) -> impl Iterator<Item = (u32, &'a Mention)> + 'a {
+        debug_assert!(c.is_builtin() && LISTED >> c.index() & 1 != 0);
+        let (by, a) = (self.by, self.a);
+        by.of[c.index()]
             .iter()
-            .enumerate()
-            .filter(move |(_, m)| !(title && m.section == SectionKind::Preamble))
-            .map(|(i, m)| (i as u32, m))
+            .map(|&i| (i, &a.mentions[i as usize]))
     }
 
     /// Whether a fracture mention names only vertebrae treated by augmentation: a known,
@@ -730,10 +792,8 @@ impl Ctx<'_> {
     }
 
     /// The affirmed mentions of `c` the audit considers.
-    fn affirmed(&self, c: ConceptId) -> impl Iterator<Item = u32> + '_ {
-        self.mentions()
-            .filter(move |(_, m)| m.concept == c && m.affirmed())
-            .map(|(i, _)| i)
+    fn affirmed(&self, c: ConceptId) -> impl Iterator<Item = u32> + 'a {
+        self.of(c).filter(|(_, m)| m.affirmed()).map(|(i, _)| i)
     }
 
     fn m(&self, i: u32) -> &Mention {
@@ -879,8 +939,8 @@ impl Ctx<'_> {
     fn impression_groups(&self, c: ConceptId) -> Vec<ImpressionGroup> {
         let mut groups: Vec<ImpressionGroup> = Vec::new();
         let mut index: HashMap<u32, usize> = HashMap::new();
-        for (ii, i) in self.mentions() {
-            if i.concept != c || i.section != SectionKind::Impression {
+        for (ii, i) in self.of(c) {
+            if i.section != SectionKind::Impression {
                 continue;
             }
             let k = *index.entry(i.attrs.levels.0).or_insert_with(|| {
@@ -917,9 +977,8 @@ impl Ctx<'_> {
         // hedged, or denied only as "no other / no new fracture", which implies one exists).
         let untreated = || vf.iter().copied().filter(|&i| !self.treated(self.m(i)));
         if untreated().next().is_some() {
-            let called_fracture = self.mentions().any(|(_, m)| {
-                m.concept == ConceptId::VERTEBRAL_FRACTURE
-                    && m.counts()
+            let called_fracture = self.of(ConceptId::VERTEBRAL_FRACTURE).any(|(_, m)| {
+                m.counts()
                     && self.explicit(m)
                     && (m.negated.is_none()
                         || self.says_within(PhraseKind::Another.bit(), denial_scope(m)))
@@ -950,13 +1009,8 @@ impl Ctx<'_> {
         let mut missing: Vec<(ConceptId, Vec<u32>)> = Vec::new();
         let mut contra: Vec<(ConceptId, Vec<u32>)> = Vec::new();
         if self.impression_exists() {
-            // The concepts of the mentions considered, so that a concept none of them has is
-            // passed over without reading them all (it would find nothing).
-            let named = self
-                .mentions()
-                .fold(0u64, |set, (_, m)| set | concept_bit(m.concept));
             for c in CONTRADICTABLE {
-                if named & concept_bit(c) == 0 {
+                if self.by.of[c.index()].is_empty() {
                     continue;
                 }
                 let (mut miss, mut con) = (Vec::new(), Vec::new());
@@ -965,9 +1019,8 @@ impl Ctx<'_> {
                 // group once, not with each mention, so that a report with thousands of
                 // mentions stays linear.
                 let mut groups: Option<Vec<ImpressionGroup>> = None;
-                for (fi, f) in self.mentions() {
-                    if f.concept != c
-                        || !f.affirmed()
+                for (fi, f) in self.of(c) {
+                    if !f.affirmed()
                         || !is_findings(f.section)
                         || (c == ConceptId::VERTEBRAL_FRACTURE && self.treated(f))
                         || (c == ConceptId::OSSEOUS_LESION
@@ -1071,14 +1124,7 @@ impl Ctx<'_> {
             .copied()
             .filter(|&i| {
                 let m = self.m(i);
-                !self.treated(m)
-                    && !self.a.mentions.iter().any(|n| {
-                        n.concept == ConceptId::VERTEBRAL_FRACTURE
-                            && n.counts()
-                            && n.negated.is_none()
-                            && n.attrs.acuity.is_some()
-                            && levels_compatible(n.attrs.levels, m.attrs.levels)
-                    })
+                !self.treated(m) && !self.by.dated(m.attrs.levels)
             })
             .collect();
         if !undated.is_empty()
@@ -1098,13 +1144,8 @@ impl Ctx<'_> {
         // uncertain_fracture_no_further_imaging
         if vf.is_empty() {
             let hedged: Vec<u32> = self
-                .mentions()
-                .filter(|(_, m)| {
-                    m.concept == ConceptId::VERTEBRAL_FRACTURE
-                        && m.counts()
-                        && m.negated.is_none()
-                        && m.uncertain.is_some()
-                })
+                .of(ConceptId::VERTEBRAL_FRACTURE)
+                .filter(|(_, m)| m.counts() && m.negated.is_none() && m.uncertain.is_some())
                 .map(|(i, _)| i)
                 .collect();
             if !hedged.is_empty() && !self.recommends(PhraseKind::Imaging.bit()) {
@@ -1138,18 +1179,16 @@ impl Ctx<'_> {
         // follows a known lesion process (a lesion sentence with stable / progressive /
         // compared with ...).
         let lesion: Vec<u32> = self
-            .mentions()
+            .of(ConceptId::OSSEOUS_LESION)
             .filter(|(_, m)| {
-                m.concept == ConceptId::OSSEOUS_LESION
-                    && m.counts()
+                m.counts()
                     && m.negated.is_none()
                     && !self.in_sentence(PhraseKind::Benign.bit(), m.sentence)
             })
             .map(|(i, _)| i)
             .collect();
-        let followed = self.mentions().any(|(_, m)| {
-            m.concept == ConceptId::OSSEOUS_LESION
-                && m.negated.is_none()
+        let followed = self.of(ConceptId::OSSEOUS_LESION).any(|(_, m)| {
+            m.negated.is_none()
                 && self.in_sentence(
                     PhraseKind::Known.bit() | PhraseKind::Comparison.bit(),
                     m.sentence,
@@ -1244,6 +1283,58 @@ mod tests {
             hits += walked.hits.len();
         }
         assert!(hits > 1000, "{hits}");
+    }
+
+    #[test]
+    fn mentions_by_concept_are_those_a_filter_of_all_finds() {
+        let p = Pipeline::builtin();
+        let mut by = ByConcept::default();
+        let mut listed = 0;
+        let tricky = [
+            "SPINE SURVEY FOR FRACTURE\nFINDINGS: Acute T12 fracture. L1 compression deformity.\n\
+             IMPRESSION: No acute fracture.",
+            "Old fracture of the spine, age indeterminate. Kyphoplasty at L2. L2 fracture.",
+        ];
+        let reports =
+            crate::gen::generate(11, 400).chain(tricky.iter().map(|&t| Report::new("t", t)));
+        for report in reports {
+            let a = p.analyze(&report);
+            let title = a.sections.iter().any(|x| x.kind == SectionKind::Findings);
+            by.fill(&a, title);
+            for c in 0..ByConcept::BUILTINS as u16 {
+                let c = ConceptId(c);
+                let want: Vec<u32> = if LISTED >> c.index() & 1 == 0 {
+                    Vec::new()
+                } else {
+                    (0..a.mentions.len() as u32)
+                        .filter(|&i| {
+                            let m = &a.mentions[i as usize];
+                            m.concept == c && !(title && m.section == SectionKind::Preamble)
+                        })
+                        .collect()
+                };
+                assert_eq!(by.of[c.index()], want, "{} {c:?}", report.id);
+                listed += want.len();
+            }
+            // Any level set, and those of the fracture mentions.
+            let sets = a.mentions.iter().map(|m| m.attrs.levels).chain([
+                Levels::EMPTY,
+                Levels(1 << 18),
+                Levels(0b11 << 18),
+                Levels(1 << 3),
+            ]);
+            for levels in sets {
+                let want = a.mentions.iter().any(|n| {
+                    n.concept == ConceptId::VERTEBRAL_FRACTURE
+                        && n.counts()
+                        && n.negated.is_none()
+                        && n.attrs.acuity.is_some()
+                        && levels_compatible(n.attrs.levels, levels)
+                });
+                assert_eq!(by.dated(levels), want, "{} {levels:?}", report.id);
+            }
+        }
+        assert!(listed > 500, "{listed}");
     }
 
     #[test]
