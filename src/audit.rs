@@ -515,9 +515,13 @@ impl Auditor {
         let mut tags: Vec<(&str, u32)> = words.collect();
         debug_assert!(tags.iter().all(|&(_, tag)| tag & AUDIT_TAG == 0));
         for w in self.first_words.iter().flatten() {
-            match tags.iter_mut().find(|(x, _)| *x == w.as_str()) {
-                Some((_, tag)) => *tag |= AUDIT_TAG,
-                None => tags.push((w.as_str(), AUDIT_TAG)),
+            let mut given = false;
+            for (_, tag) in tags.iter_mut().filter(|(x, _)| *x == w.as_str()) {
+                *tag |= AUDIT_TAG;
+                given = true;
+            }
+            if !given {
+                tags.push((w.as_str(), AUDIT_TAG));
             }
         }
         tags
