@@ -16,7 +16,10 @@
 //! demineralization, listhesis, pars defect or bone lesion mention is not scanned at all; other
 //! reports are scanned by one whole-token phrase pass over the folded text when a flag's test
 //! first needs the text (many are settled by the mentions alone), with per-thread scratch
-//! buffers reused across reports.
+//! buffers reused across reports. That pass does not walk the text itself when the pipeline
+//! analyzed it: the pipeline's phrase table tags the first words of the audit's phrases
+//! ([`Auditor::tag_words`]), so its scan tells where they occur, and the audit's phrases are
+//! tried there only ([`PhraseSet::for_each_longest_from`]).
 
 use crate::model::{str_enum, *};
 use crate::phrase::PhraseSet;
@@ -89,6 +92,10 @@ impl PhraseKind {
         self.term_slot().is_some()
     }
 }
+
+/// In the tags of [`Auditor::tag_words`], the bit of a word that begins an audit phrase (the
+/// other bits are those of the words it was given).
+pub(crate) const AUDIT_TAG: u32 = 1 << 31;
 
 /// In [`Auditor::term_kinds`], the bit of a term whose kinds were worked out.
 pub(crate) const KINDS_KNOWN: u8 = 0x80;
@@ -203,10 +210,14 @@ pub struct Auditor {
     words_of: [Vec<Box<[u8]>>; 3],
     /// Folded starts of a Comparison section that mean "nothing to compare with".
     no_comparison: Vec<String>,
+    /// The distinct first words of the phrases of `ac`, when all of them are words a phrase
+    /// table can tag (ASCII lowercase letters and digits; [`PhraseSet::with_tags`]); else
+    /// `None`, and the text is always walked.
+    first_words: Option<Vec<String>>,
 }
 
 /// One phrase found in the text.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct PhraseHit {
     kinds: u32,
     span: Span,
@@ -251,8 +262,74 @@ struct Scratch {
     decline: SentenceSet,
 }
 
+/// The mentions the audit considers, of the concepts its flags look at, by concept, in text
+/// order: read in one pass over the mentions, so that each flag reads only those of its
+/// concepts. The audit considers all mentions but those in a title (text before the first
+/// header of a report that has a Findings section, such as "VERTEBRAL FRACTURE ASSESSMENT"
+/// or "SKELETAL SURVEY FOR MYELOMA").
+#[derive(Default)]
+struct ByConcept {
+    /// At `c.index()`, the indices of the mentions of built-in concept `c` (empty for the
+    /// concepts no flag looks at, see [`LISTED`]).
+    of: [Vec<u32>; ByConcept::BUILTINS],
+    /// The vertebral fracture mentions that are not denied and state an age, also those of a
+    /// title ([`ByConcept::dated`]): whether there is one, whether one names no level, and the
+    /// union of their levels.
+    dated: bool,
+    dated_anywhere: bool,
+    dated_levels: Levels,
+}
+
+/// The concepts [`ByConcept`] lists, one bit each at [`ConceptId::index`].
+const LISTED: u32 = 1 << ConceptId::VERTEBRAL_FRACTURE.0
+    | 1 << ConceptId::RETROPULSION.0
+    | 1 << ConceptId::DEMINERALIZATION.0
+    | 1 << ConceptId::SPONDYLOLISTHESIS.0
+    | 1 << ConceptId::SPONDYLOLYSIS.0
+    | 1 << ConceptId::HARDWARE.0
+    | 1 << ConceptId::OSSEOUS_LESION.0;
+
+impl ByConcept {
+    const BUILTINS: usize = BUILTIN_CONCEPTS.len();
+
+    /// Lists the mentions of `a` that the audit considers: all but those before the first
+    /// header when `title` (the report has a Findings section).
+    fn fill(&mut self, a: &Analysis, title: bool) {
+        for list in &mut self.of {
+            list.clear();
+        }
+        (self.dated, self.dated_anywhere, self.dated_levels) = (false, false, Levels::EMPTY);
+        for (i, m) in a.mentions.iter().enumerate() {
+            let c = m.concept.index();
+            if c >= Self::BUILTINS || LISTED >> c & 1 == 0 {
+                continue;
+            }
+            if m.concept == ConceptId::VERTEBRAL_FRACTURE
+                && m.counts()
+                && m.negated.is_none()
+                && m.attrs.acuity.is_some()
+            {
+                self.dated = true;
+                self.dated_anywhere |= m.attrs.levels.is_empty();
+                self.dated_levels = self.dated_levels.union(m.attrs.levels);
+            }
+            if !(title && m.section == SectionKind::Preamble) {
+                self.of[c].push(i as u32);
+            }
+        }
+    }
+
+    /// Whether a vertebral fracture mention of the report that is not denied states an age
+    /// and may be a vertebra of `levels` ([`levels_compatible`]): one names no level, or
+    /// `levels` is empty, or they share one.
+    fn dated(&self, levels: Levels) -> bool {
+        self.dated
+            && (self.dated_anywhere || levels.is_empty() || self.dated_levels.0 & levels.0 != 0)
+    }
+}
+
 thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    static SCRATCH: RefCell<(Scratch, ByConcept)> = RefCell::default();
 }
 
 /// Audits one report with the shipped audit phrases.
@@ -271,14 +348,17 @@ pub fn audit(text: &str, analysis: &Analysis, pipeline: &Pipeline) -> Vec<AuditF
 }
 
 /// [`audit`] with the folded view of `text` already made (the pipeline's own), so the text is
-/// not folded a second time.
+/// not folded a second time, and with the folded starts of the tokens that begin the audit's
+/// phrases, as the pipeline's phrase scan found them ([`Auditor::tag_words`]), so that it is
+/// not walked a second time either.
 pub(crate) fn audit_folded(
     text: &str,
     folded: &Folded,
+    words: &[u32],
     analysis: &Analysis,
     pipeline: &Pipeline,
 ) -> Vec<AuditFlag> {
-    Auditor::builtin().audit_with(text, Some(folded), analysis, pipeline)
+    Auditor::builtin().audit_with(text, Some((folded, words)), analysis, pipeline)
 }
 
 /// Concepts whose denial in the impression contradicts an affirmed finding.
@@ -392,6 +472,18 @@ impl Auditor {
         if !seen_header {
             return Err(LexiconError::new(path, 0, "empty file: no header row"));
         }
+        let mut first_words: Vec<String> = Vec::new();
+        let mut taggable = true;
+        for p in &patterns {
+            let first = p[1..].split(' ').next().unwrap_or_default();
+            taggable &= !first.is_empty()
+                && first
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+            if !first_words.iter().any(|w| w == first) {
+                first_words.push(first.to_string());
+            }
+        }
         let ac =
             if patterns.is_empty() {
                 None
@@ -405,7 +497,34 @@ impl Auditor {
             kinds,
             words_of,
             no_comparison,
+            first_words: taggable.then_some(first_words),
         })
+    }
+
+    /// The tagged words for a phrase table whose scan finds where this auditor's phrases may
+    /// begin: `words` (word and tag, the tag below [`AUDIT_TAG`]) with [`AUDIT_TAG`] added to
+    /// the tag of each first word of a phrase, given with that tag alone when `words` lacks
+    /// it. A scan of the folded text with such a table reports, among its tagged words, every
+    /// token that begins an audit phrase; their folded starts are what
+    /// [`Auditor::audit_with`] takes as `words`. Nothing is added when a first word cannot be
+    /// tagged.
+    pub(crate) fn tag_words<'a>(
+        &'a self,
+        words: impl Iterator<Item = (&'a str, u32)>,
+    ) -> Vec<(&'a str, u32)> {
+        let mut tags: Vec<(&str, u32)> = words.collect();
+        debug_assert!(tags.iter().all(|&(_, tag)| tag & AUDIT_TAG == 0));
+        for w in self.first_words.iter().flatten() {
+            let mut given = false;
+            for (_, tag) in tags.iter_mut().filter(|(x, _)| *x == w.as_str()) {
+                *tag |= AUDIT_TAG;
+                given = true;
+            }
+            if !given {
+                tags.push((w.as_str(), AUDIT_TAG));
+            }
+        }
+        tags
     }
 
     /// Per term of `terms`, the term-word kinds it holds ([`Auditor::term_has`]), one bit each
@@ -448,11 +567,13 @@ impl Auditor {
         self.audit_with(text, None, a, pipeline)
     }
 
-    /// Audits one report, reading the folded view `folded` of `text` when given.
+    /// Audits one report, reading the folded view of `text` when given, with the folded
+    /// starts of the tokens that begin this auditor's phrases (all of them, in text order;
+    /// [`Auditor::tag_words`]).
     fn audit_with(
         &self,
         text: &str,
-        folded: Option<&Folded>,
+        folded: Option<(&Folded, &[u32])>,
         a: &Analysis,
         pipeline: &Pipeline,
     ) -> Vec<AuditFlag> {
@@ -465,23 +586,27 @@ impl Auditor {
         }
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
+            let (s, by) = &mut *s;
+            by.fill(
+                a,
+                a.sections.iter().any(|x| x.kind == SectionKind::Findings),
+            );
             let mut cx = Ctx {
                 au: self,
                 text,
                 folded,
                 a,
                 p: pipeline,
-                unscanned: Cell::new(Some(&mut s)),
+                unscanned: Cell::new(Some(s)),
                 scanned: OnceCell::new(),
                 covers: OnceCell::new(),
-                has_findings: a.sections.iter().any(|x| x.kind == SectionKind::Findings),
+                by,
                 treated: Levels::EMPTY,
             };
             let treated = cx
-                .mentions()
+                .of(ConceptId::HARDWARE)
                 .filter(|(_, m)| {
-                    m.concept == ConceptId::HARDWARE
-                        && m.negated.is_none()
+                    m.negated.is_none()
                         && m.hypothetical.is_none()
                         && cx.term_is(m, PhraseKind::Augmentation)
                 })
@@ -492,8 +617,9 @@ impl Auditor {
         out
     }
 
-    /// Finds the audit phrases and the sentences that recommend or decline.
-    fn scan(&self, text: &str, given: Option<&Folded>, a: &Analysis, s: &mut Scratch) {
+    /// Finds the audit phrases and the sentences that recommend or decline, in the folded
+    /// view and at the word starts when given ([`Auditor::audit_with`]).
+    fn scan(&self, text: &str, given: Option<(&Folded, &[u32])>, a: &Analysis, s: &mut Scratch) {
         let Scratch {
             folded: own,
             hits,
@@ -506,17 +632,17 @@ impl Auditor {
         cue.clear();
         decline.clear();
         let Some(ac) = &self.ac else { return };
-        let folded = match given {
-            Some(f) => f,
+        let (folded, words) = match given {
+            Some((f, words)) => (f, self.first_words.as_ref().map(|_| words)),
             None => {
                 own.fold(text);
-                &*own
+                (&*own, None)
             }
         };
         // Hits come in text order: the sentence of one is found by going on from the sentence
         // of the one before (by binary search should a hit start before the one before).
         let (mut k, mut last_start) = (0, 0);
-        ac.for_each_longest(&folded.bytes, |start, end, pattern| {
+        let hit = |start: usize, end: usize, pattern: u32| {
             let (fs, fe) = (start + 1, end);
             let (os, oe) = folded.original(fs, fe);
             let span = Span::new(os, oe);
@@ -555,7 +681,11 @@ impl Auditor {
                 sentence,
                 section,
             });
-        });
+        };
+        match words {
+            Some(words) => ac.for_each_longest_from(&folded.bytes, words, hit),
+            None => ac.for_each_longest(&folded.bytes, hit),
+        }
         *in_order = hits.windows(2).all(|w| w[0].span.start <= w[1].span.start);
     }
 }
@@ -581,8 +711,9 @@ struct Denials {
 struct Ctx<'a> {
     au: &'a Auditor,
     text: &'a str,
-    /// The folded view of `text`, when the pipeline made one.
-    folded: Option<&'a Folded>,
+    /// The folded view of `text`, when the pipeline made one, with the starts of the tokens
+    /// that begin audit phrases ([`Auditor::audit_with`]).
+    folded: Option<(&'a Folded, &'a [u32])>,
     a: &'a Analysis,
     p: &'a Pipeline,
     /// The scratch buffers, until the text is scanned ([`Ctx::s`]).
@@ -591,15 +722,10 @@ struct Ctx<'a> {
     /// The mentions' spans in order of start, each with the furthest end of any span up to it
     /// ([`Ctx::inside_mention`]); made on the first question.
     covers: OnceCell<Vec<(usize, usize)>>,
-    /// The report has a Findings section, so text before the first header is a title.
-    has_findings: bool,
+    /// The mentions considered, by concept.
+    by: &'a ByConcept,
     /// Vertebrae treated by augmentation (kyphoplasty, vertebroplasty, cement).
     treated: Levels,
-}
-
-/// A bit for concept `c` in a set of concepts; concepts past the 64th share the last bit.
-fn concept_bit(c: ConceptId) -> u64 {
-    1 << c.0.min(63)
 }
 
 /// Whether two level sets may name the same vertebrae (either unknown, or they overlap).
@@ -617,7 +743,7 @@ fn denial_scope(m: &Mention) -> Span {
     Span::new(t.start.min(m.span.start), t.end.max(m.span.end))
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
     /// The audit phrases found in the text. The text is scanned on the first question: about
     /// half the reports audited never ask (their flags are settled by the mentions alone).
     fn s(&self) -> &Scratch {
@@ -631,17 +757,14 @@ impl Ctx<'_> {
         })
     }
 
-    /// The mentions the audit considers, with their indices: all but those in a title (text
-    /// before the first header of a report that has a Findings section, such as "VERTEBRAL
-    /// FRACTURE ASSESSMENT" or "SKELETAL SURVEY FOR MYELOMA").
-    fn mentions(&self) -> impl Iterator<Item = (u32, &Mention)> {
-        let title = self.has_findings;
-        self.a
-            .mentions
+    /// The mentions the audit considers of `c`, one of the concepts [`ByConcept`] lists,
+    /// with their indices, in text order.
+    fn of(&self, c: ConceptId) -> impl Iterator<Item = (u32, &'a Mention)> + 'a {
+        debug_assert!(c.is_builtin() && LISTED >> c.index() & 1 != 0);
+        let (by, a) = (self.by, self.a);
+        by.of[c.index()]
             .iter()
-            .enumerate()
-            .filter(move |(_, m)| !(title && m.section == SectionKind::Preamble))
-            .map(|(i, m)| (i as u32, m))
+            .map(|&i| (i, &a.mentions[i as usize]))
     }
 
     /// Whether a fracture mention names only vertebrae treated by augmentation: a known,
@@ -673,10 +796,8 @@ impl Ctx<'_> {
     }
 
     /// The affirmed mentions of `c` the audit considers.
-    fn affirmed(&self, c: ConceptId) -> impl Iterator<Item = u32> + '_ {
-        self.mentions()
-            .filter(move |(_, m)| m.concept == c && m.affirmed())
-            .map(|(i, _)| i)
+    fn affirmed(&self, c: ConceptId) -> impl Iterator<Item = u32> + 'a {
+        self.of(c).filter(|(_, m)| m.affirmed()).map(|(i, _)| i)
     }
 
     fn m(&self, i: u32) -> &Mention {
@@ -822,8 +943,8 @@ impl Ctx<'_> {
     fn impression_groups(&self, c: ConceptId) -> Vec<ImpressionGroup> {
         let mut groups: Vec<ImpressionGroup> = Vec::new();
         let mut index: HashMap<u32, usize> = HashMap::new();
-        for (ii, i) in self.mentions() {
-            if i.concept != c || i.section != SectionKind::Impression {
+        for (ii, i) in self.of(c) {
+            if i.section != SectionKind::Impression {
                 continue;
             }
             let k = *index.entry(i.attrs.levels.0).or_insert_with(|| {
@@ -860,9 +981,8 @@ impl Ctx<'_> {
         // hedged, or denied only as "no other / no new fracture", which implies one exists).
         let untreated = || vf.iter().copied().filter(|&i| !self.treated(self.m(i)));
         if untreated().next().is_some() {
-            let called_fracture = self.mentions().any(|(_, m)| {
-                m.concept == ConceptId::VERTEBRAL_FRACTURE
-                    && m.counts()
+            let called_fracture = self.of(ConceptId::VERTEBRAL_FRACTURE).any(|(_, m)| {
+                m.counts()
                     && self.explicit(m)
                     && (m.negated.is_none()
                         || self.says_within(PhraseKind::Another.bit(), denial_scope(m)))
@@ -893,13 +1013,8 @@ impl Ctx<'_> {
         let mut missing: Vec<(ConceptId, Vec<u32>)> = Vec::new();
         let mut contra: Vec<(ConceptId, Vec<u32>)> = Vec::new();
         if self.impression_exists() {
-            // The concepts of the mentions considered, so that a concept none of them has is
-            // passed over without reading them all (it would find nothing).
-            let named = self
-                .mentions()
-                .fold(0u64, |set, (_, m)| set | concept_bit(m.concept));
             for c in CONTRADICTABLE {
-                if named & concept_bit(c) == 0 {
+                if self.by.of[c.index()].is_empty() {
                     continue;
                 }
                 let (mut miss, mut con) = (Vec::new(), Vec::new());
@@ -908,9 +1023,8 @@ impl Ctx<'_> {
                 // group once, not with each mention, so that a report with thousands of
                 // mentions stays linear.
                 let mut groups: Option<Vec<ImpressionGroup>> = None;
-                for (fi, f) in self.mentions() {
-                    if f.concept != c
-                        || !f.affirmed()
+                for (fi, f) in self.of(c) {
+                    if !f.affirmed()
                         || !is_findings(f.section)
                         || (c == ConceptId::VERTEBRAL_FRACTURE && self.treated(f))
                         || (c == ConceptId::OSSEOUS_LESION
@@ -1014,14 +1128,7 @@ impl Ctx<'_> {
             .copied()
             .filter(|&i| {
                 let m = self.m(i);
-                !self.treated(m)
-                    && !self.a.mentions.iter().any(|n| {
-                        n.concept == ConceptId::VERTEBRAL_FRACTURE
-                            && n.counts()
-                            && n.negated.is_none()
-                            && n.attrs.acuity.is_some()
-                            && levels_compatible(n.attrs.levels, m.attrs.levels)
-                    })
+                !self.treated(m) && !self.by.dated(m.attrs.levels)
             })
             .collect();
         if !undated.is_empty()
@@ -1041,13 +1148,8 @@ impl Ctx<'_> {
         // uncertain_fracture_no_further_imaging
         if vf.is_empty() {
             let hedged: Vec<u32> = self
-                .mentions()
-                .filter(|(_, m)| {
-                    m.concept == ConceptId::VERTEBRAL_FRACTURE
-                        && m.counts()
-                        && m.negated.is_none()
-                        && m.uncertain.is_some()
-                })
+                .of(ConceptId::VERTEBRAL_FRACTURE)
+                .filter(|(_, m)| m.counts() && m.negated.is_none() && m.uncertain.is_some())
                 .map(|(i, _)| i)
                 .collect();
             if !hedged.is_empty() && !self.recommends(PhraseKind::Imaging.bit()) {
@@ -1081,18 +1183,16 @@ impl Ctx<'_> {
         // follows a known lesion process (a lesion sentence with stable / progressive /
         // compared with ...).
         let lesion: Vec<u32> = self
-            .mentions()
+            .of(ConceptId::OSSEOUS_LESION)
             .filter(|(_, m)| {
-                m.concept == ConceptId::OSSEOUS_LESION
-                    && m.counts()
+                m.counts()
                     && m.negated.is_none()
                     && !self.in_sentence(PhraseKind::Benign.bit(), m.sentence)
             })
             .map(|(i, _)| i)
             .collect();
-        let followed = self.mentions().any(|(_, m)| {
-            m.concept == ConceptId::OSSEOUS_LESION
-                && m.negated.is_none()
+        let followed = self.of(ConceptId::OSSEOUS_LESION).any(|(_, m)| {
+            m.negated.is_none()
                 && self.in_sentence(
                     PhraseKind::Known.bit() | PhraseKind::Comparison.bit(),
                     m.sentence,
@@ -1150,6 +1250,95 @@ mod tests {
             }
         }
         assert!(placed > 500, "{placed}");
+    }
+
+    #[test]
+    fn hits_found_at_the_pipeline_words_are_those_of_a_walk_over_the_text() {
+        let p = Pipeline::builtin();
+        let au = Auditor::builtin();
+        assert!(
+            au.first_words.is_some(),
+            "the shipped first words can be tagged"
+        );
+        let tricky = [
+            "FINDINGS: Compression fracture of T12. No new fracture. Bone island in L2.\n\
+             IMPRESSION: Fracture, age indeterminate. Recommend DXA and follow-up MRI. \
+             Comparison: N/A.",
+            "Findings: bone-health follow-up; x-ray of the spine. Prior fractures café fracture \
+             FRACTURE fracturé. DXA is not indicated. No acute fracture. Motor vehicle \
+             collision. Further imaging could be considered, recommendation: CT.",
+            "IMPRESSION: T12 wedge deformity.  Is  stable since prior,,previous study: none. \
+             Recommend endocrinology referral for osteoporosis evaluation.",
+            "bone",
+            "",
+        ];
+        let reports =
+            crate::gen::generate(7, 400).chain(tricky.iter().map(|&t| Report::new("t", t)));
+        let (mut walked, mut found) = (Scratch::default(), Scratch::default());
+        let mut hits = 0;
+        for report in reports {
+            let (a, folded, words) = p.analyze_with_audit_words(&report);
+            au.scan(&report.text, None, &a, &mut walked);
+            au.scan(&report.text, Some((&folded, &words)), &a, &mut found);
+            assert_eq!(found.hits, walked.hits, "{}", report.id);
+            assert_eq!(found.in_order, walked.in_order);
+            assert_eq!(found.cue.0, walked.cue.0);
+            assert_eq!(found.decline.0, walked.decline.0);
+            hits += walked.hits.len();
+        }
+        assert!(hits > 1000, "{hits}");
+    }
+
+    #[test]
+    fn mentions_by_concept_are_those_a_filter_of_all_finds() {
+        let p = Pipeline::builtin();
+        let mut by = ByConcept::default();
+        let mut listed = 0;
+        let tricky = [
+            "SPINE SURVEY FOR FRACTURE\nFINDINGS: Acute T12 fracture. L1 compression deformity.\n\
+             IMPRESSION: No acute fracture.",
+            "Old fracture of the spine, age indeterminate. Kyphoplasty at L2. L2 fracture.",
+        ];
+        let reports =
+            crate::gen::generate(11, 400).chain(tricky.iter().map(|&t| Report::new("t", t)));
+        for report in reports {
+            let a = p.analyze(&report);
+            let title = a.sections.iter().any(|x| x.kind == SectionKind::Findings);
+            by.fill(&a, title);
+            for c in 0..ByConcept::BUILTINS as u16 {
+                let c = ConceptId(c);
+                let want: Vec<u32> = if LISTED >> c.index() & 1 == 0 {
+                    Vec::new()
+                } else {
+                    (0..a.mentions.len() as u32)
+                        .filter(|&i| {
+                            let m = &a.mentions[i as usize];
+                            m.concept == c && !(title && m.section == SectionKind::Preamble)
+                        })
+                        .collect()
+                };
+                assert_eq!(by.of[c.index()], want, "{} {c:?}", report.id);
+                listed += want.len();
+            }
+            // Any level set, and those of the fracture mentions.
+            let sets = a.mentions.iter().map(|m| m.attrs.levels).chain([
+                Levels::EMPTY,
+                Levels(1 << 18),
+                Levels(0b11 << 18),
+                Levels(1 << 3),
+            ]);
+            for levels in sets {
+                let want = a.mentions.iter().any(|n| {
+                    n.concept == ConceptId::VERTEBRAL_FRACTURE
+                        && n.counts()
+                        && n.negated.is_none()
+                        && n.attrs.acuity.is_some()
+                        && levels_compatible(n.attrs.levels, levels)
+                });
+                assert_eq!(by.dated(levels), want, "{} {levels:?}", report.id);
+            }
+        }
+        assert!(listed > 500, "{listed}");
     }
 
     #[test]

@@ -502,6 +502,86 @@ impl PhraseSet {
         self.scan::<false>(hay, |s, e, id, _, _| f(s, e, id), |_, _| {})
     }
 
+    /// As [`PhraseSet::for_each_longest`], looking only at the tokens that start at `starts`
+    /// instead of walking the whole text: `starts` are positions in `hay`, in increasing
+    /// order, among them the start of every token of `hay` that begins a phrase of this set
+    /// (other positions, also those that start no token, are passed over). A scan of `hay`
+    /// made anyway with another set that has the first tokens of these phrases as tagged
+    /// words ([`PhraseSet::with_tags`]) gives such positions. Unordered `starts` are read as
+    /// if sorted.
+    pub fn for_each_longest_from(
+        &self,
+        hay: &[u8],
+        starts: &[u32],
+        mut f: impl FnMut(usize, usize, u32),
+    ) {
+        if self.keys.is_empty() {
+            return;
+        }
+        if !starts.windows(2).all(|w| w[0] <= w[1]) {
+            let mut sorted = starts.to_vec();
+            sorted.sort_unstable();
+            return self.for_each_longest_from(hay, &sorted, f);
+        }
+        let n = hay.len();
+        // The walk of `for_each_longest` goes from space to space: it reads a token that
+        // starts after `p`, the space where it went on after the last match (or after the
+        // word in which the longest phrase ended), and passes over the others.
+        let Some(mut p) = hay.iter().position(|&c| c == b' ') else {
+            return;
+        };
+        for &t in starts {
+            let t = t as usize;
+            if t <= p || t >= n || hay[t - 1] != b' ' {
+                continue;
+            }
+            let (e, word) = token(hay, t);
+            if e == t {
+                continue;
+            }
+            let Some(key) = self.lookup(hay, t, e, word) else {
+                continue;
+            };
+            // From here as the walk does at a token it finds in the table.
+            let after = crate::text::load8(hay, e);
+            let second = (after >> 8) & 63;
+            let cands = if key.seconds >> second & 1 == 0 {
+                &self.order[(key.first + key.multi) as usize..(key.first + key.count) as usize]
+            } else {
+                let rank = (key.seconds & ((1u64 << second) - 1)).count_ones();
+                let (start, len) = self.buckets[(key.buckets + rank) as usize];
+                &self.bucketed[start as usize..(start + len) as usize]
+            };
+            for c in cands {
+                let rest = c.rest as usize;
+                let end = e + rest;
+                let taken = if rest < SHORT_REST {
+                    after & c.mask == c.next
+                } else {
+                    after == c.next
+                        && end < n
+                        && same(
+                            &hay[e + 8..end],
+                            &self.bytes[c.at as usize + 8..c.at as usize + rest],
+                        )
+                        && hay[end] == b' '
+                };
+                if taken {
+                    f(t - 1, end, c.id);
+                    p = end;
+                    break;
+                }
+                if end <= n && self.ends_inside_word(c, hay, e, after) {
+                    p = hay[end..]
+                        .iter()
+                        .position(|&c| c == b' ')
+                        .map_or(n, |k| end + k);
+                    break;
+                }
+            }
+        }
+    }
+
     /// The scan behind the `for_each_*` methods; `SHORTER` tells whether a shorter phrase is
     /// tried when a longer one ends inside a word; `g` is told of tagged words.
     fn scan<const SHORTER: bool>(
@@ -735,7 +815,37 @@ mod tests {
             .filter(|m| hay.get(m.end()) == Some(&b' '))
             .map(|m| (m.start(), m.end(), m.pattern().as_u32()))
             .collect();
-        proptest::prop_assert_eq!(longest, kept);
+        proptest::prop_assert_eq!(&longest, &kept);
+        // Looking only at given token starts finds the same, given every position, or only
+        // the starts of the tokens that begin a phrase, with other positions among them.
+        let from = |starts: &[u32]| {
+            let mut got = Vec::new();
+            set.for_each_longest_from(hay, starts, |s, e, id| got.push((s, e, id)));
+            got
+        };
+        let every: Vec<u32> = (0..hay.len() as u32).collect();
+        proptest::prop_assert_eq!(&from(&every), &longest);
+        let firsts: Vec<u32> = (1..hay.len())
+            .filter(|&t| {
+                let e = hay[t..]
+                    .iter()
+                    .position(|&c| c == b' ')
+                    .map_or(hay.len(), |k| t + k);
+                hay[t - 1] == b' '
+                    && set.phrases.iter().any(|&(start, len)| {
+                        let p = &set.bytes[start as usize + 1..(start + len) as usize];
+                        let first = p.iter().position(|&c| c == b' ').map_or(p, |k| &p[..k]);
+                        !first.is_empty() && first == &hay[t..e]
+                    })
+            })
+            .map(|t| t as u32)
+            .collect();
+        proptest::prop_assert_eq!(&from(&firsts), &longest);
+        let mut noisy: Vec<u32> = firsts.iter().flat_map(|&t| [t, t + 1]).collect();
+        noisy.push(hay.len() as u32 + 3);
+        proptest::prop_assert_eq!(&from(&noisy), &longest);
+        noisy.reverse();
+        proptest::prop_assert_eq!(&from(&noisy), &longest);
         Ok(())
     }
 

@@ -156,6 +156,9 @@ struct Scratch {
     /// Where the words of the rules' text cues occur: original start and word number
     /// ([`RuleSet::apply_with_words`]).
     cue_words: Vec<(u32, u32)>,
+    /// Where the first words of the audit's phrases occur: folded starts
+    /// ([`crate::audit::Auditor::tag_words`]).
+    audit_words: Vec<u32>,
 }
 
 /// A sentence without a term that names some anatomy, and so may be a body-part label: it is
@@ -359,7 +362,7 @@ impl Pipeline {
                 LexiconError::new("lexicons", 0, format!("cannot compile patterns: {e}"))
             })
         };
-        let tags: Vec<(&str, u32)> = rules.cue_tag_words().collect();
+        let tags = crate::audit::Auditor::builtin().tag_words(rules.cue_tag_words());
         let ac = PhraseSet::with_tags(&main.patterns, &tags).map_err(|e| {
             LexiconError::new("lexicons", 0, format!("cannot compile patterns: {e}"))
         })?;
@@ -492,8 +495,21 @@ impl Pipeline {
             crate::status::statuses(&a.mentions, self.lex.concepts.len(), &mut a.concepts);
             self.rules
                 .apply_with_words(a, &report.patient, text, &s.cue_words);
-            a.flags = crate::audit::audit_folded(text, &s.folded, a, self);
+            a.flags = crate::audit::audit_folded(text, &s.folded, &s.audit_words, a, self);
         });
+    }
+
+    /// Analyzes `report` as [`Pipeline::analyze`] does, returning the folded view of its text
+    /// and the folded starts of the audit's words that the phrase scan found in it, as the
+    /// audit was given them.
+    #[cfg(test)]
+    pub(crate) fn analyze_with_audit_words(&self, report: &Report) -> (Analysis, Folded, Vec<u32>) {
+        let a = self.analyze(report);
+        let s = SCRATCH.with(|s| {
+            let s = s.borrow();
+            (s.folded.clone(), s.audit_words.clone())
+        });
+        (a, s.0, s.1)
     }
 
     /// Finds the mentions of `text`, whose folded view `s.folded` holds.
@@ -502,17 +518,19 @@ impl Pipeline {
             folded,
             hits,
             cue_words,
+            audit_words,
             ..
         } = s;
         hits.clear();
         cue_words.clear();
+        audit_words.clear();
         // Leftmost-longest, token-bounded: when the longest match at a position ends inside a
         // word ("degenerative spur" in "degenerative spurring"), the longest shorter one that
         // ends on a token boundary is taken instead.
-        scan(&self.ac, folded, 0, hits, cue_words);
+        scan(&self.ac, folded, 0, hits, cue_words, audit_words);
         if let Some(user) = &self.user_ac {
             let before = hits.len();
-            scan(user, folded, self.user_offset, hits, cue_words);
+            scan(user, folded, self.user_offset, hits, cue_words, audit_words);
             if hits.len() > before {
                 hits.sort_by_key(|h| (h.fs, h.fe));
             }
@@ -1221,14 +1239,16 @@ impl Pipeline {
 }
 
 /// One token-bounded, leftmost-longest pass of `set` over the folded text; pattern ids are
-/// shifted by `offset`. The tagged words of `set` (the rules' cue words) go to `words`, with
-/// their original starts.
+/// shifted by `offset`. The tagged words of `set` go to `words` (the rules' cue words, with
+/// their original starts) and to `audit` (the first words of the audit's phrases, with their
+/// folded starts; [`crate::audit::Auditor::tag_words`]).
 fn scan(
     set: &PhraseSet,
     folded: &Folded,
     offset: u32,
     hits: &mut Vec<Hit>,
     words: &mut Vec<(u32, u32)>,
+    audit: &mut Vec<u32>,
 ) {
     // The offsets of the folded bytes, read for every match and tagged word.
     let origins = folded.origins();
@@ -1247,7 +1267,13 @@ fn scan(
         });
     };
     set.for_each_match_tagged(&folded.bytes, hit, |at, tag| {
-        words.push((origins[at], tag));
+        if tag & crate::audit::AUDIT_TAG != 0 {
+            audit.push(at as u32);
+        }
+        let tag = tag & !crate::audit::AUDIT_TAG;
+        if tag != 0 {
+            words.push((origins[at], tag));
+        }
     });
 }
 
@@ -1519,7 +1545,7 @@ mod tests {
             let mut folded = Folded::default();
             folded.fold(&text);
             let mut hits = Vec::new();
-            scan(&p.ac, &folded, 0, &mut hits, &mut Vec::new());
+            scan(&p.ac, &folded, 0, &mut hits, &mut Vec::new(), &mut Vec::new());
             for x in &hits {
                 proptest::prop_assert_eq!(x.place(), Place::of(&folded, x.fs, x.fe));
             }
