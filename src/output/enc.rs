@@ -120,6 +120,28 @@ fn find_from(
     rest.iter().position(|&b| byte(b)).map(|p| from + p)
 }
 
+/// The bytes of a block of sixteen that are not ASCII, as a mask (bit `i` for byte `i`): on
+/// x86-64 the high bits gathered by one `movemask`.
+#[inline(always)]
+fn non_ascii_mask(block: &[u8; 16]) -> u32 {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: as in `block_mask`.
+        unsafe { _mm_movemask_epi8(_mm_loadu_si128(block.as_ptr().cast())) as u32 }
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    {
+        (block.iter().enumerate()).fold(0, |m, (i, &b)| m | u32::from(b >= 0x80) << i)
+    }
+}
+
+/// The first byte of `s` at or after `from` that is not ASCII.
+#[inline]
+pub(crate) fn find_non_ascii(s: &[u8], from: usize) -> Option<usize> {
+    find_from(s, from, non_ascii_mask, |x| x & HI, |b| b >= 0x80)
+}
+
 /// The bytes that force quoting of a CSV field ([`csv_special`]).
 const CSV_SPECIAL: [u8; 4] = [b',', b'"', b'\n', b'\r'];
 /// The bytes at or above 0x20 that must be escaped in a JSON string ([`json_special`]).
@@ -536,6 +558,7 @@ mod tests {
             let csv = |b: u8| matches!(b, b',' | b'"' | b'\n' | b'\r');
             let json = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
             let quote = |b: u8| b == b'"';
+            let high = |b: u8| b >= 0x80;
             proptest::prop_assert_eq!(find_csv_special(&s, from), first(csv));
             proptest::prop_assert_eq!(find_json_special(&s, from), first(json));
             proptest::prop_assert_eq!(
@@ -543,6 +566,7 @@ mod tests {
                 first(quote)
             );
             proptest::prop_assert_eq!(is_plain(&s), !s.iter().any(|&b| csv(b) || json(b)));
+            proptest::prop_assert_eq!(find_non_ascii(&s, from), first(high));
             for (k, block) in s.windows(16).enumerate() {
                 let block: &[u8; 16] = block.try_into().unwrap();
                 let mask = (0..16).fold(0, |m, i| m | u32::from(json(block[i])) << i);
