@@ -52,12 +52,11 @@ impl CharIndex {
     }
 }
 
-/// The first index at or after `from` of a byte of `b` with its high bit set.
+/// The first index at or after `from` of a byte of `b` with its high bit set (sixteen bytes
+/// at a time: the output's search, see [`crate::output::find_non_ascii`]).
 #[inline]
 fn first_non_ascii(b: &[u8], from: usize) -> Option<usize> {
-    let rest = b.get(from..)?;
-    let at = crate::text::find_where(rest, |c| c >= 0x80);
-    (at < rest.len()).then_some(from + at)
+    crate::output::find_non_ascii(b, from)
 }
 
 #[cfg(test)]

@@ -33,57 +33,127 @@ fn bytes_below(x: u64, n: u8) -> u64 {
     x.wrapping_sub(splat(n)) & !x & HI
 }
 
+/// The bytes of a class in a block of sixteen, as a mask: bit `i` is set when byte `i` is one
+/// of `eq`, or below `below` (0: no byte is). On x86-64, a few vector compares whose results
+/// are gathered by one `movemask` (SSE2, which every x86-64 processor has): no reduction of
+/// the compares to one flag, and no second search for the place of the first hit; elsewhere,
+/// byte by byte.
+#[inline(always)]
+fn block_mask(block: &[u8; 16], eq: &[u8], below: u8) -> u32 {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: the SSE2 instructions are enabled for the whole build (`target_feature`
+        // above; every x86-64 processor has them), and the load reads the sixteen bytes of
+        // `block`, unaligned (`loadu` asks for no alignment).
+        unsafe {
+            let x = _mm_loadu_si128(block.as_ptr().cast());
+            let mut hits = _mm_setzero_si128();
+            for &b in eq {
+                hits = _mm_or_si128(hits, _mm_cmpeq_epi8(x, _mm_set1_epi8(b as i8)));
+            }
+            if below > 0 {
+                // `x < below` exactly when the unsigned minimum of `x` and `below - 1` is `x`.
+                let low = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8((below - 1) as i8)), x);
+                hits = _mm_or_si128(hits, low);
+            }
+            _mm_movemask_epi8(hits) as u32
+        }
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    {
+        (block.iter().enumerate()).fold(0, |m, (i, b)| {
+            m | u32::from(eq.contains(b) || *b < below) << i
+        })
+    }
+}
+
 /// The first index `i >= from` of `s` holding a byte of a class: sixteen bytes at a time with
-/// `byte` (which says whether a byte is in the class; written without branches, it becomes a
-/// few vector compares), and the place of the first one, or what is left under sixteen bytes,
-/// eight bytes at a time with `flags` (the high bit of every byte of a word in the class, and
-/// maybe of bytes above one that is: the lowest flagged byte is always a true one).
+/// `block` (the class bytes of a block as a mask, see [`block_mask`]), the last bytes as the
+/// block that ends where `s` does; a text shorter than a block eight bytes at a time with
+/// `flags` (the high bit of every byte of a word in the class, and maybe of bytes above one
+/// that is: the lowest flagged byte is always a true one), and `byte` (whether a byte is in
+/// the class) for the few bytes left.
 #[inline(always)]
 fn find_from(
     s: &[u8],
     from: usize,
+    block: impl Fn(&[u8; 16]) -> u32,
     flags: impl Fn(u64) -> u64,
     byte: impl Fn(u8) -> bool,
 ) -> Option<usize> {
+    let rest = s.get(from..)?;
+    let mut blocks = rest.chunks_exact(16);
+    let mut i = from;
+    for b in &mut blocks {
+        let hit = block(b.first_chunk()?);
+        if hit != 0 {
+            return Some(i + hit.trailing_zeros() as usize);
+        }
+        i += 16;
+    }
+    if i >= s.len() {
+        return None;
+    }
+    if let Some(last) = rest.last_chunk::<16>() {
+        // The block that ends where `s` ends overlaps bytes already found clean (so the lowest
+        // hit is a true one, and at or after `i`).
+        let hit = block(last);
+        return (hit != 0).then(|| s.len() - 16 + hit.trailing_zeros() as usize);
+    }
     let word = |w: &[u8]| {
         let mut b = [0u8; 8];
         b.copy_from_slice(&w[..8]);
         flags(u64::from_le_bytes(b))
     };
     let first = |at: usize, hit: u64| at + (hit.trailing_zeros() / 8) as usize;
-    let mut blocks = s.get(from..)?.chunks_exact(16);
-    let mut i = from;
-    for block in &mut blocks {
-        if block.iter().fold(0, |any, &b| any | u8::from(byte(b))) != 0 {
-            let lo = word(block);
-            return Some(if lo != 0 {
-                first(i, lo)
-            } else {
-                first(i + 8, word(&block[8..]))
-            });
-        }
-        i += 16;
-    }
-    let rest = blocks.remainder();
     if rest.len() >= 8 {
         let hit = word(rest);
         if hit != 0 {
             return Some(first(i, hit));
         }
-        i += 8;
+        // The word that ends where `s` ends overlaps bytes already found clean.
+        let last = s.len() - 8;
+        let hit = word(&s[last..]);
+        return (hit != 0).then(|| first(last, hit));
     }
-    if i >= s.len() {
-        return None;
+    rest.iter().position(|&b| byte(b)).map(|p| from + p)
+}
+
+/// The bytes of a block of sixteen that are not ASCII, as a mask (bit `i` for byte `i`): on
+/// x86-64 the high bits gathered by one `movemask`.
+#[inline(always)]
+fn non_ascii_mask(block: &[u8; 16]) -> u32 {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: as in `block_mask`.
+        unsafe { _mm_movemask_epi8(_mm_loadu_si128(block.as_ptr().cast())) as u32 }
     }
-    match s.len().checked_sub(8) {
-        // The word that ends where `s` ends overlaps bytes already found clean (so the lowest
-        // flagged byte is a true hit, and at or after `i`).
-        Some(last) if last >= from => {
-            let hit = word(&s[last..]);
-            (hit != 0).then(|| first(last, hit))
-        }
-        _ => s[i..].iter().position(|&b| byte(b)).map(|p| i + p),
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    {
+        (block.iter().enumerate()).fold(0, |m, (i, &b)| m | u32::from(b >= 0x80) << i)
     }
+}
+
+/// The first byte of `s` at or after `from` that is not ASCII.
+#[inline]
+pub(crate) fn find_non_ascii(s: &[u8], from: usize) -> Option<usize> {
+    find_from(s, from, non_ascii_mask, |x| x & HI, |b| b >= 0x80)
+}
+
+/// The bytes that force quoting of a CSV field ([`csv_special`]).
+const CSV_SPECIAL: [u8; 4] = [b',', b'"', b'\n', b'\r'];
+/// The bytes at or above 0x20 that must be escaped in a JSON string ([`json_special`]).
+const JSON_SPECIAL: [u8; 2] = [b'"', b'\\'];
+/// The bytes at or above 0x20 that are special in CSV or JSON ([`csv_or_json_special`]).
+const CSV_OR_JSON_SPECIAL: [u8; 3] = [b'"', b'\\', b','];
+
+/// The bytes of a block of sixteen that must be escaped in a JSON string, as a mask (bit `i`
+/// for byte `i`; see [`json_special`]).
+#[inline(always)]
+pub(crate) fn json_special_mask(block: &[u8; 16]) -> u32 {
+    block_mask(block, &JSON_SPECIAL, 0x20)
 }
 
 /// Whether a CSV field holding `b` must be quoted (a comma, a quote, CR or LF). Written
@@ -99,6 +169,7 @@ pub(crate) fn find_csv_special(s: &[u8], from: usize) -> Option<usize> {
     find_from(
         s,
         from,
+        |b| block_mask(b, &CSV_SPECIAL, 0),
         |x| {
             // `zeros` of each byte value, with the high-bit mask taken once.
             let eq = |b: u8| {
@@ -135,7 +206,7 @@ pub(crate) fn json_special_flags(x: u64) -> u64 {
 /// The first byte of `s` at or after `from` that must be escaped in a JSON string.
 #[inline]
 pub(crate) fn find_json_special(s: &[u8], from: usize) -> Option<usize> {
-    find_from(s, from, json_special_flags, json_special)
+    find_from(s, from, json_special_mask, json_special_flags, json_special)
 }
 
 /// Whether `b` must be quoted in a CSV field or escaped in a JSON string. Written without
@@ -153,6 +224,7 @@ pub(crate) fn is_plain(s: &[u8]) -> bool {
     find_from(
         s,
         0,
+        |b| block_mask(b, &CSV_OR_JSON_SPECIAL, 0x20),
         |x| bytes_below(x, 0x20) | bytes_eq(x, b'"') | bytes_eq(x, b'\\') | bytes_eq(x, b','),
         csv_or_json_special,
     )
@@ -187,7 +259,13 @@ fn csv_quoted(out: &mut Vec<u8>, mark: bool, s: &[u8], first: usize) {
     }
     let mut run = 0;
     let mut at = first;
-    while let Some(i) = find_from(s, at, |x| bytes_eq(x, b'"'), |b| b == b'"') {
+    while let Some(i) = find_from(
+        s,
+        at,
+        |b| block_mask(b, b"\"", 0),
+        |x| bytes_eq(x, b'"'),
+        |b| b == b'"',
+    ) {
         out.extend_from_slice(&s[run..=i]);
         out.push(b'"');
         run = i + 1;
@@ -462,6 +540,40 @@ pub(crate) fn tenths(out: &mut Vec<u8>, tenths: u32, whole: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The block searches find the first byte of each class that a byte-by-byte search
+        /// finds, from any place of texts of any length, with bytes close to the special ones.
+        #[test]
+        fn block_searches_agree_with_byte_by_byte_ones(
+            s in proptest::collection::vec(proptest::sample::select(vec![
+                b'a', b' ', b',', b'"', b'\\', b'\n', b'\r', 0, 0x1f, 0x20, 0x21, 0x2b, 0x2d,
+                0x5b, 0x5d, 0x7f, 0x80, 0x9f, 0xa0, 0xdc, 0xe2, 0xff,
+            ]), 0..80),
+            from in 0usize..90,
+        ) {
+            let first = |class: fn(u8) -> bool| {
+                (from <= s.len()).then(|| s[from..].iter().position(|&b| class(b)).map(|p| from + p)).flatten()
+            };
+            let csv = |b: u8| matches!(b, b',' | b'"' | b'\n' | b'\r');
+            let json = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+            let quote = |b: u8| b == b'"';
+            let high = |b: u8| b >= 0x80;
+            proptest::prop_assert_eq!(find_csv_special(&s, from), first(csv));
+            proptest::prop_assert_eq!(find_json_special(&s, from), first(json));
+            proptest::prop_assert_eq!(
+                find_from(&s, from, |b| block_mask(b, b"\"", 0), |x| bytes_eq(x, b'"'), quote),
+                first(quote)
+            );
+            proptest::prop_assert_eq!(is_plain(&s), !s.iter().any(|&b| csv(b) || json(b)));
+            proptest::prop_assert_eq!(find_non_ascii(&s, from), first(high));
+            for (k, block) in s.windows(16).enumerate() {
+                let block: &[u8; 16] = block.try_into().unwrap();
+                let mask = (0..16).fold(0, |m, i| m | u32::from(json(block[i])) << i);
+                proptest::prop_assert_eq!(json_special_mask(block), mask, "block at {}", k);
+            }
+        }
+    }
 
     #[test]
     fn finds_special_bytes_anywhere() {

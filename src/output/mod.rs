@@ -24,7 +24,7 @@ mod tables;
 
 pub use dir::OutDir;
 pub use dir::FILES;
-pub(crate) use enc::{find_json_special, json_special, json_special_flags};
+pub(crate) use enc::{find_json_special, find_non_ascii, json_special, json_special_mask};
 pub use render::{Parts, Rendered, Renderer};
 pub use stream::{StreamFormat, StreamSink};
 pub use summary::{Summary, Tally};

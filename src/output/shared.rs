@@ -161,6 +161,13 @@ impl Conditions {
     }
 }
 
+/// Whether two evidence lists are equal, compared index by index: they hold a few indices
+/// each, fewer than it takes to make a call to `memcmp` (which `==` on slices makes) worth it.
+#[inline]
+fn same_indices(a: &[u32], b: &[u32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 impl Shared {
     /// Works out what the rows of `parts` for `report` share.
     pub fn prepare(&mut self, fixed: &FixedTexts, report: &Report, a: &Analysis, parts: Parts) {
@@ -284,7 +291,7 @@ impl Shared {
         n: usize,
     ) -> EvidenceCells {
         let known = (self.evidence_lists.iter())
-            .find(|((from, to), _)| self.evidence_idx[*from..*to] == *idx);
+            .find(|((from, to), _)| same_indices(&self.evidence_idx[*from..*to], idx));
         if let Some(&(_, cells)) = known {
             return cells;
         }

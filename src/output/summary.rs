@@ -125,18 +125,21 @@ impl Summary {
     }
 }
 
+/// See [`Tally::tag`].
+type Tag = (u64, u64, u64);
+
 /// Counts by name (a JSON object keyed by name, in name order, as a `BTreeMap` would give).
 ///
 /// A run counts every action, flag and caution of every report, and there are few distinct
-/// names: they are kept in the order first seen, each with a tag (its first and last eight
-/// bytes and its length) that is compared before the name itself, and found through a small
-/// open-addressing table keyed by the tag (linear probing, at most half full), so that counting
-/// a name costs a hash of two integers, a probe or two and, for a long name, one string
-/// comparison. Names are put in order only when the counts are read.
+/// names: they are kept in the order first seen, each with a tag (its first, second and last
+/// eight bytes and its length) that is compared before the name itself, and found through a
+/// small open-addressing table keyed by the tag (linear probing, at most half full), so that
+/// counting a name costs a hash of three integers, a probe or two and, for a name longer than
+/// its tag (24 bytes), one string comparison. Names are put in order only when the counts are read.
 #[derive(Debug, Clone, Default)]
 pub struct Tally {
     /// Per name, in the order of `counts`: its [`Tally::tag`].
-    tags: Vec<(u64, u64)>,
+    tags: Vec<Tag>,
     /// Names and their counts, in the order first seen.
     counts: Vec<(String, u64)>,
     /// Per slot, the index in `counts` of the name there plus one (0: an empty slot). Its
@@ -151,8 +154,8 @@ impl Tally {
     /// Counts `name` once more.
     pub fn add(&mut self, name: &str) {
         let tag = Tally::tag(name);
-        // A name of at most 16 bytes is all in its tag; a longer one is compared too.
-        let long = name.len() > 16;
+        // A name of at most 24 bytes is all in its tag; a longer one is compared too.
+        let long = name.len() > 24;
         if self.slots.is_empty() {
             self.slots = vec![0; Tally::FIRST_SLOTS];
         }
@@ -192,19 +195,22 @@ impl Tally {
 
     /// Where a name with tag `tag` is looked for first (before the mask).
     #[inline]
-    fn hash((first, last): (u64, u64)) -> usize {
-        let h = (first ^ last.rotate_left(29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    fn hash((first, second, last): Tag) -> usize {
+        let h = (first ^ second.rotate_left(17) ^ last.rotate_left(29))
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
         (h >> 32) as usize
     }
 
-    /// A cheap summary of a name: its first eight bytes, and its last eight bytes with its
-    /// length. Equal names have equal tags, and so do different names only when they are longer
-    /// than 16 bytes.
-    fn tag(name: &str) -> (u64, u64) {
+    /// A cheap summary of a name: its first and second eight bytes (zeros past its end), and
+    /// its last eight bytes with its length. Equal names have equal tags, and so do different
+    /// names only when they are longer than 24 bytes (the action, caution and flag ids are
+    /// mostly shorter).
+    fn tag(name: &str) -> Tag {
         let b = name.as_bytes();
         let n = b.len();
         (
             load8(b, 0),
+            load8(b, 8),
             load8(b, n.saturating_sub(8)) ^ (n as u64).rotate_right(8),
         )
     }
@@ -272,7 +278,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn tally_agrees_with_a_map(
-            picks in proptest::collection::vec(0usize..24, 0..200),
+            picks in proptest::collection::vec(0usize..30, 0..200),
         ) {
             // Names that share first or last bytes, lengths and tags, and the empty name.
             let pool = [
@@ -280,6 +286,8 @@ mod tests {
                 "xmri_lumbar_spine", "dxa", "dxa_", "ct", "ct_cervical_spine", "ct_lumbar_spine",
                 "abcdefgh", "abcdefghabcdefgh", "abcdefgxabcdefgh", "abcdefghxbcdefgh",
                 "spine_surgery", "é", "éé", "follow_up", "follow_up_xray",
+                "abcdefgh12345678abcdefgh", "abcdefgh12345x78abcdefgh", "abcdefgh1234abcdefgh",
+                "abcdefgh1x34abcdefgh", "abcdefgh12345678xabcdefgh", "abcdefgh12345678yabcdefgh",
             ];
             let names: Vec<String> = picks.iter().map(|&p| pool[p].to_string()).collect();
             let mut t = Tally::default();

@@ -9,7 +9,7 @@
 //! with `serde_json`, which decides and words the error.
 
 use super::{field_index, Fields, Key, Keys, PatientValues, Val};
-use crate::output::{json_special, json_special_flags};
+use crate::output::{json_special, json_special_mask};
 use std::borrow::Cow;
 
 /// Nesting beyond this many levels (the line's object is level 1) is left to `serde_json`,
@@ -427,29 +427,13 @@ const BLOCK: usize = 16;
 
 /// How many bytes of `block` (at least `BLOCK` long) come before the first one that ends a
 /// plain run (a quote, a backslash or a control character: [`json_special`]), or `BLOCK` when
-/// none does. The block is tested at once (vector
-/// compares), and the place of the first such byte found a word at a time.
+/// none does: the place of the lowest bit of the block's mask ([`json_special_mask`]).
 #[inline(always)]
 fn plain_in_block(block: &[u8]) -> usize {
-    let block = &block[..BLOCK];
-    if block
-        .iter()
-        .fold(0u8, |any, &b| any | u8::from(json_special(b)))
-        == 0
-    {
-        return BLOCK;
+    match block.first_chunk::<BLOCK>() {
+        Some(block) => (json_special_mask(block).trailing_zeros() as usize).min(BLOCK),
+        None => block.iter().take_while(|&&b| !json_special(b)).count(),
     }
-    let word = |h: usize| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&block[8 * h..8 * h + 8]);
-        json_special_flags(u64::from_le_bytes(w))
-    };
-    let lo = word(0);
-    (if lo != 0 {
-        lo.trailing_zeros() / 8
-    } else {
-        8 + word(1).trailing_zeros() / 8
-    }) as usize
 }
 
 /// [`find_special`] for the short runs of keys, ids and values: the first block is tested in
