@@ -97,8 +97,8 @@ pub struct SeedDef {
 /// An action the rules may emit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActionDef {
-    /// Stable id (`dxa`).
-    pub id: String,
+    /// Stable id (`dxa`), shared with the rows that carry it.
+    pub id: Text,
     /// What it means.
     pub meaning: String,
     yields_to: Vec<usize>,
@@ -109,17 +109,18 @@ pub struct ActionDef {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CautionDef {
     /// Stable id.
-    pub id: String,
+    pub id: Text,
     /// What to avoid and why.
-    pub message: String,
+    pub message: Text,
     /// Seed articles and the works they cite.
-    pub source: String,
+    pub source: Text,
 }
 
-/// One rule: conditions over findings and patient context, and what it emits.
+/// One rule: conditions over findings and patient context, and what it emits. Its id,
+/// rationale, source and condition are [`Text`]s that the rows it fires share.
 #[derive(Debug, Clone)]
 pub struct Rule {
-    id: String,
+    id: Text,
     title: String,
     basis: Basis,
     all: Vec<FindingCond>,
@@ -136,10 +137,10 @@ pub struct Rule {
     actions: Vec<usize>,
     cautions: Vec<usize>,
     strength: Strength,
-    condition: Option<String>,
+    condition: Option<Text>,
     urgency: Urgency,
-    rationale: String,
-    source: String,
+    rationale: Text,
+    source: Text,
     line: usize,
 }
 
@@ -171,6 +172,17 @@ impl Rule {
     /// Seed articles and the works they cite.
     pub fn source(&self) -> &str {
         &self.source
+    }
+    /// The id, rationale, source and condition as the handles the rows this rule fires
+    /// share: a reader holding them can tell a row's text is the rule's by its address
+    /// ([`Text::is`]).
+    pub fn texts(&self) -> (&Text, &Text, &Text, Option<&Text>) {
+        (
+            &self.id,
+            &self.rationale,
+            &self.source,
+            self.condition.as_ref(),
+        )
     }
     /// Line of the rule's id in its file.
     pub fn line(&self) -> usize {
@@ -374,25 +386,26 @@ struct Scratch {
     /// Per caution: the first rule that raised it and the merged evidence.
     cautions: Vec<Option<(usize, MentionSet)>>,
     cues: CueBuffers,
-    /// For [`RuleSet::merged_condition_into`].
+    /// For [`RuleSet::row_condition`].
     distinct: Vec<usize>,
+    /// For [`RuleSet::row_condition`]: the text of a condition built from pieces.
+    condition: String,
     /// Rows of earlier reports, handed back by [`keep_rows`] (when an [`Analysis`] is
     /// cleared) or left over by [`RuleSet::apply_firings`]: their strings and evidence vectors
     /// are refilled for the next report's rows instead of allocating new ones.
     spare: SpareRows,
 }
 
-/// Emptied rows kept for reuse ([`Scratch::spare`]).
+/// Emptied rows kept for reuse ([`Scratch::spare`]): their texts are handles to the rule
+/// set's, what is reused is their evidence vectors.
 #[derive(Debug, Default)]
 struct SpareRows {
     recommendations: Pool<Recommendation>,
     cautions: Pool<Caution>,
-    /// The strings of conditions, from rows whose condition went away.
-    conditions: Vec<String>,
 }
 
 impl SpareRows {
-    /// The most loose rows (and condition strings) of each kind kept: more than one report
+    /// The most loose rows of each kind kept: more than one report
     /// produces with the shipped rules, few enough that the memory kept stays small.
     const MAX: usize = 64;
 
@@ -462,25 +475,25 @@ impl<T> Pool<T> {
 /// A row to be filled in ([`RuleSet::apply_firings`] sets every field).
 pub(crate) fn blank_recommendation() -> Recommendation {
     Recommendation {
-        action: String::new(),
-        rule: String::new(),
+        action: Text::default(),
+        rule: Text::default(),
         strength: Strength::Recommended,
         condition: None,
         urgency: Urgency::Routine,
-        rationale: String::new(),
+        rationale: Text::default(),
         evidence: Vec::new(),
-        source: String::new(),
+        source: Text::default(),
     }
 }
 
 /// A caution to be filled in ([`RuleSet::apply_firings`] sets every field).
 fn blank_caution() -> Caution {
     Caution {
-        id: String::new(),
-        rule: String::new(),
-        message: String::new(),
+        id: Text::default(),
+        rule: Text::default(),
+        message: Text::default(),
         evidence: Vec::new(),
-        source: String::new(),
+        source: Text::default(),
     }
 }
 
@@ -722,6 +735,7 @@ impl RuleSet {
             rows,
             cautions,
             distinct,
+            condition,
             spare,
             ..
         } = s;
@@ -751,7 +765,7 @@ impl RuleSet {
 
         // Exclusions, decided on the merged set before anything is dropped. The rows are
         // written over those already in `analysis` (of an earlier call), then over spare ones,
-        // so that their strings and vectors are reused.
+        // so that their evidence vectors are reused; their texts are the rule set's handles.
         let emitted = |j: usize| rows[j].as_ref().map(|r| r.strength);
         let recs = &mut analysis.recommendations;
         spare.recommendations.restore(recs);
@@ -778,26 +792,19 @@ impl RuleSet {
             }
             let r = &mut recs[n];
             n += 1;
-            r.action.clone_from(&def.id);
-            r.rule.clone_from(&rule.id);
+            r.action = def.id.clone();
+            r.rule = rule.id.clone();
             r.strength = row.strength;
-            // The condition's string comes from the row, else from the spare ones.
-            let mut condition = r.condition.take().or_else(|| spare.conditions.pop());
-            let holds = row.strength == Strength::Conditional && {
-                let c = condition.get_or_insert_with(String::new);
-                self.merged_condition_into(act, firings, rule, distinct, c)
-            };
-            if holds {
-                r.condition = condition;
-            } else if let Some(c) = condition {
-                if spare.conditions.len() < SpareRows::MAX {
-                    spare.conditions.push(c);
+            r.condition = match row.strength {
+                Strength::Conditional => {
+                    self.row_condition(act, firings, rule, distinct, condition)
                 }
-            }
+                _ => None,
+            };
             r.urgency = row.urgency;
-            r.rationale.clone_from(&rule.rationale);
+            r.rationale = rule.rationale.clone();
             row.evidence.write_to(&mut r.evidence);
-            r.source.clone_from(&rule.source);
+            r.source = rule.source.clone();
         }
         spare.recommendations.keep_tail(recs, n);
 
@@ -821,29 +828,47 @@ impl RuleSet {
             }
             let x = &mut out[n];
             n += 1;
-            x.id.clone_from(&def.id);
-            x.rule.clone_from(&self.rules[*rule].id);
-            x.message.clone_from(&def.message);
+            x.id = def.id.clone();
+            x.rule = self.rules[*rule].id.clone();
+            x.message = def.message.clone();
             evidence.write_to(&mut x.evidence);
-            x.source.clone_from(&def.source);
+            x.source = def.source.clone();
         }
         spare.cautions.keep_tail(out, n);
     }
 
-    /// Writes into `out` (emptied first) the condition of a conditional row for action
-    /// `act`: the distinct conditions of the conditional firings that emitted it, in rule
-    /// order ("either: ...; or: ..." when there are several), else the condition of `winner`,
-    /// the rule that names the row. Returns whether there is one. `distinct` is a buffer (the
-    /// indices in `firings` of the first firing with each condition); [`RuleSet::merged_condition`]
-    /// in the tests builds the same text as strings.
-    fn merged_condition_into(
+    /// The condition of a conditional row for action `act`: the distinct conditions of the
+    /// conditional firings that emitted it, in rule order ("either: ...; or: ..." when there
+    /// are several), else the condition of `winner`, the rule that names the row; `None` when
+    /// there is none. When it is one rule's condition as the rule file words it (the winner's when no conditional firing emitted the action, or the
+    /// only distinct one when it asks for no missing value), that rule's own [`Text`], shared;
+    /// else a new text, built in `buf`. [`RuleSet::merged_condition`] in the tests builds
+    /// the same text as strings.
+    fn row_condition(
         &self,
         act: usize,
         firings: &[Firing],
         winner: &Rule,
         distinct: &mut Vec<usize>,
-        out: &mut String,
-    ) -> bool {
+        buf: &mut String,
+    ) -> Option<Text> {
+        self.distinct_conditions(act, firings, distinct);
+        let own = match distinct[..] {
+            [] => return winner.condition.clone(),
+            [k] if firings[k].missing.is_empty() => self.rules[firings[k].rule].condition.as_ref(),
+            _ => None,
+        };
+        match own {
+            Some(c) => Some(c.clone()),
+            None => self
+                .write_condition(firings, winner, distinct, buf)
+                .then(|| Text::from(buf.as_str())),
+        }
+    }
+
+    /// Fills `distinct` (emptied first) with the indices in `firings` of the conditional
+    /// firings that emitted action `act`, the first of each distinct condition, in rule order.
+    fn distinct_conditions(&self, act: usize, firings: &[Firing], distinct: &mut Vec<usize>) {
         distinct.clear();
         for (k, f) in firings.iter().enumerate() {
             let rule = &self.rules[f.rule];
@@ -858,6 +883,18 @@ impl RuleSet {
                 distinct.push(k);
             }
         }
+    }
+
+    /// Writes into `out` (emptied first) the condition of a row from the firings `distinct`
+    /// ([`RuleSet::distinct_conditions`]): "either: ...; or: ..." when there are several, else
+    /// the one, else `winner`'s own. Returns whether there is one.
+    fn write_condition(
+        &self,
+        firings: &[Firing],
+        winner: &Rule,
+        distinct: &[usize],
+        out: &mut String,
+    ) -> bool {
         out.clear();
         if distinct.is_empty() {
             return match &winner.condition {
@@ -903,7 +940,7 @@ impl RuleSet {
             }
         }
         match conditions.len() {
-            0 => winner.condition.clone(),
+            0 => winner.condition.as_deref().map(String::from),
             1 => conditions.pop().map(Cow::into_owned),
             _ => Some(format!("either: {}", conditions.join("; or: "))),
         }
@@ -1274,12 +1311,12 @@ mod tests {
     }
 
     #[test]
-    fn merged_condition_written_in_pieces_equals_the_built_one() {
+    fn row_condition_equals_the_built_one() {
         let p = crate::pipeline::Pipeline::builtin();
         let rs = RuleSet::builtin();
         let mut s = Scratch::default();
         let mut out = String::from("left over from an earlier row");
-        let mut several = 0;
+        let (mut several, mut shared) = (0, 0);
         for mut report in crate::gen::generate(7, 200) {
             let own = report.patient.clone();
             for patient in std::iter::once(own).chain(other_patients()) {
@@ -1300,17 +1337,23 @@ mod tests {
                     {
                         let winner = &rs.rules[f.rule];
                         let want = rs.merged_condition(act, &firings, winner);
-                        let got = rs
-                            .merged_condition_into(act, &firings, winner, &mut s.distinct, &mut out)
-                            .then(|| out.clone());
-                        assert_eq!(got, want, "{} {act}", report.id);
+                        let got =
+                            rs.row_condition(act, &firings, winner, &mut s.distinct, &mut out);
+                        assert_eq!(got.as_deref(), want.as_deref(), "{} {act}", report.id);
+                        // A rule's own condition is its text, shared.
+                        let own = |r: &Rule| {
+                            r.condition
+                                .as_ref()
+                                .is_some_and(|c| got.as_ref().is_some_and(|g| c.is(g)))
+                        };
+                        shared += usize::from(firings.iter().any(|f| own(&rs.rules[f.rule])));
                         several += usize::from(want.is_some_and(|c| c.starts_with("either: ")));
                     }
                 }
                 s.firings = firings;
             }
         }
-        assert!(several > 0, "{several}");
+        assert!(several > 0 && shared > 0, "{several} {shared}");
     }
 
     proptest::proptest! {
