@@ -887,6 +887,25 @@ mod tests {
     use super::*;
     use proptest::strategy::Strategy;
 
+    proptest::proptest! {
+        /// Texts compare as the strings they hold, whether they share memory or not.
+        #[test]
+        fn texts_compare_as_their_strings(a in "[ab]{0,3}", b in "[ab]{0,3}") {
+            let (x, y) = (Text::from(a.as_str()), Text::from(b.as_str()));
+            let same = x.clone();
+            proptest::prop_assert_eq!(x == y, a == b);
+            proptest::prop_assert_eq!(x == b.as_str(), a == b);
+            proptest::prop_assert_eq!(x == *b.as_str(), a == b);
+            proptest::prop_assert_eq!(x == b, a == b);
+            proptest::prop_assert_eq!(b.as_str() == x, a == b);
+            proptest::prop_assert!(x == same && same.is(&x) && x == a);
+            // Equal bytes elsewhere are not the same text.
+            proptest::prop_assert!(!x.is(&b) || x.is_empty());
+            proptest::prop_assert_eq!(format!("{x:?}"), format!("{a:?}"));
+            proptest::prop_assert_eq!(serde_json::to_string(&x).unwrap(), serde_json::to_string(&a).unwrap());
+        }
+    }
+
     /// The boolean reading as a lowercased copy matched against the accepted words.
     fn read_bool_lowercased(v: &str) -> Option<Option<bool>> {
         match v.to_ascii_lowercase().as_str() {

@@ -242,6 +242,11 @@ impl GateIndex {
     pub fn allowed(&self, a: &Analysis, out: &mut Vec<u64>) {
         let words = self.words;
         out.clear();
+        if words == 1 {
+            // Up to 64 rules (the shipped set): the two words are kept in registers.
+            out.push(self.allowed_one(a));
+            return;
+        }
         out.resize(2 * words, 0);
         let (all, any) = out.split_at_mut(words);
         all.fill(u64::MAX);
@@ -258,6 +263,20 @@ impl GateIndex {
             all[w] &= self.no_any[w] | any[w];
         }
         out.truncate(words);
+    }
+
+    /// [`GateIndex::allowed`] of a set of at most 64 rules (one word), as one word.
+    fn allowed_one(&self, a: &Analysis) -> u64 {
+        let n = 4 * BUILTIN_CONCEPTS.len();
+        let (all_ok, any_ok) = (&self.all_ok[..n], &self.any_ok[..n]);
+        let (mut all, mut any) = (u64::MAX, 0);
+        for c in 0..BUILTIN_CONCEPTS.len() {
+            let status = a.concepts.get(c).and_then(|r| r.status);
+            let at = 4 * c + (StatusSet::bit(status).trailing_zeros() as usize & 3);
+            all &= all_ok[at];
+            any |= any_ok[at];
+        }
+        all & (self.no_any[0] | any)
     }
 }
 
@@ -588,8 +607,10 @@ impl<'a> Findings<'a> {
     /// The findings of `a`, keeping the per-concept sets in `setting` (emptied first: a
     /// buffer from [`Findings::into_buffer`], so that a thread allocates them once).
     pub fn new(a: &'a Analysis, mut setting: Vec<MentionSet>) -> Findings<'a> {
-        setting.clear();
-        setting.resize(a.concepts.len(), MentionSet::default());
+        // Emptied in place: their vectors are kept, none is dropped or cloned.
+        setting.truncate(a.concepts.len());
+        setting.iter_mut().for_each(MentionSet::clear);
+        setting.resize_with(a.concepts.len(), MentionSet::default);
         for (i, m) in a.mentions.iter().enumerate() {
             let Some(result) = a.concepts.get(m.concept.index()) else {
                 continue;
@@ -1036,7 +1057,8 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// Past 64 rules too, the index finds the rules whose gates pass.
+        /// Up to 64 rules (one word, [`GateIndex::allowed_one`]) and past them, the index finds
+        /// the rules whose gates pass.
         #[test]
         fn gate_index_agrees_with_each_gate(
             gates in proptest::collection::vec(

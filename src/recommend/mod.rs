@@ -381,10 +381,15 @@ struct Scratch {
     /// The rules whose status gates pass, one bit each ([`GateIndex::allowed`]).
     allowed: Vec<u64>,
     firings: Vec<Firing>,
-    /// Per action.
+    /// Per action; only those set in `row_set` are not `None`.
     rows: Vec<Option<Row>>,
-    /// Per caution: the first rule that raised it and the merged evidence.
+    /// The actions with a row, one bit each.
+    row_set: Vec<u64>,
+    /// Per caution: the first rule that raised it and the merged evidence; only those set in
+    /// `caution_set` are not `None`.
     cautions: Vec<Option<(usize, MentionSet)>>,
+    /// The cautions raised, one bit each.
+    caution_set: Vec<u64>,
     cues: CueBuffers,
     /// For [`RuleSet::row_condition`].
     distinct: Vec<usize>,
@@ -494,6 +499,28 @@ fn blank_caution() -> Caution {
         message: Text::default(),
         evidence: Vec::new(),
         source: Text::default(),
+    }
+}
+
+/// The indices of the bits set in `words` (bit `i % 64` of word `i / 64`), lowest first.
+fn set_bits(words: &[u64]) -> impl Iterator<Item = usize> + '_ {
+    (words.iter().enumerate())
+        .flat_map(|(w, &bits)| cond::Bits(bits).map(move |b| 64 * w + b as usize))
+}
+
+/// Readies `slots` and `bits` for `n` entries, all `None` and no bit set: only the entries
+/// whose bits are set (by the report before) are emptied, not every entry.
+fn reset_slots<T: Clone>(slots: &mut Vec<Option<T>>, bits: &mut Vec<u64>, n: usize) {
+    for i in set_bits(bits) {
+        if let Some(slot) = slots.get_mut(i) {
+            *slot = None;
+        }
+    }
+    bits.clear();
+    bits.resize(n.div_ceil(64), 0);
+    if slots.len() != n {
+        slots.clear();
+        slots.resize(n, None);
     }
 }
 
@@ -630,12 +657,7 @@ impl RuleSet {
         let out = &mut s.firings;
         out.clear();
         let mut evidence = MentionSet::default();
-        let rules = s
-            .allowed
-            .iter()
-            .enumerate()
-            .flat_map(|(w, &bits)| cond::Bits(bits).map(move |b| 64 * w + b as usize));
-        for i in rules {
+        for i in set_bits(&s.allowed) {
             let rule = &self.rules[i];
             let (strength, missing) = match rule.patient_truth(p) {
                 Tri::False => continue,
@@ -733,7 +755,9 @@ impl RuleSet {
         let Scratch {
             firings,
             rows,
+            row_set,
             cautions,
+            caution_set,
             distinct,
             condition,
             spare,
@@ -741,11 +765,11 @@ impl RuleSet {
         } = s;
         let firings = &firings[..];
         // Merge per action.
-        rows.clear();
-        rows.resize(self.actions.len(), None);
+        reset_slots(rows, row_set, self.actions.len());
         for (k, f) in firings.iter().enumerate() {
             let rule = &self.rules[f.rule];
             for &act in &rule.actions {
+                row_set[act / 64] |= 1 << (act % 64);
                 let row = rows[act].get_or_insert_with(|| Row {
                     winner: k,
                     strength: f.strength,
@@ -770,8 +794,8 @@ impl RuleSet {
         let recs = &mut analysis.recommendations;
         spare.recommendations.restore(recs);
         let mut n = 0;
-        for (act, row) in rows.iter().enumerate() {
-            let Some(row) = row else { continue };
+        for act in set_bits(row_set) {
+            let Some(row) = &rows[act] else { continue };
             let def = &self.actions[act];
             if def
                 .yields_to
@@ -809,10 +833,10 @@ impl RuleSet {
         spare.recommendations.keep_tail(recs, n);
 
         // Cautions: raised by every rule that fired, outright or conditionally.
-        cautions.clear();
-        cautions.resize(self.cautions.len(), None);
+        reset_slots(cautions, caution_set, self.cautions.len());
         for f in firings {
             for &c in &self.rules[f.rule].cautions {
+                caution_set[c / 64] |= 1 << (c % 64);
                 let entry = cautions[c].get_or_insert_with(|| (f.rule, MentionSet::default()));
                 entry.1.union_with(&f.evidence);
             }
@@ -820,8 +844,10 @@ impl RuleSet {
         let out = &mut analysis.cautions;
         spare.cautions.restore(out);
         let mut n = 0;
-        for (c, e) in cautions.iter().enumerate() {
-            let Some((rule, evidence)) = e else { continue };
+        for c in set_bits(caution_set) {
+            let Some((rule, evidence)) = &cautions[c] else {
+                continue;
+            };
             let def = &self.cautions[c];
             if n == out.len() {
                 out.push(spare.cautions.pop().unwrap_or_else(blank_caution));
