@@ -790,6 +790,10 @@ impl Fields {
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
+    /// The set as bits, bit `f as u16` for field `f`.
+    pub fn bits(self) -> u16 {
+        self.0
+    }
     /// The fields, in [`Field::ALL`] order.
     pub fn iter(self) -> impl Iterator<Item = Field> {
         Field::ALL
@@ -817,7 +821,9 @@ impl Fields {
     }
 }
 
-/// Three-valued truth: unknown carries the fields whose values are missing.
+/// Three-valued truth: unknown carries the fields whose values are missing. The connectives
+/// ([`Tri::and`], [`Tri::or`], [`Tri::not`]) are the reference the rules' patient tests are
+/// checked against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Tri {
     True,
@@ -827,6 +833,7 @@ pub(crate) enum Tri {
 
 impl Tri {
     /// Conjunction: false wins, then unknown (missing fields merged), else true.
+    #[cfg(test)]
     pub fn and(items: impl IntoIterator<Item = Tri>) -> Tri {
         let mut out = Tri::True;
         for t in items {
@@ -840,6 +847,7 @@ impl Tri {
         out
     }
     /// Disjunction: true wins, then unknown (missing fields merged), else false.
+    #[cfg(test)]
     pub fn or(items: impl IntoIterator<Item = Tri>) -> Tri {
         let mut out = Tri::False;
         for t in items {
@@ -853,6 +861,7 @@ impl Tri {
         out
     }
     /// Negation: unknown stays unknown.
+    #[cfg(test)]
     pub fn not(self) -> Tri {
         match self {
             Tri::True => Tri::False,

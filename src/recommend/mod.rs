@@ -262,8 +262,58 @@ impl Rule {
         !self.text_none.iter().any(|&c| hits.in_report(c))
     }
 
-    /// Three-valued truth of the patient conditions.
+    /// Three-valued truth of the patient conditions: false as soon as a condition settles it,
+    /// else unknown with the fields of every condition left unknown, else true. What
+    /// [`Rule::patient_truth_plain`] computes with [`Tri::and`] and [`Tri::or`] (the tests
+    /// compare them), in plain loops.
     fn patient_truth(&self, p: &PatientContext) -> Tri {
+        let mut missing = Fields::default();
+        for c in &self.patient {
+            match c.eval(p) {
+                Tri::True => {}
+                Tri::False => return Tri::False,
+                Tri::Unknown(f) => missing = missing.union(f),
+            }
+        }
+        if !self.patient_any.is_empty() {
+            // When none holds: false when every one is false, else unknown, with what the
+            // unknown ones miss.
+            let mut any_missing = Fields::default();
+            let mut holds = false;
+            for c in &self.patient_any {
+                match c.eval(p) {
+                    Tri::True => {
+                        holds = true;
+                        break;
+                    }
+                    Tri::False => {}
+                    Tri::Unknown(f) => any_missing = any_missing.union(f),
+                }
+            }
+            if !holds {
+                if any_missing.is_empty() {
+                    return Tri::False;
+                }
+                missing = missing.union(any_missing);
+            }
+        }
+        for c in &self.patient_none {
+            match c.eval(p) {
+                Tri::True => return Tri::False,
+                Tri::False => {}
+                Tri::Unknown(f) => missing = missing.union(f),
+            }
+        }
+        if missing.is_empty() {
+            Tri::True
+        } else {
+            Tri::Unknown(missing)
+        }
+    }
+
+    /// Three-valued truth of the patient conditions, as the three-valued connectives give it.
+    #[cfg(test)]
+    fn patient_truth_plain(&self, p: &PatientContext) -> Tri {
         let all = Tri::and(self.patient.iter().map(|c| c.eval(p)));
         let any = if self.patient_any.is_empty() {
             Tri::True
@@ -373,7 +423,9 @@ struct Row {
 
 /// The buffers of applying the rules to one report, kept between the reports a thread
 /// handles so that they are allocated once ([`RuleSet::apply_with_text`]). Every buffer is
-/// emptied before it is used: nothing of one report is seen by the next.
+/// emptied before it is used: nothing of one report is seen by the next, but for the
+/// conditions [`BuiltConditions`] keeps, whose words depend only on the rules and the values
+/// they miss.
 #[derive(Debug, Default)]
 struct Scratch {
     /// Per concept, for [`Findings::new`].
@@ -393,12 +445,68 @@ struct Scratch {
     cues: CueBuffers,
     /// For [`RuleSet::row_condition`].
     distinct: Vec<usize>,
-    /// For [`RuleSet::row_condition`]: the text of a condition built from pieces.
-    condition: String,
+    /// For [`RuleSet::row_condition`].
+    built: BuiltConditions,
     /// Rows of earlier reports, handed back by [`keep_rows`] (when an [`Analysis`] is
     /// cleared) or left over by [`RuleSet::apply_firings`]: their strings and evidence vectors
     /// are refilled for the next report's rows instead of allocating new ones.
     spare: SpareRows,
+}
+
+/// Conditions built from pieces ([`RuleSet::row_condition`]), kept between the reports a
+/// thread handles: the same distinct firings (their rules and the values they miss) give the
+/// same words, so a condition is built once and then shared by every row that has it.
+#[derive(Debug, Default)]
+struct BuiltConditions {
+    /// Where a condition is written.
+    buf: String,
+    /// The firings of the condition looked for, one entry each ([`BuiltConditions::entry`]).
+    key: Vec<u64>,
+    /// The first entry of the key of each condition kept, in `kept` order: looked through
+    /// first.
+    heads: Vec<u64>,
+    /// The conditions kept and their keys.
+    kept: Vec<(Box<[u64]>, Text)>,
+}
+
+impl BuiltConditions {
+    /// The most conditions kept: past it, they are dropped and kept anew.
+    const MAX: usize = 128;
+
+    /// The key entry of a firing: its rule and the fields it misses.
+    fn entry(f: &Firing) -> u64 {
+        (f.rule as u64) << 16 | u64::from(f.missing.bits())
+    }
+
+    /// The condition of the firings `distinct` of `firings`: the one kept for the same
+    /// firings, else the text `write` writes (into a buffer it is given emptied or not; it
+    /// returns whether there is a condition), kept.
+    fn get_or_write(
+        &mut self,
+        firings: &[Firing],
+        distinct: &[usize],
+        write: impl FnOnce(&mut String) -> bool,
+    ) -> Option<Text> {
+        self.key.clear();
+        (self.key).extend(distinct.iter().map(|&k| Self::entry(&firings[k])));
+        let head = self.key.first().copied().unwrap_or(u64::MAX);
+        for (i, &h) in self.heads.iter().enumerate() {
+            if h == head && *self.kept[i].0 == *self.key {
+                return Some(self.kept[i].1.clone());
+            }
+        }
+        if !write(&mut self.buf) {
+            return None;
+        }
+        let text = Text::from(self.buf.as_str());
+        if self.kept.len() >= Self::MAX {
+            self.kept.clear();
+            self.heads.clear();
+        }
+        self.heads.push(head);
+        self.kept.push((self.key.as_slice().into(), text.clone()));
+        Some(text)
+    }
 }
 
 /// Emptied rows kept for reuse ([`Scratch::spare`]): their texts are handles to the rule
@@ -503,9 +611,34 @@ fn blank_caution() -> Caution {
 }
 
 /// The indices of the bits set in `words` (bit `i % 64` of word `i / 64`), lowest first.
-fn set_bits(words: &[u64]) -> impl Iterator<Item = usize> + '_ {
-    (words.iter().enumerate())
-        .flat_map(|(w, &bits)| cond::Bits(bits).map(move |b| 64 * w + b as usize))
+fn set_bits(words: &[u64]) -> SetBits<'_> {
+    SetBits {
+        word: words.first().copied().unwrap_or(0),
+        at: 0,
+        words,
+    }
+}
+
+/// The iterator of [`set_bits`]: one word at a time, its bits cleared as they are given.
+struct SetBits<'a> {
+    words: &'a [u64],
+    /// The index in `words` of `word`.
+    at: usize,
+    /// What is left of that word.
+    word: u64,
+}
+
+impl Iterator for SetBits<'_> {
+    type Item = usize;
+    fn next(&mut self) -> Option<usize> {
+        while self.word == 0 {
+            self.at += 1;
+            self.word = *self.words.get(self.at)?;
+        }
+        let bit = self.word.trailing_zeros() as usize;
+        self.word &= self.word - 1;
+        Some(64 * self.at + bit)
+    }
 }
 
 /// Readies `slots` and `bits` for `n` entries, all `None` and no bit set: only the entries
@@ -759,7 +892,7 @@ impl RuleSet {
             cautions,
             caution_set,
             distinct,
-            condition,
+            built,
             spare,
             ..
         } = s;
@@ -820,9 +953,7 @@ impl RuleSet {
             r.rule = rule.id.clone();
             r.strength = row.strength;
             r.condition = match row.strength {
-                Strength::Conditional => {
-                    self.row_condition(act, firings, rule, distinct, condition)
-                }
+                Strength::Conditional => self.row_condition(act, firings, rule, distinct, built),
                 _ => None,
             };
             r.urgency = row.urgency;
@@ -866,9 +997,10 @@ impl RuleSet {
     /// The condition of a conditional row for action `act`: the distinct conditions of the
     /// conditional firings that emitted it, in rule order ("either: ...; or: ..." when there
     /// are several), else the condition of `winner`, the rule that names the row; `None` when
-    /// there is none. When it is one rule's condition as the rule file words it (the winner's when no conditional firing emitted the action, or the
-    /// only distinct one when it asks for no missing value), that rule's own [`Text`], shared;
-    /// else a new text, built in `buf`. [`RuleSet::merged_condition`] in the tests builds
+    /// there is none. When it is one rule's condition as the rule file words it (the winner's
+    /// when no conditional firing emitted the action, or the only distinct one when it asks
+    /// for no missing value), that rule's own [`Text`], shared; else the text `built` holds
+    /// for the same firings, or a new one. [`RuleSet::merged_condition`] in the tests builds
     /// the same text as strings.
     fn row_condition(
         &self,
@@ -876,20 +1008,21 @@ impl RuleSet {
         firings: &[Firing],
         winner: &Rule,
         distinct: &mut Vec<usize>,
-        buf: &mut String,
+        built: &mut BuiltConditions,
     ) -> Option<Text> {
         self.distinct_conditions(act, firings, distinct);
-        let own = match distinct[..] {
+        match distinct[..] {
             [] => return winner.condition.clone(),
-            [k] if firings[k].missing.is_empty() => self.rules[firings[k].rule].condition.as_ref(),
-            _ => None,
-        };
-        match own {
-            Some(c) => Some(c.clone()),
-            None => self
-                .write_condition(firings, winner, distinct, buf)
-                .then(|| Text::from(buf.as_str())),
+            // A firing in `distinct` has a condition: with no missing value, its rule's.
+            [k] if firings[k].missing.is_empty() => {
+                return self.rules[firings[k].rule].condition.clone()
+            }
+            _ => {}
         }
+        let distinct: &[usize] = distinct;
+        built.get_or_write(firings, distinct, |buf| {
+            self.write_condition(firings, winner, distinct, buf)
+        })
     }
 
     /// Fills `distinct` (emptied first) with the indices in `firings` of the conditional
@@ -1341,7 +1474,7 @@ mod tests {
         let p = crate::pipeline::Pipeline::builtin();
         let rs = RuleSet::builtin();
         let mut s = Scratch::default();
-        let mut out = String::from("left over from an earlier row");
+        s.built.buf = String::from("left over from an earlier row");
         let (mut several, mut shared) = (0, 0);
         for mut report in crate::gen::generate(7, 200) {
             let own = report.patient.clone();
@@ -1364,7 +1497,7 @@ mod tests {
                         let winner = &rs.rules[f.rule];
                         let want = rs.merged_condition(act, &firings, winner);
                         let got =
-                            rs.row_condition(act, &firings, winner, &mut s.distinct, &mut out);
+                            rs.row_condition(act, &firings, winner, &mut s.distinct, &mut s.built);
                         assert_eq!(got.as_deref(), want.as_deref(), "{} {act}", report.id);
                         // A rule's own condition is its text, shared.
                         let own = |r: &Rule| {
@@ -1380,6 +1513,46 @@ mod tests {
             }
         }
         assert!(several > 0 && shared > 0, "{several} {shared}");
+    }
+
+    proptest::proptest! {
+        /// The bits found word by word are the bits set.
+        #[test]
+        fn set_bits_are_the_bits_set(words in proptest::collection::vec(proptest::num::u64::ANY, 0..4), sparse in 0usize..3) {
+            // Some words empty, some with one bit.
+            let words: Vec<u64> = (words.iter().enumerate())
+                .map(|(k, &w)| match (k + sparse) % 3 { 0 => 0, 1 => w & w.wrapping_neg(), _ => w })
+                .collect();
+            let want: Vec<usize> = (0..64 * words.len()).filter(|&i| words[i / 64] >> (i % 64) & 1 == 1).collect();
+            proptest::prop_assert_eq!(set_bits(&words).collect::<Vec<_>>(), want);
+        }
+
+        /// The patient conditions' truth in plain loops is the three-valued connectives' truth,
+        /// for every rule and any known and unknown values.
+        #[test]
+        fn patient_truth_agrees_with_the_connectives(
+            nums in proptest::collection::vec(proptest::option::of(-4.0f32..90.0), 4),
+            bools in proptest::collection::vec(proptest::option::of(proptest::bool::ANY), 5),
+            sex in proptest::option::of("[FMX]"),
+        ) {
+            static RULES: std::sync::OnceLock<RuleSet> = std::sync::OnceLock::new();
+            let rs = RULES.get_or_init(RuleSet::builtin);
+            let p = PatientContext {
+                age: nums[0],
+                sex,
+                t_score: nums[1],
+                frax_major: nums[2],
+                frax_hip: nums[3],
+                neuro_deficit: bools[0],
+                cancer_history: bools[1],
+                glucocorticoids: bools[2],
+                fragility_fracture_history: bools[3],
+                high_energy_trauma: bools[4],
+            };
+            for r in rs.rules() {
+                proptest::prop_assert_eq!(r.patient_truth(&p), r.patient_truth_plain(&p), "{}", r.id());
+            }
+        }
     }
 
     proptest::proptest! {
