@@ -510,16 +510,21 @@ pub(crate) struct MentionSet {
 }
 
 impl MentionSet {
+    #[inline]
     pub fn insert(&mut self, i: u32) {
         match (i as usize).checked_sub(64) {
             None => self.low |= 1 << i,
-            Some(j) => {
-                if self.high.len() <= j / 64 {
-                    self.high.resize(j / 64 + 1, 0);
-                }
-                self.high[j / 64] |= 1 << (j % 64);
-            }
+            Some(j) => self.insert_high(j),
         }
+    }
+
+    /// Inserts mention `64 + j`.
+    #[cold]
+    fn insert_high(&mut self, j: usize) {
+        if self.high.len() <= j / 64 {
+            self.high.resize(j / 64 + 1, 0);
+        }
+        self.high[j / 64] |= 1 << (j % 64);
     }
 
     pub fn union_with(&mut self, other: &MentionSet) {
@@ -872,6 +877,7 @@ impl Tri {
 }
 
 impl PatientCond {
+    #[inline]
     pub fn eval(&self, p: &PatientContext) -> Tri {
         let f = self.field;
         match &self.test {

@@ -385,6 +385,13 @@ impl Firing {
         Some(obtain.chain([sep, rest.unwrap_or("")]))
     }
 
+    /// Whether a conditional firing of `rule` (its own) has a condition: what
+    /// [`Firing::condition_pieces`] tells by being `Some`.
+    fn has_condition(&self, rule: &Rule) -> bool {
+        self.strength == Strength::Conditional
+            && (!self.missing.is_empty() || rule.condition.is_some())
+    }
+
     /// Whether this firing of `rule` and firing `other` of `other_rule` have the same
     /// condition text (both conditional, or both without a condition).
     fn same_condition(&self, rule: &Rule, other: &Firing, other_rule: &Rule) -> bool {
@@ -419,6 +426,9 @@ struct Row {
     strength: Strength,
     urgency: Urgency,
     evidence: MentionSet,
+    /// The firings that emitted the action, bit `k` for firing `k`, when they are all among
+    /// the first 64 (`None` past them).
+    emitters: Option<u64>,
 }
 
 /// The buffers of applying the rules to one report, kept between the reports a thread
@@ -908,7 +918,11 @@ impl RuleSet {
                     strength: f.strength,
                     urgency: rule.urgency,
                     evidence: MentionSet::default(),
+                    emitters: Some(0),
                 });
+                row.emitters = row
+                    .emitters
+                    .and_then(|e| Some(e | 1u64.checked_shl(k as u32)?));
                 if (rank_s(f.strength), rank_u(rule.urgency))
                     > (rank_s(row.strength), rank_u(row.urgency))
                 {
@@ -953,7 +967,9 @@ impl RuleSet {
             r.rule = rule.id.clone();
             r.strength = row.strength;
             r.condition = match row.strength {
-                Strength::Conditional => self.row_condition(act, firings, rule, distinct, built),
+                Strength::Conditional => {
+                    self.row_condition(act, firings, row.emitters, rule, distinct, built)
+                }
                 _ => None,
             };
             r.urgency = row.urgency;
@@ -1006,11 +1022,12 @@ impl RuleSet {
         &self,
         act: usize,
         firings: &[Firing],
+        emitters: Option<u64>,
         winner: &Rule,
         distinct: &mut Vec<usize>,
         built: &mut BuiltConditions,
     ) -> Option<Text> {
-        self.distinct_conditions(act, firings, distinct);
+        self.distinct_conditions(act, firings, emitters, distinct);
         match distinct[..] {
             [] => return winner.condition.clone(),
             // A firing in `distinct` has a condition: with no missing value, its rule's.
@@ -1027,12 +1044,21 @@ impl RuleSet {
 
     /// Fills `distinct` (emptied first) with the indices in `firings` of the conditional
     /// firings that emitted action `act`, the first of each distinct condition, in rule order.
-    fn distinct_conditions(&self, act: usize, firings: &[Firing], distinct: &mut Vec<usize>) {
+    /// `emitters`, when known ([`Row::emitters`]), are the firings that emitted it: only those
+    /// are looked at, else every firing is asked whether its rule emits `act`.
+    fn distinct_conditions(
+        &self,
+        act: usize,
+        firings: &[Firing],
+        emitters: Option<u64>,
+        distinct: &mut Vec<usize>,
+    ) {
         distinct.clear();
-        for (k, f) in firings.iter().enumerate() {
+        let mut note = |k: usize| {
+            let f = &firings[k];
             let rule = &self.rules[f.rule];
-            if !rule.actions.contains(&act) || f.condition_pieces(rule).is_none() {
-                continue;
+            if !f.has_condition(rule) {
+                return;
             }
             let seen = distinct.iter().any(|&j| {
                 let g = &firings[j];
@@ -1041,6 +1067,12 @@ impl RuleSet {
             if !seen {
                 distinct.push(k);
             }
+        };
+        match emitters {
+            Some(bits) => cond::Bits(bits).for_each(|k| note(k as usize)),
+            None => (0..firings.len())
+                .filter(|&k| self.rules[firings[k].rule].actions.contains(&act))
+                .for_each(note),
         }
     }
 
@@ -1487,6 +1519,7 @@ mod tests {
                 for f in &firings {
                     let rule = &rs.rules[f.rule];
                     let pieces = f.condition_pieces(rule).map(|p| p.collect::<String>());
+                    assert_eq!(f.has_condition(rule), pieces.is_some());
                     assert_eq!(pieces.as_deref(), f.condition(rule).as_deref());
                 }
                 for act in 0..rs.actions.len() {
@@ -1496,8 +1529,28 @@ mod tests {
                     {
                         let winner = &rs.rules[f.rule];
                         let want = rs.merged_condition(act, &firings, winner);
-                        let got =
-                            rs.row_condition(act, &firings, winner, &mut s.distinct, &mut s.built);
+                        let got = (rs.row_condition(
+                            act,
+                            &firings,
+                            None,
+                            winner,
+                            &mut s.distinct,
+                            &mut s.built,
+                        ))
+                        .map(|t| t.to_string());
+                        assert_eq!(got, want, "{} {act}", report.id);
+                        // Knowing which firings emitted the action changes nothing.
+                        let emitters = (firings.iter().enumerate())
+                            .filter(|(_, f)| rs.rules[f.rule].actions.contains(&act))
+                            .fold(0u64, |m, (k, _)| m | 1 << k);
+                        let got = rs.row_condition(
+                            act,
+                            &firings,
+                            Some(emitters),
+                            winner,
+                            &mut s.distinct,
+                            &mut s.built,
+                        );
                         assert_eq!(got.as_deref(), want.as_deref(), "{} {act}", report.id);
                         // A rule's own condition is its text, shared.
                         let own = |r: &Rule| {
