@@ -579,7 +579,7 @@ str_enum! {
 ///
 /// It reads as a `&str` (`Deref`), compares with `str`, `&str` and `String` by content (the
 /// same memory first), and serializes as a plain string.
-#[derive(Clone, Default, PartialOrd, Ord, Hash)]
+#[derive(Clone, Default, PartialOrd, Ord)]
 pub struct Text(Arc<str>);
 
 impl Text {
@@ -645,6 +645,13 @@ impl PartialEq for Text {
 }
 
 impl Eq for Text {}
+
+impl std::hash::Hash for Text {
+    /// As the `str` it holds, as equality compares it.
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        (*self.0).hash(h)
+    }
+}
 
 impl PartialEq<&str> for Text {
     fn eq(&self, other: &&str) -> bool {
