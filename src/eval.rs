@@ -1854,9 +1854,9 @@ mod tests {
                 strength: Strength::Recommended,
                 condition: None,
                 urgency: Urgency::Routine,
-                rationale: String::new(),
+                rationale: Text::default(),
                 evidence: vec![],
-                source: String::new(),
+                source: Text::default(),
             });
         }
         let r = score(&[g], &[a]);

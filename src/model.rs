@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
 
 /// A half-open byte range `[start, end)` into a report's original text.
 ///
@@ -569,41 +571,173 @@ str_enum! {
     }
 }
 
+/// A text that many rows carry unchanged: a rule's id, rationale, source and condition, an
+/// action id, a caution's id, message and source. The rule set holds each once, and every
+/// [`Recommendation`] and [`Caution`] that carries it holds a handle to the same memory (a
+/// clone costs no allocation and no copy), so that a reader holding the rule set's handle too
+/// can tell the text is the rule's by its address, without comparing bytes.
+///
+/// It reads as a `&str` (`Deref`), compares with `str`, `&str` and `String` by content (the
+/// same memory first), and serializes as a plain string.
+#[derive(Clone, Default, PartialOrd, Ord)]
+pub struct Text(Arc<str>);
+
+impl Text {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    /// Whether `s` is this very text: the same memory, not only the same bytes.
+    pub fn is(&self, s: &str) -> bool {
+        std::ptr::eq(self.0.as_ptr(), s.as_ptr()) && self.0.len() == s.len()
+    }
+}
+
+impl Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Text {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Text {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Text {
+        Text(Arc::from(s))
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Text {
+        Text(Arc::from(s))
+    }
+}
+
+impl From<&String> for Text {
+    fn from(s: &String) -> Text {
+        Text(Arc::from(s.as_str()))
+    }
+}
+
+impl PartialEq<str> for Text {
+    /// By content; a text compared with itself (the same memory) is equal without reading
+    /// its bytes.
+    fn eq(&self, other: &str) -> bool {
+        self.is(other) || *self.0 == *other
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Text) -> bool {
+        *self == *other.0
+    }
+}
+
+impl Eq for Text {}
+
+impl std::hash::Hash for Text {
+    /// As the `str` it holds, as equality compares it.
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        (*self.0).hash(h)
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        *self == **other
+    }
+}
+
+impl PartialEq<String> for Text {
+    fn eq(&self, other: &String) -> bool {
+        *self == **other
+    }
+}
+
+impl PartialEq<Text> for str {
+    fn eq(&self, other: &Text) -> bool {
+        *other == *self
+    }
+}
+
+impl PartialEq<Text> for &str {
+    fn eq(&self, other: &Text) -> bool {
+        *other == **self
+    }
+}
+
+impl PartialEq<Text> for String {
+    fn eq(&self, other: &Text) -> bool {
+        *other == **self
+    }
+}
+
+impl fmt::Debug for Text {
+    /// As the `str` it holds.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for Text {
+    /// As a plain string.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
 /// One recommended next step.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Recommendation {
     /// Action id (`dxa`, `mri_without_contrast`, ...).
-    pub action: String,
+    pub action: Text,
     /// Id of the rule that fired.
-    pub rule: String,
+    pub rule: Text,
     /// Strength.
     pub strength: Strength,
     /// For a conditional action, the condition in words (including what to obtain when a
     /// needed patient value is unknown).
-    pub condition: Option<String>,
+    pub condition: Option<Text>,
     /// Urgency.
     pub urgency: Urgency,
     /// Why, in the project's words.
-    pub rationale: String,
+    pub rationale: Text,
     /// Indices into [`Analysis::mentions`] of the mentions that fired the rule.
     pub evidence: Vec<u32>,
     /// Seed article and guideline or study it rests on.
-    pub source: String,
+    pub source: Text,
 }
 
 /// A caution: a pitfall that a finding invites.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Caution {
     /// Stable id.
-    pub id: String,
+    pub id: Text,
     /// Id of the rule that raised it.
-    pub rule: String,
+    pub rule: Text,
     /// What to avoid and why.
-    pub message: String,
+    pub message: Text,
     /// Indices into [`Analysis::mentions`].
     pub evidence: Vec<u32>,
     /// Source.
-    pub source: String,
+    pub source: Text,
 }
 
 /// One quality flag on a report.
@@ -759,6 +893,25 @@ impl std::error::Error for LexiconError {}
 mod tests {
     use super::*;
     use proptest::strategy::Strategy;
+
+    proptest::proptest! {
+        /// Texts compare as the strings they hold, whether they share memory or not.
+        #[test]
+        fn texts_compare_as_their_strings(a in "[ab]{0,3}", b in "[ab]{0,3}") {
+            let (x, y) = (Text::from(a.as_str()), Text::from(b.as_str()));
+            let same = x.clone();
+            proptest::prop_assert_eq!(x == y, a == b);
+            proptest::prop_assert_eq!(x == b.as_str(), a == b);
+            proptest::prop_assert_eq!(x == *b.as_str(), a == b);
+            proptest::prop_assert_eq!(x == b, a == b);
+            proptest::prop_assert_eq!(b.as_str() == x, a == b);
+            proptest::prop_assert!(x == same && same.is(&x) && x == a);
+            // Equal bytes elsewhere are not the same text.
+            proptest::prop_assert!(!x.is(&b) || x.is_empty());
+            proptest::prop_assert_eq!(format!("{x:?}"), format!("{a:?}"));
+            proptest::prop_assert_eq!(serde_json::to_string(&x).unwrap(), serde_json::to_string(&a).unwrap());
+        }
+    }
 
     /// The boolean reading as a lowercased copy matched against the accepted words.
     fn read_bool_lowercased(v: &str) -> Option<Option<bool>> {

@@ -7,14 +7,18 @@
 use super::enc;
 use super::row::Row;
 use super::tables::flag_bits;
-use crate::model::{Caution, ConceptId, Mention, Recommendation, SectionKind, Strength, Urgency};
+use crate::model::{
+    Caution, ConceptId, Mention, Recommendation, SectionKind, Strength, Text, Urgency,
+};
 use crate::pipeline::Pipeline;
 
 /// A text that repeats on many rows (a rule's rationale and source, a caution's message and
 /// source, a concept name, a lexicon term), encoded once as a CSV cell and as a JSON string.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Fixed {
-    text: String,
+    /// For a rule set's text, the rule set's handle: a row's text that is the same handle is
+    /// told by its address ([`Text::is`]), without comparing bytes.
+    text: Text,
     /// The CSV field after its separator (`,field`).
     csv: Vec<u8>,
     json: Vec<u8>,
@@ -26,6 +30,11 @@ impl Fixed {
     /// `text` encoded once. An empty text is encoded `""`, as a row of one empty field is
     /// (so a row written from it holds `""` where one written as it comes holds nothing).
     pub fn new(text: &str) -> Fixed {
+        Fixed::shared(&Text::from(text))
+    }
+
+    /// As [`Fixed::new`], keeping the handle `text` (a rule set's text) rather than a copy.
+    pub fn shared(text: &Text) -> Fixed {
         let mut csv = vec![b','];
         if text.is_empty() {
             csv.extend_from_slice(b"\"\"");
@@ -35,7 +44,7 @@ impl Fixed {
         let mut json = Vec::new();
         enc::json_str(&mut json, text);
         Fixed {
-            text: text.to_string(),
+            text: text.clone(),
             csv,
             json,
             needs_quotes: enc::find_csv_special(text.as_bytes(), 0).is_some(),
@@ -415,11 +424,14 @@ impl FixedTexts {
         let mut rule_texts: Vec<RuleTexts> = rules
             .rules()
             .iter()
-            .map(|r| RuleTexts {
-                id: Fixed::new(r.id()),
-                rationale: Fixed::new(r.rationale()),
-                source: Fixed::new(r.source()),
-                condition: Fixed::new(r.condition().unwrap_or("")),
+            .map(|r| {
+                let (id, rationale, source, condition) = r.texts();
+                RuleTexts {
+                    id: Fixed::shared(id),
+                    rationale: Fixed::shared(rationale),
+                    source: Fixed::shared(source),
+                    condition: condition.map_or_else(|| Fixed::new(""), Fixed::shared),
+                }
             })
             .collect();
         rule_texts.push(RuleTexts {
@@ -432,9 +444,9 @@ impl FixedTexts {
             .cautions()
             .iter()
             .map(|c| CautionTexts {
-                id: Fixed::new(&c.id),
-                message: Fixed::new(&c.message),
-                source: Fixed::new(&c.source),
+                id: Fixed::shared(&c.id),
+                message: Fixed::shared(&c.message),
+                source: Fixed::shared(&c.source),
             })
             .collect();
         caution_texts.push(CautionTexts {
@@ -451,7 +463,7 @@ impl FixedTexts {
             })
             .collect();
         let actions: Vec<Fixed> = (rules.actions().iter())
-            .map(|a| Fixed::new(&a.id))
+            .map(|a| Fixed::shared(&a.id))
             .chain([Fixed::new("")])
             .collect();
         // The empty texts that stand for no known rule have parts too, with no actions.
@@ -512,7 +524,6 @@ impl FixedTexts {
         let rule = found.unwrap_or(self.rules.len() as u32 - 1);
         let t = self.rule_at(rule);
         let (action, action_found, of_rule) = self.find_action(rule, &r.action);
-        let condition = r.condition.as_deref().unwrap_or("");
         let action_id = action_found && !r.action.is_empty();
         let id = found.is_some() && !r.rule.is_empty();
         RuleMatch {
@@ -523,7 +534,8 @@ impl FixedTexts {
             id,
             rationale: r.rationale == t.rationale.text(),
             source: r.source == t.source.text(),
-            condition: !condition.is_empty() && condition == t.condition.text(),
+            condition: (r.condition.as_ref())
+                .is_some_and(|c| !c.is_empty() && *c == t.condition.text()),
         }
     }
 

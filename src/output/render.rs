@@ -346,10 +346,10 @@ mod tests {
                             for source in sources {
                                 for condition in conditions {
                                     a.recommendations.push(Recommendation {
-                                        action: action.to_string(),
+                                        action: (*action).into(),
                                         rule: id.into(),
                                         strength,
-                                        condition: condition.map(String::from),
+                                        condition: condition.map(Text::from),
                                         urgency,
                                         rationale: rationale.into(),
                                         evidence: vec![0],
@@ -377,8 +377,8 @@ mod tests {
         let r = &mut a.recommendations[0];
         r.action = "=act,ion".into();
         r.rationale = "why, \"quoted\"".into();
-        r.source = String::new();
-        r.condition = Some(String::new());
+        r.source = Text::default();
+        r.condition = Some(Text::default());
         a.cautions[0].message = "-x".into();
         let out = renderer.render(&report, &a);
         let row = |bytes: &[u8]| {

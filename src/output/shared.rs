@@ -492,13 +492,13 @@ mod tests {
                     };
                     a.recommendations.push(Recommendation {
                         action: "dxa".into(),
-                        rule,
+                        rule: rule.into(),
                         strength: Strength::Conditional,
-                        condition,
+                        condition: condition.map(Text::from),
                         urgency: Urgency::Routine,
-                        rationale: String::new(),
+                        rationale: Text::default(),
                         evidence: Vec::new(),
-                        source: String::new(),
+                        source: Text::default(),
                     });
                 }
                 cx.prepare(&fixed, &report, &a, crate::output::render::Parts::ALL);

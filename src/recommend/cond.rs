@@ -242,6 +242,11 @@ impl GateIndex {
     pub fn allowed(&self, a: &Analysis, out: &mut Vec<u64>) {
         let words = self.words;
         out.clear();
+        if words == 1 {
+            // Up to 64 rules (the shipped set): the two words are kept in registers.
+            out.push(self.allowed_one(a));
+            return;
+        }
         out.resize(2 * words, 0);
         let (all, any) = out.split_at_mut(words);
         all.fill(u64::MAX);
@@ -258,6 +263,20 @@ impl GateIndex {
             all[w] &= self.no_any[w] | any[w];
         }
         out.truncate(words);
+    }
+
+    /// [`GateIndex::allowed`] of a set of at most 64 rules (one word), as one word.
+    fn allowed_one(&self, a: &Analysis) -> u64 {
+        let n = 4 * BUILTIN_CONCEPTS.len();
+        let (all_ok, any_ok) = (&self.all_ok[..n], &self.any_ok[..n]);
+        let (mut all, mut any) = (u64::MAX, 0);
+        for c in 0..BUILTIN_CONCEPTS.len() {
+            let status = a.concepts.get(c).and_then(|r| r.status);
+            let at = 4 * c + (StatusSet::bit(status).trailing_zeros() as usize & 3);
+            all &= all_ok[at];
+            any |= any_ok[at];
+        }
+        all & (self.no_any[0] | any)
     }
 }
 
@@ -491,16 +510,21 @@ pub(crate) struct MentionSet {
 }
 
 impl MentionSet {
+    #[inline]
     pub fn insert(&mut self, i: u32) {
         match (i as usize).checked_sub(64) {
             None => self.low |= 1 << i,
-            Some(j) => {
-                if self.high.len() <= j / 64 {
-                    self.high.resize(j / 64 + 1, 0);
-                }
-                self.high[j / 64] |= 1 << (j % 64);
-            }
+            Some(j) => self.insert_high(j),
         }
+    }
+
+    /// Inserts mention `64 + j`.
+    #[cold]
+    fn insert_high(&mut self, j: usize) {
+        if self.high.len() <= j / 64 {
+            self.high.resize(j / 64 + 1, 0);
+        }
+        self.high[j / 64] |= 1 << (j % 64);
     }
 
     pub fn union_with(&mut self, other: &MentionSet) {
@@ -588,8 +612,10 @@ impl<'a> Findings<'a> {
     /// The findings of `a`, keeping the per-concept sets in `setting` (emptied first: a
     /// buffer from [`Findings::into_buffer`], so that a thread allocates them once).
     pub fn new(a: &'a Analysis, mut setting: Vec<MentionSet>) -> Findings<'a> {
-        setting.clear();
-        setting.resize(a.concepts.len(), MentionSet::default());
+        // Emptied in place: their vectors are kept, none is dropped or cloned.
+        setting.truncate(a.concepts.len());
+        setting.iter_mut().for_each(MentionSet::clear);
+        setting.resize_with(a.concepts.len(), MentionSet::default);
         for (i, m) in a.mentions.iter().enumerate() {
             let Some(result) = a.concepts.get(m.concept.index()) else {
                 continue;
@@ -769,6 +795,10 @@ impl Fields {
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
+    /// The set as bits, bit `f as u16` for field `f`.
+    pub fn bits(self) -> u16 {
+        self.0
+    }
     /// The fields, in [`Field::ALL`] order.
     pub fn iter(self) -> impl Iterator<Item = Field> {
         Field::ALL
@@ -796,7 +826,9 @@ impl Fields {
     }
 }
 
-/// Three-valued truth: unknown carries the fields whose values are missing.
+/// Three-valued truth: unknown carries the fields whose values are missing. The connectives
+/// ([`Tri::and`], [`Tri::or`], [`Tri::not`]) are the reference the rules' patient tests are
+/// checked against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Tri {
     True,
@@ -806,6 +838,7 @@ pub(crate) enum Tri {
 
 impl Tri {
     /// Conjunction: false wins, then unknown (missing fields merged), else true.
+    #[cfg(test)]
     pub fn and(items: impl IntoIterator<Item = Tri>) -> Tri {
         let mut out = Tri::True;
         for t in items {
@@ -819,6 +852,7 @@ impl Tri {
         out
     }
     /// Disjunction: true wins, then unknown (missing fields merged), else false.
+    #[cfg(test)]
     pub fn or(items: impl IntoIterator<Item = Tri>) -> Tri {
         let mut out = Tri::False;
         for t in items {
@@ -832,6 +866,7 @@ impl Tri {
         out
     }
     /// Negation: unknown stays unknown.
+    #[cfg(test)]
     pub fn not(self) -> Tri {
         match self {
             Tri::True => Tri::False,
@@ -842,6 +877,7 @@ impl Tri {
 }
 
 impl PatientCond {
+    #[inline]
     pub fn eval(&self, p: &PatientContext) -> Tri {
         let f = self.field;
         match &self.test {
@@ -1036,7 +1072,8 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// Past 64 rules too, the index finds the rules whose gates pass.
+        /// Up to 64 rules (one word, [`GateIndex::allowed_one`]) and past them, the index finds
+        /// the rules whose gates pass.
         #[test]
         fn gate_index_agrees_with_each_gate(
             gates in proptest::collection::vec(

@@ -738,18 +738,12 @@ impl CueReader {
     }
 }
 
-/// The index of the first byte of `b` from `from` on that is not ASCII, eight bytes tested at
-/// a time.
+/// The index of the first byte of `b` from `from` on that is not ASCII, sixteen bytes tested
+/// at a time ([`crate::text::find_where`]).
 fn next_non_ascii(b: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
-    while let Some(Ok(chunk)) = b.get(i..i + 8).map(<[u8; 8]>::try_from) {
-        let high = u64::from_le_bytes(chunk) & 0x8080_8080_8080_8080;
-        if high != 0 {
-            return Some(i + high.trailing_zeros() as usize / 8);
-        }
-        i += 8;
-    }
-    b.get(i..)?.iter().position(|&c| c >= 0x80).map(|k| i + k)
+    let rest = b.get(from..)?;
+    let at = crate::text::find_where(rest, |c| c >= 0x80);
+    (at < rest.len()).then_some(from + at)
 }
 
 /// A set of sieve words, one bit each ([`CueReader::may_occur`]).
@@ -883,6 +877,9 @@ pub(crate) struct CueHits<'a> {
     sentences: OnceCell<Vec<SentenceCues>>,
     /// The cues looked for in the whole report, and those found.
     report: Cell<(u64, u64)>,
+    /// The cues whose key word occurs anywhere in the text, once known
+    /// ([`CueHits::keys_in_report`]).
+    keys: Cell<Option<u64>>,
     reading: RefCell<Reading>,
     /// The sentence whose words `reading` holds, if any.
     read_sentence: Cell<Option<usize>>,
@@ -1058,6 +1055,30 @@ impl<'a> CueHits<'a> {
         m != 0
     }
 
+    /// The cues whose key word occurs anywhere in the text (in a sentence or not), from the cue
+    /// words found by the pipeline's scan ([`CueHits::with_words`]) and those beside bytes
+    /// outside ASCII: the union of what [`CueHits::sentences`] notes per sentence, without
+    /// placing a word in its sentence. Every cue when no scan was made (the text would have to
+    /// be read for it). Worked out once.
+    fn keys_in_report(&self) -> u64 {
+        if let Some(keys) = self.keys.get() {
+            return keys;
+        }
+        let keys = match (self.src, self.words) {
+            (Some((reader, _, text)), Some(found)) => {
+                let key = |id: u32| reader.keys.get(id as usize).copied().unwrap_or(0);
+                let mut keys = found.iter().fold(0, |m, &(_, id)| m | key(id));
+                if !text.is_ascii() {
+                    reader.each_key_beside_non_ascii(text, |_, mask, _| keys |= mask);
+                }
+                keys
+            }
+            _ => u64::MAX,
+        };
+        self.keys.set(Some(keys));
+        keys
+    }
+
     /// Whether cue `cue` occurs in any sentence of the report.
     fn look_in_report(&self, cue: usize) -> bool {
         let Some((reader, a, text)) = self.src else {
@@ -1068,6 +1089,11 @@ impl<'a> CueHits<'a> {
             text.split(['.', '\n'])
                 .any(|t| self.read(reader.cues_in(t) & bit, t, None, None) != 0)
         } else {
+            // A cue whose key word the text lacks is in no sentence: the sentences need not
+            // be placed for it.
+            if self.keys_in_report() & bit == 0 {
+                return false;
+            }
             let sentences = self.sentences();
             (0..sentences.len())
                 .any(|i| sentences[i].candidates & bit != 0 && self.in_sentence(i, cue))
@@ -1368,6 +1394,19 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The first byte outside ASCII is the one a byte-by-byte search finds, from any start.
+        #[test]
+        fn next_non_ascii_agrees_with_a_bytewise_search(
+            text in "[a-z é°–]{0,80}",
+            from in 0usize..90,
+        ) {
+            let b = text.as_bytes();
+            let want = b.get(from..).and_then(|r| r.iter().position(|&c| c >= 0x80)).map(|k| from + k);
+            proptest::prop_assert_eq!(next_non_ascii(b, from), want);
+        }
+    }
+
+    proptest::proptest! {
         #[test]
         fn scanned_words_agree_with_reading_the_text(
             parts in proptest::collection::vec(0usize..4000, 1..80),
@@ -1408,6 +1447,10 @@ mod tests {
             proptest::prop_assert!(found.windows(2).all(|w| w[0].0 <= w[1].0));
             let read = CueHits::find(reader, &a, &text);
             let scanned = CueHits::find(reader, &a, &text).with_words(&found);
+            // Asked of the whole report first, before the sentences are placed.
+            for c in 0..reader.cues.len() {
+                proptest::prop_assert_eq!(scanned.in_report(c), read.in_report(c), "{}", c);
+            }
             proptest::prop_assert_eq!(candidates(&scanned), candidates(&read));
         }
     }
@@ -1431,6 +1474,10 @@ mod tests {
             let found = scanned_words(reader, &phrases, text);
             let read = CueHits::find(reader, &a, text);
             let scanned = CueHits::find(reader, &a, text).with_words(&found);
+            // Asked of the whole report first, before the sentences are placed.
+            for c in 0..reader.cues.len() {
+                assert_eq!(scanned.in_report(c), read.in_report(c), "{} {c}", report.id);
+            }
             assert_eq!(candidates(&scanned), candidates(&read), "{}", report.id);
             seen += candidates(&read).iter().filter(|c| c.0 != 0).count();
         }

@@ -97,8 +97,8 @@ pub struct SeedDef {
 /// An action the rules may emit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActionDef {
-    /// Stable id (`dxa`).
-    pub id: String,
+    /// Stable id (`dxa`), shared with the rows that carry it.
+    pub id: Text,
     /// What it means.
     pub meaning: String,
     yields_to: Vec<usize>,
@@ -109,17 +109,18 @@ pub struct ActionDef {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CautionDef {
     /// Stable id.
-    pub id: String,
+    pub id: Text,
     /// What to avoid and why.
-    pub message: String,
+    pub message: Text,
     /// Seed articles and the works they cite.
-    pub source: String,
+    pub source: Text,
 }
 
-/// One rule: conditions over findings and patient context, and what it emits.
+/// One rule: conditions over findings and patient context, and what it emits. Its id,
+/// rationale, source and condition are [`Text`]s that the rows it fires share.
 #[derive(Debug, Clone)]
 pub struct Rule {
-    id: String,
+    id: Text,
     title: String,
     basis: Basis,
     all: Vec<FindingCond>,
@@ -136,10 +137,10 @@ pub struct Rule {
     actions: Vec<usize>,
     cautions: Vec<usize>,
     strength: Strength,
-    condition: Option<String>,
+    condition: Option<Text>,
     urgency: Urgency,
-    rationale: String,
-    source: String,
+    rationale: Text,
+    source: Text,
     line: usize,
 }
 
@@ -171,6 +172,17 @@ impl Rule {
     /// Seed articles and the works they cite.
     pub fn source(&self) -> &str {
         &self.source
+    }
+    /// The id, rationale, source and condition as the handles the rows this rule fires
+    /// share: a reader holding them can tell a row's text is the rule's by its address
+    /// ([`Text::is`]).
+    pub fn texts(&self) -> (&Text, &Text, &Text, Option<&Text>) {
+        (
+            &self.id,
+            &self.rationale,
+            &self.source,
+            self.condition.as_ref(),
+        )
     }
     /// Line of the rule's id in its file.
     pub fn line(&self) -> usize {
@@ -250,8 +262,58 @@ impl Rule {
         !self.text_none.iter().any(|&c| hits.in_report(c))
     }
 
-    /// Three-valued truth of the patient conditions.
+    /// Three-valued truth of the patient conditions: false as soon as a condition settles it,
+    /// else unknown with the fields of every condition left unknown, else true. What
+    /// [`Rule::patient_truth_plain`] computes with [`Tri::and`] and [`Tri::or`] (the tests
+    /// compare them), in plain loops.
     fn patient_truth(&self, p: &PatientContext) -> Tri {
+        let mut missing = Fields::default();
+        for c in &self.patient {
+            match c.eval(p) {
+                Tri::True => {}
+                Tri::False => return Tri::False,
+                Tri::Unknown(f) => missing = missing.union(f),
+            }
+        }
+        if !self.patient_any.is_empty() {
+            // When none holds: false when every one is false, else unknown, with what the
+            // unknown ones miss.
+            let mut any_missing = Fields::default();
+            let mut holds = false;
+            for c in &self.patient_any {
+                match c.eval(p) {
+                    Tri::True => {
+                        holds = true;
+                        break;
+                    }
+                    Tri::False => {}
+                    Tri::Unknown(f) => any_missing = any_missing.union(f),
+                }
+            }
+            if !holds {
+                if any_missing.is_empty() {
+                    return Tri::False;
+                }
+                missing = missing.union(any_missing);
+            }
+        }
+        for c in &self.patient_none {
+            match c.eval(p) {
+                Tri::True => return Tri::False,
+                Tri::False => {}
+                Tri::Unknown(f) => missing = missing.union(f),
+            }
+        }
+        if missing.is_empty() {
+            Tri::True
+        } else {
+            Tri::Unknown(missing)
+        }
+    }
+
+    /// Three-valued truth of the patient conditions, as the three-valued connectives give it.
+    #[cfg(test)]
+    fn patient_truth_plain(&self, p: &PatientContext) -> Tri {
         let all = Tri::and(self.patient.iter().map(|c| c.eval(p)));
         let any = if self.patient_any.is_empty() {
             Tri::True
@@ -323,6 +385,13 @@ impl Firing {
         Some(obtain.chain([sep, rest.unwrap_or("")]))
     }
 
+    /// Whether a conditional firing of `rule` (its own) has a condition: what
+    /// [`Firing::condition_pieces`] tells by being `Some`.
+    fn has_condition(&self, rule: &Rule) -> bool {
+        self.strength == Strength::Conditional
+            && (!self.missing.is_empty() || rule.condition.is_some())
+    }
+
     /// Whether this firing of `rule` and firing `other` of `other_rule` have the same
     /// condition text (both conditional, or both without a condition).
     fn same_condition(&self, rule: &Rule, other: &Firing, other_rule: &Rule) -> bool {
@@ -357,11 +426,16 @@ struct Row {
     strength: Strength,
     urgency: Urgency,
     evidence: MentionSet,
+    /// The firings that emitted the action, bit `k` for firing `k`, when they are all among
+    /// the first 64 (`None` past them).
+    emitters: Option<u64>,
 }
 
 /// The buffers of applying the rules to one report, kept between the reports a thread
 /// handles so that they are allocated once ([`RuleSet::apply_with_text`]). Every buffer is
-/// emptied before it is used: nothing of one report is seen by the next.
+/// emptied before it is used: nothing of one report is seen by the next, but for the
+/// conditions [`BuiltConditions`] keeps, whose words depend only on the rules and the values
+/// they miss.
 #[derive(Debug, Default)]
 struct Scratch {
     /// Per concept, for [`Findings::new`].
@@ -369,30 +443,92 @@ struct Scratch {
     /// The rules whose status gates pass, one bit each ([`GateIndex::allowed`]).
     allowed: Vec<u64>,
     firings: Vec<Firing>,
-    /// Per action.
+    /// Per action; only those set in `row_set` are not `None`.
     rows: Vec<Option<Row>>,
-    /// Per caution: the first rule that raised it and the merged evidence.
+    /// The actions with a row, one bit each.
+    row_set: Vec<u64>,
+    /// Per caution: the first rule that raised it and the merged evidence; only those set in
+    /// `caution_set` are not `None`.
     cautions: Vec<Option<(usize, MentionSet)>>,
+    /// The cautions raised, one bit each.
+    caution_set: Vec<u64>,
     cues: CueBuffers,
-    /// For [`RuleSet::merged_condition_into`].
+    /// For [`RuleSet::row_condition`].
     distinct: Vec<usize>,
+    /// For [`RuleSet::row_condition`].
+    built: BuiltConditions,
     /// Rows of earlier reports, handed back by [`keep_rows`] (when an [`Analysis`] is
     /// cleared) or left over by [`RuleSet::apply_firings`]: their strings and evidence vectors
     /// are refilled for the next report's rows instead of allocating new ones.
     spare: SpareRows,
 }
 
-/// Emptied rows kept for reuse ([`Scratch::spare`]).
+/// Conditions built from pieces ([`RuleSet::row_condition`]), kept between the reports a
+/// thread handles: the same distinct firings (their rules and the values they miss) give the
+/// same words, so a condition is built once and then shared by every row that has it.
+#[derive(Debug, Default)]
+struct BuiltConditions {
+    /// Where a condition is written.
+    buf: String,
+    /// The firings of the condition looked for, one entry each ([`BuiltConditions::entry`]).
+    key: Vec<u64>,
+    /// The first entry of the key of each condition kept, in `kept` order: looked through
+    /// first.
+    heads: Vec<u64>,
+    /// The conditions kept and their keys.
+    kept: Vec<(Box<[u64]>, Text)>,
+}
+
+impl BuiltConditions {
+    /// The most conditions kept: past it, they are dropped and kept anew.
+    const MAX: usize = 128;
+
+    /// The key entry of a firing: its rule and the fields it misses.
+    fn entry(f: &Firing) -> u64 {
+        (f.rule as u64) << 16 | u64::from(f.missing.bits())
+    }
+
+    /// The condition of the firings `distinct` of `firings`: the one kept for the same
+    /// firings, else the text `write` writes (into a buffer it is given emptied or not; it
+    /// returns whether there is a condition), kept.
+    fn get_or_write(
+        &mut self,
+        firings: &[Firing],
+        distinct: &[usize],
+        write: impl FnOnce(&mut String) -> bool,
+    ) -> Option<Text> {
+        self.key.clear();
+        (self.key).extend(distinct.iter().map(|&k| Self::entry(&firings[k])));
+        let head = self.key.first().copied().unwrap_or(u64::MAX);
+        for (i, &h) in self.heads.iter().enumerate() {
+            if h == head && *self.kept[i].0 == *self.key {
+                return Some(self.kept[i].1.clone());
+            }
+        }
+        if !write(&mut self.buf) {
+            return None;
+        }
+        let text = Text::from(self.buf.as_str());
+        if self.kept.len() >= Self::MAX {
+            self.kept.clear();
+            self.heads.clear();
+        }
+        self.heads.push(head);
+        self.kept.push((self.key.as_slice().into(), text.clone()));
+        Some(text)
+    }
+}
+
+/// Emptied rows kept for reuse ([`Scratch::spare`]): their texts are handles to the rule
+/// set's, what is reused is their evidence vectors.
 #[derive(Debug, Default)]
 struct SpareRows {
     recommendations: Pool<Recommendation>,
     cautions: Pool<Caution>,
-    /// The strings of conditions, from rows whose condition went away.
-    conditions: Vec<String>,
 }
 
 impl SpareRows {
-    /// The most loose rows (and condition strings) of each kind kept: more than one report
+    /// The most loose rows of each kind kept: more than one report
     /// produces with the shipped rules, few enough that the memory kept stays small.
     const MAX: usize = 64;
 
@@ -462,25 +598,72 @@ impl<T> Pool<T> {
 /// A row to be filled in ([`RuleSet::apply_firings`] sets every field).
 pub(crate) fn blank_recommendation() -> Recommendation {
     Recommendation {
-        action: String::new(),
-        rule: String::new(),
+        action: Text::default(),
+        rule: Text::default(),
         strength: Strength::Recommended,
         condition: None,
         urgency: Urgency::Routine,
-        rationale: String::new(),
+        rationale: Text::default(),
         evidence: Vec::new(),
-        source: String::new(),
+        source: Text::default(),
     }
 }
 
 /// A caution to be filled in ([`RuleSet::apply_firings`] sets every field).
 fn blank_caution() -> Caution {
     Caution {
-        id: String::new(),
-        rule: String::new(),
-        message: String::new(),
+        id: Text::default(),
+        rule: Text::default(),
+        message: Text::default(),
         evidence: Vec::new(),
-        source: String::new(),
+        source: Text::default(),
+    }
+}
+
+/// The indices of the bits set in `words` (bit `i % 64` of word `i / 64`), lowest first.
+fn set_bits(words: &[u64]) -> SetBits<'_> {
+    SetBits {
+        word: words.first().copied().unwrap_or(0),
+        at: 0,
+        words,
+    }
+}
+
+/// The iterator of [`set_bits`]: one word at a time, its bits cleared as they are given.
+struct SetBits<'a> {
+    words: &'a [u64],
+    /// The index in `words` of `word`.
+    at: usize,
+    /// What is left of that word.
+    word: u64,
+}
+
+impl Iterator for SetBits<'_> {
+    type Item = usize;
+    fn next(&mut self) -> Option<usize> {
+        while self.word == 0 {
+            self.at += 1;
+            self.word = *self.words.get(self.at)?;
+        }
+        let bit = self.word.trailing_zeros() as usize;
+        self.word &= self.word - 1;
+        Some(64 * self.at + bit)
+    }
+}
+
+/// Readies `slots` and `bits` for `n` entries, all `None` and no bit set: only the entries
+/// whose bits are set (by the report before) are emptied, not every entry.
+fn reset_slots<T: Clone>(slots: &mut Vec<Option<T>>, bits: &mut Vec<u64>, n: usize) {
+    for i in set_bits(bits) {
+        if let Some(slot) = slots.get_mut(i) {
+            *slot = None;
+        }
+    }
+    bits.clear();
+    bits.resize(n.div_ceil(64), 0);
+    if slots.len() != n {
+        slots.clear();
+        slots.resize(n, None);
     }
 }
 
@@ -617,12 +800,7 @@ impl RuleSet {
         let out = &mut s.firings;
         out.clear();
         let mut evidence = MentionSet::default();
-        let rules = s
-            .allowed
-            .iter()
-            .enumerate()
-            .flat_map(|(w, &bits)| cond::Bits(bits).map(move |b| 64 * w + b as usize));
-        for i in rules {
+        for i in set_bits(&s.allowed) {
             let rule = &self.rules[i];
             let (strength, missing) = match rule.patient_truth(p) {
                 Tri::False => continue,
@@ -720,24 +898,31 @@ impl RuleSet {
         let Scratch {
             firings,
             rows,
+            row_set,
             cautions,
+            caution_set,
             distinct,
+            built,
             spare,
             ..
         } = s;
         let firings = &firings[..];
         // Merge per action.
-        rows.clear();
-        rows.resize(self.actions.len(), None);
+        reset_slots(rows, row_set, self.actions.len());
         for (k, f) in firings.iter().enumerate() {
             let rule = &self.rules[f.rule];
             for &act in &rule.actions {
+                row_set[act / 64] |= 1 << (act % 64);
                 let row = rows[act].get_or_insert_with(|| Row {
                     winner: k,
                     strength: f.strength,
                     urgency: rule.urgency,
                     evidence: MentionSet::default(),
+                    emitters: Some(0),
                 });
+                row.emitters = row
+                    .emitters
+                    .and_then(|e| Some(e | 1u64.checked_shl(k as u32)?));
                 if (rank_s(f.strength), rank_u(rule.urgency))
                     > (rank_s(row.strength), rank_u(row.urgency))
                 {
@@ -751,13 +936,13 @@ impl RuleSet {
 
         // Exclusions, decided on the merged set before anything is dropped. The rows are
         // written over those already in `analysis` (of an earlier call), then over spare ones,
-        // so that their strings and vectors are reused.
+        // so that their evidence vectors are reused; their texts are the rule set's handles.
         let emitted = |j: usize| rows[j].as_ref().map(|r| r.strength);
         let recs = &mut analysis.recommendations;
         spare.recommendations.restore(recs);
         let mut n = 0;
-        for (act, row) in rows.iter().enumerate() {
-            let Some(row) = row else { continue };
+        for act in set_bits(row_set) {
+            let Some(row) = &rows[act] else { continue };
             let def = &self.actions[act];
             if def
                 .yields_to
@@ -778,34 +963,27 @@ impl RuleSet {
             }
             let r = &mut recs[n];
             n += 1;
-            r.action.clone_from(&def.id);
-            r.rule.clone_from(&rule.id);
+            r.action = def.id.clone();
+            r.rule = rule.id.clone();
             r.strength = row.strength;
-            // The condition's string comes from the row, else from the spare ones.
-            let mut condition = r.condition.take().or_else(|| spare.conditions.pop());
-            let holds = row.strength == Strength::Conditional && {
-                let c = condition.get_or_insert_with(String::new);
-                self.merged_condition_into(act, firings, rule, distinct, c)
-            };
-            if holds {
-                r.condition = condition;
-            } else if let Some(c) = condition {
-                if spare.conditions.len() < SpareRows::MAX {
-                    spare.conditions.push(c);
+            r.condition = match row.strength {
+                Strength::Conditional => {
+                    self.row_condition(act, firings, row.emitters, rule, distinct, built)
                 }
-            }
+                _ => None,
+            };
             r.urgency = row.urgency;
-            r.rationale.clone_from(&rule.rationale);
+            r.rationale = rule.rationale.clone();
             row.evidence.write_to(&mut r.evidence);
-            r.source.clone_from(&rule.source);
+            r.source = rule.source.clone();
         }
         spare.recommendations.keep_tail(recs, n);
 
         // Cautions: raised by every rule that fired, outright or conditionally.
-        cautions.clear();
-        cautions.resize(self.cautions.len(), None);
+        reset_slots(cautions, caution_set, self.cautions.len());
         for f in firings {
             for &c in &self.rules[f.rule].cautions {
+                caution_set[c / 64] |= 1 << (c % 64);
                 let entry = cautions[c].get_or_insert_with(|| (f.rule, MentionSet::default()));
                 entry.1.union_with(&f.evidence);
             }
@@ -813,42 +991,74 @@ impl RuleSet {
         let out = &mut analysis.cautions;
         spare.cautions.restore(out);
         let mut n = 0;
-        for (c, e) in cautions.iter().enumerate() {
-            let Some((rule, evidence)) = e else { continue };
+        for c in set_bits(caution_set) {
+            let Some((rule, evidence)) = &cautions[c] else {
+                continue;
+            };
             let def = &self.cautions[c];
             if n == out.len() {
                 out.push(spare.cautions.pop().unwrap_or_else(blank_caution));
             }
             let x = &mut out[n];
             n += 1;
-            x.id.clone_from(&def.id);
-            x.rule.clone_from(&self.rules[*rule].id);
-            x.message.clone_from(&def.message);
+            x.id = def.id.clone();
+            x.rule = self.rules[*rule].id.clone();
+            x.message = def.message.clone();
             evidence.write_to(&mut x.evidence);
-            x.source.clone_from(&def.source);
+            x.source = def.source.clone();
         }
         spare.cautions.keep_tail(out, n);
     }
 
-    /// Writes into `out` (emptied first) the condition of a conditional row for action
-    /// `act`: the distinct conditions of the conditional firings that emitted it, in rule
-    /// order ("either: ...; or: ..." when there are several), else the condition of `winner`,
-    /// the rule that names the row. Returns whether there is one. `distinct` is a buffer (the
-    /// indices in `firings` of the first firing with each condition); [`RuleSet::merged_condition`]
-    /// in the tests builds the same text as strings.
-    fn merged_condition_into(
+    /// The condition of a conditional row for action `act`: the distinct conditions of the
+    /// conditional firings that emitted it, in rule order ("either: ...; or: ..." when there
+    /// are several), else the condition of `winner`, the rule that names the row; `None` when
+    /// there is none. When it is one rule's condition as the rule file words it (the winner's
+    /// when no conditional firing emitted the action, or the only distinct one when it asks
+    /// for no missing value), that rule's own [`Text`], shared; else the text `built` holds
+    /// for the same firings, or a new one. [`RuleSet::merged_condition`] in the tests builds
+    /// the same text as strings.
+    fn row_condition(
         &self,
         act: usize,
         firings: &[Firing],
+        emitters: Option<u64>,
         winner: &Rule,
         distinct: &mut Vec<usize>,
-        out: &mut String,
-    ) -> bool {
+        built: &mut BuiltConditions,
+    ) -> Option<Text> {
+        self.distinct_conditions(act, firings, emitters, distinct);
+        match distinct[..] {
+            [] => return winner.condition.clone(),
+            // A firing in `distinct` has a condition: with no missing value, its rule's.
+            [k] if firings[k].missing.is_empty() => {
+                return self.rules[firings[k].rule].condition.clone()
+            }
+            _ => {}
+        }
+        let distinct: &[usize] = distinct;
+        built.get_or_write(firings, distinct, |buf| {
+            self.write_condition(firings, winner, distinct, buf)
+        })
+    }
+
+    /// Fills `distinct` (emptied first) with the indices in `firings` of the conditional
+    /// firings that emitted action `act`, the first of each distinct condition, in rule order.
+    /// `emitters`, when known ([`Row::emitters`]), are the firings that emitted it: only those
+    /// are looked at, else every firing is asked whether its rule emits `act`.
+    fn distinct_conditions(
+        &self,
+        act: usize,
+        firings: &[Firing],
+        emitters: Option<u64>,
+        distinct: &mut Vec<usize>,
+    ) {
         distinct.clear();
-        for (k, f) in firings.iter().enumerate() {
+        let mut note = |k: usize| {
+            let f = &firings[k];
             let rule = &self.rules[f.rule];
-            if !rule.actions.contains(&act) || f.condition_pieces(rule).is_none() {
-                continue;
+            if !f.has_condition(rule) {
+                return;
             }
             let seen = distinct.iter().any(|&j| {
                 let g = &firings[j];
@@ -857,7 +1067,25 @@ impl RuleSet {
             if !seen {
                 distinct.push(k);
             }
+        };
+        match emitters {
+            Some(bits) => cond::Bits(bits).for_each(|k| note(k as usize)),
+            None => (0..firings.len())
+                .filter(|&k| self.rules[firings[k].rule].actions.contains(&act))
+                .for_each(note),
         }
+    }
+
+    /// Writes into `out` (emptied first) the condition of a row from the firings `distinct`
+    /// ([`RuleSet::distinct_conditions`]): "either: ...; or: ..." when there are several, else
+    /// the one, else `winner`'s own. Returns whether there is one.
+    fn write_condition(
+        &self,
+        firings: &[Firing],
+        winner: &Rule,
+        distinct: &[usize],
+        out: &mut String,
+    ) -> bool {
         out.clear();
         if distinct.is_empty() {
             return match &winner.condition {
@@ -903,7 +1131,7 @@ impl RuleSet {
             }
         }
         match conditions.len() {
-            0 => winner.condition.clone(),
+            0 => winner.condition.as_deref().map(String::from),
             1 => conditions.pop().map(Cow::into_owned),
             _ => Some(format!("either: {}", conditions.join("; or: "))),
         }
@@ -1274,12 +1502,12 @@ mod tests {
     }
 
     #[test]
-    fn merged_condition_written_in_pieces_equals_the_built_one() {
+    fn row_condition_equals_the_built_one() {
         let p = crate::pipeline::Pipeline::builtin();
         let rs = RuleSet::builtin();
         let mut s = Scratch::default();
-        let mut out = String::from("left over from an earlier row");
-        let mut several = 0;
+        s.built.buf = String::from("left over from an earlier row");
+        let (mut several, mut shared) = (0, 0);
         for mut report in crate::gen::generate(7, 200) {
             let own = report.patient.clone();
             for patient in std::iter::once(own).chain(other_patients()) {
@@ -1291,6 +1519,7 @@ mod tests {
                 for f in &firings {
                     let rule = &rs.rules[f.rule];
                     let pieces = f.condition_pieces(rule).map(|p| p.collect::<String>());
+                    assert_eq!(f.has_condition(rule), pieces.is_some());
                     assert_eq!(pieces.as_deref(), f.condition(rule).as_deref());
                 }
                 for act in 0..rs.actions.len() {
@@ -1300,17 +1529,83 @@ mod tests {
                     {
                         let winner = &rs.rules[f.rule];
                         let want = rs.merged_condition(act, &firings, winner);
-                        let got = rs
-                            .merged_condition_into(act, &firings, winner, &mut s.distinct, &mut out)
-                            .then(|| out.clone());
+                        let got = (rs.row_condition(
+                            act,
+                            &firings,
+                            None,
+                            winner,
+                            &mut s.distinct,
+                            &mut s.built,
+                        ))
+                        .map(|t| t.to_string());
                         assert_eq!(got, want, "{} {act}", report.id);
+                        // Knowing which firings emitted the action changes nothing.
+                        let emitters = (firings.iter().enumerate())
+                            .filter(|(_, f)| rs.rules[f.rule].actions.contains(&act))
+                            .fold(0u64, |m, (k, _)| m | 1 << k);
+                        let got = rs.row_condition(
+                            act,
+                            &firings,
+                            Some(emitters),
+                            winner,
+                            &mut s.distinct,
+                            &mut s.built,
+                        );
+                        assert_eq!(got.as_deref(), want.as_deref(), "{} {act}", report.id);
+                        // A rule's own condition is its text, shared.
+                        let own = |r: &Rule| {
+                            r.condition
+                                .as_ref()
+                                .is_some_and(|c| got.as_ref().is_some_and(|g| c.is(g)))
+                        };
+                        shared += usize::from(firings.iter().any(|f| own(&rs.rules[f.rule])));
                         several += usize::from(want.is_some_and(|c| c.starts_with("either: ")));
                     }
                 }
                 s.firings = firings;
             }
         }
-        assert!(several > 0, "{several}");
+        assert!(several > 0 && shared > 0, "{several} {shared}");
+    }
+
+    proptest::proptest! {
+        /// The bits found word by word are the bits set.
+        #[test]
+        fn set_bits_are_the_bits_set(words in proptest::collection::vec(proptest::num::u64::ANY, 0..4), sparse in 0usize..3) {
+            // Some words empty, some with one bit.
+            let words: Vec<u64> = (words.iter().enumerate())
+                .map(|(k, &w)| match (k + sparse) % 3 { 0 => 0, 1 => w & w.wrapping_neg(), _ => w })
+                .collect();
+            let want: Vec<usize> = (0..64 * words.len()).filter(|&i| words[i / 64] >> (i % 64) & 1 == 1).collect();
+            proptest::prop_assert_eq!(set_bits(&words).collect::<Vec<_>>(), want);
+        }
+
+        /// The patient conditions' truth in plain loops is the three-valued connectives' truth,
+        /// for every rule and any known and unknown values.
+        #[test]
+        fn patient_truth_agrees_with_the_connectives(
+            nums in proptest::collection::vec(proptest::option::of(-4.0f32..90.0), 4),
+            bools in proptest::collection::vec(proptest::option::of(proptest::bool::ANY), 5),
+            sex in proptest::option::of("[FMX]"),
+        ) {
+            static RULES: std::sync::OnceLock<RuleSet> = std::sync::OnceLock::new();
+            let rs = RULES.get_or_init(RuleSet::builtin);
+            let p = PatientContext {
+                age: nums[0],
+                sex,
+                t_score: nums[1],
+                frax_major: nums[2],
+                frax_hip: nums[3],
+                neuro_deficit: bools[0],
+                cancer_history: bools[1],
+                glucocorticoids: bools[2],
+                fragility_fracture_history: bools[3],
+                high_energy_trauma: bools[4],
+            };
+            for r in rs.rules() {
+                proptest::prop_assert_eq!(r.patient_truth(&p), r.patient_truth_plain(&p), "{}", r.id());
+            }
+        }
     }
 
     proptest::proptest! {

@@ -251,13 +251,13 @@ pub(super) fn parse(text: &str, path: &str) -> Result<RuleSet, LexiconError> {
             );
         }
         actions.push(ActionDef {
-            id: a.id.get_ref().clone(),
+            id: a.id.get_ref().as_str().into(),
             meaning: a.meaning.clone(),
             yields_to: Vec::new(),
             excluded_by: Vec::new(),
         });
     }
-    let action_ids: Vec<String> = actions.iter().map(|a| a.id.clone()).collect();
+    let action_ids: Vec<String> = actions.iter().map(|a| a.id.to_string()).collect();
     let find_action = |s: &Spanned<String>| -> Result<usize, LexiconError> {
         match action_ids.iter().position(|x| x == s.get_ref()) {
             Some(i) => Ok(i),
@@ -307,12 +307,12 @@ pub(super) fn parse(text: &str, path: &str) -> Result<RuleSet, LexiconError> {
         })?;
         let source = source_text(&seeds, &s, &c.cites);
         cautions.push(CautionDef {
-            id: c.id.into_inner(),
-            message: c.message,
-            source,
+            id: c.id.into_inner().into(),
+            message: c.message.into(),
+            source: source.into(),
         });
     }
-    let caution_ids: Vec<String> = cautions.iter().map(|c| c.id.clone()).collect();
+    let caution_ids: Vec<String> = cautions.iter().map(|c| c.id.to_string()).collect();
 
     // Text cues.
     let mut cues: Vec<CueDef> = Vec::new();
@@ -614,7 +614,7 @@ pub(super) fn parse(text: &str, path: &str) -> Result<RuleSet, LexiconError> {
             e
         })?;
         rules.push(Rule {
-            id,
+            id: id.into(),
             title: r.title.trim().to_string(),
             basis,
             gate: StatusGate::new(&all, &any),
@@ -630,10 +630,10 @@ pub(super) fn parse(text: &str, path: &str) -> Result<RuleSet, LexiconError> {
             actions: acts,
             cautions: cauts,
             strength,
-            condition,
+            condition: condition.map(Text::from),
             urgency,
-            rationale: r.rationale.trim().to_string(),
-            source: source_text(&seeds, &s, &r.cites),
+            rationale: r.rationale.trim().into(),
+            source: source_text(&seeds, &s, &r.cites).into(),
             line,
         });
     }
