@@ -206,10 +206,20 @@ pub(crate) struct RuleParts {
     /// back to back: all that comes before the evidence of the usual recommendation, copied
     /// at once.
     prefixes: Vec<[Vec<u8>; 2]>,
+    /// Per caution the rule raises (in the order of `FixedTexts::rule_cautions`), what comes
+    /// before the evidence of a caution whose id, rule id and message are theirs:
+    /// `,caution,rule,message` and `{"caution":"c","rule":"r","message":"..."` (no message
+    /// key for an empty message, as the object leaves it out).
+    caution_heads: Vec<[Vec<u8>; 2]>,
 }
 
 impl RuleParts {
-    fn new(rule: &RuleTexts, actions: &[&Fixed], own: Option<(Strength, Urgency)>) -> RuleParts {
+    fn new(
+        rule: &RuleTexts,
+        actions: &[&Fixed],
+        cautions: &[&CautionTexts],
+        own: Option<(Strength, Urgency)>,
+    ) -> RuleParts {
         // A JSON key and its value, left out when the text is empty (as the object leaves it).
         let field = |key: &[u8], text: &Fixed| match text.text().is_empty() {
             true => Vec::new(),
@@ -270,13 +280,37 @@ impl RuleParts {
                 .collect(),
             None => Vec::new(),
         };
+        let caution_heads = (cautions.iter())
+            .map(|c| {
+                [
+                    [c.id.csv_cell(), rule.id.csv_cell(), c.message.csv_cell()].concat(),
+                    [
+                        b"{\"caution\":",
+                        c.id.json_bytes(),
+                        b",\"rule\":",
+                        rule.id.json_bytes(),
+                        &field(b",\"message\":", &c.message)[..],
+                    ]
+                    .concat(),
+                ]
+            })
+            .collect();
         RuleParts {
             heads,
             bodies,
             tails,
             own,
             prefixes,
+            caution_heads,
         }
+    }
+
+    /// The caution id, rule id and message of a caution that matched `m`, when all three are
+    /// theirs (and the caution one the rule raises); see [`RuleParts::caution_heads`].
+    #[inline]
+    pub fn caution_head(&self, m: &CautionMatch, json: bool) -> Option<&[u8]> {
+        let both = self.caution_heads.get(m.head? as usize)?;
+        Some(&both[usize::from(json)])
     }
 
     /// Its head and body at once ([`RuleParts::prefixes`]), when both are its rule's and its
@@ -369,6 +403,9 @@ pub(crate) struct CautionMatch {
     pub rule: u32,
     /// Whether its rule id is that rule's (a non-empty one).
     pub rule_id: bool,
+    /// Where the caution is among the cautions its rule raises, when its id, rule id and
+    /// message are theirs (see [`RuleParts::caution_head`]).
+    pub head: Option<u32>,
 }
 
 /// The texts that repeat on every row a rule or caution emits, encoded once per run: each
@@ -389,6 +426,9 @@ pub(crate) struct FixedTexts {
     /// index: a recommendation's action is nearly always one of its rule's, found among a few
     /// without hashing its id.
     rule_actions: Vec<Vec<u32>>,
+    /// The cautions each rule raises (indices into `cautions`, as `caution_ids` gives them),
+    /// by rule index.
+    rule_cautions: Vec<Vec<u32>>,
     /// The texts of each caution, then empty ones.
     cautions: Vec<CautionTexts>,
     caution_ids: ById,
@@ -466,13 +506,25 @@ impl FixedTexts {
             .map(|a| Fixed::shared(&a.id))
             .chain([Fixed::new("")])
             .collect();
-        // The empty texts that stand for no known rule have parts too, with no actions.
+        let caution_ids = ById::new(rules.cautions().iter().map(|c| c.id.as_str()));
+        let rule_cautions: Vec<Vec<u32>> = (rules.rules().iter())
+            .map(|r| {
+                (rules.cautions_of(r).into_iter())
+                    .filter_map(|c| caution_ids.get(c))
+                    .collect()
+            })
+            .collect();
+        // The empty texts that stand for no known rule have parts too, with no actions and no
+        // cautions.
         let rule_parts = (rule_texts.iter().enumerate())
             .map(|(i, texts)| {
                 let of_rule = rule_actions.get(i).map_or(&[][..], Vec::as_slice);
                 let of_rule: Vec<&Fixed> = of_rule.iter().map(|&a| &actions[a as usize]).collect();
+                let raised = rule_cautions.get(i).map_or(&[][..], Vec::as_slice);
+                let raised: Vec<&CautionTexts> =
+                    raised.iter().map(|&c| &caution_texts[c as usize]).collect();
                 let own = (rules.rules().get(i)).map(|r| (r.strength(), r.urgency()));
-                RuleParts::new(texts, &of_rule, own)
+                RuleParts::new(texts, &of_rule, &raised, own)
             })
             .collect();
         let terms: Vec<Fixed> = (pipeline.lexicons().terms.iter())
@@ -485,7 +537,8 @@ impl FixedTexts {
             action_ids,
             rule_actions,
             actions,
-            caution_ids: ById::new(rules.cautions().iter().map(|c| c.id.as_str())),
+            caution_ids,
+            rule_cautions,
             cautions: caution_texts,
             concepts: pipeline
                 .concept_names()
@@ -545,13 +598,22 @@ impl FixedTexts {
         let caution = found.unwrap_or(self.cautions.len() as u32 - 1);
         let t = self.caution_at(caution);
         let rule = self.rule_ids.get(&c.rule);
+        let id = found.is_some() && !c.id.is_empty();
+        let message = c.message == t.message.text();
+        let rule_id = rule.is_some() && !c.rule.is_empty();
+        let rule = rule.unwrap_or(self.rules.len() as u32 - 1);
+        let raised = (self.rule_cautions.get(rule as usize)).map_or(&[][..], Vec::as_slice);
         CautionMatch {
             caution,
-            id: found.is_some() && !c.id.is_empty(),
-            message: c.message == t.message.text(),
+            id,
+            message,
             source: c.source == t.source.text(),
-            rule: rule.unwrap_or(self.rules.len() as u32 - 1),
-            rule_id: rule.is_some() && !c.rule.is_empty(),
+            rule,
+            rule_id,
+            head: (id && rule_id && message)
+                .then(|| raised.iter().position(|&k| k == caution))
+                .flatten()
+                .map(|k| k as u32),
         }
     }
 
@@ -580,8 +642,8 @@ impl FixedTexts {
         ids.get(id).unwrap_or(len as u32 - 1)
     }
 
-    /// The same texts without the parts of recommendations: every recommendation is written
-    /// field by field (the simple way, for tests).
+    /// The same texts without the parts of recommendations and cautions: every
+    /// recommendation and caution is written field by field (the simple way, for tests).
     #[cfg(test)]
     pub fn without_rule_parts(mut self) -> FixedTexts {
         self.rule_parts.fill(RuleParts::default());
@@ -790,13 +852,20 @@ mod tests {
             let own = defined.get(k);
             let texts =
                 |t: fn(&crate::recommend::CautionDef) -> &str| [own.map_or("", t), "", "other"];
-            // A rule id that names a rule, one that names none, and none.
-            let rule_ids = [rules[k % rules.len()].id(), "r", ""];
-            for (n, message) in texts(|c| &c.message).into_iter().enumerate() {
+            // A rule that raises the caution (if one does), a rule id that names a rule, one
+            // that names none, and none.
+            let raising = (rules.iter())
+                .find(|r| p.rules().cautions_of(r).contains(&id))
+                .map_or("", |r| r.id());
+            let rule_ids = [raising, rules[k % rules.len()].id(), "r", ""];
+            for (rule_id, message) in rule_ids
+                .iter()
+                .flat_map(|r| texts(|c| &c.message).map(move |m| (*r, m)))
+            {
                 for source in texts(|c| &c.source) {
                     let c = Caution {
                         id: id.into(),
-                        rule: rule_ids[n].into(),
+                        rule: rule_id.into(),
                         message: message.into(),
                         evidence: Vec::new(),
                         source: source.into(),
@@ -804,13 +873,23 @@ mod tests {
                     let caution = f.find(&f.caution_ids, &c.id, f.cautions.len());
                     let t = f.caution_at(caution);
                     let rule = f.find(&f.rule_ids, &c.rule, f.rules.len());
+                    let same_id = !c.id.is_empty() && c.id == t.id.text();
+                    let same_message = c.message == t.message.text();
+                    let rule_id = !c.rule.is_empty() && c.rule == f.rule_at(rule).id.text();
+                    // Where the caution's id is among those its rule raises, by name.
+                    let raised = (rules.get(rule as usize))
+                        .map_or(Vec::new(), |r| p.rules().cautions_of(r));
                     let simple = CautionMatch {
                         caution,
-                        id: !c.id.is_empty() && c.id == t.id.text(),
-                        message: c.message == t.message.text(),
+                        id: same_id,
+                        message: same_message,
                         source: c.source == t.source.text(),
                         rule,
-                        rule_id: !c.rule.is_empty() && c.rule == f.rule_at(rule).id.text(),
+                        rule_id,
+                        head: (same_id && rule_id && same_message)
+                            .then(|| raised.iter().position(|r| *r == &*c.id))
+                            .flatten()
+                            .map(|k| k as u32),
                     };
                     assert_eq!(
                         format!("{:?}", f.match_caution(&c)),

@@ -358,17 +358,21 @@ pub(crate) fn write_report(
     for (i, c) in a.cautions.iter().enumerate() {
         let same = cx.caution(i);
         let caution = fixed.caution_at(same.caution);
-        out.extend_from_slice(if i == 0 {
-            b"{\"caution\":"
+        if i > 0 {
+            out.push(b',');
+        }
+        // The caution id, rule id and message in one copy when all are theirs.
+        if let Some(head) = fixed.rule_parts(same.rule).caution_head(&same, true) {
+            out.extend_from_slice(head);
         } else {
-            b",{\"caution\":"
-        });
-        caution.id.json_if(out, &c.id, same.id);
-        out.extend_from_slice(b",\"rule\":");
-        (fixed.rule_at(same.rule).id).json_if(out, &c.rule, same.rule_id);
-        if !c.message.is_empty() {
-            out.extend_from_slice(b",\"message\":");
-            caution.message.json_if(out, &c.message, same.message);
+            out.extend_from_slice(b"{\"caution\":");
+            caution.id.json_if(out, &c.id, same.id);
+            out.extend_from_slice(b",\"rule\":");
+            (fixed.rule_at(same.rule).id).json_if(out, &c.rule, same.rule_id);
+            if !c.message.is_empty() {
+                out.extend_from_slice(b",\"message\":");
+                caution.message.json_if(out, &c.message, same.message);
+            }
         }
         evidence_of(out, cx, EvidenceOf::Caution, i, &c.evidence, n);
         if !c.source.is_empty() {

@@ -369,6 +369,49 @@ mod tests {
         }
     }
 
+    /// Cautions whose texts are their definition's and their rule's in every combination (and
+    /// some that are not), written from the parts encoded once per rule and field by field.
+    #[test]
+    fn cautions_from_rule_parts_match_cautions_written_field_by_field() {
+        let p = Pipeline::builtin();
+        let fused = Renderer::new(&p, Parts::ALL);
+        let plain = Renderer {
+            fixed: fused.fixed.clone().without_rule_parts(),
+            ..fused.clone()
+        };
+        let rules = p.rules();
+        let (report, mut a) = analysis(&p);
+        a.recommendations.clear();
+        let ids = (rules.rules().iter().map(|r| r.id())).chain(["no.rule", ""]);
+        for (k, id) in ids.enumerate() {
+            let rule = rules.rules().get(k);
+            let mut raised: Vec<&str> = rule.map_or(Vec::new(), |r| rules.cautions_of(r));
+            raised.extend([rules.cautions()[0].id.as_str(), "no_caution", ""]);
+            a.cautions.clear();
+            for caution in &raised {
+                let own = rules.cautions().iter().find(|c| c.id == *caution);
+                let messages = [own.map_or("", |c| c.message.as_str()), "", "why, \"so\""];
+                let sources = [own.map_or("", |c| c.source.as_str()), "", "=src"];
+                for message in messages {
+                    for source in sources {
+                        a.cautions.push(Caution {
+                            id: (*caution).into(),
+                            rule: id.into(),
+                            message: message.into(),
+                            evidence: vec![0],
+                            source: source.into(),
+                        });
+                    }
+                }
+            }
+            assert_eq!(
+                parts(&fused.render(&report, &a)),
+                parts(&plain.render(&report, &a)),
+                "rule {id}"
+            );
+        }
+    }
+
     #[test]
     fn texts_that_differ_from_their_rule_are_encoded_as_they_come() {
         let p = Pipeline::builtin();

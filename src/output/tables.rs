@@ -312,9 +312,15 @@ impl<'p> Tables<'p> {
     ) {
         let same = cx.caution(i);
         let caution = fixed.caution_at(same.caution);
-        caution.id.csv_if(row, &c.id, same.id);
-        (fixed.rule_at(same.rule).id).csv_if(row, &c.rule, same.rule_id);
-        caution.message.csv_if(row, &c.message, same.message);
+        // The caution id, rule id and message in one copy when all are theirs.
+        match fixed.rule_parts(same.rule).caution_head(&same, false) {
+            Some(cells) => row.encoded_cells(cells),
+            None => {
+                caution.id.csv_if(row, &c.id, same.id);
+                (fixed.rule_at(same.rule).id).csv_if(row, &c.rule, same.rule_id);
+                caution.message.csv_if(row, &c.message, same.message);
+            }
+        }
         evidence(row, cx, EvidenceOf::Caution, i, &c.evidence);
         caution.source.csv_if(row, &c.source, same.source);
     }
