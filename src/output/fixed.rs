@@ -877,8 +877,8 @@ mod tests {
                     let same_message = c.message == t.message.text();
                     let rule_id = !c.rule.is_empty() && c.rule == f.rule_at(rule).id.text();
                     // Where the caution's id is among those its rule raises, by name.
-                    let raised = (rules.get(rule as usize))
-                        .map_or(Vec::new(), |r| p.rules().cautions_of(r));
+                    let raised =
+                        (rules.get(rule as usize)).map_or(Vec::new(), |r| p.rules().cautions_of(r));
                     let simple = CautionMatch {
                         caution,
                         id: same_id,
