@@ -67,6 +67,8 @@ pub struct HeaderMap<S = HeaderHash> {
     /// For each ASCII byte `a`, bit `slot(z)` is set when some key starts with `a` and ends
     /// with the letter or digit `z`.
     ends: [u64; 128],
+    /// Bit `z` is set when some key ends with the ASCII byte `z`.
+    last: u128,
     /// The keys that are lowercase letters, digits and single spaces, with their kinds, in
     /// [`PLAIN_BUCKETS`] buckets by first byte and length ([`plain_bucket`]).
     plain: Vec<Vec<PlainKey>>,
@@ -133,6 +135,7 @@ impl<S: Default> Default for HeaderMap<S> {
         HeaderMap {
             map: HashMap::default(),
             ends: [0; 128],
+            last: 0,
             plain: vec![Vec::new(); PLAIN_BUCKETS],
         }
     }
@@ -150,6 +153,9 @@ impl<S: BuildHasher> HeaderMap<S> {
     pub fn insert(&mut self, key: String, kind: SectionKind) -> Option<SectionKind> {
         let k = key.as_bytes();
         if let (Some(&a), Some(&z)) = (k.first(), k.last()) {
+            if z.is_ascii() {
+                self.last |= 1 << z;
+            }
             if a.is_ascii() {
                 if let Some(z) = alnum_slot(z) {
                     self.ends[a as usize] |= 1 << z;
@@ -187,6 +193,20 @@ impl<S: BuildHasher> HeaderMap<S> {
             None => true,
         }
     }
+
+    /// Whether a candidate that ends with `z`, an ASCII symbol that folding keeps
+    /// ([`is_kept_symbol`]), may fold to a key: its folded form ends with `z` too.
+    #[inline]
+    fn may_end_with_symbol(&self, z: u8) -> bool {
+        self.last >> z & 1 != 0
+    }
+}
+
+/// Whether folding ([`fold_str`]) keeps the ASCII byte `c` as a token of its own: every ASCII
+/// symbol but the dash, underscore and quotes that it turns into spaces.
+#[inline]
+fn is_kept_symbol(c: u8) -> bool {
+    c.is_ascii_punctuation() && !matches!(c, b'-' | b'_' | b'\'' | b'`')
 }
 
 impl<S: BuildHasher + Default> FromIterator<(String, SectionKind)> for HeaderMap<S> {
@@ -476,7 +496,9 @@ const ENDS_HEADER_RUN: [bool; 256] = {
 ///
 /// A candidate that starts and ends with an ASCII letter or digit folds to a key that starts
 /// and ends with them, lowercased: when no key has those ends, it is turned away before it is
-/// folded. Then it is compared with the plain keys (words and single spaces) of its first byte
+/// folded. One that ends with an ASCII symbol kept by folding (a line in capitals such as
+/// `FINDINGS:`, whose header the colon already named) folds to a key that ends with it: when no
+/// key does, it is turned away too. Then it is compared with the plain keys (words and single spaces) of its first byte
 /// and length: a plain candidate folds to itself lowercased, so it is found there or nowhere,
 /// without folding or hashing.
 fn lookup<S: BuildHasher>(
@@ -488,6 +510,9 @@ fn lookup<S: BuildHasher>(
     let a = b.first().copied().unwrap_or(0);
     let z = b.last().copied().unwrap_or(0);
     if a.is_ascii_alphanumeric() && !headers.may_end(a, z) {
+        return None;
+    }
+    if is_kept_symbol(z) && !headers.may_end_with_symbol(z) {
         return None;
     }
     if let Some(kind) = headers.get_plain(b) {
@@ -594,7 +619,7 @@ mod tests {
         /// A candidate is looked up as its folded form ([`fold_str`]) would be, whichever way
         /// it is folded.
         #[test]
-        fn lookup_agrees_with_fold_str(s in "(clinical|HISTORY|Reason|for|exam|[a-zA-Z0-9]{1,6}|[-/:,. \t\u{e9}\u{2013}]){0,8}") {
+        fn lookup_agrees_with_fold_str(s in "(clinical|HISTORY|Reason|for|exam|[a-zA-Z0-9]{1,6}|[-/:;,.)_'` \t\u{e9}\u{2013}]){0,8}") {
             let lx = Lexicons::builtin();
             let mut key = String::new();
             proptest::prop_assert_eq!(
@@ -608,9 +633,9 @@ mod tests {
         /// character beyond ASCII.
         #[test]
         fn filtered_lookup_agrees_with_the_plain_map(
-            keys in proptest::collection::vec("[a-cA-C0-2.:/\u{e9}\u{b0} -]{1,8}", 1..12),
+            keys in proptest::collection::vec("[a-cA-C0-2.:;)/_'\u{e9}\u{b0} -]{1,8}", 1..12),
             picks in proptest::collection::vec((0usize..12, 0u8..4), 1..8),
-            noise in "[a-cA-C0-2.:/\u{e9}\u{b0} \t-]{0,8}",
+            noise in "[a-cA-C0-2.:;)/_'\u{e9}\u{b0} \t-]{0,8}",
         ) {
             let map: HeaderMap = keys
                 .iter()
@@ -804,6 +829,41 @@ mod tests {
             let stop = matches!(c, b'.' | b'!' | b'?' | b';' | b'\n' | b')' | b']');
             assert_eq!(ENDS_HEADER_RUN[c as usize], stop, "{c}");
         }
+    }
+
+    /// A symbol is kept by folding, as the last byte of the folded form, just when
+    /// [`is_kept_symbol`] says so; letters, digits and whitespace are not symbols.
+    #[test]
+    fn kept_symbols_are_those_folding_keeps() {
+        for c in 0..0x80u8 {
+            let s = format!("a{}", c as char);
+            let kept = fold_str(&s).as_bytes().last() == Some(&c) && !c.is_ascii_alphanumeric();
+            assert_eq!(is_kept_symbol(c), kept, "{c}");
+        }
+    }
+
+    /// A line in capitals ending in a colon is turned away by its last byte, unless some key
+    /// ends with one.
+    #[test]
+    fn candidate_ending_in_a_symbol_is_found_when_a_key_ends_with_it() {
+        let mut m = HeaderMap::<HeaderHash>::default();
+        m.insert("findings".into(), SectionKind::Findings);
+        let mut key = String::new();
+        assert_eq!(lookup("FINDINGS:", &m, &mut key), None);
+        m.insert(fold_str("Impression:"), SectionKind::Impression);
+        assert_eq!(
+            lookup("FINDINGS:", &m, &mut key),
+            None,
+            "no key is `findings :`"
+        );
+        assert_eq!(
+            lookup("IMPRESSION:", &m, &mut key),
+            Some(SectionKind::Impression)
+        );
+        assert_eq!(
+            lookup("impression :", &m, &mut key),
+            Some(SectionKind::Impression)
+        );
     }
 
     #[test]

@@ -330,7 +330,16 @@ fn is_list_number(b: &[u8], start: usize, dot: usize) -> bool {
 /// Whether the line break at `nl` ends a sentence (inside a body that ends at `end`) whose
 /// text before it starts at `ls` on its last line: the later of the sentence start and the
 /// line start.
+///
+/// Most line breaks come right after a sentence end, with nothing before them on their line:
+/// such a break ends the (empty) sentence as a blank line does, decided without the call.
+#[inline]
 pub(crate) fn line_break_ends(b: &[u8], ls: usize, nl: usize, end: usize) -> bool {
+    ls == nl || line_break_ends_after(b, ls, nl, end)
+}
+
+/// [`line_break_ends`] for any `ls`, also one with text between it and the break.
+fn line_break_ends_after(b: &[u8], ls: usize, nl: usize, end: usize) -> bool {
     let prev = trim_bytes(&b[ls..nl]);
     if prev.is_empty() {
         return true; // blank line
@@ -471,6 +480,25 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The test of a line break with nothing before it on its line agrees with the full
+        /// one, for every line break and every start on its line.
+        #[test]
+        fn line_break_fast_path_agrees_with_the_full_test(
+            s in "(Findings|L4-5|no|and|2[.)]|- |\u{2022}|[A-Za-z]{1,4}|[.:,;/ \t\r\n]){0,16}",
+        ) {
+            let b = s.as_bytes();
+            let mut line_start = 0;
+            for nl in (0..b.len()).filter(|&k| b[k] == b'\n') {
+                for ls in line_start..=nl {
+                    proptest::prop_assert_eq!(
+                        line_break_ends(b, ls, nl, b.len()),
+                        line_break_ends_after(b, ls, nl, b.len())
+                    );
+                }
+                line_start = nl + 1;
+            }
+        }
+
         #[test]
         fn word_start_agrees_with_a_bytewise_walk(
             v in proptest::collection::vec(
