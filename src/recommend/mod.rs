@@ -705,6 +705,10 @@ pub struct RuleSet {
     rules: Vec<Rule>,
 }
 
+/// What a pass made elsewhere found in the text ([`RuleSet::apply_with_words`]): its cue words
+/// and the offsets of its characters outside ASCII.
+type Scanned<'t> = (&'t [(u32, u32)], &'t [u32]);
+
 impl RuleSet {
     /// The shipped rules (`lexicons/rules.toml`, compiled in).
     pub fn builtin() -> RuleSet {
@@ -878,7 +882,7 @@ impl RuleSet {
         analysis: &mut Analysis,
         patient: &PatientContext,
         text: &str,
-        known: Option<(&[(u32, u32)], &[u32])>,
+        known: Option<Scanned>,
         s: &mut Scratch,
     ) {
         let buffers = std::mem::take(&mut s.cues);
