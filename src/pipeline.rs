@@ -493,8 +493,9 @@ impl Pipeline {
             crate::sentence::sentences_marked(text, marks, &a.sections, &mut a.sentences);
             self.detect(text, a, &mut s);
             crate::status::statuses(&a.mentions, self.lex.concepts.len(), &mut a.concepts);
+            let non_ascii = s.folded.non_ascii();
             self.rules
-                .apply_with_words(a, &report.patient, text, &s.cue_words);
+                .apply_with_words(a, &report.patient, text, &s.cue_words, non_ascii);
             a.flags = crate::audit::audit_folded(text, &s.folded, &s.audit_words, a, self);
         });
     }

@@ -31,6 +31,9 @@ pub struct Folded {
     /// `marks_len` entries (the vector is kept at its largest length, as `origin` is).
     marks: Vec<u32>,
     marks_len: usize,
+    /// The original offsets of the first bytes of the characters of the text outside ASCII,
+    /// in text order ([`Folded::non_ascii`]).
+    non_ascii: Vec<u32>,
 }
 /// How folding treats an ASCII byte.
 const WORD: u8 = 0;
@@ -148,6 +151,7 @@ fn fold_maps(
     origin: &mut [u32],
     position: &mut [u32],
     marks: &mut [u32],
+    non_ascii: &mut Vec<u32>,
 ) -> (usize, usize) {
     let b = text.as_bytes();
     let mut o = 0usize;
@@ -225,6 +229,7 @@ fn fold_maps(
             }
             _ => {
                 // Multi-byte character: decode just this one.
+                non_ascii.push(i as u32);
                 let len = utf8_len(c);
                 let end = (i + len).min(b.len());
                 let ch = text[i..end].chars().next().unwrap_or(' ');
@@ -282,6 +287,7 @@ impl Folded {
             text_len,
             marks,
             marks_len,
+            non_ascii,
         } = self;
         // Every input byte gives at most two output bytes (a symbol and the space after it),
         // plus the leading space; a run copy may write up to `RUN` bytes (and offsets) past
@@ -299,7 +305,8 @@ impl Folded {
             marks.resize(b.len() + 1, 0);
         }
         *text_len = b.len();
-        let (o, m) = fold_maps(text, out, origin, position, marks);
+        non_ascii.clear();
+        let (o, m) = fold_maps(text, out, origin, position, marks, non_ascii);
         *marks_len = m;
         out.truncate(o);
     }
@@ -310,6 +317,14 @@ impl Folded {
     #[inline]
     pub fn marks(&self) -> &[u32] {
         &self.marks[..self.marks_len]
+    }
+
+    /// The original offsets of the characters of the text outside ASCII (the first byte of
+    /// each), in text order: found while folding, which decodes each such character, so that
+    /// later stages need not search the text for them (none: the text is ASCII).
+    #[inline]
+    pub fn non_ascii(&self) -> &[u32] {
+        &self.non_ascii
     }
 
     /// The original byte offset that folded byte `f` came from (`f < bytes.len()`).
@@ -772,12 +787,18 @@ mod tests {
             .collect();
         assert_eq!(marks, bytewise, "marks searched");
         assert_eq!(f.marks(), marks, "marks");
+        let non_ascii: Vec<u32> = (text.char_indices())
+            .filter(|(_, c)| !c.is_ascii())
+            .map(|(k, _)| k as u32)
+            .collect();
+        assert_eq!(f.non_ascii(), non_ascii, "characters outside ASCII");
         // Refolding into a used buffer, after a longer text, gives the same again.
         f.fold(&text.replace(' ', "").repeat(2));
         f.fold(text);
         assert_eq!(f.bytes, g.bytes, "refolded");
         assert_eq!(f.maps(), g.maps(), "refolded");
         assert_eq!(f.marks(), marks, "refolded");
+        assert_eq!(f.non_ascii(), non_ascii, "refolded");
     }
 
     #[test]

@@ -619,11 +619,25 @@ impl CueReader {
 
     /// As [`CueReader::each_key`], for the words of `s` only that touch a byte outside ASCII
     /// ("é" in "fracturé"): those a pass over whole tokens of the folded view does not see
-    /// (see [`CueHits::with_words`]). Other words may be reported too.
-    fn each_key_beside_non_ascii(&self, s: &str, mut f: impl FnMut(usize, u64, Sieve)) {
+    /// (see [`CueHits::with_words`]). Other words may be reported too. `known`, if given,
+    /// holds the offsets of the characters of `s` outside ASCII, in order (as
+    /// [`crate::text::Folded::non_ascii`] does), and `s` is not searched for them.
+    fn each_key_beside_non_ascii(
+        &self,
+        s: &str,
+        known: Option<&[u32]>,
+        mut f: impl FnMut(usize, u64, Sieve),
+    ) {
         let b = s.as_bytes();
+        let mut known = known.map(|k| k.iter().map(|&p| p as usize));
+        // The first character outside ASCII at or after `at` (always on a character boundary):
+        // the first known one not passed over, or the first byte a search finds.
+        let mut next = |at: usize| match &mut known {
+            Some(k) => k.find(|&p| p >= at),
+            None => next_non_ascii(b, at),
+        };
         let mut at = 0;
-        while let Some(high) = next_non_ascii(b, at) {
+        while let Some(high) = next(at) {
             // The stretch of letters, digits and other bytes around it, and its ASCII words.
             let mut start = high;
             while start > at && is_alnum(b[start - 1]) {
@@ -873,6 +887,9 @@ pub(crate) struct CueHits<'a> {
     /// Where the key and sieve words occur, from a pass made elsewhere, if one was
     /// ([`CueHits::with_words`]).
     words: Option<&'a [(u32, u32)]>,
+    /// The offsets of the characters of the text outside ASCII, if they were found elsewhere
+    /// ([`CueHits::with_non_ascii`]).
+    non_ascii: Option<&'a [u32]>,
     /// Per sentence of the analysis, from the pass made on the first question.
     sentences: OnceCell<Vec<SentenceCues>>,
     /// The cues looked for in the whole report, and those found.
@@ -944,6 +961,22 @@ impl<'a> CueHits<'a> {
         self
     }
 
+    /// With the characters of the text outside ASCII already found: `starts` holds the offset
+    /// of the first byte of each, in text order ([`crate::text::Folded::non_ascii`]). The words
+    /// beside them are then looked for there, with no search of the text (and none at all
+    /// when `starts` is empty: the text is ASCII).
+    pub fn with_non_ascii(mut self, starts: &'a [u32]) -> CueHits<'a> {
+        self.non_ascii = Some(starts);
+        self
+    }
+
+    /// Whether `text`, the report's, holds a character outside ASCII: known without reading
+    /// it when those characters were found elsewhere ([`CueHits::with_non_ascii`]).
+    fn has_non_ascii(&self, text: &str) -> bool {
+        self.non_ascii
+            .map_or_else(|| !text.is_ascii(), |starts| !starts.is_empty())
+    }
+
     /// The buffers, for the next report's [`CueHits::find_with`].
     pub fn into_buffers(self) -> CueBuffers {
         let CueHits {
@@ -992,10 +1025,11 @@ impl<'a> CueHits<'a> {
                         let words = reader.sieve.get(id).copied().unwrap_or(0);
                         note(&mut k, &mut out, start as usize, mask, words);
                     }
-                    if !text.is_ascii() {
+                    if self.has_non_ascii(text) {
                         // Words beside other bytes, in text order again.
                         k = 0;
-                        reader.each_key_beside_non_ascii(text, |start, mask, words| {
+                        let known = self.non_ascii;
+                        reader.each_key_beside_non_ascii(text, known, |start, mask, words| {
                             note(&mut k, &mut out, start, mask, words)
                         });
                     }
@@ -1068,8 +1102,9 @@ impl<'a> CueHits<'a> {
             (Some((reader, _, text)), Some(found)) => {
                 let key = |id: u32| reader.keys.get(id as usize).copied().unwrap_or(0);
                 let mut keys = found.iter().fold(0, |m, &(_, id)| m | key(id));
-                if !text.is_ascii() {
-                    reader.each_key_beside_non_ascii(text, |_, mask, _| keys |= mask);
+                if self.has_non_ascii(text) {
+                    let known = self.non_ascii;
+                    reader.each_key_beside_non_ascii(text, known, |_, mask, _| keys |= mask);
                 }
                 keys
             }
@@ -1393,6 +1428,39 @@ mod tests {
         words
     }
 
+    /// The offsets of the characters of `text` outside ASCII, as folding finds them.
+    fn non_ascii_of(text: &str) -> Vec<u32> {
+        let mut folded = crate::text::Folded::default();
+        folded.fold(text);
+        folded.non_ascii().to_vec()
+    }
+
+    proptest::proptest! {
+        /// The words beside characters outside ASCII are the same whether those characters
+        /// are given (as folding finds them) or searched for in the text.
+        #[test]
+        fn words_beside_known_non_ascii_agree_with_a_search(
+            parts in proptest::collection::vec(0usize..4000, 0..60),
+            seps in proptest::collection::vec(0usize..8, 0..60),
+        ) {
+            static RULES: std::sync::OnceLock<crate::recommend::RuleSet> = std::sync::OnceLock::new();
+            let reader = &RULES.get_or_init(crate::recommend::RuleSet::builtin).cue_reader;
+            let mut words: Vec<String> = reader.tag_words().map(|(w, _)| w.to_string()).collect();
+            words.extend(["é", "°", "x²", "naïve", "€5", "𝄞"].map(String::from));
+            let separators = [" ", "", "é", "–", "-", ". ", "\n", "’"];
+            let mut text = String::new();
+            for (k, &p) in parts.iter().enumerate() {
+                text.push_str(&words[p % words.len()]);
+                text.push_str(separators[seps.get(k).copied().unwrap_or(0)]);
+            }
+            let (mut searched, mut known) = (Vec::new(), Vec::new());
+            reader.each_key_beside_non_ascii(&text, None, |start, m, w| searched.push((start, m, w)));
+            let starts = non_ascii_of(&text);
+            reader.each_key_beside_non_ascii(&text, Some(&starts), |start, m, w| known.push((start, m, w)));
+            proptest::prop_assert_eq!(known, searched);
+        }
+    }
+
     proptest::proptest! {
         /// The first byte outside ASCII is the one a byte-by-byte search finds, from any start.
         #[test]
@@ -1447,11 +1515,15 @@ mod tests {
             proptest::prop_assert!(found.windows(2).all(|w| w[0].0 <= w[1].0));
             let read = CueHits::find(reader, &a, &text);
             let scanned = CueHits::find(reader, &a, &text).with_words(&found);
+            let non_ascii = non_ascii_of(&text);
+            let known = CueHits::find(reader, &a, &text).with_words(&found).with_non_ascii(&non_ascii);
             // Asked of the whole report first, before the sentences are placed.
             for c in 0..reader.cues.len() {
                 proptest::prop_assert_eq!(scanned.in_report(c), read.in_report(c), "{}", c);
+                proptest::prop_assert_eq!(known.in_report(c), read.in_report(c), "{}", c);
             }
             proptest::prop_assert_eq!(candidates(&scanned), candidates(&read));
+            proptest::prop_assert_eq!(candidates(&known), candidates(&read));
         }
     }
 
@@ -1474,11 +1546,17 @@ mod tests {
             let found = scanned_words(reader, &phrases, text);
             let read = CueHits::find(reader, &a, text);
             let scanned = CueHits::find(reader, &a, text).with_words(&found);
+            let non_ascii = non_ascii_of(text);
+            let known = CueHits::find(reader, &a, text)
+                .with_words(&found)
+                .with_non_ascii(&non_ascii);
             // Asked of the whole report first, before the sentences are placed.
             for c in 0..reader.cues.len() {
                 assert_eq!(scanned.in_report(c), read.in_report(c), "{} {c}", report.id);
+                assert_eq!(known.in_report(c), read.in_report(c), "{} {c}", report.id);
             }
             assert_eq!(candidates(&scanned), candidates(&read), "{}", report.id);
+            assert_eq!(candidates(&known), candidates(&read), "{}", report.id);
             seen += candidates(&read).iter().filter(|c| c.0 != 0).count();
         }
         assert!(seen > 100, "{seen}");

@@ -705,6 +705,10 @@ pub struct RuleSet {
     rules: Vec<Rule>,
 }
 
+/// What a pass made elsewhere found in the text ([`RuleSet::apply_with_words`]): its cue words
+/// and the offsets of its characters outside ASCII.
+type Scanned<'t> = (&'t [(u32, u32)], &'t [u32]);
+
 impl RuleSet {
     /// The shipped rules (`lexicons/rules.toml`, compiled in).
     pub fn builtin() -> RuleSet {
@@ -853,40 +857,38 @@ impl RuleSet {
     /// As [`RuleSet::apply_with_text`], with the cue words of `text` already found: `words`
     /// holds, in text order, the original start and number ([`RuleSet::cue_tag_words`]) of
     /// each whole token of the folded view of `text` that is one of those words, and of any
-    /// such words inside a matched phrase.
+    /// such words inside a matched phrase; `non_ascii` the offsets of the characters of
+    /// `text` outside ASCII, in order ([`crate::text::Folded::non_ascii`]).
     pub(crate) fn apply_with_words(
         &self,
         analysis: &mut Analysis,
         patient: &PatientContext,
         text: &str,
         words: &[(u32, u32)],
+        non_ascii: &[u32],
     ) {
+        let known = Some((words, non_ascii));
         SCRATCH.with(|s| match s.try_borrow_mut() {
-            Ok(mut s) => self.apply_in(analysis, patient, text, Some(words), &mut s),
-            Err(_) => self.apply_in(
-                analysis,
-                patient,
-                text,
-                Some(words),
-                &mut Scratch::default(),
-            ),
+            Ok(mut s) => self.apply_in(analysis, patient, text, known, &mut s),
+            Err(_) => self.apply_in(analysis, patient, text, known, &mut Scratch::default()),
         })
     }
 
-    /// As [`RuleSet::apply_with_text`], in the buffers `s`, with the cue words of the text
-    /// when they are known ([`RuleSet::apply_with_words`]).
+    /// As [`RuleSet::apply_with_text`], in the buffers `s`, with the cue words and the
+    /// characters outside ASCII of the text when they are known
+    /// ([`RuleSet::apply_with_words`]).
     fn apply_in(
         &self,
         analysis: &mut Analysis,
         patient: &PatientContext,
         text: &str,
-        words: Option<&[(u32, u32)]>,
+        known: Option<Scanned>,
         s: &mut Scratch,
     ) {
         let buffers = std::mem::take(&mut s.cues);
         let mut hits = CueHits::find_with(&self.cue_reader, analysis, text, buffers);
-        if let Some(words) = words {
-            hits = hits.with_words(words);
+        if let Some((words, non_ascii)) = known {
+            hits = hits.with_words(words).with_non_ascii(non_ascii);
         }
         self.fire_into(analysis, patient, &hits, s);
         s.cues = hits.into_buffers();
