@@ -544,29 +544,9 @@ impl PhraseSet {
             };
             // From here as the walk does at a token it finds in the table.
             let after = crate::text::load8(hay, e);
-            let second = (after >> 8) & 63;
-            let cands = if key.seconds >> second & 1 == 0 {
-                &self.order[(key.first + key.multi) as usize..(key.first + key.count) as usize]
-            } else {
-                let rank = (key.seconds & ((1u64 << second) - 1)).count_ones();
-                let (start, len) = self.buckets[(key.buckets + rank) as usize];
-                &self.bucketed[start as usize..(start + len) as usize]
-            };
-            for c in cands {
-                let rest = c.rest as usize;
-                let end = e + rest;
-                let taken = if rest < SHORT_REST {
-                    after & c.mask == c.next
-                } else {
-                    after == c.next
-                        && end < n
-                        && same(
-                            &hay[e + 8..end],
-                            &self.bytes[c.at as usize + 8..c.at as usize + rest],
-                        )
-                        && hay[end] == b' '
-                };
-                if taken {
+            for c in self.candidates(key, after) {
+                let end = e + c.rest as usize;
+                if self.taken(c, hay, e, after) {
                     f(t - 1, end, c.id);
                     p = end;
                     break;
@@ -627,30 +607,9 @@ impl PhraseSet {
                 // Eight bytes from the end of the token: for most phrases, all of the rest
                 // and the space after it.
                 let after = crate::text::load8(hay, e);
-                let second = (after >> 8) & 63;
-                let cands = if key.seconds >> second & 1 == 0 {
-                    // Only the phrases of the token alone can match.
-                    &self.order[(key.first + key.multi) as usize..(key.first + key.count) as usize]
-                } else {
-                    let rank = u32::from(self.ranks[(key.ranks + second as u32) as usize]);
-                    let (start, len) = self.buckets[(key.buckets + rank) as usize];
-                    &self.bucketed[start as usize..(start + len) as usize]
-                };
-                for c in cands {
-                    let rest = c.rest as usize;
-                    let end = e + rest;
-                    let taken = if rest < SHORT_REST {
-                        after & c.mask == c.next
-                    } else {
-                        after == c.next
-                            && end < n
-                            && same(
-                                &hay[e + 8..end],
-                                &self.bytes[c.at as usize + 8..c.at as usize + rest],
-                            )
-                            && hay[end] == b' '
-                    };
-                    if taken {
+                for c in self.candidates(key, after) {
+                    let end = e + c.rest as usize;
+                    if self.taken(c, hay, e, after) {
                         f(p, end, c.id, spaces, spaces + c.spaces);
                         if let Some(&(from, n)) = self.tagged.get(c.id as usize) {
                             for &(at, tag) in &self.inner[from as usize..(from + n) as usize] {
@@ -682,6 +641,41 @@ impl PhraseSet {
     /// (`after` holds the eight bytes from there as [`crate::text::load8`] reads them, zero past
     /// the end, so a compare whose last byte is a space cannot match past it), when `c` was not
     /// taken there: the phrase then ends inside a word. `e + c.rest <= hay.len()`.
+    /// The phrases of `key`'s token that may follow it, given `after`, the eight bytes from the
+    /// token's end: those whose second token begins with the byte after the space (one
+    /// bucket), or those of the token alone when no phrase's does.
+    #[inline(always)]
+    fn candidates(&self, key: &Key, after: u64) -> &[Cand] {
+        let second = (after >> 8) & 63;
+        if key.seconds >> second & 1 == 0 {
+            &self.order[(key.first + key.multi) as usize..(key.first + key.count) as usize]
+        } else {
+            let rank = u32::from(self.ranks[(key.ranks + second as u32) as usize]);
+            let (start, len) = self.buckets[(key.buckets + rank) as usize];
+            &self.bucketed[start as usize..(start + len) as usize]
+        }
+    }
+
+    /// Whether candidate `c` matches the bytes after a token that ends at `e` (`after`: the
+    /// eight bytes from there), ending before a space: one masked compare for a short rest,
+    /// else the first eight bytes, the others and the space after them.
+    #[inline(always)]
+    fn taken(&self, c: &Cand, hay: &[u8], e: usize, after: u64) -> bool {
+        let rest = c.rest as usize;
+        let end = e + rest;
+        if rest < SHORT_REST {
+            after & c.mask == c.next
+        } else {
+            after == c.next
+                && end < hay.len()
+                && same(
+                    &hay[e + 8..end],
+                    &self.bytes[c.at as usize + 8..c.at as usize + rest],
+                )
+                && hay[end] == b' '
+        }
+    }
+
     fn ends_inside_word(&self, c: &Cand, hay: &[u8], e: usize, after: u64) -> bool {
         let rest = c.rest as usize;
         if rest < SHORT_REST {
