@@ -314,16 +314,23 @@ mod tests {
         assert!(known[2].contains("T12@0-4"), "{}", known[2]);
     }
 
+    /// A renderer of every table, and the same renderer without the parts encoded once per
+    /// rule (every row written field by field).
+    fn with_and_without_rule_parts(p: &Pipeline) -> (Renderer<'_>, Renderer<'_>) {
+        let fused = Renderer::new(p, Parts::ALL);
+        let plain = Renderer {
+            fixed: fused.fixed.clone().without_rule_parts(),
+            ..fused.clone()
+        };
+        (fused, plain)
+    }
+
     /// Recommendations whose texts are their rule's in every combination (and some that are
     /// not), written from the parts encoded once per rule and written field by field.
     #[test]
     fn recommendations_from_rule_parts_match_recommendations_written_field_by_field() {
         let p = Pipeline::builtin();
-        let fused = Renderer::new(&p, Parts::ALL);
-        let plain = Renderer {
-            fixed: fused.fixed.clone().without_rule_parts(),
-            ..fused.clone()
-        };
+        let (fused, plain) = with_and_without_rule_parts(&p);
         let rules = p.rules();
         let (report, mut a) = analysis(&p);
         a.cautions.clear();
@@ -374,11 +381,7 @@ mod tests {
     #[test]
     fn cautions_from_rule_parts_match_cautions_written_field_by_field() {
         let p = Pipeline::builtin();
-        let fused = Renderer::new(&p, Parts::ALL);
-        let plain = Renderer {
-            fixed: fused.fixed.clone().without_rule_parts(),
-            ..fused.clone()
-        };
+        let (fused, plain) = with_and_without_rule_parts(&p);
         let rules = p.rules();
         let (report, mut a) = analysis(&p);
         a.recommendations.clear();
