@@ -54,7 +54,9 @@ pub struct PhraseSet {
 struct Key {
     /// The token's first eight bytes packed into a word ([`token`]).
     word: u64,
-    /// Start and length of the token in `bytes` (the bytes after the eighth are compared
+    /// Its next eight bytes packed the same way (zero for a token of at most eight bytes).
+    tail: u64,
+    /// Start and length of the token in `bytes` (the bytes after the sixteenth are compared
     /// there).
     start: u32,
     len: u32,
@@ -89,10 +91,15 @@ struct Cand {
     /// the space that must come after the phrase, when those are at most eight bytes; else
     /// the first eight of them. Packed as [`load`] reads them, with the mask of those bytes:
     /// nearly every phrase is matched or ruled out, token bound included, by one masked
-    /// compare of a word, and the bytes of a longer one are compared one by one only when
-    /// its first eight match.
+    /// compare of a word, and a longer one is compared further only when its first eight
+    /// bytes match.
     next: u64,
     mask: u64,
+    /// When the rest is longer ([`SHORT_REST`] bytes or more): its last seven bytes and the
+    /// space after it, packed as [`load`] reads them. With [`Cand::next`], one compare of the
+    /// word that ends at the space rules out or matches a rest of fewer than [`LONG_REST`]
+    /// bytes; a longer one compares the bytes between the two words one by one.
+    last: u64,
     /// Length of the phrase after its first token, and where those bytes start in `bytes`.
     rest: u32,
     at: u32,
@@ -104,6 +111,10 @@ struct Cand {
 
 /// [`Cand::rest`] below this: the phrase and the space after it fit in [`Cand::next`].
 const SHORT_REST: usize = 8;
+
+/// [`Cand::rest`] below this: [`Cand::next`] and [`Cand::last`] cover the phrase and the space
+/// after it.
+const LONG_REST: usize = 16;
 
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
@@ -126,31 +137,46 @@ fn first_space(w: u64) -> Option<usize> {
     (z != 0).then(|| z.trailing_zeros() as usize / 8)
 }
 
-/// The token that starts at `t` in `hay`: where it ends (the next space, or the end of `hay`)
-/// and its first eight bytes packed into a little-endian word, zero above the token's end.
-/// Most tokens are found with one word load; the bytes are read one at a time only within
-/// eight bytes of the end of `hay`.
+/// The token that starts at `t` in `hay`: where it ends (the next space, or the end of `hay`),
+/// its first eight bytes packed into a little-endian word, zero above the token's end, and
+/// its next eight bytes packed the same way (zero for a token of at most eight bytes).
+/// Most tokens are found with one word load, and a token of up to sixteen bytes with two;
+/// the bytes are read one at a time only within eight bytes of the end of `hay`.
 #[inline(always)]
-fn token(hay: &[u8], t: usize) -> (usize, u64) {
+fn token(hay: &[u8], t: usize) -> (usize, u64, u64) {
     let n = hay.len();
     if t + 8 <= n {
         let w = load(hay, t);
         if let Some(k) = first_space(w) {
             // k < 8; a shift by 8 * k of a u64 never overflows.
             let word = w & ((1u64 << (8 * k)) - 1);
-            return (t + k, word);
+            return (t + k, word, 0);
         }
         let mut e = t + 8;
-        while e + 8 <= n {
-            if let Some(k) = first_space(load(hay, e)) {
-                return (e + k, w);
+        let mut tail = 0u64;
+        if e + 8 <= n {
+            let w2 = load(hay, e);
+            if let Some(k) = first_space(w2) {
+                return (e + k, w, w2 & ((1u64 << (8 * k)) - 1));
             }
+            tail = w2;
             e += 8;
+            while e + 8 <= n {
+                if let Some(k) = first_space(load(hay, e)) {
+                    return (e + k, w, tail);
+                }
+                e += 8;
+            }
         }
         while e < n && hay[e] != b' ' {
+            // Bytes eight to fifteen of the token go to `tail` (those of a token whose
+            // second word was loaded are there already).
+            if e - t < 16 {
+                tail |= (hay[e] as u64) << (8 * (e - t - 8));
+            }
             e += 1;
         }
-        return (e, w);
+        return (e, w, tail);
     }
     let mut word = 0u64;
     let mut e = t;
@@ -160,7 +186,8 @@ fn token(hay: &[u8], t: usize) -> (usize, u64) {
         }
         e += 1;
     }
-    (e, word)
+    // Fewer than eight bytes were left: the token has no bytes past its eighth.
+    (e, word, 0)
 }
 
 /// Slot of a token with packed first bytes `word` and length `len`: the top bits of one
@@ -168,6 +195,15 @@ fn token(hay: &[u8], t: usize) -> (usize, u64) {
 #[inline(always)]
 fn slot(word: u64, len: usize, shift: u32) -> usize {
     ((word ^ ((len as u64) << 59)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> shift) as usize
+}
+
+/// The first eight bytes of `token` and its next eight, each packed into a little-endian word
+/// zero above the token's end, as [`token`] reads them.
+fn packed(token: &[u8]) -> (u64, u64) {
+    let mut w = [0u8; 16];
+    let k = token.len().min(16);
+    w[..k].copy_from_slice(&token[..k]);
+    (load(&w, 0), load(&w, 8))
 }
 
 /// Byte equality, inline for the short slices compared here (a library call costs more than
@@ -247,6 +283,11 @@ impl PhraseSet {
                     8
                 };
                 next[..k.min(rest.len())].copy_from_slice(&rest[..k.min(rest.len())]);
+                // The last seven bytes of a longer rest and the space after it.
+                let mut last = [b' '; 8];
+                if rest.len() >= SHORT_REST {
+                    last[..7].copy_from_slice(&rest[rest.len() - 7..]);
+                }
                 if !rest.is_empty() {
                     multi += 1;
                     // The byte after the token's space: the second token's first, or the
@@ -263,6 +304,7 @@ impl PhraseSet {
                     } else {
                         (1u64 << (8 * k)) - 1
                     },
+                    last: u64::from_le_bytes(last),
                     rest: rest.len() as u32,
                     at: at as u32,
                     id,
@@ -275,12 +317,11 @@ impl PhraseSet {
             }
             let id = firsts[i].2 as usize;
             let start = set.phrases[id].0 + 1;
-            let mut word = [0u8; 8];
-            let k = token.len().min(8);
-            word[..k].copy_from_slice(&token[..k]);
+            let (word, tail) = packed(token);
             set.leads[usize::from(token[0] >> 6)] |= 1 << (token[0] & 63);
             set.keys.push(Key {
-                word: u64::from_le_bytes(word),
+                word,
+                tail,
                 start,
                 len: token.len() as u32,
                 first: i as u32,
@@ -378,16 +419,15 @@ impl PhraseSet {
             }
             let start = self.bytes.len() as u32;
             self.bytes.extend_from_slice(w);
-            let mut word = [0u8; 8];
-            let k = w.len().min(8);
-            word[..k].copy_from_slice(&w[..k]);
+            let (word, tail) = packed(w);
             if w.len() == 1 {
                 // A one-byte token is looked up only when its byte begins an entry.
                 self.leads[usize::from(w[0] >> 6)] |= 1 << (w[0] & 63);
             }
             keys.insert(w.to_vec(), self.keys.len());
             self.keys.push(Key {
-                word: u64::from_le_bytes(word),
+                word,
+                tail,
                 start,
                 len: w.len() as u32,
                 first: 0,
@@ -437,10 +477,10 @@ impl PhraseSet {
         self.phrases.is_empty()
     }
 
-    /// The entry of the token `hay[t..e]` (packed first bytes `word`), if phrases begin with
-    /// it.
+    /// The entry of the token `hay[t..e]` (packed first bytes `word` and next bytes `tail`,
+    /// as [`token`] reads them), if phrases begin with it.
     #[inline(always)]
-    fn lookup(&self, hay: &[u8], t: usize, e: usize, word: u64) -> Option<&Key> {
+    fn lookup(&self, hay: &[u8], t: usize, e: usize, word: u64, tail: u64) -> Option<&Key> {
         let len = e - t;
         let mask = self.slots.len() - 1;
         let mut at = slot(word, len, self.shift);
@@ -453,10 +493,13 @@ impl PhraseSet {
             if key.word == word
                 && key.len as usize == len
                 && (len <= 8
-                    || same(
-                        &self.bytes[key.start as usize + 8..(key.start + key.len) as usize],
-                        &hay[t + 8..e],
-                    ))
+                    || key.tail == tail
+                        && (len <= 16
+                            || same(
+                                &self.bytes
+                                    [key.start as usize + 16..(key.start + key.len) as usize],
+                                &hay[t + 16..e],
+                            )))
             {
                 return Some(key);
             }
@@ -535,11 +578,11 @@ impl PhraseSet {
             if t <= p || t >= n || hay[t - 1] != b' ' {
                 continue;
             }
-            let (e, word) = token(hay, t);
+            let (e, word, tail) = token(hay, t);
             if e == t {
                 continue;
             }
-            let Some(key) = self.lookup(hay, t, e, word) else {
+            let Some(key) = self.lookup(hay, t, e, word, tail) else {
                 continue;
             };
             // From here as the walk does at a token it finds in the table.
@@ -590,7 +633,7 @@ impl PhraseSet {
                 spaces += 1;
                 continue;
             }
-            let (e, word) = token(hay, t);
+            let (e, word, tail) = token(hay, t);
             if e == t {
                 // Two spaces in a row (not made by folding): step over one.
                 p = t;
@@ -600,7 +643,7 @@ impl PhraseSet {
             let mut next = e;
             // Spaces in `hay[p..next]`: the one at `p` unless a phrase is taken or skipped.
             let mut passed = 1;
-            if let Some(key) = self.lookup(hay, t, e, word) {
+            if let Some(key) = self.lookup(hay, t, e, word, tail) {
                 if key.tag != 0 {
                     g(t, key.tag);
                 }
@@ -658,7 +701,8 @@ impl PhraseSet {
 
     /// Whether candidate `c` matches the bytes after a token that ends at `e` (`after`: the
     /// eight bytes from there), ending before a space: one masked compare for a short rest,
-    /// else the first eight bytes, the others and the space after them.
+    /// else the first eight bytes, the word that ends with the space after the phrase, and
+    /// for a long rest the bytes between them.
     #[inline(always)]
     fn taken(&self, c: &Cand, hay: &[u8], e: usize, after: u64) -> bool {
         let rest = c.rest as usize;
@@ -666,13 +710,15 @@ impl PhraseSet {
         if rest < SHORT_REST {
             after & c.mask == c.next
         } else {
+            // `end - 7 > e`: the word read is inside `hay` when `end` is.
             after == c.next
                 && end < hay.len()
-                && same(
-                    &hay[e + 8..end],
-                    &self.bytes[c.at as usize + 8..c.at as usize + rest],
-                )
-                && hay[end] == b' '
+                && load(hay, end - 7) == c.last
+                && (rest < LONG_REST
+                    || same(
+                        &hay[e + 8..end - 7],
+                        &self.bytes[c.at as usize + 8..c.at as usize + rest - 7],
+                    ))
         }
     }
 
@@ -864,19 +910,69 @@ mod tests {
     }
 
     /// [`token`] read one byte at a time.
-    fn token_bytewise(hay: &[u8], t: usize) -> (usize, u64) {
+    fn token_bytewise(hay: &[u8], t: usize) -> (usize, u64, u64) {
         let e = hay[t..]
             .iter()
             .position(|&c| c == b' ')
             .map_or(hay.len(), |k| t + k);
-        let mut w = [0u8; 8];
-        let k = (e - t).min(8);
+        let mut w = [0u8; 16];
+        let k = (e - t).min(16);
         w[..k].copy_from_slice(&hay[t..t + k]);
-        (e, u64::from_le_bytes(w))
+        let word = |i: usize| u64::from_le_bytes(w[i..i + 8].try_into().unwrap());
+        (e, word(0), word(8))
+    }
+
+    /// The entry of the token `hay[t..e]`, found by comparing its bytes with every first
+    /// token's.
+    fn lookup_bytewise(set: &PhraseSet, hay: &[u8], t: usize, e: usize) -> Option<usize> {
+        set.keys.iter().position(|key| {
+            set.bytes[key.start as usize..(key.start + key.len) as usize] == hay[t..e]
+        })
+    }
+
+    /// Whether candidate `c` matches after a token that ends at `e`, compared byte by byte:
+    /// its rest, then a space.
+    fn taken_bytewise(set: &PhraseSet, c: &Cand, hay: &[u8], e: usize) -> bool {
+        let rest = &set.bytes[c.at as usize..(c.at + c.rest) as usize];
+        hay.get(e..e + rest.len()) == Some(rest) && hay.get(e + rest.len()) == Some(&b' ')
+    }
+
+    /// At every token of `hay`, the table finds the entry that a byte compare with every
+    /// first token finds, and each of the token's phrases is taken where its bytes and a
+    /// space follow.
+    fn lookups_agree(
+        set: &PhraseSet,
+        hay: &[u8],
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        for t in 1..hay.len() {
+            if hay[t - 1] != b' ' || hay[t] == b' ' {
+                continue;
+            }
+            let (e, word, tail) = token(hay, t);
+            let got = set
+                .lookup(hay, t, e, word, tail)
+                .and_then(|key| set.keys.iter().position(|k| std::ptr::eq(k, key)));
+            proptest::prop_assert_eq!(got, lookup_bytewise(set, hay, t, e));
+            let Some(key) = got.map(|k| &set.keys[k]) else {
+                continue;
+            };
+            let after = crate::text::load8(hay, e);
+            for c in &set.order[key.first as usize..(key.first + key.count) as usize] {
+                proptest::prop_assert_eq!(
+                    set.taken(c, hay, e, after),
+                    taken_bytewise(set, c, hay, e)
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Words of one to twelve bytes, half of them sharing their first eight bytes.
     const WORD: &str = "(aaaaaaaa)?[ab]{1,4}";
+
+    /// Words of one to twenty-six bytes, most of them sharing their first eight or sixteen
+    /// bytes with others.
+    const LONG_WORD: &str = "(aaaaaaaa){0,2}[ab]{1,10}";
 
     /// Words of bytes that fall in the same bucket two by two (`a` and `!`, `b` and `"`
     /// have the same low six bits).
@@ -999,6 +1095,34 @@ mod tests {
             let phrases: Vec<String> = phrases.into_iter().collect();
             let set = PhraseSet::new(&phrases).unwrap();
             agrees_on_words(&set, &phrases, &text)?;
+        }
+
+        /// Tokens and phrases longer than two words, that share their first words: the table
+        /// finds the entry that a byte compare finds, the phrases are taken where a byte
+        /// compare matches them, and the scans find what the automaton finds.
+        #[test]
+        fn long_tokens_and_phrases_agree_with_byte_compares(
+            phrases in proptest::collection::btree_set(
+                proptest::collection::vec(LONG_WORD, 1..4)
+                    .prop_map(|w| format!(" {}", w.join(" "))),
+                1..12,
+            ),
+            text in proptest::collection::vec((LONG_WORD, 1..3usize), 0..30),
+        ) {
+            let phrases: Vec<String> = phrases.into_iter().collect();
+            let set = PhraseSet::new(&phrases).unwrap();
+            // The text with the phrases in it, to exercise the matches as well.
+            let mut words = text.clone();
+            for p in &phrases {
+                words.extend(p.split(' ').filter(|w| !w.is_empty()).map(|w| (w.to_string(), 1)));
+            }
+            let mut hay = b" ".to_vec();
+            for (w, spaces) in &words {
+                hay.extend_from_slice(w.as_bytes());
+                hay.extend(std::iter::repeat_n(b' ', *spaces));
+            }
+            lookups_agree(&set, &hay)?;
+            agrees_on_words(&set, &phrases, &words)?;
         }
 
         /// Phrases whose second tokens begin with bytes of the same bucket, and phrases with
