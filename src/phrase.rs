@@ -42,10 +42,8 @@ pub struct PhraseSet {
     /// Each phrase's bytes (with the leading space): start and length in `bytes`.
     phrases: Vec<(u32, u32)>,
     bytes: Vec<u8>,
-    /// Per phrase, when the set has tags ([`PhraseSet::with_tags`]): start and length in
-    /// `inner` of the tagged words inside it that a match passes over without a lookup.
-    tagged: Vec<(u32, u32)>,
-    /// Tagged words inside phrases: offset from the phrase's leading space, and tag.
+    /// Tagged words inside phrases, that a match passes over without a lookup ([`Cand::inner`]):
+    /// offset from the phrase's leading space, and tag.
     inner: Vec<(u32, u32)>,
 }
 
@@ -107,6 +105,11 @@ struct Cand {
     id: u32,
     /// Spaces in the phrase (its leading one included): its number of tokens.
     spaces: u32,
+    /// Start and length in [`PhraseSet::inner`] of the tagged words inside the phrase, when
+    /// the set has tags ([`PhraseSet::with_tags`]); else empty. Kept here, beside what a
+    /// match reads anyway, so that a match of a phrase without any costs one test.
+    inner: u32,
+    inner_len: u32,
 }
 
 /// [`Cand::rest`] below this: the phrase and the space after it fit in [`Cand::next`].
@@ -312,6 +315,8 @@ impl PhraseSet {
                         .iter()
                         .filter(|&&c| c == b' ')
                         .count() as u32,
+                    inner: 0,
+                    inner_len: 0,
                 });
                 j += 1;
             }
@@ -440,6 +445,8 @@ impl PhraseSet {
             });
         }
         let tag_of: std::collections::HashMap<&[u8], u32> = tags.iter().copied().collect();
+        // Per phrase: start and length in `inner` of its tagged words.
+        let mut tagged: Vec<(u32, u32)> = Vec::with_capacity(self.phrases.len());
         for &(start, len) in &self.phrases {
             let p = &self.bytes[start as usize..(start + len) as usize];
             let from = self.inner.len() as u32;
@@ -463,7 +470,10 @@ impl PhraseSet {
                     self.inner.push((run as u32, tag));
                 }
             }
-            self.tagged.push((from, self.inner.len() as u32 - from));
+            tagged.push((from, self.inner.len() as u32 - from));
+        }
+        for c in self.order.iter_mut().chain(self.bucketed.iter_mut()) {
+            (c.inner, c.inner_len) = tagged[c.id as usize];
         }
     }
 
@@ -654,8 +664,9 @@ impl PhraseSet {
                     let end = e + c.rest as usize;
                     if self.taken(c, hay, e, after) {
                         f(p, end, c.id, spaces, spaces + c.spaces);
-                        if let Some(&(from, n)) = self.tagged.get(c.id as usize) {
-                            for &(at, tag) in &self.inner[from as usize..(from + n) as usize] {
+                        if c.inner_len != 0 {
+                            let inner = c.inner as usize..(c.inner + c.inner_len) as usize;
+                            for &(at, tag) in &self.inner[inner] {
                                 g(p + at as usize, tag);
                             }
                         }
