@@ -503,18 +503,24 @@ impl PhraseSet {
             if key.word == word
                 && key.len as usize == len
                 && (len <= 8
-                    || key.tail == tail
-                        && (len <= 16
-                            || same(
-                                &self.bytes
-                                    [key.start as usize + 16..(key.start + key.len) as usize],
-                                &hay[t + 16..e],
-                            )))
+                    || key.tail == tail && (len <= 16 || self.same_past_sixteen(key, hay, t, e)))
             {
                 return Some(key);
             }
             at = (at + 1) & mask;
         }
+    }
+
+    /// Whether the bytes after the sixteenth of the token `hay[t..e]` are those of `key`'s
+    /// token, which has its length. Out of line: few tokens are that long, and inline, the
+    /// scan would bound the slices compared here for every token it looks up.
+    #[cold]
+    #[inline(never)]
+    fn same_past_sixteen(&self, key: &Key, hay: &[u8], t: usize, e: usize) -> bool {
+        same(
+            &self.bytes[key.start as usize + 16..(key.start + key.len) as usize],
+            &hay[t + 16..e],
+        )
     }
 
     /// Calls `f(start, end, id)` for every leftmost-longest, token-bounded match in `hay`, a
