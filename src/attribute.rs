@@ -8,7 +8,6 @@
 //! `sequence` or `W` are MRI sequences, not levels.
 
 use crate::model::Levels;
-use crate::text::find_where;
 
 /// One level expression found in a sentence.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -198,10 +197,9 @@ pub fn levels(text: &str, start: usize, end: usize, out: &mut Vec<LevelExpr>) {
     let mut i = start;
     while i < end {
         // A level is a letter right before a digit: the bytes up to the letter before the next
-        // digit begin none. Sixteen bytes are tested at a time (`find_where`).
-        let rest = &b[i + 1..];
-        match find_where(rest, |c| c.wrapping_sub(b'0') < 10) {
-            k if k < rest.len() => i += k,
+        // digit begin none.
+        match next_digit(text.as_bytes(), i + 1, end) {
+            d if d < end => i = d - 1,
             _ => break,
         }
         match level_at(b, start, end, i) {
@@ -209,9 +207,66 @@ pub fn levels(text: &str, start: usize, end: usize, out: &mut Vec<LevelExpr>) {
                 out.extend(expr);
                 i = next;
             }
-            None => i += 1,
+            // Nothing begins at `i`, nor at the digits after it (a level begins with a
+            // letter): the next try is after them ("2021").
+            None => i = digits_end(b, i + 1),
         }
     }
+}
+
+/// The position of the first ASCII digit in `b[from..end]`, or `end`. Sixteen bytes are
+/// tested at a time ([`digit_mask`]), read whole while `b` lasts (past `end` too: a sentence's
+/// last bytes are not read one at a time) and copied into zeros, which are no digits, past it.
+fn next_digit(b: &[u8], from: usize, end: usize) -> usize {
+    let mut at = from;
+    while at < end {
+        let mask = match b.get(at..at + 16) {
+            Some(block) => digit_mask(block.try_into().expect("sixteen bytes")),
+            None => {
+                let mut w = [0u8; 16];
+                w[..b.len() - at].copy_from_slice(&b[at..]);
+                digit_mask(&w)
+            }
+        };
+        if mask != 0 {
+            return (at + mask.trailing_zeros() as usize).min(end);
+        }
+        at += 16;
+    }
+    end
+}
+
+/// The ASCII digits of a block of sixteen bytes, as a mask (bit `i` for byte `i`). On x86-64,
+/// vector compares gathered by one `movemask` (SSE2, which every x86-64 processor has), as the
+/// output encoders find special bytes; elsewhere, byte by byte.
+#[inline(always)]
+fn digit_mask(block: &[u8; 16]) -> u32 {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: the SSE2 instructions are enabled for the whole build (`target_feature`
+        // above), and the load reads the sixteen bytes of `block`, unaligned.
+        unsafe {
+            // `x - b'0' < 10` as unsigned bytes: the minimum of `x - b'0'` and 9 is `x - b'0'`.
+            let d = _mm_sub_epi8(
+                _mm_loadu_si128(block.as_ptr().cast()),
+                _mm_set1_epi8(b'0' as i8),
+            );
+            _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d)) as u32
+        }
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    {
+        (block.iter().enumerate()).fold(0, |m, (i, b)| m | u32::from(b.is_ascii_digit()) << i)
+    }
+}
+
+/// The end of the ASCII digits from `b[j]` on.
+fn digits_end(b: &[u8], mut j: usize) -> usize {
+    while j < b.len() && b[j].is_ascii_digit() {
+        j += 1;
+    }
+    j
 }
 
 /// The level expression that begins at `b[i]` (`b` ends at the sentence end `end`, the
@@ -596,7 +651,8 @@ mod tests {
     use super::*;
 
     // The readers as first written, one byte at a time: the fast paths must find the same.
-    // `levels` tries `level_at` only where the next digit allows one; here it is tried at every byte.
+    // `levels` tries `level_at` only where the next digit allows one, once per run of digits;
+    // here it is tried at every byte.
     fn levels_simple(text: &str, start: usize, end: usize, out: &mut Vec<LevelExpr>) {
         let b = &text.as_bytes()[..end];
         let mut i = start;
@@ -720,6 +776,41 @@ mod tests {
             .count();
         let n: u32 = std::str::from_utf8(&b[j - digits..j]).ok()?.parse().ok()?;
         Some((letter, n, j))
+    }
+
+    #[test]
+    fn digit_masks_agree_with_the_bytewise_test() {
+        for x in 0..=255u8 {
+            let mut block = [b'0'; 16];
+            block[x as usize % 16] = x;
+            let simple = (block.iter().enumerate())
+                .fold(0u32, |m, (i, b)| m | u32::from(b.is_ascii_digit()) << i);
+            assert_eq!(digit_mask(&block), simple, "byte {x}");
+            let mut block = [x; 16];
+            block[(x as usize + 7) % 16] = b'0' + x % 10;
+            let simple = (block.iter().enumerate())
+                .fold(0u32, |m, (i, b)| m | u32::from(b.is_ascii_digit()) << i);
+            assert_eq!(digit_mask(&block), simple, "byte {x} among others");
+        }
+    }
+
+    #[test]
+    fn digits_are_found_where_the_bytewise_scan_finds_them() {
+        // Every byte value, digits among them, and ends before, at and after the text's end.
+        let mut b: Vec<u8> = (0..=255u8).collect();
+        b.extend(b"abc 12 x9 \xff0/:");
+        for end in 0..=b.len() {
+            for from in 0..=end {
+                let simple = (from..end).find(|&k| b[k].is_ascii_digit()).unwrap_or(end);
+                assert_eq!(next_digit(&b, from, end), simple, "from {from} to {end}");
+                let cut = &b[..end];
+                assert_eq!(
+                    next_digit(cut, from, end),
+                    simple,
+                    "from {from} to {end}, cut"
+                );
+            }
+        }
     }
 
     proptest::proptest! {

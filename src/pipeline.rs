@@ -63,6 +63,34 @@ struct PatternInfo {
     /// name other anatomy.
     spine_words: u32,
     other_words: u32,
+    /// Which of `term`, `anatomy` and `acuity` are set, as bits ([`PatternInfo::TERM`],
+    /// [`PatternInfo::ANATOMY`], [`PatternInfo::ACUITY`]): or-ed over a sentence's hits while
+    /// they are counted, they tell what the sentence holds without reading its hits again.
+    kinds: u8,
+}
+
+impl PatternInfo {
+    /// `term` is set.
+    const TERM: u8 = 1;
+    /// `anatomy` is some kind.
+    const ANATOMY: u8 = 2;
+    /// `acuity` is some value.
+    const ACUITY: u8 = 4;
+
+    /// The `kinds` bits of the fields.
+    fn kinds_of(&self) -> u8 {
+        (if self.term { Self::TERM } else { 0 })
+            | (if self.anatomy.is_some() {
+                Self::ANATOMY
+            } else {
+                0
+            })
+            | (if self.acuity.is_some() {
+                Self::ACUITY
+            } else {
+                0
+            })
+    }
 }
 
 /// Builds a [`Pipeline`] from lexicon files and user targets.
@@ -415,6 +443,11 @@ impl Pipeline {
                     )
                 }),
                 other_words: anatomy_count(&lex, ps, |k| k == ModifierKind::Other),
+                kinds: 0,
+            })
+            .map(|info| PatternInfo {
+                kinds: info.kinds_of(),
+                ..info
             })
             .collect();
         let height_terms = lex
@@ -551,22 +584,20 @@ impl Pipeline {
                 h += 1;
             }
             let h0 = h;
+            // What the sentence's hits hold, gathered as they are counted.
+            let mut kinds = 0u8;
             while h < s.hits.len() && s.hits[h].span.end <= sent.span.end {
+                kinds |= self.info[s.hits[h].pat as usize].kinds;
                 h += 1;
             }
             let range = h0..h;
-            let has_term = s.hits[range.clone()]
-                .iter()
-                .any(|x| self.info[x.pat as usize].term);
+            let has_term = kinds & PatternInfo::TERM != 0;
             // A sentence that only names a body part ("Left knee.", "Lumbosacral spine.") labels
             // the part of a multi-part report that follows it, until the next label or section.
             // Only sentences that name anatomy can be labels; whether one is, is read when a
             // sentence with a term follows (most never need reading).
             if !has_term {
-                if s.hits[range.clone()]
-                    .iter()
-                    .any(|x| self.info[x.pat as usize].anatomy.is_some())
-                {
+                if kinds & PatternInfo::ANATOMY != 0 {
                     s.maybe_labels.push(MaybeLabel {
                         sentence: *sent,
                         hits: range.clone(),
@@ -574,9 +605,10 @@ impl Pipeline {
                 }
                 // "Its age cannot be determined." speaks of the fracture just before it.
                 // Only an age statement ("cannot be dated", "age indeterminate") in the same
-                // section carries over; "No acute cardiopulmonary process" does not.
+                // section carries over; "No acute cardiopulmonary process" does not. Only a
+                // sentence with an acuity word can state one.
                 let same_section = si > 0 && a.sentences[si - 1].section == sent.section;
-                let statement = same_section
+                let statement = (same_section && kinds & PatternInfo::ACUITY != 0)
                     .then(|| self.acuity_statement(&s.hits[range.clone()]))
                     .flatten()
                     .filter(|&x| x == Acuity::Indeterminate);
@@ -1047,9 +1079,14 @@ impl Pipeline {
             }
         }
         // Context.
-        // The end of `fold_pos(folded, start, end)`: never before its start.
-        let sent_fe = folded.position_of(sent.span.end).min(folded.bytes.len());
-        let last_end = last_word_end(&folded.bytes, sent_fe);
+        // The end of `fold_pos(folded, start, end)`: never before its start. Only triggers read
+        // the end of the sentence's last word: without one it is not looked for.
+        let last_end = if triggers.is_empty() {
+            0
+        } else {
+            let sent_fe = folded.position_of(sent.span.end).min(folded.bytes.len());
+            last_word_end(&folded.bytes, sent_fe)
+        };
         for c in cands.iter() {
             let mut f = context::flags(
                 c.concept,
@@ -1689,6 +1726,17 @@ mod tests {
                 )
             });
             assert_eq!(info.spine_words as usize, spine.count());
+            // The bits or-ed over a sentence's hits stand for the fields they are read for.
+            assert_eq!(info.kinds & PatternInfo::TERM != 0, info.term);
+            assert_eq!(
+                info.kinds & PatternInfo::ANATOMY != 0,
+                info.anatomy.is_some()
+            );
+            assert_eq!(info.kinds & PatternInfo::ACUITY != 0, info.acuity.is_some());
+            assert_eq!(
+                info.kinds & !(PatternInfo::TERM | PatternInfo::ANATOMY | PatternInfo::ACUITY),
+                0
+            );
             assert_eq!(
                 info.other_words as usize,
                 modifiers.filter(|&k| k == ModifierKind::Other).count()
