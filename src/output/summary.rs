@@ -180,7 +180,7 @@ impl Tally {
             self.handles = vec![None; Tally::HANDLE_SLOTS];
         }
         let mask = self.handles.len() - 1;
-        let mut at = Tally::address_hash(name.as_ptr()) & mask;
+        let mut at = Text::address_hash(name) & mask;
         while let Some((kept, i)) = &self.handles[at] {
             if kept.is(name) {
                 self.counts[*i as usize].1 += 1;
@@ -194,12 +194,6 @@ impl Tally {
             self.handles[at] = Some((name.clone(), i as u32));
             self.handles_kept += 1;
         }
-    }
-
-    /// Where a handle at address `p` is looked for first (before the mask).
-    #[inline]
-    fn address_hash(p: *const u8) -> usize {
-        ((p as usize as u64 >> 3).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize
     }
 
     /// The index of `name` in `counts`, where it is put with a count of 0 the first time.
