@@ -591,6 +591,12 @@ impl Text {
     pub fn is(&self, s: &str) -> bool {
         std::ptr::eq(self.0.as_ptr(), s.as_ptr()) && self.0.len() == s.len()
     }
+    /// A hash of where `s` is in memory: for tables that find the texts they keep by address
+    /// (and tell them with [`Text::is`]).
+    #[inline]
+    pub(crate) fn address_hash(s: &str) -> usize {
+        ((s.as_ptr() as usize as u64 >> 3).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize
+    }
 }
 
 impl Deref for Text {

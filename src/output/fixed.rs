@@ -67,6 +67,13 @@ impl Fixed {
         &self.text
     }
 
+    /// Whether `s` is this text: the same handle (told by its address, see [`Text::is`]) or
+    /// the same bytes.
+    #[inline]
+    pub fn equals(&self, s: &str) -> bool {
+        self.text == *s
+    }
+
     /// Whether the text holds a byte that forces CSV quotes (a comma, a quote, CR or LF).
     pub fn needs_quotes(&self) -> bool {
         self.needs_quotes
@@ -97,34 +104,57 @@ impl Fixed {
 /// most half full) whose hash reads only an id's length and its first and last eight bytes, a
 /// few instructions without a loop or a copy. Ids that share these only probe one slot more:
 /// every look-up compares the whole id. The ids come from the rule file, not from report text.
+///
+/// The ids of recommendations and cautions are the rule set's own handles ([`Text`]), the ones
+/// the table is built from: a second table keyed by the address of each handle finds them
+/// first, telling an id by its address and length without reading a byte.
 #[derive(Debug, Clone, Default)]
 struct ById {
     /// Per slot, the entry there plus one (0: an empty slot). Its length is a power of two.
     slots: Vec<u32>,
     /// Each distinct id with its index.
     entries: Vec<(Box<str>, u32)>,
+    /// Per slot, a handle the table was built from and its entry, keyed by the handle's
+    /// address ([`Text::address_hash`], linear probing); as long as `slots`, so at most half
+    /// full. The handle kept here keeps its memory: a text at its address with its length is
+    /// that handle's text.
+    by_address: Vec<Option<(Text, u32)>>,
 }
 
 impl ById {
     /// The table of `ids`, each keyed to its position; an id given twice keeps its last one
     /// (as collecting the pairs into a map does).
-    fn new<'a>(ids: impl IntoIterator<Item = &'a str>) -> ById {
-        let ids: Vec<&str> = ids.into_iter().collect();
+    fn new<'a>(ids: impl IntoIterator<Item = &'a Text>) -> ById {
+        let ids: Vec<&Text> = ids.into_iter().collect();
+        let len = (2 * ids.len()).next_power_of_two().max(8);
         let mut table = ById {
-            slots: vec![0; (2 * ids.len()).next_power_of_two().max(8)],
+            slots: vec![0; len],
             entries: Vec::with_capacity(ids.len()),
+            by_address: vec![None; len],
         };
         for (i, id) in (0u32..).zip(ids) {
-            match table.slot(id) {
+            let entry = match table.slot(id) {
                 Ok(slot) => {
                     let entry = table.slots[slot] as usize - 1;
                     table.entries[entry].1 = i;
+                    entry
                 }
                 Err(slot) => {
-                    table.entries.push((id.into(), i));
+                    table.entries.push(((**id).into(), i));
                     table.slots[slot] = table.entries.len() as u32;
+                    table.entries.len() - 1
                 }
+            };
+            // The handle, unless it was given before.
+            let mask = len - 1;
+            let mut at = Text::address_hash(id) & mask;
+            while let Some((kept, _)) = &table.by_address[at] {
+                if kept.is(id) {
+                    break;
+                }
+                at = (at + 1) & mask;
             }
+            table.by_address[at] = Some((id.clone(), entry as u32));
         }
         table
     }
@@ -165,9 +195,25 @@ impl ById {
         }
     }
 
-    /// The index of `id`, if it is in the table.
-    #[inline]
+    /// The index of `id`, if it is in the table: found by address when it is one of the
+    /// handles the table was built from, else by its bytes. The look-up by address is a few
+    /// instructions, inline at the caller; the one by bytes is a call.
+    #[inline(always)]
     fn get(&self, id: &str) -> Option<u32> {
+        let mask = self.by_address.len().wrapping_sub(1);
+        let mut at = Text::address_hash(id) & mask;
+        while let Some((kept, entry)) = self.by_address.get(at).and_then(Option::as_ref) {
+            if kept.is(id) {
+                return Some(self.entries[*entry as usize].1);
+            }
+            at = (at + 1) & mask;
+        }
+        self.get_by_bytes(id)
+    }
+
+    /// The index of `id`, if it is in the table, found by its bytes.
+    #[inline(never)]
+    fn get_by_bytes(&self, id: &str) -> Option<u32> {
         let slot = self.slot(id).ok()?;
         Some(self.entries[self.slots[slot] as usize - 1].1)
     }
@@ -494,7 +540,7 @@ impl FixedTexts {
             message: Fixed::new(""),
             source: Fixed::new(""),
         });
-        let action_ids = ById::new(rules.actions().iter().map(|a| a.id.as_str()));
+        let action_ids = ById::new(rules.actions().iter().map(|a| &a.id));
         let rule_actions: Vec<Vec<u32>> = (rules.rules().iter())
             .map(|r| {
                 (rules.actions_of(r).into_iter())
@@ -506,7 +552,7 @@ impl FixedTexts {
             .map(|a| Fixed::shared(&a.id))
             .chain([Fixed::new("")])
             .collect();
-        let caution_ids = ById::new(rules.cautions().iter().map(|c| c.id.as_str()));
+        let caution_ids = ById::new(rules.cautions().iter().map(|c| &c.id));
         let rule_cautions: Vec<Vec<u32>> = (rules.rules().iter())
             .map(|r| {
                 (rules.cautions_of(r).into_iter())
@@ -531,7 +577,7 @@ impl FixedTexts {
             .map(|t| Fixed::new(&t.text))
             .collect();
         FixedTexts {
-            rule_ids: ById::new(rules.rules().iter().map(|r| r.id())),
+            rule_ids: ById::new(rules.rules().iter().map(|r| r.texts().0)),
             rules: rule_texts,
             rule_parts,
             action_ids,
@@ -626,7 +672,7 @@ impl FixedTexts {
             .rule_actions
             .get(rule as usize)
             .map_or(&[][..], Vec::as_slice);
-        match (of_rule.iter()).position(|&a| self.action_at(a).text() == id) {
+        match (of_rule.iter()).position(|&a| self.action_at(a).equals(id)) {
             Some(k) => (of_rule[k], true, Some(k as u32)),
             None => match self.action_ids.get(id) {
                 Some(a) => (a, true, None),
@@ -639,7 +685,7 @@ impl FixedTexts {
     /// simple look-up, for tests.
     #[cfg(test)]
     fn find(&self, ids: &ById, id: &str, len: usize) -> u32 {
-        ids.get(id).unwrap_or(len as u32 - 1)
+        ids.get_by_bytes(id).unwrap_or(len as u32 - 1)
     }
 
     /// The same texts without the parts of recommendations and cautions: every
@@ -800,11 +846,16 @@ mod tests {
             ids in proptest::collection::vec("(fracture|fr)[._a]{0,12}(_dxa|x)?", 0..40),
             others in proptest::collection::vec("(fracture|fr)[._a]{0,12}(_dxa|x)?", 0..20),
         ) {
-            let table = ById::new(ids.iter().map(String::as_str));
+            // Each id a handle of its own, as the rule set's are (an id given twice has two).
+            let handles: Vec<Text> = ids.iter().map(|id| Text::from(id.as_str())).collect();
+            let table = ById::new(&handles);
             let map: std::collections::HashMap<&str, u32> =
                 (0u32..).zip(&ids).map(|(i, id)| (id.as_str(), i)).collect();
-            for id in ids.iter().chain(&others) {
-                proptest::prop_assert_eq!(table.get(id), map.get(id.as_str()).copied(), "{}", id);
+            // Found by address (the handles), and by bytes (copies at other addresses).
+            for id in handles.iter().map(|h| &**h).chain(ids.iter().chain(&others).map(String::as_str)) {
+                let want = map.get(id).copied();
+                proptest::prop_assert_eq!(table.get(id), want, "{}", id);
+                proptest::prop_assert_eq!(table.get_by_bytes(id), want, "{}", id);
             }
         }
 
@@ -826,6 +877,14 @@ mod tests {
                     ..crate::recommend::blank_recommendation()
                 };
                 let (fast, simple) = (f.match_rule(&r), match_rule_by_hash(&f, &r));
+                proptest::prop_assert_eq!(format!("{fast:?}"), format!("{simple:?}"));
+                // The same ids as the rule set's handles (found by address), as rows hold them.
+                let shared = Recommendation {
+                    action: rules.actions().get(action).map_or(r.action.clone(), |a| a.id.clone()),
+                    rule: rules.rules().get(rule).map_or(r.rule.clone(), |x| x.texts().0.clone()),
+                    ..r.clone()
+                };
+                let (fast, simple) = (f.match_rule(&shared), match_rule_by_hash(&f, &r));
                 proptest::prop_assert_eq!(format!("{fast:?}"), format!("{simple:?}"));
                 // And the actions a rule gives are found among its own.
                 if let Some(rule) = rules.rules().get(rule) {
@@ -893,6 +952,19 @@ mod tests {
                     };
                     assert_eq!(
                         format!("{:?}", f.match_caution(&c)),
+                        format!("{simple:?}"),
+                        "{id}"
+                    );
+                    // The same ids as the rule set's handles (found by address), as rows hold
+                    // them.
+                    let shared = Caution {
+                        id: own.map_or(c.id.clone(), |d| d.id.clone()),
+                        rule: (rules.iter().find(|r| r.id() == &*c.rule))
+                            .map_or(c.rule.clone(), |r| r.texts().0.clone()),
+                        ..c.clone()
+                    };
+                    assert_eq!(
+                        format!("{:?}", f.match_caution(&shared)),
                         format!("{simple:?}"),
                         "{id}"
                     );

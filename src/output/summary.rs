@@ -1,7 +1,7 @@
 //! Run counts and timing (`summary.json` and the end-of-run line).
 
 use crate::input::RecordError;
-use crate::model::{Analysis, Report, Status};
+use crate::model::{Analysis, Report, Status, Text};
 use crate::text::load8;
 use serde::Serialize;
 
@@ -90,13 +90,13 @@ impl Summary {
             }
         }
         for r in &a.recommendations {
-            self.actions.add(&r.action);
+            self.actions.add_text(&r.action);
         }
         for f in &a.flags {
             self.flags.add(&f.flag);
         }
         for c in &a.cautions {
-            self.cautions.add(&c.id);
+            self.cautions.add_text(&c.id);
         }
     }
 
@@ -136,6 +136,10 @@ type Tag = (u64, u64, u64);
 /// small open-addressing table keyed by the tag (linear probing, at most half full), so that
 /// counting a name costs a hash of three integers, a probe or two and, for a name longer than
 /// its tag (24 bytes), one string comparison. Names are put in order only when the counts are read.
+///
+/// The action and caution ids of a run are the rule set's [`Text`] handles, the same few
+/// addresses report after report: [`Tally::add_text`] finds them by address first, in a
+/// second table that keeps the handles it has seen.
 #[derive(Debug, Clone, Default)]
 pub struct Tally {
     /// Per name, in the order of `counts`: its [`Tally::tag`].
@@ -145,14 +149,55 @@ pub struct Tally {
     /// Per slot, the index in `counts` of the name there plus one (0: an empty slot). Its
     /// length is a power of two (or zero before the first name).
     slots: Vec<u32>,
+    /// Handles counted by [`Tally::add_text`], each with the index of its name in `counts`:
+    /// an open-addressing table keyed by the handle's address (linear probing, at most half
+    /// full, [`Tally::HANDLE_SLOTS`] slots or none before the first handle). A handle kept here
+    /// keeps its memory, so no other text is at its address while it is here: a text at the
+    /// same address with the same length is this text. Once the table is half full, other
+    /// handles are counted by name only.
+    handles: Vec<Option<(Text, u32)>>,
+    /// Handles in `handles`.
+    handles_kept: usize,
 }
 
 impl Tally {
     /// Slots of the first table.
     const FIRST_SLOTS: usize = 64;
 
+    /// Slots of the table of handles: room for half as many handles.
+    const HANDLE_SLOTS: usize = 256;
+
     /// Counts `name` once more.
     pub fn add(&mut self, name: &str) {
+        let i = self.index_of(name);
+        self.counts[i].1 += 1;
+    }
+
+    /// Counts `name` once more, as [`Tally::add`] does, finding it by its address when this
+    /// handle was counted before (a hash of one integer and a probe, no byte read).
+    pub fn add_text(&mut self, name: &Text) {
+        if self.handles.is_empty() {
+            self.handles = vec![None; Tally::HANDLE_SLOTS];
+        }
+        let mask = self.handles.len() - 1;
+        let mut at = Text::address_hash(name) & mask;
+        while let Some((kept, i)) = &self.handles[at] {
+            if kept.is(name) {
+                self.counts[*i as usize].1 += 1;
+                return;
+            }
+            at = (at + 1) & mask;
+        }
+        let i = self.index_of(name);
+        self.counts[i].1 += 1;
+        if 2 * (self.handles_kept + 1) <= self.handles.len() {
+            self.handles[at] = Some((name.clone(), i as u32));
+            self.handles_kept += 1;
+        }
+    }
+
+    /// The index of `name` in `counts`, where it is put with a count of 0 the first time.
+    fn index_of(&mut self, name: &str) -> usize {
         let tag = Tally::tag(name);
         // A name of at most 24 bytes is all in its tag; a longer one is compared too.
         let long = name.len() > 24;
@@ -167,17 +212,17 @@ impl Tally {
                 e => e as usize - 1,
             };
             if self.tags[i] == tag && (!long || self.counts[i].0 == name) {
-                self.counts[i].1 += 1;
-                return;
+                return i;
             }
             at = (at + 1) & mask;
         }
         self.tags.push(tag);
-        self.counts.push((name.to_string(), 1));
+        self.counts.push((name.to_string(), 0));
         self.slots[at] = self.counts.len() as u32;
         if 2 * self.counts.len() > self.slots.len() {
             self.grow();
         }
+        self.counts.len() - 1
     }
 
     /// Doubles the table and puts every name back in it.
@@ -310,6 +355,37 @@ mod tests {
                 reversed.add(n);
             }
             proptest::prop_assert!(t == reversed);
+        }
+
+        /// Names counted through handles (shared ones, found by address, and fresh copies of
+        /// the same names, more than the table of handles keeps) are counted as the names
+        /// are.
+        #[test]
+        fn tally_of_handles_agrees_with_the_tally_of_names(
+            picks in proptest::collection::vec((0usize..12, proptest::bool::ANY), 0..400),
+        ) {
+            let pool = [
+                "", "a", "dxa", "mri", "mri_lumbar", "mri_lumbar_spine", "abcdefghabcdefgh",
+                "abcdefgh12345678abcdefgh", "abcdefgh12345678xabcdefgh",
+                "abcdefgh12345678yabcdefgh", "é", "follow_up_imaging",
+            ];
+            let shared: Vec<Text> = pool.iter().map(|&n| Text::from(n)).collect();
+            let (mut by_handle, mut by_name) = (Tally::default(), Tally::default());
+            // Fresh copies stay alive to the end, so that each one has its own address.
+            let mut fresh = Vec::new();
+            for &(k, share) in &picks {
+                let handle = if share { shared[k].clone() } else { Text::from(pool[k]) };
+                by_handle.add_text(&handle);
+                by_name.add(pool[k]);
+                fresh.push(handle);
+            }
+            let got: Vec<(String, u64)> =
+                by_handle.iter().map(|(n, c)| (n.to_string(), c)).collect();
+            let want: Vec<(String, u64)> =
+                by_name.iter().map(|(n, c)| (n.to_string(), c)).collect();
+            proptest::prop_assert_eq!(got, want);
+            proptest::prop_assert!(by_handle == by_name);
+            proptest::prop_assert!(by_handle.handles_kept <= Tally::HANDLE_SLOTS / 2);
         }
 
         /// More names than the first table holds: the table grows and finds every one again.
