@@ -154,6 +154,8 @@ fn fold_maps(
     non_ascii: &mut Vec<u32>,
 ) -> (usize, usize) {
     let b = text.as_bytes();
+    // `out` and `origin` cut to one length: a bounds check on one covers the other.
+    let origin = &mut origin[..out.len()];
     let mut o = 0usize;
     let mut m = 0usize;
     // Writes byte `c`, from original offset `at`, at `o`.
@@ -192,6 +194,13 @@ fn fold_maps(
             origin[o..o + 2].copy_from_slice(&[i as u32; 2]);
             o += 2;
             i += 1;
+            // A space right after the symbol (`fracture. No`, `C5, C6`) folds to nothing, as
+            // the space folded after the symbol stands for it: it is taken here, not on a turn
+            // of its own.
+            if b.get(i) == Some(&b' ') {
+                position[i] = o as u32;
+                i += 1;
+            }
         }};
     }
     while i < b.len() {
@@ -867,6 +876,9 @@ mod tests {
             "x ".repeat(100).as_str(),
             "word  ".repeat(30).as_str(),
             "Lumbar spine: ".repeat(20).as_str(),
+            "Fracture. No change, C5 ;  C6 .\n(x) : y. ,, z",
+            ". ",
+            "a.",
         ] {
             assert_folds_agree(text);
         }
