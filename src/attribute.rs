@@ -496,37 +496,102 @@ pub fn quantities(text: &str, start: usize, end: usize, out: &mut Vec<(usize, us
 }
 
 /// The first position from `from` in `b[..end]` where a quantity may begin ([`may_begin`]),
-/// or `end`. Sixteen positions are tested at a time, each with the byte before it and the two
-/// after it, by a test the compiler makes vector compares of: a window of nineteen bytes, read
-/// from `b` or, at the start of the text and near `end`, copied into zeros (a zero byte begins
-/// nothing, and a sentence's last bytes are tested with zeros after them).
+/// or a position at or past `end` when there is none. Sixteen positions are tested at a time
+/// ([`begin_mask`]), each with the byte before it and the two after it: a window of nineteen
+/// bytes, read straight from `b`, past `end` too while `b` lasts, or, at the start and the end
+/// of the text, copied into zeros (a zero byte begins nothing). A byte past `end` can only add
+/// a place among a sentence's last two bytes, where [`quantities`], which reads no further than
+/// `end`, finds nothing to begin.
 fn next_quantity_start(b: &[u8], from: usize, end: usize) -> usize {
     let mut at = from;
     while at < end {
-        let mut w = [0u8; 19];
-        if at >= 1 && at + 18 <= end {
-            w.copy_from_slice(&b[at - 1..at + 18]);
+        let whole = at.checked_sub(1).and_then(|k| b.get(k..at + 18));
+        let flags = if let Some(w) = whole {
+            begin_mask(w.try_into().expect("nineteen bytes"))
         } else {
+            let mut w = [0u8; 19];
             // Before the text: a space.
             w[0] = at.checked_sub(1).map_or(b' ', |k| b[k]);
             let n = (end - at).min(18);
             w[1..1 + n].copy_from_slice(&b[at..at + n]);
-        }
-        let mut flags = [0u8; 16];
-        for (k, f) in flags.iter_mut().enumerate() {
-            *f = u8::from(may_begin(w[k], w[k + 1], w[k + 2], w[k + 3]));
-        }
-        let flags = u128::from_le_bytes(flags);
+            begin_mask(&w)
+        };
         if flags != 0 {
-            return at + (flags.trailing_zeros() / 8) as usize;
+            return at + flags.trailing_zeros() as usize;
         }
         at += 16;
     }
     end
 }
 
+/// The positions of a window `w` where a quantity may begin, as a mask: bit `k` for
+/// [`may_begin`] of `w[k..k + 4]` (the byte before position `k`, its byte and the two after
+/// it), for `k` in `0..16`. On x86-64, vector compares of four overlapping loads gathered by
+/// one `movemask` (SSE2, as [`digit_mask`]); elsewhere, position by position.
+#[inline(always)]
+fn begin_mask(w: &[u8; 19]) -> u32 {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    {
+        begin_mask_sse2(w)
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    {
+        begin_mask_bytes(w)
+    }
+}
+
+/// [`begin_mask`] position by position.
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
+fn begin_mask_bytes(w: &[u8; 19]) -> u32 {
+    (0..16).fold(0, |m, k| {
+        m | u32::from(may_begin(w[k], w[k + 1], w[k + 2], w[k + 3])) << k
+    })
+}
+
+/// [`begin_mask`] with SSE2: the same test as [`may_begin`], sixteen lanes at a time.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline(always)]
+fn begin_mask_sse2(w: &[u8; 19]) -> u32 {
+    use std::arch::x86_64::*;
+    // SAFETY: the SSE2 instructions are enabled for the whole build (`target_feature` above),
+    // and the four unaligned loads read `w[0..16]`, `w[1..17]`, `w[2..18]` and `w[3..19]`.
+    unsafe {
+        let load = |k: usize| _mm_loadu_si128(w.as_ptr().add(k).cast());
+        let (prev, c, n1, n2) = (load(0), load(1), load(2), load(3));
+        let low = _mm_set1_epi8(0x20);
+        let is = |x: __m128i, y: u8| _mm_cmpeq_epi8(x, _mm_set1_epi8(y as i8));
+        // `x - lo < n` as unsigned bytes: the minimum of `x - lo` and `n - 1` is `x - lo`.
+        let below = |x: __m128i, lo: u8, n: u8| {
+            let d = _mm_sub_epi8(x, _mm_set1_epi8(lo as i8));
+            _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8((n - 1) as i8)), d)
+        };
+        let prev_alnum = _mm_or_si128(
+            below(_mm_or_si128(prev, low), b'a', 26),
+            below(prev, b'0', 10),
+        );
+        let (l0, l1, l2) = (
+            _mm_or_si128(c, low),
+            _mm_or_si128(n1, low),
+            _mm_or_si128(n2, low),
+        );
+        let gr = _mm_and_si128(is(l0, b'g'), is(l1, b'r'));
+        let one = _mm_and_si128(_mm_and_si128(is(l0, b'o'), is(l1, b'n')), is(l2, b'e'));
+        let a = _mm_and_si128(is(l0, b'a'), is(n1, b' '));
+        let two_thr = _mm_and_si128(
+            is(l0, b't'),
+            _mm_or_si128(
+                _mm_and_si128(is(l1, b'w'), is(l2, b'o')),
+                _mm_and_si128(is(l1, b'h'), is(l2, b'r')),
+            ),
+        );
+        let word = _mm_or_si128(_mm_or_si128(gr, one), _mm_or_si128(a, two_thr));
+        let begins = _mm_andnot_si128(prev_alnum, _mm_or_si128(below(c, b'0', 10), word));
+        _mm_movemask_epi8(begins) as u32
+    }
+}
+
 /// Whether a quantity may begin at byte `c`, with `prev` the byte before it and `n1`, `n2`
-/// the two after it (zero past the sentence end): `c` begins a word (`prev` is no ASCII letter
+/// the two after it (zero past what is read): `c` begins a word (`prev` is no ASCII letter
 /// or digit) and is a digit, or begins "gr" (a grade), "one", "two", "thr" or "a " (a
 /// fraction), in any case. A superset of what [`quantities`] reads at a word start, so that
 /// nothing else needs reading. Written with `&` and `|` on bytes, without branches.
@@ -791,6 +856,36 @@ mod tests {
             let simple = (block.iter().enumerate())
                 .fold(0u32, |m, (i, b)| m | u32::from(b.is_ascii_digit()) << i);
             assert_eq!(digit_mask(&block), simple, "byte {x} among others");
+        }
+    }
+
+    #[test]
+    fn begin_masks_agree_with_the_bytewise_test() {
+        // Every byte value at every place of the window, among letters that begin words.
+        for x in 0..=255u8 {
+            for k in 0..19 {
+                for fill in *b" gGrRoOnNeEtTwWhHaA0" {
+                    let mut w = *b" gr one two thr a 5 ";
+                    w.rotate_left(usize::from(fill) % 19);
+                    let mut w: [u8; 19] = w[..19].try_into().unwrap();
+                    w[(k + 1) % 19] = fill;
+                    w[k] = x;
+                    assert_eq!(begin_mask(&w), begin_mask_bytes(&w), "byte {x} at {k}");
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn begin_masks_agree_on_any_window(
+            w in proptest::collection::vec(
+                proptest::sample::select(b" .,<-/0159aAgGrRoOnNeEtTwWhHiIvVxX\xc3\xa9\x00\x7f\xff".to_vec()),
+                19,
+            ),
+        ) {
+            let w: [u8; 19] = w.try_into().unwrap();
+            proptest::prop_assert_eq!(begin_mask(&w), begin_mask_bytes(&w));
         }
     }
 
