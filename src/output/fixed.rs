@@ -6,7 +6,6 @@
 
 use super::enc;
 use super::row::Row;
-use super::tables::flag_bits;
 use crate::model::{
     Caution, ConceptId, Mention, Recommendation, SectionKind, Strength, Text, Urgency,
 };
@@ -761,11 +760,11 @@ impl FixedTexts {
     /// A mention's section and its four flags, as the CSV cells that follow its text
     /// (`,findings,false,true,false,false`) or as the JSON that does, from the quote that ends
     /// the text (`","section":"findings","negated":false,...`): written once per section and
-    /// combination of flags.
+    /// combination of flags. `bits` are the mention's flags as bits (see
+    /// [`super::shared::MentionOut::bits`]).
     #[inline]
-    pub fn section_and_flags(&self, m: &Mention, json: bool) -> &[u8] {
-        let bits = flag_bits(m);
-        let i = m.section as usize * 16 + bits;
+    pub fn section_and_flags(&self, section: SectionKind, bits: u8, json: bool) -> &[u8] {
+        let i = section as usize * 16 + usize::from(bits);
         match self.section_and_flags.get(i) {
             Some(both) => &both[usize::from(json)],
             None => &[],

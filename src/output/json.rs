@@ -16,7 +16,7 @@ use super::fixed::FixedTexts;
 #[cfg(test)]
 use super::render::Parts;
 use super::shared::{EvidenceOf, Shared};
-use super::tables::{flag_bits, has_attribute_extras, Tables};
+use super::tables::Tables;
 use crate::model::*;
 
 /// Appends `"name"`, a stable name (a status, a severity, a strength ...): a plain lowercase
@@ -251,7 +251,7 @@ pub(crate) fn write_report(
             enc::json_escape(out, mention);
         }
         // The quote that ends the text, the section and the flags.
-        out.extend_from_slice(fixed.section_and_flags(m, true));
+        out.extend_from_slice(fixed.section_and_flags(m.section, share.bits, true));
         if !m.attrs.levels.is_empty() {
             out.extend_from_slice(b",\"levels\":");
             levels(out, m.attrs.levels);
@@ -272,10 +272,10 @@ pub(crate) fn write_report(
             out.push(b'"');
         }
         out.extend_from_slice(fixed.term_field(m));
-        if has_attribute_extras(&m.attrs) {
+        if share.extras {
             attribute_extras(out, &m.attrs);
         }
-        if flag_bits(m) != 0 {
+        if share.bits != 0 {
             let plain = share.triggers_plain;
             let [negated, uncertain, historical, hypothetical] =
                 share.flags.map(|(from, to)| &bytes[from..to]);

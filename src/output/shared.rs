@@ -5,7 +5,7 @@ use super::fixed::{CautionMatch, FixedTexts, RuleMatch};
 use super::json;
 use super::render::Parts;
 use super::row::Row;
-use super::tables::{evidence_cell_of, flag_bits, triggers, ReportExtras};
+use super::tables::{evidence_cell_of, flag_bits, has_attribute_extras, ReportExtras};
 use crate::model::{Analysis, Report};
 use crate::span::CharIndex;
 
@@ -22,6 +22,11 @@ pub(crate) struct MentionOut {
     pub text: (usize, usize),
     /// Whether its span is a slice of the text.
     pub sliced: bool,
+    /// Its flags as bits (see [`flag_bits`]).
+    pub bits: u8,
+    /// Whether it has a region, a grade, a measure or a direction (see
+    /// [`has_attribute_extras`]).
+    pub extras: bool,
     /// The texts of its flags' triggers as [`MentionOut::text`] is its own (negated,
     /// uncertain, historical, hypothetical; an empty range for a flag not set), when a table
     /// writes them.
@@ -193,14 +198,29 @@ impl Shared {
             let Some(out) = self.mentions.last_mut() else {
                 continue;
             };
+            let bits = flag_bits(m);
+            out.bits = bits as u8;
+            out.extras = has_attribute_extras(&m.attrs);
             // One scan tells both formats that a text is plain; another only when it is not.
             let plain = |t: &str| enc::is_plain(t.as_bytes());
-            if details && flag_bits(m) != 0 {
-                // The distinct triggers are the texts of every flag (one that is not a slice of
-                // the text is empty, and plain): plain when their joined text is.
+            if details && bits != 0 {
+                // One pass over the flags checks each span once, keeps its range, and joins the
+                // distinct triggers (as [`super::tables::triggers`] lists them). The texts of
+                // every flag (one that is not a slice of the text is empty, and plain) are
+                // plain when their joined text is.
                 let from = self.triggers.len();
                 let mut n = 0;
-                for t in triggers(text, m) {
+                let flags = [m.negated, m.uncertain, m.historical, m.hypothetical];
+                for (k, flag) in flags.iter().enumerate() {
+                    let Some(s) = flag else { continue };
+                    let Some(t) = text.get(s.start..s.end) else {
+                        continue;
+                    };
+                    out.flags[k] = (s.start, s.end);
+                    // A span an earlier flag has was joined then.
+                    if flags[..k].contains(flag) {
+                        continue;
+                    }
                     if n > 0 {
                         self.triggers.push(';');
                     }
@@ -209,12 +229,6 @@ impl Shared {
                 }
                 out.trigger = (n > 0).then_some((from, self.triggers.len()));
                 out.triggers_plain = plain(&self.triggers[from..]);
-                let flags = [m.negated, m.uncertain, m.historical, m.hypothetical];
-                for (range, flag) in out.flags.iter_mut().zip(flags) {
-                    if let Some(s) = flag.filter(|s| text.get(s.start..s.end).is_some()) {
-                        *range = (s.start, s.end);
-                    }
-                }
             } else {
                 out.triggers_plain = details;
             }
@@ -369,6 +383,8 @@ impl Shared {
             end: 0,
             text: (0, 0),
             sliced: false,
+            bits: 0,
+            extras: false,
             flags: [(0, 0); 4],
             item: None,
             csv_plain: false,
@@ -391,7 +407,7 @@ pub(crate) fn item_of<'a>(mentions: &[MentionOut], items: &'a [u8], i: u32) -> O
 mod tests {
     use super::*;
     use crate::model::*;
-    use crate::output::tables::{flag_text, Tables};
+    use crate::output::tables::{flag_text, triggers, Tables};
     use crate::pipeline::Pipeline;
 
     proptest::proptest! {
@@ -456,6 +472,8 @@ mod tests {
                 let own = report.text.get(m.span.start..m.span.end);
                 proptest::prop_assert_eq!(slice(share.text), own.unwrap_or(""));
                 proptest::prop_assert_eq!(share.sliced, own.is_some());
+                proptest::prop_assert_eq!(usize::from(share.bits), flag_bits(m));
+                proptest::prop_assert_eq!(share.extras, has_attribute_extras(&m.attrs));
             }
             let found = write(&cx);
             for m in &mut cx.mentions {

@@ -210,14 +210,14 @@ impl<'p> Tables<'p> {
         } else {
             row.verbatim(mention);
         }
-        row.encoded_cells(fixed.section_and_flags(m, false));
+        row.encoded_cells(fixed.section_and_flags(m.section, share.bits, false));
         row.levels(m.attrs.levels);
         row.opt_name(m.attrs.severity.map(Severity::as_str));
         row.opt_name(m.attrs.acuity.map(Acuity::as_str));
         row.cell_known(cx.trigger(i).unwrap_or(""), !share.triggers_plain);
         row.encoded_cells(fixed.term(m).csv_cell());
         let at = &m.attrs;
-        if !has_attribute_extras(at) {
+        if !share.extras {
             // The usual mention: seven empty cells.
             row.encoded_cells(b",,,,,,,");
         } else {
@@ -229,7 +229,7 @@ impl<'p> Tables<'p> {
             row.opt_f32(at.cobb_degrees);
             row.opt_name(at.direction.map(Direction::as_str));
         }
-        if flag_bits(m) == 0 {
+        if share.bits == 0 {
             row.encoded_cells(b",,,,");
         } else {
             for (from, to) in share.flags {
@@ -433,8 +433,9 @@ pub(crate) fn flag_text(text: &str, flag: Flag) -> &str {
 }
 
 /// The distinct trigger texts that set a mention's flags, in the order negated, uncertain,
-/// historical, hypothetical.
-#[inline]
+/// historical, hypothetical: the simple way, for tests ([`Shared::prepare`] joins them in its
+/// pass over the flags).
+#[cfg(test)]
 pub(crate) fn triggers<'t, 'm>(text: &'t str, m: &'m Mention) -> Triggers<'t, 'm> {
     Triggers {
         text,
@@ -453,6 +454,7 @@ pub(crate) fn flag_bits(m: &Mention) -> usize {
 }
 
 /// See [`triggers`].
+#[cfg(test)]
 pub(crate) struct Triggers<'t, 'm> {
     text: &'t str,
     m: &'m Mention,
@@ -460,6 +462,7 @@ pub(crate) struct Triggers<'t, 'm> {
     next: usize,
 }
 
+#[cfg(test)]
 impl<'t> Iterator for Triggers<'t, '_> {
     type Item = &'t str;
 
