@@ -124,6 +124,10 @@ fn marks_of(text: &[u8], out: &mut Vec<u32>) {
 /// bytes (and offsets) of room past its end.
 const RUN: usize = 16;
 
+/// The longest text [`Folded::fold`] takes: its folded view, at most `2 * len + 2 + RUN`
+/// bytes long, has every offset in a `u32`.
+const MAX_TEXT: usize = (u32::MAX as usize - 2 - RUN) / 2;
+
 /// Writes `start + k` at `v[at + k]` for `k` in `0..RUN` (the compiler makes vector stores
 /// of it).
 #[inline(always)]
@@ -156,6 +160,9 @@ fn fold_maps(
     let b = text.as_bytes();
     // `out` and `origin` cut to one length: a bounds check on one covers the other.
     let origin = &mut origin[..out.len()];
+    // `position` cut to the length of the text and `RUN` more: a word run's pass that loaded
+    // sixteen bytes of the text writes within it.
+    let position = &mut position[..b.len() + 1 + RUN];
     let mut o = 0usize;
     let mut m = 0usize;
     // Writes byte `c`, from original offset `at`, at `o`.
@@ -210,19 +217,43 @@ fn fold_maps(
                 // A run of letters, digits and single spaces, copied lowercased sixteen
                 // bytes at a time, with the offsets of both maps. It starts on a letter or
                 // digit, so a space at its start never follows another.
+                // The offsets are taken as `u32` (the text is at most `MAX_TEXT` bytes long, so
+                // none is cut), so that `+ RUN` on them widened to `usize` cannot overflow, and
+                // a pass that loads sixteen bytes of the text writes `position` within
+                // `b.len() + RUN`: the compiler drops those checks from the copy loop.
+                // Within a run, the text and the view advance together: only the text offset
+                // is counted, and the view's is it plus `shift` (modulo 2^32).
+                let mut iu = i as u32;
+                let shift = (o as u32).wrapping_sub(iu);
                 let mut after_space = 0;
+                // One pass over sixteen bytes `x` from `iu`; gives how many it took and
+                // whether the last of them is a space.
+                macro_rules! pass {
+                    ($x:expr) => {{
+                        let (iw, ow) = (iu as usize, iu.wrapping_add(shift) as usize);
+                        let (lower, n, last_space) = word_run16($x, after_space);
+                        out[ow..ow + RUN].copy_from_slice(&lower);
+                        count16(origin, ow, iw);
+                        count16(position, iw, ow);
+                        iu += n as u32;
+                        (n, last_space)
+                    }};
+                }
                 loop {
-                    let (lower, n, last_space) = word_run16(load16(b, i), after_space);
-                    out[o..o + RUN].copy_from_slice(&lower);
-                    count16(origin, o, i);
-                    count16(position, i, o);
-                    o += n;
-                    i += n;
+                    let iw = iu as usize;
+                    let Some(x) = b.get(iw..iw + RUN) else {
+                        // Fewer than sixteen bytes are left: they are taken padded with
+                        // zeros, which end the run.
+                        pass!(load16_end(b, iw));
+                        break;
+                    };
+                    let (n, last_space) = pass!(<[u8; RUN]>::try_from(x).unwrap_or_default());
                     if n < RUN {
                         break;
                     }
                     after_space = last_space;
                 }
+                (i, o) = (iu as usize, iu.wrapping_add(shift) as usize);
             }
             SPACE => space_byte!(),
             PUNCT => symbol!(c),
@@ -289,6 +320,8 @@ impl Folded {
     /// and its offsets in both maps are written sixteen at a time too ([`count16`]).
     pub fn fold(&mut self, text: &str) {
         let b = text.as_bytes();
+        // The maps hold `u32` offsets, and folding counts in `u32` within word runs.
+        assert!(b.len() <= MAX_TEXT, "text too long to fold");
         let Folded {
             bytes: out,
             origin,
@@ -500,8 +533,9 @@ fn word_run(x: u64, after_space: u64) -> (u64, usize, u64) {
     (x | (letter >> 2), n, space)
 }
 
-/// The sixteen bytes of `b` from `i`, zero past the end.
-#[inline(always)]
+/// The sixteen bytes of `b` from `i`, zero past the end (what a pass of a word run in
+/// [`fold_maps`] loads).
+#[cfg(test)]
 fn load16(b: &[u8], i: usize) -> [u8; RUN] {
     match b.get(i..i + RUN) {
         Some(s) => <[u8; RUN]>::try_from(s).unwrap_or_default(),
@@ -509,7 +543,9 @@ fn load16(b: &[u8], i: usize) -> [u8; RUN] {
     }
 }
 
-/// [`load16`] near the end of `b` (kept apart, so that the usual load is one move).
+/// The bytes of `b` from `i` on, fewer than sixteen, padded with zeros to sixteen: the last
+/// pass of a word run near the end of the text (kept apart, so that the usual load is one
+/// move).
 #[cold]
 fn load16_end(b: &[u8], i: usize) -> [u8; RUN] {
     let mut w = [0u8; RUN];
@@ -881,6 +917,20 @@ mod tests {
             "a.",
         ] {
             assert_folds_agree(text);
+        }
+    }
+
+    /// Word runs of every length up to three passes, at every distance from the end of the
+    /// text: the passes that load sixteen bytes of it and the padded last one near its end.
+    #[test]
+    fn word_runs_near_the_end_fold_as_byte_by_byte() {
+        let word = "Disc Space L4 narrowing AT T12 wedge";
+        for lead in 0..20 {
+            for len in 1..=word.len() {
+                for end in ["", ".", " ", "  ", ".x", "\u{e9}", "\n- y"] {
+                    assert_folds_agree(&format!("{}{}{}", ":".repeat(lead), &word[..len], end));
+                }
+            }
         }
     }
 
