@@ -274,42 +274,50 @@ fn split_sections<S: BuildHasher>(
     let mut line_start = 0usize;
     // Just after the last byte that ends the words of a header ([`ENDS_HEADER_RUN`]).
     let mut run_start = 0usize;
-    // Each mark; the end of the text ends the last line.
-    for i in marks.chain(std::iter::once(b.len())) {
-        let c = if i == b.len() { b'\n' } else { b[i] };
-        if c == b':' {
-            if let Some(h) = header_before(text, line_start, run_start, i, headers, &mut key) {
-                if found.last().map_or(true, |(s, _)| s.end <= h.0.start) {
-                    found.push(h);
-                }
-            }
-        } else if c == b'\n' {
-            // A known header alone on its line, in capitals. No byte of the line around its
-            // trimmed words is a lower-case letter: most lines are turned away by the first
-            // one before they are trimmed.
-            let line = &text[line_start..i];
-            if !has_lowercase(line.as_bytes()) {
-                let (a, z) = trimmed(line);
-                let t = &line[a..z];
-                if !t.is_empty()
-                    && t.len() <= MAX_HEADER
-                    && t.bytes().any(|x| x.is_ascii_uppercase())
-                {
-                    if let Some(kind) = lookup(t, headers, &mut key) {
-                        let s = line_start + a;
-                        let span = Span::new(s, s + t.len());
-                        if found.last().map_or(true, |(p, _)| p.end <= span.start) {
-                            found.push((span, kind));
-                        }
+    // The line that ends at `i` (a line break, or the end of the text, which ends the last
+    // line): a known header alone on it, in capitals. No byte of the line around its trimmed
+    // words is a lower-case letter: most lines are turned away by the first one before they
+    // are trimmed.
+    let line_end = |i: usize,
+                    line_start: usize,
+                    found: &mut Vec<(Span, SectionKind)>,
+                    key: &mut String| {
+        let line = &text[line_start..i];
+        if !has_lowercase(line.as_bytes()) {
+            let (a, z) = trimmed(line);
+            let t = &line[a..z];
+            if !t.is_empty() && t.len() <= MAX_HEADER && t.bytes().any(|x| x.is_ascii_uppercase()) {
+                if let Some(kind) = lookup(t, headers, key) {
+                    let s = line_start + a;
+                    let span = Span::new(s, s + t.len());
+                    if found.last().map_or(true, |(p, _)| p.end <= span.start) {
+                        found.push((span, kind));
                     }
                 }
             }
-            line_start = i + 1;
         }
-        if ENDS_HEADER_RUN[c as usize] {
-            run_start = i + 1;
+    };
+    // Each mark. Every mark but a colon ends the words of a header ([`ENDS_HEADER_RUN`]), so
+    // the table is not read per mark.
+    for i in marks {
+        match b[i] {
+            b':' => {
+                if let Some(h) = header_before(text, line_start, run_start, i, headers, &mut key) {
+                    if found.last().map_or(true, |(s, _)| s.end <= h.0.start) {
+                        found.push(h);
+                    }
+                }
+                continue;
+            }
+            b'\n' => {
+                line_end(i, line_start, &mut found, &mut key);
+                line_start = i + 1;
+            }
+            _ => {}
         }
+        run_start = i + 1;
     }
+    line_end(b.len(), line_start, &mut found, &mut key);
     sections_at(text, &found, out);
 }
 
@@ -478,7 +486,8 @@ fn trimmed(s: &str) -> (usize, usize) {
 }
 
 /// The bytes that end the words before a colon that can name a header: a sentence end, a line
-/// break or a closing bracket.
+/// break or a closing bracket. They are the [`MARKS`] but the colon, as [`split_sections`]
+/// takes them to be (checked when compiled).
 const ENDS_HEADER_RUN: [bool; 256] = {
     let mut t = [false; 256];
     let stops = *b".!?;\n)]";
@@ -488,6 +497,20 @@ const ENDS_HEADER_RUN: [bool; 256] = {
         k += 1;
     }
     t
+};
+
+const _: () = {
+    let mut c = 0;
+    while c < 256 {
+        let mut mark = false;
+        let mut k = 0;
+        while k < MARKS.len() {
+            mark |= MARKS[k] as usize == c;
+            k += 1;
+        }
+        assert!(ENDS_HEADER_RUN[c] == (mark && c != b':' as usize));
+        c += 1;
+    }
 };
 
 /// The section a header names: `s` folded (as the lexicon keys are) into `key` and looked up.

@@ -48,19 +48,21 @@ pub fn sentences_marked(text: &str, marks: &[u32], sections: &[Section], out: &m
     out.reserve(sections.len() + text.len() / 60);
     let b = text.as_bytes();
     for (si, sec) in sections.iter().enumerate() {
-        // The marks from the body's start on; those before a position asked for, and those
-        // that end no sentence (colons, brackets), are passed over.
+        // The marks from the body's start on; those that end no sentence (colons, brackets)
+        // are passed over. `split` asks from the body's start, then from just past each
+        // position it was given, so every mark from `k` on is at or past the position asked
+        // for.
         let mut k = marks.partition_point(|&at| (at as usize) < sec.body.start);
-        let find_end = |i: usize, end: usize| {
+        let find_end = |_: usize, end: usize| {
             while let Some(&at) = marks.get(k) {
                 let at = at as usize;
                 if at >= end {
                     return None;
                 }
-                if at >= i && matches!(b[at], b'.' | b'!' | b'?' | b';' | b'\n') {
+                k += 1;
+                if matches!(b[at], b'.' | b'!' | b'?' | b';' | b'\n') {
                     return Some(at);
                 }
-                k += 1;
             }
             None
         };
@@ -69,7 +71,8 @@ pub fn sentences_marked(text: &str, marks: &[u32], sections: &[Section], out: &m
 }
 
 /// Splits `body` into sentences; `find_end(i, end)` is the first position from `i` before `end`
-/// of a byte that may end a sentence ([`ENDS`]), asked for with `i` never going down.
+/// of a byte that may end a sentence ([`ENDS`]), asked for first with `i` the body's start,
+/// then with `i` one past the position last found.
 fn split(
     text: &str,
     body: Span,
