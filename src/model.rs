@@ -591,11 +591,77 @@ impl Text {
     pub fn is(&self, s: &str) -> bool {
         std::ptr::eq(self.0.as_ptr(), s.as_ptr()) && self.0.len() == s.len()
     }
-    /// A hash of where `s` is in memory: for tables that find the texts they keep by address
-    /// (and tell them with [`Text::is`]).
-    #[inline]
-    pub(crate) fn address_hash(s: &str) -> usize {
-        ((s.as_ptr() as usize as u64 >> 3).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize
+}
+
+/// [`Text`] handles found by their address, each with a number: an open-addressing table
+/// (linear probing, at most half full) keyed by a hash of where the text is in memory. A
+/// handle kept here keeps its memory, so no other text is at its address while it is here: a
+/// text at the same address with the same length ([`Text::is`]) is this handle's text. For the
+/// writers, which see the rule set's own handles report after report and find them without
+/// reading a byte.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ByAddress {
+    /// Per slot, a handle and its number. Its length is a power of two (or zero: nothing kept).
+    slots: Vec<Option<(Text, u32)>>,
+    /// Handles in `slots`.
+    kept: usize,
+}
+
+impl ByAddress {
+    /// An empty table of `slots` slots (a power of two), room for half as many handles.
+    pub(crate) fn with_slots(slots: usize) -> ByAddress {
+        debug_assert!(slots.is_power_of_two());
+        ByAddress {
+            slots: vec![None; slots],
+            kept: 0,
+        }
+    }
+
+    /// Handles kept.
+    pub(crate) fn kept(&self) -> usize {
+        self.kept
+    }
+
+    /// The first slot to look in for the text at `s`.
+    #[inline(always)]
+    fn home(&self, s: &str) -> usize {
+        let hash = (s.as_ptr() as usize as u64 >> 3).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
+        hash as usize & self.slots.len().wrapping_sub(1)
+    }
+
+    /// The number kept with `s`, when `s` is the text of a handle kept here (a hash of one
+    /// integer and a probe or two, inline at the caller).
+    #[inline(always)]
+    pub(crate) fn get(&self, s: &str) -> Option<u32> {
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut at = self.home(s);
+        while let Some((kept, n)) = self.slots.get(at).and_then(Option::as_ref) {
+            if kept.is(s) {
+                return Some(*n);
+            }
+            at = (at + 1) & mask;
+        }
+        None
+    }
+
+    /// Keeps `text` with `n` (a handle kept already has its number replaced), unless that
+    /// would make the table more than half full; whether it is kept.
+    pub(crate) fn insert(&mut self, text: &Text, n: u32) -> bool {
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut at = self.home(text);
+        while let Some((kept, old)) = self.slots.get_mut(at).and_then(Option::as_mut) {
+            if kept.is(text) {
+                *old = n;
+                return true;
+            }
+            at = (at + 1) & mask;
+        }
+        if 2 * (self.kept + 1) > self.slots.len() {
+            return false;
+        }
+        self.slots[at] = Some((text.clone(), n));
+        self.kept += 1;
+        true
     }
 }
 

@@ -7,7 +7,7 @@
 use super::enc;
 use super::row::Row;
 use crate::model::{
-    Caution, ConceptId, Mention, Recommendation, SectionKind, Strength, Text, Urgency,
+    ByAddress, Caution, ConceptId, Mention, Recommendation, SectionKind, Strength, Text, Urgency,
 };
 use crate::pipeline::Pipeline;
 
@@ -113,11 +113,9 @@ struct ById {
     slots: Vec<u32>,
     /// Each distinct id with its index.
     entries: Vec<(Box<str>, u32)>,
-    /// Per slot, a handle the table was built from and its entry, keyed by the handle's
-    /// address ([`Text::address_hash`], linear probing); as long as `slots`, so at most half
-    /// full. The handle kept here keeps its memory: a text at its address with its length is
-    /// that handle's text.
-    by_address: Vec<Option<(Text, u32)>>,
+    /// The handles the table was built from, each with its entry; as many slots as `slots`,
+    /// so every handle is kept.
+    by_address: ByAddress,
 }
 
 impl ById {
@@ -129,7 +127,7 @@ impl ById {
         let mut table = ById {
             slots: vec![0; len],
             entries: Vec::with_capacity(ids.len()),
-            by_address: vec![None; len],
+            by_address: ByAddress::with_slots(len),
         };
         for (i, id) in (0u32..).zip(ids) {
             let entry = match table.slot(id) {
@@ -144,16 +142,7 @@ impl ById {
                     table.entries.len() - 1
                 }
             };
-            // The handle, unless it was given before.
-            let mask = len - 1;
-            let mut at = Text::address_hash(id) & mask;
-            while let Some((kept, _)) = &table.by_address[at] {
-                if kept.is(id) {
-                    break;
-                }
-                at = (at + 1) & mask;
-            }
-            table.by_address[at] = Some((id.clone(), entry as u32));
+            table.by_address.insert(id, entry as u32);
         }
         table
     }
@@ -199,15 +188,10 @@ impl ById {
     /// instructions, inline at the caller; the one by bytes is a call.
     #[inline(always)]
     fn get(&self, id: &str) -> Option<u32> {
-        let mask = self.by_address.len().wrapping_sub(1);
-        let mut at = Text::address_hash(id) & mask;
-        while let Some((kept, entry)) = self.by_address.get(at).and_then(Option::as_ref) {
-            if kept.is(id) {
-                return Some(self.entries[*entry as usize].1);
-            }
-            at = (at + 1) & mask;
+        match self.by_address.get(id) {
+            Some(entry) => Some(self.entries[entry as usize].1),
+            None => self.get_by_bytes(id),
         }
-        self.get_by_bytes(id)
     }
 
     /// The index of `id`, if it is in the table, found by its bytes.

@@ -1,7 +1,7 @@
 //! Run counts and timing (`summary.json` and the end-of-run line).
 
 use crate::input::RecordError;
-use crate::model::{Analysis, Report, Status, Text};
+use crate::model::{Analysis, ByAddress, Report, Status, Text};
 use crate::text::load8;
 use serde::Serialize;
 
@@ -149,15 +149,10 @@ pub struct Tally {
     /// Per slot, the index in `counts` of the name there plus one (0: an empty slot). Its
     /// length is a power of two (or zero before the first name).
     slots: Vec<u32>,
-    /// Handles counted by [`Tally::add_text`], each with the index of its name in `counts`:
-    /// an open-addressing table keyed by the handle's address (linear probing, at most half
-    /// full, [`Tally::HANDLE_SLOTS`] slots or none before the first handle). A handle kept here
-    /// keeps its memory, so no other text is at its address while it is here: a text at the
-    /// same address with the same length is this text. Once the table is half full, other
-    /// handles are counted by name only.
-    handles: Vec<Option<(Text, u32)>>,
-    /// Handles in `handles`.
-    handles_kept: usize,
+    /// Handles counted by [`Tally::add_text`], each with the index of its name in `counts`
+    /// ([`Tally::HANDLE_SLOTS`] slots, or none before the first handle). Once the table is
+    /// half full, other handles are counted by name only.
+    handles: ByAddress,
 }
 
 impl Tally {
@@ -176,24 +171,16 @@ impl Tally {
     /// Counts `name` once more, as [`Tally::add`] does, finding it by its address when this
     /// handle was counted before (a hash of one integer and a probe, no byte read).
     pub fn add_text(&mut self, name: &Text) {
-        if self.handles.is_empty() {
-            self.handles = vec![None; Tally::HANDLE_SLOTS];
-        }
-        let mask = self.handles.len() - 1;
-        let mut at = Text::address_hash(name) & mask;
-        while let Some((kept, i)) = &self.handles[at] {
-            if kept.is(name) {
-                self.counts[*i as usize].1 += 1;
-                return;
-            }
-            at = (at + 1) & mask;
+        if let Some(i) = self.handles.get(name) {
+            self.counts[i as usize].1 += 1;
+            return;
         }
         let i = self.index_of(name);
         self.counts[i].1 += 1;
-        if 2 * (self.handles_kept + 1) <= self.handles.len() {
-            self.handles[at] = Some((name.clone(), i as u32));
-            self.handles_kept += 1;
+        if self.handles.kept() == 0 {
+            self.handles = ByAddress::with_slots(Tally::HANDLE_SLOTS);
         }
+        self.handles.insert(name, i as u32);
     }
 
     /// The index of `name` in `counts`, where it is put with a count of 0 the first time.
@@ -385,7 +372,7 @@ mod tests {
                 by_name.iter().map(|(n, c)| (n.to_string(), c)).collect();
             proptest::prop_assert_eq!(got, want);
             proptest::prop_assert!(by_handle == by_name);
-            proptest::prop_assert!(by_handle.handles_kept <= Tally::HANDLE_SLOTS / 2);
+            proptest::prop_assert!(by_handle.handles.kept() <= Tally::HANDLE_SLOTS / 2);
         }
 
         /// More names than the first table holds: the table grows and finds every one again.
