@@ -10,6 +10,7 @@ use crate::model::{
     ByAddress, Caution, ConceptId, Mention, Recommendation, SectionKind, Strength, Text, Urgency,
 };
 use crate::pipeline::Pipeline;
+use crate::recommend::{Rule, RuleSet};
 
 /// A text that repeats on many rows (a rule's rationale and source, a caution's message and
 /// source, a concept name, a lexicon term), encoded once as a CSV cell and as a JSON string.
@@ -524,25 +525,25 @@ impl FixedTexts {
             source: Fixed::new(""),
         });
         let action_ids = ById::new(rules.actions().iter().map(|a| &a.id));
-        let rule_actions: Vec<Vec<u32>> = (rules.rules().iter())
-            .map(|r| {
-                (rules.actions_of(r).into_iter())
-                    .filter_map(|a| action_ids.get(a))
-                    .collect()
-            })
-            .collect();
+        // Per rule, the positions in `ids` of the ids `of` lists for it (those it knows).
+        type IdsOf = for<'a, 'b> fn(&'a RuleSet, &'b Rule) -> Vec<&'a str>;
+        let per_rule = |ids: &ById, of: IdsOf| -> Vec<Vec<u32>> {
+            (rules.rules().iter())
+                .map(|r| {
+                    of(rules, r)
+                        .into_iter()
+                        .filter_map(|id| ids.get(id))
+                        .collect()
+                })
+                .collect()
+        };
+        let rule_actions = per_rule(&action_ids, RuleSet::actions_of);
         let actions: Vec<Fixed> = (rules.actions().iter())
             .map(|a| Fixed::shared(&a.id))
             .chain([Fixed::new("")])
             .collect();
         let caution_ids = ById::new(rules.cautions().iter().map(|c| &c.id));
-        let rule_cautions: Vec<Vec<u32>> = (rules.rules().iter())
-            .map(|r| {
-                (rules.cautions_of(r).into_iter())
-                    .filter_map(|c| caution_ids.get(c))
-                    .collect()
-            })
-            .collect();
+        let rule_cautions = per_rule(&caution_ids, RuleSet::cautions_of);
         // The empty texts that stand for no known rule have parts too, with no actions and no
         // cautions.
         let rule_parts = (rule_texts.iter().enumerate())
